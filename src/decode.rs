@@ -1,0 +1,168 @@
+//! From module colours to data: codewords through the placement map, Reed–Solomon per block
+//! (rxing's decoder, counting what each block corrected), then rxing's bit-stream parser for
+//! the encodations (ASCII, C40, Text, X12, EDIFACT, Base 256), ECI, FNC1/GS1 and macros.
+
+use crate::symbol::{BlockOrder, ModuleRole, SymbolSize};
+use rxing::common::reedsolomon::{PredefinedGenericGF, ReedSolomonDecoder};
+use rxing::datamatrix::decoder::decoded_bit_stream_parser;
+use serde::Serialize;
+use std::sync::OnceLock;
+use thiserror::Error;
+
+/// Why a module pattern did not decode.
+#[derive(Clone, Debug, Error, PartialEq, Eq)]
+pub enum DecodeError {
+    #[error("Reed-Solomon block {block} has more errors than it can correct")]
+    Uncorrectable { block: usize },
+    #[error("codewords do not form a valid data stream")]
+    BadStream,
+}
+
+/// One Reed–Solomon block after correction.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct BlockReport {
+    pub data_codewords: usize,
+    pub ec_codewords: usize,
+    /// Codewords the decoder had to correct (errors, no erasures).
+    pub corrected: usize,
+}
+
+/// Structured append header (ISO/IEC 16022 5.6): this symbol's position in a series.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct StructuredAppend {
+    /// 1-based position.
+    pub position: u8,
+    /// Number of symbols in the series (2–16).
+    pub total: u8,
+    pub file_id: u16,
+}
+
+/// The decoded content of one symbol.
+#[derive(Clone, Debug, Serialize)]
+pub struct Decoded {
+    /// Data with FNC1 separators as GS, no leading FNC1, no symbology identifier.
+    pub text: String,
+    /// AIM symbology identifier: `]d1` plain, `]d2` GS1, `]d3` AIM, `]d4`–`]d6` with ECI.
+    pub symbology_identifier: String,
+    pub gs1: bool,
+    /// The symbol was printed mirrored (read through its transpose).
+    pub mirrored: bool,
+    pub block_order: BlockOrder,
+    pub blocks: Vec<BlockReport>,
+    /// Codewords in symbol order after correction (data, then error correction).
+    pub codewords: Vec<u8>,
+    /// Codewords as read, before correction.
+    pub codewords_read: Vec<u8>,
+    pub structured_append: Option<StructuredAppend>,
+    /// The symbol starts with Reader Programming (codeword 234).
+    pub reader_programming: bool,
+}
+
+impl Decoded {
+    pub fn corrected_total(&self) -> usize {
+        self.blocks.iter().map(|b| b.corrected).sum()
+    }
+}
+
+fn reed_solomon() -> &'static ReedSolomonDecoder {
+    static RS: OnceLock<ReedSolomonDecoder> = OnceLock::new();
+    RS.get_or_init(|| ReedSolomonDecoder::new(PredefinedGenericGF::DataMatrixField256.into()))
+}
+
+/// Reads the codewords of `size` from module colours (`dark(row, col)` in symbol order).
+pub fn read_codewords(size: &SymbolSize, dark: impl Fn(usize, usize) -> bool) -> Vec<u8> {
+    let mut codewords = vec![0u8; size.total_codewords()];
+    for (i, role) in size.roles().iter().enumerate() {
+        if let ModuleRole::Data(cb) = role {
+            if dark(i / size.cols, i % size.cols) {
+                codewords[cb.codeword as usize] |= 0x80 >> cb.bit;
+            }
+        }
+    }
+    codewords
+}
+
+/// Decodes a symbol of `size` from its module colours (symbol orientation; the caller maps a
+/// mirrored image through its transpose and says so with `mirrored`).
+pub fn decode_modules(
+    size: &SymbolSize,
+    dark: impl Fn(usize, usize) -> bool,
+    mirrored: bool,
+) -> Result<Decoded, DecodeError> {
+    let read = read_codewords(size, dark);
+    let mut last_err = DecodeError::BadStream;
+    for &order in size.block_orders() {
+        match correct(size, &read, order) {
+            Ok((codewords, blocks)) => {
+                return parse(size, read.clone(), codewords, blocks, order, mirrored);
+            }
+            Err(e) => last_err = e,
+        }
+    }
+    Err(last_err)
+}
+
+/// Reed–Solomon correction of every block; returns the corrected codewords and the reports.
+fn correct(
+    size: &SymbolSize,
+    read: &[u8],
+    order: BlockOrder,
+) -> Result<(Vec<u8>, Vec<BlockReport>), DecodeError> {
+    let mut codewords = read.to_vec();
+    let mut reports = Vec::new();
+    for (b, block) in size.blocks(order).iter().enumerate() {
+        let mut buf: Vec<i32> = block
+            .data
+            .iter()
+            .chain(&block.ec)
+            .map(|&i| read[i as usize] as i32)
+            .collect();
+        let corrected = reed_solomon()
+            .decode(&mut buf, block.ec.len() as i32)
+            .map_err(|_| DecodeError::Uncorrectable { block: b })?;
+        for (&i, &v) in block.data.iter().chain(&block.ec).zip(&buf) {
+            codewords[i as usize] = v as u8;
+        }
+        reports.push(BlockReport {
+            data_codewords: block.data.len(),
+            ec_codewords: block.ec.len(),
+            corrected,
+        });
+    }
+    Ok((codewords, reports))
+}
+
+fn parse(
+    size: &SymbolSize,
+    codewords_read: Vec<u8>,
+    codewords: Vec<u8>,
+    blocks: Vec<BlockReport>,
+    block_order: BlockOrder,
+    mirrored: bool,
+) -> Result<Decoded, DecodeError> {
+    let data = &codewords[..size.data_codewords()];
+    let parsed =
+        decoded_bit_stream_parser::decode(data, mirrored).map_err(|_| DecodeError::BadStream)?;
+    let structured_append = (data.first() == Some(&233) && data.len() >= 4).then(|| {
+        let indicator = data[1];
+        StructuredAppend {
+            position: (indicator >> 4) + 1,
+            total: 17 - (indicator & 0x0f),
+            file_id: u16::from(data[2]) << 8 | u16::from(data[3]),
+        }
+    });
+    let modifier = parsed.getSymbologyModifier();
+    let reader_programming = data.first() == Some(&234);
+    Ok(Decoded {
+        text: parsed.getText().to_string(),
+        symbology_identifier: format!("]d{modifier}"),
+        gs1: parsed.getContentType() == "GS1",
+        mirrored,
+        block_order,
+        blocks,
+        codewords,
+        codewords_read,
+        structured_append,
+        reader_programming,
+    })
+}

@@ -1,0 +1,37 @@
+//! Library errors: one enum, each variant says what was wrong with the input.
+
+use thiserror::Error;
+
+#[derive(Debug, Error)]
+pub enum Error {
+    #[error("frame has zero size ({width}x{height})")]
+    EmptyFrame { width: usize, height: usize },
+    #[error("stride {stride} is smaller than the width {width}")]
+    StrideTooSmall { stride: usize, width: usize },
+    #[error("raw frame is truncated: {width}x{height} with stride {stride} needs {needed} bytes, got {got}")]
+    TruncatedFrame {
+        width: usize,
+        height: usize,
+        stride: usize,
+        needed: usize,
+        got: usize,
+    },
+    #[error("frame of {pixels} pixels exceeds the limit of {limit}")]
+    FrameTooLarge { pixels: usize, limit: usize },
+    #[error("not a readable image: {0}")]
+    Image(String),
+    #[error("cannot read {path}: {source}")]
+    Io {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot encode {0}")]
+    Encode(String),
+    #[error("no Data Matrix size {rows}x{cols}")]
+    UnknownSize { rows: usize, cols: usize },
+    #[error("invalid generator option: {0}")]
+    InvalidSpec(String),
+}
+
+pub type Result<T> = std::result::Result<T, Error>;

@@ -1,0 +1,211 @@
+//! 8-bit grey frames: decoded from an image file, or borrowed from a camera's raw buffer.
+//!
+//! A raw buffer (width, height, stride) is borrowed as it is; an encoded image is decoded once
+//! into an owned grey buffer. Every later stage reads pixels through [`Frame`], never copies them.
+
+use crate::error::{Error, Result};
+use image::{DynamicImage, ImageReader, Limits};
+use std::borrow::Cow;
+use std::io::Cursor;
+use std::path::Path;
+
+/// Frames above this many pixels are refused unless the caller raises the limit (a 5 MP
+/// industrial camera gives 5 million; 64 million leaves room for flatbed scans).
+pub const DEFAULT_MAX_PIXELS: usize = 64 << 20;
+
+#[derive(Clone, Debug)]
+pub struct Frame<'a> {
+    width: usize,
+    height: usize,
+    stride: usize,
+    pixels: Cow<'a, [u8]>,
+}
+
+impl<'a> Frame<'a> {
+    /// Borrows an 8-bit mono buffer whose rows start `stride` bytes apart.
+    pub fn from_raw(width: usize, height: usize, stride: usize, data: &'a [u8]) -> Result<Self> {
+        Self::check_raw(width, height, stride, data.len())?;
+        Ok(Frame {
+            width,
+            height,
+            stride,
+            pixels: Cow::Borrowed(data),
+        })
+    }
+
+    /// Takes ownership of an 8-bit mono buffer (same layout rules as [`Frame::from_raw`]).
+    pub fn from_owned(width: usize, height: usize, stride: usize, data: Vec<u8>) -> Result<Frame<'static>> {
+        Self::check_raw(width, height, stride, data.len())?;
+        Ok(Frame {
+            width,
+            height,
+            stride,
+            pixels: Cow::Owned(data),
+        })
+    }
+
+    fn check_raw(width: usize, height: usize, stride: usize, len: usize) -> Result<()> {
+        if width == 0 || height == 0 {
+            return Err(Error::EmptyFrame { width, height });
+        }
+        if stride < width {
+            return Err(Error::StrideTooSmall { stride, width });
+        }
+        let needed = stride
+            .checked_mul(height - 1)
+            .and_then(|n| n.checked_add(width))
+            .unwrap_or(usize::MAX);
+        if len < needed {
+            return Err(Error::TruncatedFrame {
+                width,
+                height,
+                stride,
+                needed,
+                got: len,
+            });
+        }
+        Ok(())
+    }
+
+    pub fn width(&self) -> usize {
+        self.width
+    }
+
+    pub fn height(&self) -> usize {
+        self.height
+    }
+
+    pub fn row(&self, y: usize) -> &[u8] {
+        let start = y * self.stride;
+        &self.pixels[start..start + self.width]
+    }
+
+    #[inline]
+    pub fn get(&self, x: usize, y: usize) -> u8 {
+        self.pixels[y * self.stride + x]
+    }
+
+    /// Bilinear grey level at a sub-pixel position (pixel centres at integer + 0.5), clamped
+    /// to the frame's border.
+    #[inline]
+    pub fn bilinear(&self, x: f64, y: f64) -> f64 {
+        let fx = (x - 0.5).clamp(0.0, (self.width - 1) as f64);
+        let fy = (y - 0.5).clamp(0.0, (self.height - 1) as f64);
+        let x0 = fx as usize;
+        let y0 = fy as usize;
+        let x1 = (x0 + 1).min(self.width - 1);
+        let y1 = (y0 + 1).min(self.height - 1);
+        let ax = fx - x0 as f64;
+        let ay = fy - y0 as f64;
+        let top = self.get(x0, y0) as f64 * (1.0 - ax) + self.get(x1, y0) as f64 * ax;
+        let bottom = self.get(x0, y1) as f64 * (1.0 - ax) + self.get(x1, y1) as f64 * ax;
+        top * (1.0 - ay) + bottom * ay
+    }
+
+    pub fn contains(&self, x: f64, y: f64) -> bool {
+        x >= 0.0 && y >= 0.0 && x < self.width as f64 && y < self.height as f64
+    }
+}
+
+impl Frame<'static> {
+    /// Decodes an encoded image (PNG, JPEG, BMP, TIFF, PGM/PNM, WebP) to 8-bit grey.
+    pub fn decode(bytes: &[u8]) -> Result<Self> {
+        Self::decode_limited(bytes, DEFAULT_MAX_PIXELS)
+    }
+
+    /// As [`Frame::decode`], refusing images of more than `max_pixels` before decoding them.
+    pub fn decode_limited(bytes: &[u8], max_pixels: usize) -> Result<Self> {
+        if bytes.is_empty() {
+            return Err(Error::Image("empty input".into()));
+        }
+        let mut reader = ImageReader::new(Cursor::new(bytes))
+            .with_guessed_format()
+            .map_err(|e| Error::Image(e.to_string()))?;
+        if reader.format().is_none() {
+            return Err(Error::Image("unknown image format".into()));
+        }
+        let (w, h) = reader
+            .into_dimensions()
+            .map_err(|e| Error::Image(e.to_string()))?;
+        let pixels = w as usize * h as usize;
+        if pixels > max_pixels {
+            return Err(Error::FrameTooLarge {
+                pixels,
+                limit: max_pixels,
+            });
+        }
+        if pixels == 0 {
+            return Err(Error::EmptyFrame {
+                width: w as usize,
+                height: h as usize,
+            });
+        }
+        reader = ImageReader::new(Cursor::new(bytes))
+            .with_guessed_format()
+            .map_err(|e| Error::Image(e.to_string()))?;
+        let mut limits = Limits::default();
+        limits.max_image_width = Some(w);
+        limits.max_image_height = Some(h);
+        reader.limits(limits);
+        let image = reader.decode().map_err(|e| Error::Image(e.to_string()))?;
+        Ok(Self::from_image(image))
+    }
+
+    /// Reads and decodes an image file.
+    pub fn open(path: &Path) -> Result<Self> {
+        let bytes = std::fs::read(path).map_err(|source| Error::Io {
+            path: path.display().to_string(),
+            source,
+        })?;
+        Self::decode(&bytes)
+    }
+
+    /// Converts a decoded image to grey; a grey 8-bit image is moved, not copied.
+    pub fn from_image(image: DynamicImage) -> Self {
+        let grey = match image {
+            DynamicImage::ImageLuma8(g) => g,
+            other => other.to_luma8(),
+        };
+        let (w, h) = grey.dimensions();
+        Frame {
+            width: w as usize,
+            height: h as usize,
+            stride: w as usize,
+            pixels: Cow::Owned(grey.into_raw()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn raw_frames_are_validated() {
+        let data = vec![0u8; 100];
+        assert!(Frame::from_raw(10, 10, 10, &data).is_ok());
+        assert!(matches!(Frame::from_raw(0, 10, 10, &data), Err(Error::EmptyFrame { .. })));
+        assert!(matches!(Frame::from_raw(10, 10, 9, &data), Err(Error::StrideTooSmall { .. })));
+        assert!(matches!(Frame::from_raw(10, 11, 10, &data), Err(Error::TruncatedFrame { .. })));
+        // the last row needs only `width` bytes, not a whole stride
+        let padded = vec![0u8; 12 * 9 + 10];
+        let f = Frame::from_raw(10, 10, 12, &padded).unwrap();
+        assert_eq!(f.row(9).len(), 10);
+    }
+
+    #[test]
+    fn bilinear_interpolates_between_pixel_centres() {
+        let data = [0u8, 100, 0, 100];
+        let f = Frame::from_raw(2, 2, 2, &data).unwrap();
+        assert_eq!(f.bilinear(0.5, 0.5), 0.0);
+        assert_eq!(f.bilinear(1.5, 0.5), 100.0);
+        assert_eq!(f.bilinear(1.0, 1.0), 50.0);
+    }
+
+    #[test]
+    fn garbage_is_not_an_image() {
+        assert!(Frame::decode(b"").is_err());
+        assert!(Frame::decode(b"definitely not an image").is_err());
+        assert!(Frame::decode(&[0x89, b'P', b'N', b'G', 13, 10, 26, 10, 0, 0]).is_err());
+    }
+}

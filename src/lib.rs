@@ -1,0 +1,20 @@
+//! verigrade: a line-speed Data Matrix (ECC200) verifier.
+//!
+//! The modules follow the data flow of a verification:
+//! [`frame`] → [`locate`] → [`grid`] → [`decode`] → (grade → verdict → store/serve),
+//! with [`symbol`] holding the ECC200 geometry every stage shares and [`synth`] rendering
+//! synthetic symbols whose ground truth is known by construction.
+
+pub mod decode;
+pub mod error;
+pub mod frame;
+pub mod synth;
+pub mod geometry;
+pub mod grid;
+pub mod locate;
+pub mod reader;
+pub mod symbol;
+
+pub use error::{Error, Result};
+pub use frame::Frame;
+pub use reader::{read, ReadOptions, SymbolRead};

@@ -1,0 +1,276 @@
+//! The `verigrade` command line.
+
+use anyhow::{bail, Context, Result};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use rayon::prelude::*;
+use serde_json::json;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use verigrade::synth::{self, GenSpec};
+use verigrade::{read, Frame, ReadOptions, SymbolRead};
+
+#[derive(Parser)]
+#[command(name = "verigrade", version, about = "Data Matrix (ECC200) reader and ISO/IEC 15415 verifier")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Find and decode every Data Matrix in images or folders of images.
+    Read(ReadArgs),
+    /// Render a synthetic symbol with known degradations, and its ground truth beside it.
+    Gen(GenArgs),
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Format {
+    Json,
+    Text,
+}
+
+#[derive(Args)]
+struct ReadArgs {
+    #[arg(long, value_enum, default_value = "text")]
+    format: Format,
+    /// Image files (PNG, JPEG, BMP, TIFF, PGM, WebP) or folders.
+    #[arg(required = true)]
+    paths: Vec<PathBuf>,
+}
+
+#[derive(Args)]
+struct GenArgs {
+    /// Data to encode; `\x1d` stands for GS (an FNC1 separator with --gs1).
+    #[arg(long)]
+    text: String,
+    /// Encode as GS1 (leading FNC1, GS → FNC1).
+    #[arg(long)]
+    gs1: bool,
+    /// Symbol size ROWSxCOLS (default: the smallest square that fits).
+    #[arg(long)]
+    size: Option<String>,
+    /// Pixels per module.
+    #[arg(long, default_value_t = 8.0)]
+    module_px: f64,
+    /// Quiet zone in modules.
+    #[arg(long, default_value_t = 2.0)]
+    quiet_zone: f64,
+    /// Reflectance of dark modules (0..1).
+    #[arg(long, default_value_t = 0.05)]
+    dark: f64,
+    /// Reflectance of light modules and background (0..1).
+    #[arg(long, default_value_t = 0.90)]
+    light: f64,
+    /// Stretch along the symbol's x axis (0.08 = 8 %).
+    #[arg(long, default_value_t = 0.0, allow_negative_numbers = true)]
+    stretch_x: f64,
+    /// Stretch along the symbol's y axis.
+    #[arg(long, default_value_t = 0.0, allow_negative_numbers = true)]
+    stretch_y: f64,
+    /// Rotation in degrees, counter-clockwise.
+    #[arg(long, default_value_t = 0.0, allow_negative_numbers = true)]
+    rotate: f64,
+    /// Print growth of dark modules as a fraction of X (negative: loss).
+    #[arg(long, default_value_t = 0.0, allow_negative_numbers = true)]
+    growth: f64,
+    /// Gaussian blur sigma in pixels.
+    #[arg(long, default_value_t = 0.0)]
+    blur: f64,
+    /// Gaussian noise sigma in grey levels.
+    #[arg(long, default_value_t = 0.0)]
+    noise: f64,
+    /// Invert a codeword (symbol order index); repeatable.
+    #[arg(long = "invert-codeword")]
+    invert_codeword: Vec<usize>,
+    /// Invert K codewords of Reed–Solomon block B, as B:K; repeatable.
+    #[arg(long = "invert-in-block", value_parser = parse_block_damage)]
+    invert_in_block: Vec<(usize, usize)>,
+    /// Print the symbol mirrored.
+    #[arg(long)]
+    mirror: bool,
+    /// Light modules on a dark ground.
+    #[arg(long)]
+    light_on_dark: bool,
+    /// Canvas WIDTHxHEIGHT in pixels (default: fit the symbol).
+    #[arg(long, value_parser = parse_canvas)]
+    canvas: Option<(u32, u32)>,
+    /// Seed for noise and damage placement.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Output image (PNG, BMP, TIFF or PGM by extension); the ground truth goes beside it as .json.
+    #[arg(long, short)]
+    out: PathBuf,
+}
+
+fn parse_block_damage(s: &str) -> std::result::Result<(usize, usize), String> {
+    let (b, k) = s.split_once(':').ok_or("expected BLOCK:COUNT, e.g. 0:3")?;
+    Ok((
+        b.parse().map_err(|_| format!("bad block index {b:?}"))?,
+        k.parse().map_err(|_| format!("bad count {k:?}"))?,
+    ))
+}
+
+fn parse_canvas(s: &str) -> std::result::Result<(u32, u32), String> {
+    let (w, h) = s.split_once(['x', 'X']).ok_or("expected WIDTHxHEIGHT, e.g. 1280x1024")?;
+    Ok((
+        w.parse().map_err(|_| format!("bad width {w:?}"))?,
+        h.parse().map_err(|_| format!("bad height {h:?}"))?,
+    ))
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let outcome = match cli.command {
+        Command::Read(args) => run_read(&args),
+        Command::Gen(args) => run_gen(&args).map(|()| ExitCode::SUCCESS),
+    };
+    match outcome {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("verigrade: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+const IMAGE_EXTENSIONS: &[&str] = &["png", "jpg", "jpeg", "bmp", "tif", "tiff", "pgm", "pnm", "pbm", "ppm", "webp"];
+
+/// Image files named on the command line, folders walked in name order.
+fn collect_images(paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
+    let mut out = Vec::new();
+    for p in paths {
+        if p.is_dir() {
+            walk(p, &mut out).with_context(|| format!("cannot list {}", p.display()))?;
+        } else if p.exists() {
+            out.push(p.clone());
+        } else {
+            bail!("{}: no such file or folder", p.display());
+        }
+    }
+    Ok(out)
+}
+
+fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
+    let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)?.map(|e| e.map(|e| e.path())).collect::<std::io::Result<_>>()?;
+    entries.sort();
+    for p in entries {
+        if p.is_dir() {
+            walk(&p, out)?;
+        } else if p
+            .extension()
+            .and_then(|e| e.to_str())
+            .is_some_and(|e| IMAGE_EXTENSIONS.contains(&e.to_ascii_lowercase().as_str()))
+        {
+            out.push(p);
+        }
+    }
+    Ok(())
+}
+
+fn run_read(args: &ReadArgs) -> Result<ExitCode> {
+    let files = collect_images(&args.paths)?;
+    let options = ReadOptions::default();
+    let results: Vec<(PathBuf, verigrade::Result<Vec<SymbolRead>>)> = files
+        .par_iter()
+        .map(|path| (path.clone(), Frame::open(path).map(|frame| read(&frame, &options))))
+        .collect();
+    let mut stdout = std::io::stdout().lock();
+    let mut all_read = true;
+    for (path, result) in &results {
+        let line = match result {
+            Err(e) => {
+                all_read = false;
+                match args.format {
+                    Format::Json => json!({"path": path, "error": e.to_string()}).to_string(),
+                    Format::Text => format!("{}: error: {e}", path.display()),
+                }
+            }
+            Ok(symbols) => {
+                all_read &= !symbols.is_empty();
+                match args.format {
+                    Format::Json => json!({
+                        "path": path,
+                        "decoded": !symbols.is_empty(),
+                        "symbols": symbols.iter().map(symbol_json).collect::<Vec<_>>(),
+                    })
+                    .to_string(),
+                    Format::Text if symbols.is_empty() => format!("{}: no symbol decoded", path.display()),
+                    Format::Text => symbols
+                        .iter()
+                        .map(|s| {
+                            format!(
+                                "{}: {} {} {:?} (corrected {:?})",
+                                path.display(),
+                                s.size.name(),
+                                s.decoded.symbology_identifier,
+                                s.decoded.text,
+                                s.decoded.blocks.iter().map(|b| b.corrected).collect::<Vec<_>>()
+                            )
+                        })
+                        .collect::<Vec<_>>()
+                        .join("\n"),
+                }
+            }
+        };
+        writeln!(stdout, "{line}")?;
+    }
+    Ok(if all_read { ExitCode::SUCCESS } else { ExitCode::from(1) })
+}
+
+fn symbol_json(s: &SymbolRead) -> serde_json::Value {
+    json!({
+        "text": s.decoded.text,
+        "symbology_identifier": s.decoded.symbology_identifier,
+        "size": s.size.name(),
+        "gs1": s.decoded.gs1,
+        "mirrored": s.decoded.mirrored,
+        "light_on_dark": s.grid.light_on_dark,
+        "corrected_per_block": s.decoded.blocks.iter().map(|b| b.corrected).collect::<Vec<_>>(),
+        "structured_append": s.decoded.structured_append,
+        "reader_programming": s.decoded.reader_programming,
+        "module_px": (s.grid.module_px() * 100.0).round() / 100.0,
+        "corners": s.corners,
+        "sampling": s.sampling,
+    })
+}
+
+/// `\x1d` → GS, `\\` → backslash; other text as it is.
+fn unescape(text: &str) -> String {
+    text.replace("\\x1d", "\u{1d}").replace("\\x1D", "\u{1d}").replace("\\\\", "\\")
+}
+
+fn run_gen(args: &GenArgs) -> Result<()> {
+    let spec = GenSpec {
+        text: unescape(&args.text),
+        gs1: args.gs1,
+        size: args.size.clone(),
+        module_px: args.module_px,
+        quiet_zone: args.quiet_zone,
+        dark: args.dark,
+        light: args.light,
+        stretch_x: args.stretch_x,
+        stretch_y: args.stretch_y,
+        rotation_deg: args.rotate,
+        growth: args.growth,
+        blur: args.blur,
+        noise: args.noise,
+        invert_codewords: args.invert_codeword.clone(),
+        invert_in_block: args.invert_in_block.clone(),
+        mirrored: args.mirror,
+        light_on_dark: args.light_on_dark,
+        canvas: args.canvas,
+        offset: (0.0, 0.0),
+        seed: args.seed,
+    };
+    let rendered = synth::render(&spec)?;
+    rendered
+        .image
+        .save(&args.out)
+        .with_context(|| format!("cannot write {}", args.out.display()))?;
+    let truth_path = args.out.with_extension("json");
+    std::fs::write(&truth_path, serde_json::to_string_pretty(&rendered.truth)? + "\n")
+        .with_context(|| format!("cannot write {}", truth_path.display()))?;
+    Ok(())
+}

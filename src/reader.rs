@@ -1,0 +1,220 @@
+//! The reading pipeline for one frame: binarise → trace candidate outlines → fit the module
+//! grid → sample → decode, for dark-on-light and light-on-dark, normal and mirrored symbols.
+
+use crate::decode::{decode_modules, Decoded};
+use crate::frame::Frame;
+use crate::geometry::Point;
+use crate::grid::{self, ModuleGrid};
+use crate::locate::{self, Candidate};
+use crate::symbol::{size_for, SymbolSize};
+
+#[derive(Clone, Debug)]
+pub struct ReadOptions {
+    /// Keep scanning the whole frame after a first symbol is read, to report every symbol.
+    pub all_symbols: bool,
+}
+
+impl Default for ReadOptions {
+    fn default() -> Self {
+        ReadOptions { all_symbols: true }
+    }
+}
+
+/// One symbol read from a frame.
+#[derive(Clone, Debug)]
+pub struct SymbolRead {
+    pub size: &'static SymbolSize,
+    /// Measured module centres, in the candidate's module coordinates (a mirrored symbol's
+    /// grid is its transpose).
+    pub grid: ModuleGrid,
+    pub decoded: Decoded,
+    /// Outer corners as traced: clock/finder corner, clock corner, finder end, finder corner.
+    pub corners: [Point; 4],
+    /// How the modules were classified for the decode that succeeded.
+    pub sampling: Sampling,
+}
+
+/// Which module sample produced the decode.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Sampling {
+    /// Measured grid, one global threshold (the reference decode).
+    GridGlobal,
+    /// Measured grid, threshold following the local background (uneven light).
+    GridLocal,
+    /// The detector's own sampling of the binary image; the grid is only as good as the
+    /// outline.
+    Detector,
+}
+
+impl SymbolRead {
+    /// Image position of module (`row`, `col`) of the symbol (symbol orientation).
+    pub fn centre(&self, row: usize, col: usize) -> Point {
+        let (r, c) = self.observed(row, col);
+        self.grid.centre(r, c)
+    }
+
+    /// Position in the candidate grid of module (`row`, `col`) of the symbol.
+    pub fn observed(&self, row: usize, col: usize) -> (usize, usize) {
+        observed(self.decoded.mirrored, self.grid.rows, self.grid.cols, row, col)
+    }
+}
+
+/// Symbol module (row, col) → candidate grid (row, col). A mirrored symbol is read through
+/// its anti-transpose, the same flip rxing's decoder applies.
+fn observed(mirrored: bool, grid_rows: usize, grid_cols: usize, row: usize, col: usize) -> (usize, usize) {
+    if mirrored {
+        (grid_rows - 1 - col, grid_cols - 1 - row)
+    } else {
+        (row, col)
+    }
+}
+
+/// Finds and decodes the Data Matrix symbols in a frame. Symbols that cannot be decoded are
+/// not reported.
+pub fn read(frame: &Frame, options: &ReadOptions) -> Vec<SymbolRead> {
+    let bits = locate::binarize(frame);
+    let mut reads: Vec<SymbolRead> = Vec::new();
+    let mut inverted = None;
+    for (thorough, light_on_dark) in [(false, false), (true, false), (false, true), (true, true)] {
+        // Once a symbol is read, only whole-frame scans can add more.
+        if !reads.is_empty() && (!options.all_symbols || !thorough) {
+            continue;
+        }
+        let image = if light_on_dark {
+            inverted.get_or_insert_with(|| locate::inverted(&bits))
+        } else {
+            &bits
+        };
+        for candidate in locate::candidates(image, thorough, light_on_dark) {
+            if reads.iter().any(|r| inside(&r.corners, candidate.centre())) {
+                continue;
+            }
+            if let Some(read) = read_candidate(frame, &candidate) {
+                reads.push(read);
+                if !options.all_symbols {
+                    break;
+                }
+            }
+        }
+    }
+    reads
+}
+
+/// Whether `p` lies inside the convex quadrilateral `q`.
+fn inside(q: &[Point; 4], p: Point) -> bool {
+    let mut sign = 0.0f64;
+    for i in 0..4 {
+        let a = q[i];
+        let b = q[(i + 1) % 4];
+        let cross = (b.x - a.x) * (p.y - a.y) - (b.y - a.y) * (p.x - a.x);
+        if cross * sign < 0.0 {
+            return false;
+        }
+        if cross != 0.0 {
+            sign = cross;
+        }
+    }
+    true
+}
+
+/// Reads one candidate: the sizes its module counts allow (as printed, or mirrored), the
+/// measured grid with a global then a local threshold, then the detector's own sample.
+pub fn read_candidate(frame: &Frame, candidate: &Candidate) -> Option<SymbolRead> {
+    let (rows, cols) = (candidate.rows, candidate.cols);
+    let orientations = [(size_for(rows, cols), false), (size_for(cols, rows), true)];
+    let mut fallback_grid = None;
+    for (size, mirrored) in orientations {
+        let Some(size) = size else { continue };
+        let Some(grid) = grid::fit(frame, candidate, size, mirrored) else {
+            continue;
+        };
+        let samples = grid.sample_all(frame);
+        for sampling in [Sampling::GridGlobal, Sampling::GridLocal] {
+            let dark = classify(&grid, &samples, size, mirrored, sampling);
+            let module_dark = |r: usize, c: usize| {
+                let (or, oc) = observed(mirrored, rows, cols, r, c);
+                dark[or * cols + oc]
+            };
+            if let Ok(decoded) = decode_modules(size, module_dark, mirrored) {
+                return Some(SymbolRead {
+                    size,
+                    grid,
+                    decoded,
+                    corners: candidate.corners,
+                    sampling,
+                });
+            }
+        }
+        fallback_grid.get_or_insert((size, mirrored, grid));
+    }
+    // The detector's own sampling, for symbols whose grid measurement went astray.
+    let (size, mirrored, grid) = fallback_grid?;
+    let bits = &candidate.bits;
+    let module_dark = |r: usize, c: usize| {
+        let (or, oc) = observed(mirrored, rows, cols, r, c);
+        bits.get(oc as u32, or as u32)
+    };
+    let decoded = decode_modules(size, module_dark, mirrored).ok()?;
+    Some(SymbolRead {
+        size,
+        grid,
+        decoded,
+        corners: candidate.corners,
+        sampling: Sampling::Detector,
+    })
+}
+
+/// Dark/light per module of the candidate grid (row-major), from grey samples.
+fn classify(
+    grid: &ModuleGrid,
+    samples: &[f64],
+    size: &SymbolSize,
+    mirrored: bool,
+    sampling: Sampling,
+) -> Vec<bool> {
+    let (rows, cols) = (grid.rows, grid.cols);
+    let sign = if grid.light_on_dark { -1.0 } else { 1.0 };
+    match sampling {
+        Sampling::GridGlobal => {
+            let (mut dark, mut nd, mut light, mut nl) = (0.0, 0, 0.0, 0);
+            for r in 0..size.rows {
+                for c in 0..size.cols {
+                    if let Some(d) = size.fixed_dark(r, c) {
+                        let (or, oc) = observed(mirrored, rows, cols, r, c);
+                        let s = samples[or * cols + oc];
+                        if d {
+                            dark += s;
+                            nd += 1;
+                        } else {
+                            light += s;
+                            nl += 1;
+                        }
+                    }
+                }
+            }
+            let threshold = (dark / nd.max(1) as f64 + light / nl.max(1) as f64) / 2.0;
+            samples.iter().map(|&s| sign * (threshold - s) > 0.0).collect()
+        }
+        _ => {
+            // Mean of the samples in a window of ±4 modules: data modules are close to half
+            // dark, so the mean follows the local midpoint under uneven light.
+            let k = 4isize;
+            let mut out = Vec::with_capacity(rows * cols);
+            for r in 0..rows as isize {
+                for c in 0..cols as isize {
+                    let (mut sum, mut n) = (0.0, 0);
+                    for rr in (r - k).max(0)..(r + k + 1).min(rows as isize) {
+                        for cc in (c - k).max(0)..(c + k + 1).min(cols as isize) {
+                            sum += samples[rr as usize * cols + cc as usize];
+                            n += 1;
+                        }
+                    }
+                    let s = samples[r as usize * cols + c as usize];
+                    out.push(sign * (sum / n as f64 - s) > 0.0);
+                }
+            }
+            out
+        }
+    }
+}

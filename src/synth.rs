@@ -1,0 +1,485 @@
+//! Synthetic symbols with known degradations, for samples, tests and benches.
+//!
+//! Data is encoded with rxing's minimal encoder (FNC1 for GS1), padded and protected here
+//! for any of the 48 sizes, then rendered with anti-aliasing through a known affine map:
+//! rotation, axial stretch, mirroring, print growth, blur, noise, reflectances and inverted
+//! codewords are all chosen, so every figure a reader or grader reports has a true value.
+
+use crate::error::{Error, Result};
+use crate::geometry::{Homography, Point};
+use crate::symbol::{all_sizes, parse_size, ModuleRole, SymbolSize};
+use image::GrayImage;
+use rand::{Rng, SeedableRng};
+use rand_distr::{Distribution, Normal};
+use rxing::common::reedsolomon::{PredefinedGenericGF, ReedSolomonEncoder};
+use rxing::datamatrix::encoder::{minimal_encoder, SymbolShapeHint};
+use serde::{Deserialize, Serialize};
+
+/// Everything that determines a rendered symbol. Reflectances are fractions (0.0–1.0), grey
+/// level = 255 × reflectance (the default calibration).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default)]
+pub struct GenSpec {
+    /// Data to encode; with `gs1`, GS characters (`\x1d`) become FNC1 separators and a
+    /// leading FNC1 is added.
+    pub text: String,
+    pub gs1: bool,
+    /// `ROWSxCOLS`; the smallest square size that holds the data when absent.
+    pub size: Option<String>,
+    /// Pixels per module (X dimension).
+    pub module_px: f64,
+    /// Quiet zone around the symbol, in modules.
+    pub quiet_zone: f64,
+    pub dark: f64,
+    pub light: f64,
+    /// Stretch of the module pitch along the symbol's own x and y axes (0.08 = 8 % longer).
+    pub stretch_x: f64,
+    pub stretch_y: f64,
+    /// Counter-clockwise rotation in degrees.
+    pub rotation_deg: f64,
+    /// Dark modules grow by this fraction of X in each axis (negative: shrink).
+    pub growth: f64,
+    /// Gaussian blur, sigma in pixels.
+    pub blur: f64,
+    /// Gaussian noise, sigma in grey levels.
+    pub noise: f64,
+    /// Codewords (symbol order) whose eight modules are printed inverted.
+    pub invert_codewords: Vec<usize>,
+    /// Per block, how many of its codewords to invert (block index, count), on top of
+    /// `invert_codewords`.
+    pub invert_in_block: Vec<(usize, usize)>,
+    pub mirrored: bool,
+    pub light_on_dark: bool,
+    /// Canvas size in pixels; the symbol is centred. Fits the symbol when absent.
+    pub canvas: Option<(u32, u32)>,
+    /// Offset of the symbol centre from the canvas centre, in pixels.
+    pub offset: (f64, f64),
+    pub seed: u64,
+}
+
+impl Default for GenSpec {
+    fn default() -> Self {
+        GenSpec {
+            text: String::new(),
+            gs1: false,
+            size: None,
+            module_px: 8.0,
+            quiet_zone: 2.0,
+            dark: 0.05,
+            light: 0.90,
+            stretch_x: 0.0,
+            stretch_y: 0.0,
+            rotation_deg: 0.0,
+            growth: 0.0,
+            blur: 0.0,
+            noise: 0.0,
+            invert_codewords: Vec::new(),
+            invert_in_block: Vec::new(),
+            mirrored: false,
+            light_on_dark: false,
+            canvas: None,
+            offset: (0.0, 0.0),
+            seed: 1,
+        }
+    }
+}
+
+/// What is true of a rendered symbol by construction.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct GroundTruth {
+    pub spec: GenSpec,
+    /// The symbol's data as a reader reports it.
+    pub text: String,
+    pub size: String,
+    /// Codewords in symbol order as encoded (before any inversion).
+    pub codewords: Vec<u8>,
+    /// Codewords inverted, in symbol order.
+    pub inverted: Vec<usize>,
+    /// Per Reed–Solomon block: inverted codewords, i.e. the corrections a reader must make.
+    pub errors_per_block: Vec<usize>,
+    /// Row-major 3×3 map from module coordinates (u right along the clock track from the
+    /// finder, v down from the clock track; one unit per module) to image pixels.
+    pub module_to_image: [f64; 9],
+    /// Nominal module pitch in pixels along the symbol's x and y axes.
+    pub pitch_x: f64,
+    pub pitch_y: f64,
+}
+
+impl GroundTruth {
+    pub fn module_to_image(&self) -> Homography {
+        Homography::from_matrix(self.module_to_image)
+    }
+}
+
+pub struct Rendered {
+    pub image: GrayImage,
+    pub truth: GroundTruth,
+}
+
+/// Encodes and renders a symbol.
+pub fn render(spec: &GenSpec) -> Result<Rendered> {
+    check(spec)?;
+    let (size, codewords) = encode(&spec.text, spec.gs1, spec.size.as_deref())?;
+    let inverted = chosen_inversions(spec, size)?;
+    let mut printed = codewords.clone();
+    for &i in &inverted {
+        printed[i] ^= 0xff;
+    }
+    let dark_modules = module_matrix(size, &printed);
+    let errors_per_block = size
+        .blocks(crate::symbol::BlockOrder::Standard)
+        .iter()
+        .map(|b| {
+            b.data
+                .iter()
+                .chain(&b.ec)
+                .filter(|&&i| inverted.contains(&(i as usize)))
+                .count()
+        })
+        .collect();
+
+    let (rows, cols) = (size.rows as f64, size.cols as f64);
+    let pitch_x = spec.module_px * (1.0 + spec.stretch_x);
+    let pitch_y = spec.module_px * (1.0 + spec.stretch_y);
+    let theta = spec.rotation_deg.to_radians();
+    let (sin, cos) = theta.sin_cos();
+    // Symbol extent including the quiet zone, rotated, decides the fitted canvas.
+    let half_w = (cols / 2.0 + spec.quiet_zone) * pitch_x;
+    let half_h = (rows / 2.0 + spec.quiet_zone) * pitch_y;
+    let ext_x = half_w * cos.abs() + half_h * sin.abs();
+    let ext_y = half_w * sin.abs() + half_h * cos.abs();
+    let (width, height) = spec
+        .canvas
+        .unwrap_or(((2.0 * ext_x).ceil() as u32 + 2, (2.0 * ext_y).ceil() as u32 + 2));
+    let centre = Point::new(width as f64 / 2.0 + spec.offset.0, height as f64 / 2.0 + spec.offset.1);
+    // module (u, v) → image: mirror, centre, scale, rotate (counter-clockwise on screen), place.
+    let mx = if spec.mirrored { -pitch_x } else { pitch_x };
+    let a = [
+        cos * mx,
+        sin * pitch_y,
+        -sin * mx,
+        cos * pitch_y,
+    ];
+    let tx = centre.x - (a[0] * cols / 2.0 + a[1] * rows / 2.0);
+    let ty = centre.y - (a[2] * cols / 2.0 + a[3] * rows / 2.0);
+    let module_to_image = [a[0], a[1], tx, a[2], a[3], ty, 0.0, 0.0, 1.0];
+    let to_module = Homography::from_matrix(module_to_image)
+        .inverse()
+        .ok_or_else(|| Error::InvalidSpec("degenerate geometry".into()))?;
+
+    let (ink, paper) = if spec.light_on_dark {
+        (spec.light, spec.dark)
+    } else {
+        (spec.dark, spec.light)
+    };
+    let coverage = rasterise(width, height, &to_module, size, &dark_modules, spec.growth);
+    let mut grey: Vec<f32> = coverage
+        .iter()
+        .map(|&c| 255.0 * (paper + (ink - paper) * c as f64) as f32)
+        .collect();
+    if spec.blur > 0.0 {
+        gaussian_blur(&mut grey, width as usize, height as usize, spec.blur);
+    }
+    if spec.noise > 0.0 {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(spec.seed);
+        let normal = Normal::new(0.0, spec.noise as f32).expect("noise sigma is finite and positive");
+        for g in &mut grey {
+            *g += normal.sample(&mut rng);
+        }
+    }
+    let pixels = grey.iter().map(|&g| g.round().clamp(0.0, 255.0) as u8).collect();
+    let image = GrayImage::from_raw(width, height, pixels).expect("buffer matches the canvas");
+    Ok(Rendered {
+        image,
+        truth: GroundTruth {
+            spec: spec.clone(),
+            text: spec.text.clone(),
+            size: size.name(),
+            codewords,
+            inverted,
+            errors_per_block,
+            module_to_image,
+            pitch_x,
+            pitch_y,
+        },
+    })
+}
+
+fn check(spec: &GenSpec) -> Result<()> {
+    let bad = |what: &str| Err(Error::InvalidSpec(what.to_string()));
+    if spec.text.is_empty() {
+        return bad("text is empty");
+    }
+    if !(spec.module_px.is_finite() && spec.module_px >= 1.0 && spec.module_px <= 100.0) {
+        return bad("module size must be between 1 and 100 pixels");
+    }
+    for (name, r) in [("dark", spec.dark), ("light", spec.light)] {
+        if !(0.0..=1.0).contains(&r) {
+            return Err(Error::InvalidSpec(format!("{name} reflectance must be within 0..1")));
+        }
+    }
+    for (name, s) in [("stretch-x", spec.stretch_x), ("stretch-y", spec.stretch_y)] {
+        if !(s.is_finite() && s > -0.5 && s < 1.0) {
+            return Err(Error::InvalidSpec(format!("{name} must be within -0.5..1.0")));
+        }
+    }
+    if !(spec.growth.is_finite() && spec.growth.abs() < 0.9) {
+        return bad("growth must be within -0.9..0.9 of X");
+    }
+    if !(spec.blur.is_finite() && (0.0..=20.0).contains(&spec.blur)) {
+        return bad("blur must be within 0..20 px");
+    }
+    if !(spec.noise.is_finite() && (0.0..=128.0).contains(&spec.noise)) {
+        return bad("noise must be within 0..128 grey levels");
+    }
+    if !(spec.quiet_zone.is_finite() && (0.0..=20.0).contains(&spec.quiet_zone)) {
+        return bad("quiet zone must be within 0..20 modules");
+    }
+    if !spec.rotation_deg.is_finite() {
+        return bad("rotation must be a number");
+    }
+    if let Some((w, h)) = spec.canvas {
+        if w == 0 || h == 0 || (w as u64 * h as u64) > 64 << 20 {
+            return bad("canvas must be non-empty and at most 64 Mpixel");
+        }
+    }
+    Ok(())
+}
+
+/// Codewords (symbol order, data then error correction) for `text` in the requested size,
+/// or the smallest square size that holds it.
+pub fn encode(text: &str, gs1: bool, size: Option<&str>) -> Result<(&'static SymbolSize, Vec<u8>)> {
+    let target = match size {
+        Some(name) => Some(parse_size(name).ok_or_else(|| {
+            Error::InvalidSpec(format!("{name} is not a Data Matrix size (ROWSxCOLS)"))
+        })?),
+        None => None,
+    };
+    let encoded = minimal_encoder::encodeHighLevelWithDetails(
+        text,
+        None,
+        gs1.then_some('\u{1d}'),
+        SymbolShapeHint::FORCE_NONE,
+    )
+    .map_err(|e| Error::Encode(e.to_string()))?;
+    let padded: Vec<u8> = encoded.chars().map(|c| c as u32 as u8).collect();
+    let data = strip_padding(&padded);
+    let size = match target {
+        Some(s) => s,
+        None => all_sizes()
+            .iter()
+            .filter(|s| s.is_square())
+            .find(|s| s.data_codewords() >= data.len())
+            .ok_or_else(|| Error::Encode("data too long for any Data Matrix size".into()))?,
+    };
+    let capacity = size.data_codewords();
+    if data.len() > capacity {
+        return Err(Error::Encode(format!(
+            "{} data codewords do not fit {} (capacity {capacity})",
+            data.len(),
+            size.name()
+        )));
+    }
+    let mut codewords = data.to_vec();
+    pad(&mut codewords, capacity);
+    codewords.resize(size.total_codewords(), 0);
+    let mut rs = ReedSolomonEncoder::new(PredefinedGenericGF::DataMatrixField256.into())
+        .map_err(|e| Error::Encode(e.to_string()))?;
+    for block in size.blocks(crate::symbol::BlockOrder::Standard) {
+        let mut buf: Vec<i32> = block.data.iter().map(|&i| codewords[i as usize] as i32).collect();
+        buf.resize(block.data.len() + block.ec.len(), 0);
+        rs.encode(&mut buf, block.ec.len())
+            .map_err(|e| Error::Encode(e.to_string()))?;
+        for (k, &i) in block.ec.iter().enumerate() {
+            codewords[i as usize] = buf[block.data.len() + k] as u8;
+        }
+    }
+    Ok((size, codewords))
+}
+
+/// Pad codeword for position `pos` (1-based) under the 253-state randomising algorithm.
+fn pad_codeword(pos: usize) -> u8 {
+    let pseudo_random = (149 * pos) % 253 + 1;
+    let v = 129 + pseudo_random;
+    (if v <= 254 { v } else { v - 254 }) as u8
+}
+
+fn pad(codewords: &mut Vec<u8>, capacity: usize) {
+    if codewords.len() < capacity {
+        codewords.push(129);
+    }
+    while codewords.len() < capacity {
+        codewords.push(pad_codeword(codewords.len() + 1));
+    }
+}
+
+/// The data codewords without the padding the encoder added for its own choice of size.
+/// Padding is the first 129 followed by exactly the randomised pad sequence; no earlier
+/// position can look like that, since no randomised pad value equals 129.
+fn strip_padding(codewords: &[u8]) -> &[u8] {
+    let is_pad_from = |start: usize| {
+        codewords[start] == 129
+            && codewords[start + 1..]
+                .iter()
+                .enumerate()
+                .all(|(k, &c)| c == pad_codeword(start + 2 + k))
+    };
+    match (0..codewords.len()).find(|&i| is_pad_from(i)) {
+        Some(i) => &codewords[..i],
+        None => codewords,
+    }
+}
+
+fn chosen_inversions(spec: &GenSpec, size: &SymbolSize) -> Result<Vec<usize>> {
+    let total = size.total_codewords();
+    let mut chosen: Vec<usize> = Vec::new();
+    for &i in &spec.invert_codewords {
+        if i >= total {
+            return Err(Error::InvalidSpec(format!(
+                "codeword {i} does not exist in {} ({total} codewords)",
+                size.name()
+            )));
+        }
+        chosen.push(i);
+    }
+    let blocks = size.blocks(crate::symbol::BlockOrder::Standard);
+    for &(b, k) in &spec.invert_in_block {
+        let block = blocks.get(b).ok_or_else(|| {
+            Error::InvalidSpec(format!("{} has {} blocks, not {}", size.name(), blocks.len(), b + 1))
+        })?;
+        let members: Vec<usize> = block.data.iter().chain(&block.ec).map(|&i| i as usize).collect();
+        if k > members.len() {
+            return Err(Error::InvalidSpec(format!("block {b} has only {} codewords", members.len())));
+        }
+        // Spread the damage over the block deterministically (seeded), data and EC alike.
+        let mut rng = rand::rngs::StdRng::seed_from_u64(spec.seed ^ (b as u64 + 1) * 0x9e37_79b9);
+        let mut pool = members;
+        for _ in 0..k {
+            let j = rng.random_range(0..pool.len());
+            chosen.push(pool.swap_remove(j));
+        }
+    }
+    chosen.sort_unstable();
+    chosen.dedup();
+    Ok(chosen)
+}
+
+/// Dark/light of every module (row-major), fixed pattern included.
+pub fn module_matrix(size: &SymbolSize, codewords: &[u8]) -> Vec<bool> {
+    size.roles()
+        .iter()
+        .map(|role| match *role {
+            ModuleRole::Fixed { dark } | ModuleRole::Filler { dark } => dark,
+            ModuleRole::Data(cb) => codewords[cb.codeword as usize] & (0x80 >> cb.bit) != 0,
+        })
+        .collect()
+}
+
+/// Ink coverage (0..1) of every pixel, from 4×4 samples per pixel mapped back into module
+/// space. A dark module covers its cell widened by `growth`/2 on every side.
+fn rasterise(
+    width: u32,
+    height: u32,
+    to_module: &Homography,
+    size: &SymbolSize,
+    dark: &[bool],
+    growth: f64,
+) -> Vec<f32> {
+    const SUB: usize = 4;
+    let (rows, cols) = (size.rows as isize, size.cols as isize);
+    let is_dark = |r: isize, c: isize| r >= 0 && c >= 0 && r < rows && c < cols && dark[(r * cols + c) as usize];
+    let half = growth / 2.0;
+    let inked = |u: f64, v: f64| -> bool {
+        let (c, r) = (u.floor() as isize, v.floor() as isize);
+        for dr in -1..=1 {
+            for dc in -1..=1 {
+                let (mr, mc) = (r + dr, c + dc);
+                if is_dark(mr, mc)
+                    && u >= mc as f64 - half
+                    && u < (mc + 1) as f64 + half
+                    && v >= mr as f64 - half
+                    && v < (mr + 1) as f64 + half
+                {
+                    return true;
+                }
+            }
+        }
+        false
+    };
+    let mut out = Vec::with_capacity(width as usize * height as usize);
+    for y in 0..height {
+        for x in 0..width {
+            let mut hits = 0;
+            for sy in 0..SUB {
+                for sx in 0..SUB {
+                    let p = Point::new(
+                        x as f64 + (sx as f64 + 0.5) / SUB as f64,
+                        y as f64 + (sy as f64 + 0.5) / SUB as f64,
+                    );
+                    let m = to_module.map(p);
+                    if inked(m.x, m.y) {
+                        hits += 1;
+                    }
+                }
+            }
+            out.push(hits as f32 / (SUB * SUB) as f32);
+        }
+    }
+    out
+}
+
+/// Separable Gaussian blur, edges clamped.
+fn gaussian_blur(buf: &mut [f32], w: usize, h: usize, sigma: f64) {
+    let radius = (3.0 * sigma).ceil() as isize;
+    let kernel: Vec<f32> = (-radius..=radius)
+        .map(|i| (-(i * i) as f64 / (2.0 * sigma * sigma)).exp() as f32)
+        .collect();
+    let norm: f32 = kernel.iter().sum();
+    let kernel: Vec<f32> = kernel.iter().map(|k| k / norm).collect();
+    let mut tmp = vec![0f32; buf.len()];
+    for y in 0..h {
+        for x in 0..w {
+            let mut s = 0.0;
+            for (k, wgt) in kernel.iter().enumerate() {
+                let xx = (x as isize + k as isize - radius).clamp(0, w as isize - 1) as usize;
+                s += buf[y * w + xx] * wgt;
+            }
+            tmp[y * w + x] = s;
+        }
+    }
+    for y in 0..h {
+        for x in 0..w {
+            let mut s = 0.0;
+            for (k, wgt) in kernel.iter().enumerate() {
+                let yy = (y as isize + k as isize - radius).clamp(0, h as isize - 1) as usize;
+                s += tmp[yy * w + x] * wgt;
+            }
+            buf[y * w + x] = s;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn padding_is_stripped_exactly() {
+        let mut cw = vec![66, 67, 68];
+        pad(&mut cw, 12);
+        assert_eq!(strip_padding(&cw), &[66, 67, 68]);
+        assert_eq!(strip_padding(&[66, 67]), &[66, 67]);
+    }
+
+    #[test]
+    fn encoding_fits_the_smallest_square_and_a_chosen_size() {
+        let (size, cw) = encode("123456", false, None).unwrap();
+        assert_eq!(size.name(), "10x10");
+        assert_eq!(cw.len(), 8);
+        // "123456" in ASCII digit pairs: 12+130, 34+130, 56+130
+        assert_eq!(&cw[..3], &[142, 164, 186]);
+        let (size, _) = encode("123456", false, Some("8x64")).unwrap();
+        assert_eq!(size.name(), "8x64");
+        assert!(encode("123456", false, Some("9x9")).is_err());
+    }
+}
