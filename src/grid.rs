@@ -47,6 +47,16 @@ impl ModuleGrid {
         mean_step(self.rows, self.cols, |r, c| self.centre(r, c), |r, c| (r + 1, c))
     }
 
+    /// The same grid seen through an image-space map (e.g. back from a magnified copy of the
+    /// frame to the frame itself).
+    pub fn mapped(&self, to_frame: &Homography) -> ModuleGrid {
+        ModuleGrid {
+            centres: self.centres.iter().map(|&p| to_frame.map(p)).collect(),
+            outline: to_frame.compose(&self.outline),
+            ..self.clone()
+        }
+    }
+
     /// Mean module size in pixels.
     pub fn module_px(&self) -> f64 {
         (self.column_pitch() + self.row_pitch()) / 2.0
@@ -206,8 +216,9 @@ pub fn fit(frame: &Frame, candidate: &Candidate, size: &SymbolSize, mirrored: bo
         .collect();
 
     // Knots of each column line: the measured centres on the clock rows, then the finder's
-    // solid bottom row at the outline's spacing. Row lines: clock columns and the solid left
-    // column.
+    // solid bottom row, reached along the outline's direction from the last clock row (the
+    // solid edge carries no column positions of its own). Row lines likewise: clock columns,
+    // then the solid left column.
     let column_knots = |c: usize| -> Vec<(f64, Point)> {
         let mut knots: Vec<(f64, Point)> = col_offsets
             .iter()
@@ -218,7 +229,8 @@ pub fn fit(frame: &Frame, candidate: &Candidate, size: &SymbolSize, mirrored: bo
             .collect();
         let t = rows as f64 - 0.5;
         if knots.iter().all(|k| k.0 != t) {
-            knots.push((t, outline.map(Point::new(c as f64 + 0.5, t))));
+            let off = col_offsets.last().map_or(0.0, |(_, offs)| offs[c]);
+            knots.push((t, outline.map(Point::new(c as f64 + 0.5 + off, t))));
         }
         knots.sort_by(|a, b| a.0.total_cmp(&b.0));
         knots
@@ -232,7 +244,8 @@ pub fn fit(frame: &Frame, candidate: &Candidate, size: &SymbolSize, mirrored: bo
             })
             .collect();
         if knots.iter().all(|k| k.0 != 0.5) {
-            knots.push((0.5, outline.map(Point::new(0.5, r as f64 + 0.5))));
+            let off = row_offsets.first().map_or(0.0, |(_, offs)| offs[r]);
+            knots.push((0.5, outline.map(Point::new(0.5, r as f64 + 0.5 + off))));
         }
         knots.sort_by(|a, b| a.0.total_cmp(&b.0));
         knots
@@ -307,35 +320,55 @@ fn measure_track(
     let position = |i: usize| start + i as f64 * step;
     let colour = |k: isize| -> bool { k >= 0 && (k as usize) < n && module_dark(k as usize) };
 
-    let mut edges: Vec<Option<f64>> = vec![None; n + 1];
-    let mut expected = 0;
-    let mut found = 0;
-    for (k, edge) in edges.iter_mut().enumerate() {
-        let before = colour(k as isize - 1);
-        let after = colour(k as isize);
-        if before == after {
-            continue;
+    // Every crossing of the threshold, then specks removed: a run shorter than a third of a
+    // module is noise, not a module.
+    let mut crossings: Vec<(f64, bool)> = profile
+        .windows(2)
+        .enumerate()
+        .filter(|(_, w)| (w[0] > 0.0) != (w[1] > 0.0))
+        .map(|(i, w)| (position(i) + step * w[0] / (w[0] - w[1]), w[1] > 0.0))
+        .collect();
+    while crossings.len() >= 2 {
+        let (i, run) = crossings
+            .windows(2)
+            .map(|w| w[1].0 - w[0].0)
+            .enumerate()
+            .min_by(|a, b| a.1.total_cmp(&b.1))
+            .expect("at least one run");
+        if run >= 1.0 / 3.0 {
+            break;
         }
-        expected += 1;
-        let lo = ((k as f64 - 0.5 - start) / step).floor().max(0.0) as usize;
-        let hi = (((k as f64 + 0.5 - start) / step).ceil() as usize).min(count - 1);
-        let mut best: Option<f64> = None;
-        for i in lo..hi {
-            let (a, b) = (profile[i], profile[i + 1]);
-            let rising = after && a <= 0.0 && b > 0.0;
-            let falling = !after && a > 0.0 && b <= 0.0;
-            if rising || falling {
-                let x = position(i) + step * a / (a - b);
-                if best.is_none_or(|bx| (x - k as f64).abs() < (bx - k as f64).abs()) {
-                    best = Some(x);
-                }
-            }
-        }
-        if best.is_some() {
-            found += 1;
-        }
-        *edge = best;
+        crossings.drain(i..i + 2);
     }
+    // Module boundaries where the colour changes, with the direction of the change.
+    let transitions: Vec<(usize, bool)> = (0..=n)
+        .filter_map(|k| {
+            let before = colour(k as isize - 1);
+            let after = colour(k as isize);
+            (before != after).then_some((k, after))
+        })
+        .collect();
+    let mut edges: Vec<Option<f64>> = vec![None; n + 1];
+    let in_order = crossings.len() == transitions.len()
+        && crossings.iter().zip(&transitions).all(|(c, t)| c.1 == t.1);
+    if in_order {
+        // One crossing per boundary: assign them in order, however far the pitch has drifted
+        // from the outline's.
+        for (c, &(k, _)) in crossings.iter().zip(&transitions) {
+            edges[k] = Some(c.0);
+        }
+    } else {
+        // Otherwise the nearest crossing of the right direction within half a module.
+        for &(k, rising) in &transitions {
+            edges[k] = crossings
+                .iter()
+                .filter(|c| c.1 == rising && (c.0 - k as f64).abs() <= 0.5)
+                .min_by(|a, b| (a.0 - k as f64).abs().total_cmp(&(b.0 - k as f64).abs()))
+                .map(|c| c.0);
+        }
+    }
+    let expected = transitions.len();
+    let found = edges.iter().filter(|e| e.is_some()).count();
     let mut offsets: Vec<Option<f64>> = (0..n)
         .map(|i| match (edges[i], edges[i + 1]) {
             (Some(a), Some(b)) => Some((a + b) / 2.0 - (i as f64 + 0.5)),

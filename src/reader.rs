@@ -3,7 +3,7 @@
 
 use crate::decode::{decode_modules, Decoded};
 use crate::frame::Frame;
-use crate::geometry::Point;
+use crate::geometry::{Homography, Point};
 use crate::grid::{self, ModuleGrid};
 use crate::locate::{self, Candidate};
 use crate::symbol::{size_for, SymbolSize};
@@ -70,9 +70,81 @@ fn observed(mirrored: bool, grid_rows: usize, grid_cols: usize, row: usize, col:
     }
 }
 
+/// Frames smaller than this (longest side, pixels) are also tried magnified: tightly cropped
+/// symbols printed at one or two pixels per module.
+const SMALL_FRAME: usize = 160;
+
 /// Finds and decodes the Data Matrix symbols in a frame. Symbols that cannot be decoded are
 /// not reported.
 pub fn read(frame: &Frame, options: &ReadOptions) -> Vec<SymbolRead> {
+    let reads = read_at_scale(frame, options);
+    if !reads.is_empty() || frame.width().max(frame.height()) >= SMALL_FRAME {
+        return reads;
+    }
+    read_magnified(frame, options)
+}
+
+/// Reads a small frame magnified (nearest neighbour) inside a padded quiet zone, light then
+/// dark, and maps what it finds back to the frame's own coordinates.
+fn read_magnified(frame: &Frame, options: &ReadOptions) -> Vec<SymbolRead> {
+    let (w, h) = (frame.width(), frame.height());
+    let scale = (SMALL_FRAME * 2).div_ceil(w.max(h)).clamp(2, 16);
+    let pad = 4 * scale;
+    let (bw, bh) = (w * scale + 2 * pad, h * scale + 2 * pad);
+    let mut histogram = [0usize; 256];
+    for y in 0..h {
+        for &p in frame.row(y) {
+            histogram[p as usize] += 1;
+        }
+    }
+    let percentile = |q: f64| {
+        let target = (q * (w * h) as f64) as usize;
+        let mut seen = 0;
+        (0..256).find(|&g| {
+            seen += histogram[g];
+            seen > target
+        })
+        .unwrap_or(255) as u8
+    };
+    let back = Homography::from_matrix([
+        1.0 / scale as f64,
+        0.0,
+        -(pad as f64) / scale as f64,
+        0.0,
+        1.0 / scale as f64,
+        -(pad as f64) / scale as f64,
+        0.0,
+        0.0,
+        1.0,
+    ]);
+    for background in [percentile(0.95), percentile(0.05)] {
+        let mut pixels = vec![background; bw * bh];
+        for y in 0..h * scale {
+            let src = frame.row(y / scale);
+            let dst = &mut pixels[(y + pad) * bw + pad..(y + pad) * bw + pad + w * scale];
+            for (x, d) in dst.iter_mut().enumerate() {
+                *d = src[x / scale];
+            }
+        }
+        let Ok(magnified) = Frame::from_owned(bw, bh, bw, pixels) else {
+            continue;
+        };
+        let reads = read_at_scale(&magnified, options);
+        if !reads.is_empty() {
+            return reads
+                .into_iter()
+                .map(|r| SymbolRead {
+                    grid: r.grid.mapped(&back),
+                    corners: r.corners.map(|p| back.map(p)),
+                    ..r
+                })
+                .collect();
+        }
+    }
+    Vec::new()
+}
+
+fn read_at_scale(frame: &Frame, options: &ReadOptions) -> Vec<SymbolRead> {
     let bits = locate::binarize(frame);
     let mut reads: Vec<SymbolRead> = Vec::new();
     let mut inverted = None;
