@@ -45,6 +45,8 @@ pub struct Decoded {
     /// AIM symbology identifier: `]d1` plain, `]d2` GS1, `]d3` AIM, `]d4`–`]d6` with ECI.
     pub symbology_identifier: String,
     pub gs1: bool,
+    /// The data carries ECI designators (extended channel interpretation).
+    pub eci: bool,
     /// The symbol was printed mirrored (read through its transpose).
     pub mirrored: bool,
     pub block_order: BlockOrder,
@@ -157,6 +159,7 @@ fn parse(
         text: parsed.getText().to_string(),
         symbology_identifier: format!("]d{modifier}"),
         gs1: parsed.getContentType() == "GS1",
+        eci: (4..=6).contains(&modifier) || parsed.getContentType() == "UnknownECI",
         mirrored,
         block_order,
         blocks,
