@@ -7,6 +7,7 @@ use crate::geometry::{Homography, Point};
 use crate::grid::{self, ModuleGrid};
 use crate::locate::{self, Candidate};
 use crate::symbol::{size_for, SymbolSize};
+use rxing::common::BitMatrix;
 
 #[derive(Clone, Debug)]
 pub struct ReadOptions {
@@ -144,33 +145,60 @@ fn read_magnified(frame: &Frame, options: &ReadOptions) -> Vec<SymbolRead> {
     Vec::new()
 }
 
+/// Whole-frame scans repeated after erasing what they read, at most this often: the tracer
+/// stops at the first symbol on each scan line, so a symbol behind another is only reached
+/// once the one in front is out of the way.
+const MAX_RESCANS: usize = 8;
+
 fn read_at_scale(frame: &Frame, options: &ReadOptions) -> Vec<SymbolRead> {
     let bits = locate::binarize(frame);
     let mut reads: Vec<SymbolRead> = Vec::new();
-    let mut inverted = None;
     for (thorough, light_on_dark) in [(false, false), (true, false), (false, true), (true, true)] {
         // Once a symbol is read, only whole-frame scans can add more.
         if !reads.is_empty() && (!options.all_symbols || !thorough) {
             continue;
         }
-        let image = if light_on_dark {
-            inverted.get_or_insert_with(|| locate::inverted(&bits))
-        } else {
-            &bits
-        };
-        for candidate in locate::candidates(image, thorough, light_on_dark) {
-            if reads.iter().any(|r| inside(&r.corners, candidate.centre())) {
-                continue;
-            }
-            if let Some(read) = read_candidate(frame, &candidate) {
-                reads.push(read);
-                if !options.all_symbols {
-                    break;
+        let mut image = if light_on_dark { locate::inverted(&bits) } else { bits.clone() };
+        for _ in 0..MAX_RESCANS {
+            let before = reads.len();
+            for candidate in locate::candidates(&image, thorough, light_on_dark) {
+                if reads.iter().any(|r| inside(&r.corners, candidate.centre())) {
+                    continue;
                 }
+                if let Some(read) = read_candidate(frame, &candidate) {
+                    reads.push(read);
+                    if !options.all_symbols {
+                        return reads;
+                    }
+                }
+            }
+            if !thorough || reads.len() == before {
+                break;
+            }
+            for read in &reads[before..] {
+                erase(&mut image, &read.corners);
             }
         }
     }
     reads
+}
+
+/// Clears a symbol (and a margin of a tenth of its size) from a binary image.
+fn erase(bits: &mut BitMatrix, corners: &[Point; 4]) {
+    let centre = corners.iter().fold(Point::default(), |a, &p| a + p) * 0.25;
+    let grown = corners.map(|p| centre + (p - centre) * 1.1);
+    let (w, h) = (bits.getWidth() as f64, bits.getHeight() as f64);
+    let x0 = grown.iter().map(|p| p.x).fold(f64::MAX, f64::min).max(0.0) as u32;
+    let x1 = grown.iter().map(|p| p.x).fold(f64::MIN, f64::max).min(w - 1.0).max(0.0) as u32;
+    let y0 = grown.iter().map(|p| p.y).fold(f64::MAX, f64::min).max(0.0) as u32;
+    let y1 = grown.iter().map(|p| p.y).fold(f64::MIN, f64::max).min(h - 1.0).max(0.0) as u32;
+    for y in y0..=y1 {
+        for x in x0..=x1 {
+            if inside(&grown, Point::new(x as f64 + 0.5, y as f64 + 0.5)) {
+                bits.unset(x, y);
+            }
+        }
+    }
 }
 
 /// Whether `p` lies inside the convex quadrilateral `q`.

@@ -12,6 +12,7 @@ use image::GrayImage;
 use rand::{Rng, SeedableRng};
 use rand_distr::{Distribution, Normal};
 use rxing::common::reedsolomon::{PredefinedGenericGF, ReedSolomonEncoder};
+use rxing::datamatrix::decoder::decoded_bit_stream_parser;
 use rxing::datamatrix::encoder::{minimal_encoder, SymbolShapeHint};
 use serde::{Deserialize, Serialize};
 
@@ -280,8 +281,28 @@ pub fn encode(text: &str, gs1: bool, size: Option<&str>) -> Result<(&'static Sym
             size.name()
         )));
     }
-    let mut codewords = data.to_vec();
-    pad(&mut codewords, capacity);
+    // The minimal encoder may rely on the end of its own symbol (an implied unlatch, a last
+    // character in ASCII); in a larger symbol that stream reads differently. Keep the first
+    // candidate that reads back as the input: the encoder's stream, with an explicit unlatch,
+    // or plain ASCII encodation.
+    let ascii = ascii_codewords(text, gs1);
+    let candidates = [
+        Some(data.to_vec()),
+        Some([data, &[254]].concat()),
+        ascii,
+    ];
+    let mut codewords = candidates
+        .into_iter()
+        .flatten()
+        .filter(|cw| cw.len() <= capacity)
+        .map(|mut cw| {
+            pad(&mut cw, capacity);
+            cw
+        })
+        .find(|cw| reads_back(cw, text, gs1))
+        .ok_or_else(|| {
+            Error::Encode(format!("the encodation of {text:?} does not fit {}", size.name()))
+        })?;
     codewords.resize(size.total_codewords(), 0);
     let mut rs = ReedSolomonEncoder::new(PredefinedGenericGF::DataMatrixField256.into())
         .map_err(|e| Error::Encode(e.to_string()))?;
@@ -295,6 +316,41 @@ pub fn encode(text: &str, gs1: bool, size: Option<&str>) -> Result<(&'static Sym
         }
     }
     Ok((size, codewords))
+}
+
+/// ASCII encodation (ISO/IEC 16022 5.2.3): digit pairs, FNC1 for GS in GS1 data, upper
+/// shift for Latin-1 above 127. `None` for characters outside Latin-1.
+fn ascii_codewords(text: &str, gs1: bool) -> Option<Vec<u8>> {
+    let mut out = Vec::with_capacity(text.len() + 1);
+    if gs1 {
+        out.push(232);
+    }
+    let chars: Vec<char> = text.chars().collect();
+    let mut i = 0;
+    while i < chars.len() {
+        let c = chars[i];
+        if c.is_ascii_digit() && chars.get(i + 1).is_some_and(|d| d.is_ascii_digit()) {
+            let pair = c.to_digit(10)? * 10 + chars[i + 1].to_digit(10)?;
+            out.push(130 + pair as u8);
+            i += 2;
+            continue;
+        }
+        match c as u32 {
+            0x1d if gs1 => out.push(232),
+            v @ 0..=127 => out.push(v as u8 + 1),
+            v @ 128..=255 => out.extend([235, (v - 128) as u8 + 1]),
+            _ => return None,
+        }
+        i += 1;
+    }
+    Some(out)
+}
+
+/// Whether data codewords decode to `text` (GS1: a leading FNC1 is implied, not in `text`).
+fn reads_back(codewords: &[u8], text: &str, gs1: bool) -> bool {
+    decoded_bit_stream_parser::decode(codewords, false).is_ok_and(|d| {
+        d.getText() == text && (!gs1 || d.getContentType() == "GS1")
+    })
 }
 
 /// Pad codeword for position `pos` (1-based) under the 253-state randomising algorithm.
