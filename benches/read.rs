@@ -1,10 +1,10 @@
 //! Locate + decode on a 1280×1024 frame: one GS1 symbol (24×24, 6 px/module, rotated 17°),
 //! rendered by the project's own generator so the frame is the same on every machine.
 
-use criterion::{criterion_group, criterion_main, Criterion};
+use criterion::{Criterion, criterion_group, criterion_main};
 use std::hint::black_box;
-use verigrade::synth::{render, GenSpec};
-use verigrade::{read, Frame, ReadOptions};
+use verigrade::synth::{GenSpec, render};
+use verigrade::{Frame, ReadOptions, read};
 
 fn frame_1280x1024() -> Vec<u8> {
     let spec = GenSpec {
@@ -19,13 +19,20 @@ fn frame_1280x1024() -> Vec<u8> {
         offset: (180.0, -120.0),
         ..GenSpec::default()
     };
-    render(&spec).expect("bench symbol renders").image.into_raw()
+    render(&spec)
+        .expect("bench symbol renders")
+        .image
+        .into_raw()
 }
 
 fn bench_read(c: &mut Criterion) {
     let pixels = frame_1280x1024();
     let frame = Frame::from_raw(1280, 1024, 1280, &pixels).unwrap();
-    assert_eq!(read(&frame, &ReadOptions::default()).len(), 1, "bench frame must read");
+    assert_eq!(
+        read(&frame, &ReadOptions::default()).len(),
+        1,
+        "bench frame must read"
+    );
     let mut group = c.benchmark_group("read_1280x1024");
     group.sample_size(30);
     group.bench_function("all_symbols", |b| {

@@ -75,10 +75,10 @@ fn reed_solomon() -> &'static ReedSolomonDecoder {
 pub fn read_codewords(size: &SymbolSize, dark: impl Fn(usize, usize) -> bool) -> Vec<u8> {
     let mut codewords = vec![0u8; size.total_codewords()];
     for (i, role) in size.roles().iter().enumerate() {
-        if let ModuleRole::Data(cb) = role {
-            if dark(i / size.cols, i % size.cols) {
-                codewords[cb.codeword as usize] |= 0x80 >> cb.bit;
-            }
+        if let ModuleRole::Data(cb) = role
+            && dark(i / size.cols, i % size.cols)
+        {
+            codewords[cb.codeword as usize] |= 0x80 >> cb.bit;
         }
     }
     codewords

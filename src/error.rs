@@ -8,7 +8,9 @@ pub enum Error {
     EmptyFrame { width: usize, height: usize },
     #[error("stride {stride} is smaller than the width {width}")]
     StrideTooSmall { stride: usize, width: usize },
-    #[error("raw frame is truncated: {width}x{height} with stride {stride} needs {needed} bytes, got {got}")]
+    #[error(
+        "raw frame is truncated: {width}x{height} with stride {stride} needs {needed} bytes, got {got}"
+    )]
     TruncatedFrame {
         width: usize,
         height: usize,

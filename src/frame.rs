@@ -34,7 +34,12 @@ impl<'a> Frame<'a> {
     }
 
     /// Takes ownership of an 8-bit mono buffer (same layout rules as [`Frame::from_raw`]).
-    pub fn from_owned(width: usize, height: usize, stride: usize, data: Vec<u8>) -> Result<Frame<'static>> {
+    pub fn from_owned(
+        width: usize,
+        height: usize,
+        stride: usize,
+        data: Vec<u8>,
+    ) -> Result<Frame<'static>> {
         Self::check_raw(width, height, stride, data.len())?;
         Ok(Frame {
             width,
@@ -184,9 +189,18 @@ mod tests {
     fn raw_frames_are_validated() {
         let data = vec![0u8; 100];
         assert!(Frame::from_raw(10, 10, 10, &data).is_ok());
-        assert!(matches!(Frame::from_raw(0, 10, 10, &data), Err(Error::EmptyFrame { .. })));
-        assert!(matches!(Frame::from_raw(10, 10, 9, &data), Err(Error::StrideTooSmall { .. })));
-        assert!(matches!(Frame::from_raw(10, 11, 10, &data), Err(Error::TruncatedFrame { .. })));
+        assert!(matches!(
+            Frame::from_raw(0, 10, 10, &data),
+            Err(Error::EmptyFrame { .. })
+        ));
+        assert!(matches!(
+            Frame::from_raw(10, 10, 9, &data),
+            Err(Error::StrideTooSmall { .. })
+        ));
+        assert!(matches!(
+            Frame::from_raw(10, 11, 10, &data),
+            Err(Error::TruncatedFrame { .. })
+        ));
         // the last row needs only `width` bytes, not a whole stride
         let padded = vec![0u8; 12 * 9 + 10];
         let f = Frame::from_raw(10, 10, 12, &padded).unwrap();

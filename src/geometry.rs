@@ -105,9 +105,13 @@ impl Homography {
         ];
         let s = inv[8];
         if s.abs() < 1e-15 {
-            return Some(Homography { h: inv.map(|v| v / det) });
+            return Some(Homography {
+                h: inv.map(|v| v / det),
+            });
         }
-        Some(Homography { h: inv.map(|v| v / s) })
+        Some(Homography {
+            h: inv.map(|v| v / s),
+        })
     }
 
     /// Least-squares homography mapping `src[i]` onto `dst[i]` (at least four pairs, no three
@@ -191,10 +195,11 @@ fn solve8(mut a: [[f64; 8]; 8], mut b: [f64; 8]) -> Option<[f64; 8]> {
         }
         a.swap(col, pivot);
         b.swap(col, pivot);
+        let pivot_row = a[col];
         for row in col + 1..8 {
-            let f = a[row][col] / a[col][col];
-            for k in col..8 {
-                a[row][k] -= f * a[col][k];
+            let f = a[row][col] / pivot_row[col];
+            for (x, p) in a[row][col..].iter_mut().zip(&pivot_row[col..]) {
+                *x -= f * p;
             }
             b[row] -= f * b[col];
         }
@@ -213,11 +218,18 @@ mod tests {
 
     #[test]
     fn fit_recovers_a_known_projective_map() {
-        let truth = Homography::from_matrix([1.3, 0.2, 40.0, -0.1, 0.9, 25.0, 0.0004, -0.0002, 1.0]);
-        let src: Vec<Point> = [(0.0, 0.0), (20.0, 0.0), (20.0, 20.0), (0.0, 20.0), (7.0, 13.0)]
-            .iter()
-            .map(|&(x, y)| Point::new(x, y))
-            .collect();
+        let truth =
+            Homography::from_matrix([1.3, 0.2, 40.0, -0.1, 0.9, 25.0, 0.0004, -0.0002, 1.0]);
+        let src: Vec<Point> = [
+            (0.0, 0.0),
+            (20.0, 0.0),
+            (20.0, 20.0),
+            (0.0, 20.0),
+            (7.0, 13.0),
+        ]
+        .iter()
+        .map(|&(x, y)| Point::new(x, y))
+        .collect();
         let dst: Vec<Point> = src.iter().map(|p| truth.map(*p)).collect();
         let fit = Homography::fit(&src, &dst).unwrap();
         for p in [Point::new(3.0, 17.0), Point::new(11.5, 2.5)] {

@@ -8,7 +8,7 @@
 //! there.
 
 use crate::frame::Frame;
-use crate::geometry::{intersect_lines, Homography, Point};
+use crate::geometry::{Homography, Point, intersect_lines};
 use crate::locate::Candidate;
 use crate::symbol::SymbolSize;
 
@@ -39,12 +39,22 @@ impl ModuleGrid {
 
     /// Mean distance between horizontally adjacent centres (the X pitch, in pixels).
     pub fn column_pitch(&self) -> f64 {
-        mean_step(self.rows, self.cols, |r, c| self.centre(r, c), |r, c| (r, c + 1))
+        mean_step(
+            self.rows,
+            self.cols,
+            |r, c| self.centre(r, c),
+            |r, c| (r, c + 1),
+        )
     }
 
     /// Mean distance between vertically adjacent centres (the Y pitch, in pixels).
     pub fn row_pitch(&self) -> f64 {
-        mean_step(self.rows, self.cols, |r, c| self.centre(r, c), |r, c| (r + 1, c))
+        mean_step(
+            self.rows,
+            self.cols,
+            |r, c| self.centre(r, c),
+            |r, c| (r + 1, c),
+        )
     }
 
     /// The same grid seen through an image-space map (e.g. back from a magnified copy of the
@@ -125,7 +135,12 @@ fn mean_step(
 }
 
 /// Fits the module grid of `size` inside a candidate outline.
-pub fn fit(frame: &Frame, candidate: &Candidate, size: &SymbolSize, mirrored: bool) -> Option<ModuleGrid> {
+pub fn fit(
+    frame: &Frame,
+    candidate: &Candidate,
+    size: &SymbolSize,
+    mirrored: bool,
+) -> Option<ModuleGrid> {
     let (rows, cols) = (candidate.rows, candidate.cols);
     let module_corners = [
         Point::new(0.0, 0.0),
@@ -180,8 +195,12 @@ pub fn fit(frame: &Frame, candidate: &Candidate, size: &SymbolSize, mirrored: bo
 
     // Column positions measured along each horizontal clock track (module units, offsets from
     // the outline's prediction), and row positions along each vertical one.
-    let clock_rows: Vec<usize> = clock_lines(rows, |r| (0..cols).all(|c| fixed_dark(r, c).is_some()) && alternates(cols, |c| fixed_dark(r, c)));
-    let clock_cols: Vec<usize> = clock_lines(cols, |c| (0..rows).all(|r| fixed_dark(r, c).is_some()) && alternates(rows, |r| fixed_dark(r, c)));
+    let clock_rows: Vec<usize> = clock_lines(rows, |r| {
+        (0..cols).all(|c| fixed_dark(r, c).is_some()) && alternates(cols, |c| fixed_dark(r, c))
+    });
+    let clock_cols: Vec<usize> = clock_lines(cols, |c| {
+        (0..rows).all(|r| fixed_dark(r, c).is_some()) && alternates(rows, |r| fixed_dark(r, c))
+    });
     let mut found = 0usize;
     let mut expected = 0usize;
     let col_offsets: Vec<(usize, Vec<f64>)> = clock_rows
@@ -253,10 +272,10 @@ pub fn fit(frame: &Frame, candidate: &Candidate, size: &SymbolSize, mirrored: bo
     let columns: Vec<Vec<(f64, Point)>> = (0..cols).map(column_knots).collect();
     let rows_k: Vec<Vec<(f64, Point)>> = (0..rows).map(row_knots).collect();
     let mut centres = Vec::with_capacity(rows * cols);
-    for r in 0..rows {
-        for c in 0..cols {
-            let (a0, a1) = segment(&columns[c], r as f64 + 0.5);
-            let (b0, b1) = segment(&rows_k[r], c as f64 + 0.5);
+    for (r, row_line) in rows_k.iter().enumerate() {
+        for (c, column_line) in columns.iter().enumerate() {
+            let (a0, a1) = segment(column_line, r as f64 + 0.5);
+            let (b0, b1) = segment(row_line, c as f64 + 0.5);
             let p = intersect_lines(a0, a1, b0, b1)
                 .filter(|p| p.x.is_finite() && p.y.is_finite())
                 .unwrap_or_else(|| outline.map(Point::new(c as f64 + 0.5, r as f64 + 0.5)));
@@ -269,7 +288,11 @@ pub fn fit(frame: &Frame, candidate: &Candidate, size: &SymbolSize, mirrored: bo
         centres,
         outline,
         light_on_dark: polarity < 0.0,
-        clock_edges_found: if expected == 0 { 0.0 } else { found as f64 / expected as f64 },
+        clock_edges_found: if expected == 0 {
+            0.0
+        } else {
+            found as f64 / expected as f64
+        },
     })
 }
 
@@ -316,7 +339,9 @@ fn measure_track(
     // Profile from half a module before the track to half a module after it.
     let start = -0.5;
     let count = (n + 1) * steps_per_module + 1;
-    let profile: Vec<f64> = (0..count).map(|i| darkness(start + i as f64 * step)).collect();
+    let profile: Vec<f64> = (0..count)
+        .map(|i| darkness(start + i as f64 * step))
+        .collect();
     let position = |i: usize| start + i as f64 * step;
     let colour = |k: isize| -> bool { k >= 0 && (k as usize) < n && module_dark(k as usize) };
 
@@ -415,7 +440,17 @@ mod tests {
     fn gaps_are_interpolated_between_measured_neighbours() {
         let mut v = vec![None, Some(1.0), None, None, Some(4.0), None];
         fill_gaps(&mut v);
-        assert_eq!(v, vec![Some(1.0), Some(1.0), Some(2.0), Some(3.0), Some(4.0), Some(4.0)]);
+        assert_eq!(
+            v,
+            vec![
+                Some(1.0),
+                Some(1.0),
+                Some(2.0),
+                Some(3.0),
+                Some(4.0),
+                Some(4.0)
+            ]
+        );
     }
 
     #[test]
@@ -427,7 +462,11 @@ mod tests {
             16,
             |u| {
                 let m = (u - shift).floor();
-                if (0.0..10.0).contains(&m) && (m as usize) % 2 == 0 { 1.0 } else { -1.0 }
+                if (0.0..10.0).contains(&m) && (m as usize).is_multiple_of(2) {
+                    1.0
+                } else {
+                    -1.0
+                }
             },
             |i| i % 2 == 0,
         );

@@ -8,13 +8,13 @@
 pub mod decode;
 pub mod error;
 pub mod frame;
-pub mod synth;
 pub mod geometry;
 pub mod grid;
 pub mod locate;
 pub mod reader;
 pub mod symbol;
+pub mod synth;
 
 pub use error::{Error, Result};
 pub use frame::Frame;
-pub use reader::{read, ReadOptions, SymbolRead};
+pub use reader::{ReadOptions, SymbolRead, read};

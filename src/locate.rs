@@ -85,10 +85,11 @@ pub fn binarize(frame: &Frame) -> BitMatrix {
             }
             let threshold = sum / n;
             for y in ty * TILE..((ty + 1) * TILE).min(h) {
-                let row = frame.row(y);
-                for x in tx * TILE..((tx + 1) * TILE).min(w) {
-                    if row[x] as u32 <= threshold {
-                        bits.set(x as u32, y as u32);
+                let x0 = tx * TILE;
+                let tile_row = &frame.row(y)[x0..((tx + 1) * TILE).min(w)];
+                for (dx, &p) in tile_row.iter().enumerate() {
+                    if p as u32 <= threshold {
+                        bits.set((x0 + dx) as u32, y as u32);
                     }
                 }
             }

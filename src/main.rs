@@ -1,6 +1,6 @@
 //! The `verigrade` command line.
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result, bail};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use rayon::prelude::*;
 use serde_json::json;
@@ -8,10 +8,14 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use verigrade::synth::{self, GenSpec};
-use verigrade::{read, Frame, ReadOptions, SymbolRead};
+use verigrade::{Frame, ReadOptions, SymbolRead, read};
 
 #[derive(Parser)]
-#[command(name = "verigrade", version, about = "Data Matrix (ECC200) reader and ISO/IEC 15415 verifier")]
+#[command(
+    name = "verigrade",
+    version,
+    about = "Data Matrix (ECC200) reader and ISO/IEC 15415 verifier"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -113,7 +117,9 @@ fn parse_block_damage(s: &str) -> std::result::Result<(usize, usize), String> {
 }
 
 fn parse_canvas(s: &str) -> std::result::Result<(u32, u32), String> {
-    let (w, h) = s.split_once(['x', 'X']).ok_or("expected WIDTHxHEIGHT, e.g. 1280x1024")?;
+    let (w, h) = s
+        .split_once(['x', 'X'])
+        .ok_or("expected WIDTHxHEIGHT, e.g. 1280x1024")?;
     Ok((
         w.parse().map_err(|_| format!("bad width {w:?}"))?,
         h.parse().map_err(|_| format!("bad height {h:?}"))?,
@@ -135,7 +141,9 @@ fn main() -> ExitCode {
     }
 }
 
-const IMAGE_EXTENSIONS: &[&str] = &["png", "jpg", "jpeg", "bmp", "tif", "tiff", "pgm", "pnm", "pbm", "ppm", "webp"];
+const IMAGE_EXTENSIONS: &[&str] = &[
+    "png", "jpg", "jpeg", "bmp", "tif", "tiff", "pgm", "pnm", "pbm", "ppm", "webp",
+];
 
 /// Image files named on the command line, folders walked in name order.
 fn collect_images(paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
@@ -153,7 +161,9 @@ fn collect_images(paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
 }
 
 fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
-    let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)?.map(|e| e.map(|e| e.path())).collect::<std::io::Result<_>>()?;
+    let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)?
+        .map(|e| e.map(|e| e.path()))
+        .collect::<std::io::Result<_>>()?;
     entries.sort();
     for p in entries {
         if p.is_dir() {
@@ -174,7 +184,12 @@ fn run_read(args: &ReadArgs) -> Result<ExitCode> {
     let options = ReadOptions::default();
     let results: Vec<(PathBuf, verigrade::Result<Vec<SymbolRead>>)> = files
         .par_iter()
-        .map(|path| (path.clone(), Frame::open(path).map(|frame| read(&frame, &options))))
+        .map(|path| {
+            (
+                path.clone(),
+                Frame::open(path).map(|frame| read(&frame, &options)),
+            )
+        })
         .collect();
     let mut stdout = std::io::stdout().lock();
     let mut all_read = true;
@@ -196,7 +211,9 @@ fn run_read(args: &ReadArgs) -> Result<ExitCode> {
                         "symbols": symbols.iter().map(symbol_json).collect::<Vec<_>>(),
                     })
                     .to_string(),
-                    Format::Text if symbols.is_empty() => format!("{}: no symbol decoded", path.display()),
+                    Format::Text if symbols.is_empty() => {
+                        format!("{}: no symbol decoded", path.display())
+                    }
                     Format::Text => symbols
                         .iter()
                         .map(|s| {
@@ -206,7 +223,11 @@ fn run_read(args: &ReadArgs) -> Result<ExitCode> {
                                 s.size.name(),
                                 s.decoded.symbology_identifier,
                                 s.decoded.text,
-                                s.decoded.blocks.iter().map(|b| b.corrected).collect::<Vec<_>>()
+                                s.decoded
+                                    .blocks
+                                    .iter()
+                                    .map(|b| b.corrected)
+                                    .collect::<Vec<_>>()
                             )
                         })
                         .collect::<Vec<_>>()
@@ -216,7 +237,11 @@ fn run_read(args: &ReadArgs) -> Result<ExitCode> {
         };
         writeln!(stdout, "{line}")?;
     }
-    Ok(if all_read { ExitCode::SUCCESS } else { ExitCode::from(1) })
+    Ok(if all_read {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
 }
 
 fn symbol_json(s: &SymbolRead) -> serde_json::Value {
@@ -238,7 +263,9 @@ fn symbol_json(s: &SymbolRead) -> serde_json::Value {
 
 /// `\x1d` → GS, `\\` → backslash; other text as it is.
 fn unescape(text: &str) -> String {
-    text.replace("\\x1d", "\u{1d}").replace("\\x1D", "\u{1d}").replace("\\\\", "\\")
+    text.replace("\\x1d", "\u{1d}")
+        .replace("\\x1D", "\u{1d}")
+        .replace("\\\\", "\\")
 }
 
 fn run_gen(args: &GenArgs) -> Result<()> {
@@ -270,7 +297,10 @@ fn run_gen(args: &GenArgs) -> Result<()> {
         .save(&args.out)
         .with_context(|| format!("cannot write {}", args.out.display()))?;
     let truth_path = args.out.with_extension("json");
-    std::fs::write(&truth_path, serde_json::to_string_pretty(&rendered.truth)? + "\n")
-        .with_context(|| format!("cannot write {}", truth_path.display()))?;
+    std::fs::write(
+        &truth_path,
+        serde_json::to_string_pretty(&rendered.truth)? + "\n",
+    )
+    .with_context(|| format!("cannot write {}", truth_path.display()))?;
     Ok(())
 }

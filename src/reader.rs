@@ -1,12 +1,12 @@
 //! The reading pipeline for one frame: binarise → trace candidate outlines → fit the module
 //! grid → sample → decode, for dark-on-light and light-on-dark, normal and mirrored symbols.
 
-use crate::decode::{decode_modules, Decoded};
+use crate::decode::{Decoded, decode_modules};
 use crate::frame::Frame;
 use crate::geometry::{Homography, Point};
 use crate::grid::{self, ModuleGrid};
 use crate::locate::{self, Candidate};
-use crate::symbol::{size_for, SymbolSize};
+use crate::symbol::{SymbolSize, size_for};
 use rxing::common::BitMatrix;
 
 #[derive(Clone, Debug)]
@@ -57,13 +57,25 @@ impl SymbolRead {
 
     /// Position in the candidate grid of module (`row`, `col`) of the symbol.
     pub fn observed(&self, row: usize, col: usize) -> (usize, usize) {
-        observed(self.decoded.mirrored, self.grid.rows, self.grid.cols, row, col)
+        observed(
+            self.decoded.mirrored,
+            self.grid.rows,
+            self.grid.cols,
+            row,
+            col,
+        )
     }
 }
 
 /// Symbol module (row, col) → candidate grid (row, col). A mirrored symbol is read through
 /// its anti-transpose, the same flip rxing's decoder applies.
-fn observed(mirrored: bool, grid_rows: usize, grid_cols: usize, row: usize, col: usize) -> (usize, usize) {
+fn observed(
+    mirrored: bool,
+    grid_rows: usize,
+    grid_cols: usize,
+    row: usize,
+    col: usize,
+) -> (usize, usize) {
     if mirrored {
         (grid_rows - 1 - col, grid_cols - 1 - row)
     } else {
@@ -101,11 +113,12 @@ fn read_magnified(frame: &Frame, options: &ReadOptions) -> Vec<SymbolRead> {
     let percentile = |q: f64| {
         let target = (q * (w * h) as f64) as usize;
         let mut seen = 0;
-        (0..256).find(|&g| {
-            seen += histogram[g];
-            seen > target
-        })
-        .unwrap_or(255) as u8
+        (0..256)
+            .find(|&g| {
+                seen += histogram[g];
+                seen > target
+            })
+            .unwrap_or(255) as u8
     };
     let back = Homography::from_matrix([
         1.0 / scale as f64,
@@ -158,7 +171,11 @@ fn read_at_scale(frame: &Frame, options: &ReadOptions) -> Vec<SymbolRead> {
         if !reads.is_empty() && (!options.all_symbols || !thorough) {
             continue;
         }
-        let mut image = if light_on_dark { locate::inverted(&bits) } else { bits.clone() };
+        let mut image = if light_on_dark {
+            locate::inverted(&bits)
+        } else {
+            bits.clone()
+        };
         for _ in 0..MAX_RESCANS {
             let before = reads.len();
             for candidate in locate::candidates(&image, thorough, light_on_dark) {
@@ -189,9 +206,19 @@ fn erase(bits: &mut BitMatrix, corners: &[Point; 4]) {
     let grown = corners.map(|p| centre + (p - centre) * 1.1);
     let (w, h) = (bits.getWidth() as f64, bits.getHeight() as f64);
     let x0 = grown.iter().map(|p| p.x).fold(f64::MAX, f64::min).max(0.0) as u32;
-    let x1 = grown.iter().map(|p| p.x).fold(f64::MIN, f64::max).min(w - 1.0).max(0.0) as u32;
+    let x1 = grown
+        .iter()
+        .map(|p| p.x)
+        .fold(f64::MIN, f64::max)
+        .min(w - 1.0)
+        .max(0.0) as u32;
     let y0 = grown.iter().map(|p| p.y).fold(f64::MAX, f64::min).max(0.0) as u32;
-    let y1 = grown.iter().map(|p| p.y).fold(f64::MIN, f64::max).min(h - 1.0).max(0.0) as u32;
+    let y1 = grown
+        .iter()
+        .map(|p| p.y)
+        .fold(f64::MIN, f64::max)
+        .min(h - 1.0)
+        .max(0.0) as u32;
     for y in y0..=y1 {
         for x in x0..=x1 {
             if inside(&grown, Point::new(x as f64 + 0.5, y as f64 + 0.5)) {
@@ -294,7 +321,10 @@ fn classify(
                 }
             }
             let threshold = (dark / nd.max(1) as f64 + light / nl.max(1) as f64) / 2.0;
-            samples.iter().map(|&s| sign * (threshold - s) > 0.0).collect()
+            samples
+                .iter()
+                .map(|&s| sign * (threshold - s) > 0.0)
+                .collect()
         }
         _ => {
             // Mean of the samples in a window of ±4 modules: data modules are close to half

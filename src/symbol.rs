@@ -250,7 +250,9 @@ pub fn all_sizes() -> &'static [SymbolSize] {
 }
 
 pub fn size_for(rows: usize, cols: usize) -> Option<&'static SymbolSize> {
-    all_sizes().iter().find(|s| s.rows == rows && s.cols == cols)
+    all_sizes()
+        .iter()
+        .find(|s| s.rows == rows && s.cols == cols)
 }
 
 /// Parses `ROWSxCOLS` (e.g. `24x24`, `16x48`).
@@ -288,7 +290,16 @@ fn utah_placement(nrow: usize, ncol: usize) -> Vec<ModuleRole> {
             }));
         }
         fn utah(&mut self, row: i32, col: i32, chr: usize) {
-            let spots = [(-2, -2), (-2, -1), (-1, -2), (-1, -1), (-1, 0), (0, -2), (0, -1), (0, 0)];
+            let spots = [
+                (-2, -2),
+                (-2, -1),
+                (-1, -2),
+                (-1, -1),
+                (-1, 0),
+                (0, -2),
+                (0, -1),
+                (0, 0),
+            ];
             for (bit, (dr, dc)) in spots.into_iter().enumerate() {
                 self.module(row + dr, col + dc, chr, bit as u8);
             }
@@ -314,25 +325,61 @@ fn utah_placement(nrow: usize, ncol: usize) -> Vec<ModuleRole> {
     loop {
         if row == nr && col == 0 {
             p.corner(
-                [(nr - 1, 0), (nr - 1, 1), (nr - 1, 2), (0, nc - 2), (0, nc - 1), (1, nc - 1), (2, nc - 1), (3, nc - 1)],
+                [
+                    (nr - 1, 0),
+                    (nr - 1, 1),
+                    (nr - 1, 2),
+                    (0, nc - 2),
+                    (0, nc - 1),
+                    (1, nc - 1),
+                    (2, nc - 1),
+                    (3, nc - 1),
+                ],
                 chr,
             );
             chr += 1;
         } else if row == nr - 2 && col == 0 && nc % 4 != 0 {
             p.corner(
-                [(nr - 3, 0), (nr - 2, 0), (nr - 1, 0), (0, nc - 4), (0, nc - 3), (0, nc - 2), (0, nc - 1), (1, nc - 1)],
+                [
+                    (nr - 3, 0),
+                    (nr - 2, 0),
+                    (nr - 1, 0),
+                    (0, nc - 4),
+                    (0, nc - 3),
+                    (0, nc - 2),
+                    (0, nc - 1),
+                    (1, nc - 1),
+                ],
                 chr,
             );
             chr += 1;
         } else if row == nr - 2 && col == 0 && nc % 8 == 4 {
             p.corner(
-                [(nr - 3, 0), (nr - 2, 0), (nr - 1, 0), (0, nc - 2), (0, nc - 1), (1, nc - 1), (2, nc - 1), (3, nc - 1)],
+                [
+                    (nr - 3, 0),
+                    (nr - 2, 0),
+                    (nr - 1, 0),
+                    (0, nc - 2),
+                    (0, nc - 1),
+                    (1, nc - 1),
+                    (2, nc - 1),
+                    (3, nc - 1),
+                ],
                 chr,
             );
             chr += 1;
         } else if row == nr + 4 && col == 2 && nc % 8 == 0 {
             p.corner(
-                [(nr - 1, 0), (nr - 1, nc - 1), (0, nc - 3), (0, nc - 2), (0, nc - 1), (1, nc - 3), (1, nc - 2), (1, nc - 1)],
+                [
+                    (nr - 1, 0),
+                    (nr - 1, nc - 1),
+                    (0, nc - 3),
+                    (0, nc - 2),
+                    (0, nc - 1),
+                    (1, nc - 3),
+                    (1, nc - 2),
+                    (1, nc - 1),
+                ],
                 chr,
             );
             chr += 1;
@@ -441,7 +488,11 @@ mod tests {
             }
         }
         let big = size_for(144, 144).unwrap();
-        let lens: Vec<usize> = big.blocks(BlockOrder::Standard).iter().map(|b| b.data.len()).collect();
+        let lens: Vec<usize> = big
+            .blocks(BlockOrder::Standard)
+            .iter()
+            .map(|b| b.data.len())
+            .collect();
         assert_eq!(lens, [156, 156, 156, 156, 156, 156, 156, 156, 155, 155]);
     }
 }

@@ -7,13 +7,13 @@
 
 use crate::error::{Error, Result};
 use crate::geometry::{Homography, Point};
-use crate::symbol::{all_sizes, parse_size, ModuleRole, SymbolSize};
+use crate::symbol::{ModuleRole, SymbolSize, all_sizes, parse_size};
 use image::GrayImage;
 use rand::{Rng, SeedableRng};
 use rand_distr::{Distribution, Normal};
 use rxing::common::reedsolomon::{PredefinedGenericGF, ReedSolomonEncoder};
 use rxing::datamatrix::decoder::decoded_bit_stream_parser;
-use rxing::datamatrix::encoder::{minimal_encoder, SymbolShapeHint};
+use rxing::datamatrix::encoder::{SymbolShapeHint, minimal_encoder};
 use serde::{Deserialize, Serialize};
 
 /// Everything that determines a rendered symbol. Reflectances are fractions (0.0–1.0), grey
@@ -149,18 +149,17 @@ pub fn render(spec: &GenSpec) -> Result<Rendered> {
     let half_h = (rows / 2.0 + spec.quiet_zone) * pitch_y;
     let ext_x = half_w * cos.abs() + half_h * sin.abs();
     let ext_y = half_w * sin.abs() + half_h * cos.abs();
-    let (width, height) = spec
-        .canvas
-        .unwrap_or(((2.0 * ext_x).ceil() as u32 + 2, (2.0 * ext_y).ceil() as u32 + 2));
-    let centre = Point::new(width as f64 / 2.0 + spec.offset.0, height as f64 / 2.0 + spec.offset.1);
+    let (width, height) = spec.canvas.unwrap_or((
+        (2.0 * ext_x).ceil() as u32 + 2,
+        (2.0 * ext_y).ceil() as u32 + 2,
+    ));
+    let centre = Point::new(
+        width as f64 / 2.0 + spec.offset.0,
+        height as f64 / 2.0 + spec.offset.1,
+    );
     // module (u, v) → image: mirror, centre, scale, rotate (counter-clockwise on screen), place.
     let mx = if spec.mirrored { -pitch_x } else { pitch_x };
-    let a = [
-        cos * mx,
-        sin * pitch_y,
-        -sin * mx,
-        cos * pitch_y,
-    ];
+    let a = [cos * mx, sin * pitch_y, -sin * mx, cos * pitch_y];
     let tx = centre.x - (a[0] * cols / 2.0 + a[1] * rows / 2.0);
     let ty = centre.y - (a[2] * cols / 2.0 + a[3] * rows / 2.0);
     let module_to_image = [a[0], a[1], tx, a[2], a[3], ty, 0.0, 0.0, 1.0];
@@ -183,12 +182,16 @@ pub fn render(spec: &GenSpec) -> Result<Rendered> {
     }
     if spec.noise > 0.0 {
         let mut rng = rand::rngs::StdRng::seed_from_u64(spec.seed);
-        let normal = Normal::new(0.0, spec.noise as f32).expect("noise sigma is finite and positive");
+        let normal =
+            Normal::new(0.0, spec.noise as f32).expect("noise sigma is finite and positive");
         for g in &mut grey {
             *g += normal.sample(&mut rng);
         }
     }
-    let pixels = grey.iter().map(|&g| g.round().clamp(0.0, 255.0) as u8).collect();
+    let pixels = grey
+        .iter()
+        .map(|&g| g.round().clamp(0.0, 255.0) as u8)
+        .collect();
     let image = GrayImage::from_raw(width, height, pixels).expect("buffer matches the canvas");
     Ok(Rendered {
         image,
@@ -216,12 +219,16 @@ fn check(spec: &GenSpec) -> Result<()> {
     }
     for (name, r) in [("dark", spec.dark), ("light", spec.light)] {
         if !(0.0..=1.0).contains(&r) {
-            return Err(Error::InvalidSpec(format!("{name} reflectance must be within 0..1")));
+            return Err(Error::InvalidSpec(format!(
+                "{name} reflectance must be within 0..1"
+            )));
         }
     }
     for (name, s) in [("stretch-x", spec.stretch_x), ("stretch-y", spec.stretch_y)] {
         if !(s.is_finite() && s > -0.5 && s < 1.0) {
-            return Err(Error::InvalidSpec(format!("{name} must be within -0.5..1.0")));
+            return Err(Error::InvalidSpec(format!(
+                "{name} must be within -0.5..1.0"
+            )));
         }
     }
     if !(spec.growth.is_finite() && spec.growth.abs() < 0.9) {
@@ -239,10 +246,10 @@ fn check(spec: &GenSpec) -> Result<()> {
     if !spec.rotation_deg.is_finite() {
         return bad("rotation must be a number");
     }
-    if let Some((w, h)) = spec.canvas {
-        if w == 0 || h == 0 || (w as u64 * h as u64) > 64 << 20 {
-            return bad("canvas must be non-empty and at most 64 Mpixel");
-        }
+    if let Some((w, h)) = spec.canvas
+        && (w == 0 || h == 0 || (w as u64 * h as u64) > 64 << 20)
+    {
+        return bad("canvas must be non-empty and at most 64 Mpixel");
     }
     Ok(())
 }
@@ -286,11 +293,7 @@ pub fn encode(text: &str, gs1: bool, size: Option<&str>) -> Result<(&'static Sym
     // candidate that reads back as the input: the encoder's stream, with an explicit unlatch,
     // or plain ASCII encodation.
     let ascii = ascii_codewords(text, gs1);
-    let candidates = [
-        Some(data.to_vec()),
-        Some([data, &[254]].concat()),
-        ascii,
-    ];
+    let candidates = [Some(data.to_vec()), Some([data, &[254]].concat()), ascii];
     let mut codewords = candidates
         .into_iter()
         .flatten()
@@ -301,13 +304,20 @@ pub fn encode(text: &str, gs1: bool, size: Option<&str>) -> Result<(&'static Sym
         })
         .find(|cw| reads_back(cw, text, gs1))
         .ok_or_else(|| {
-            Error::Encode(format!("the encodation of {text:?} does not fit {}", size.name()))
+            Error::Encode(format!(
+                "the encodation of {text:?} does not fit {}",
+                size.name()
+            ))
         })?;
     codewords.resize(size.total_codewords(), 0);
     let mut rs = ReedSolomonEncoder::new(PredefinedGenericGF::DataMatrixField256.into())
         .map_err(|e| Error::Encode(e.to_string()))?;
     for block in size.blocks(crate::symbol::BlockOrder::Standard) {
-        let mut buf: Vec<i32> = block.data.iter().map(|&i| codewords[i as usize] as i32).collect();
+        let mut buf: Vec<i32> = block
+            .data
+            .iter()
+            .map(|&i| codewords[i as usize] as i32)
+            .collect();
         buf.resize(block.data.len() + block.ec.len(), 0);
         rs.encode(&mut buf, block.ec.len())
             .map_err(|e| Error::Encode(e.to_string()))?;
@@ -348,9 +358,8 @@ fn ascii_codewords(text: &str, gs1: bool) -> Option<Vec<u8>> {
 
 /// Whether data codewords decode to `text` (GS1: a leading FNC1 is implied, not in `text`).
 fn reads_back(codewords: &[u8], text: &str, gs1: bool) -> bool {
-    decoded_bit_stream_parser::decode(codewords, false).is_ok_and(|d| {
-        d.getText() == text && (!gs1 || d.getContentType() == "GS1")
-    })
+    decoded_bit_stream_parser::decode(codewords, false)
+        .is_ok_and(|d| d.getText() == text && (!gs1 || d.getContentType() == "GS1"))
 }
 
 /// Pad codeword for position `pos` (1-based) under the 253-state randomising algorithm.
@@ -401,14 +410,27 @@ fn chosen_inversions(spec: &GenSpec, size: &SymbolSize) -> Result<Vec<usize>> {
     let blocks = size.blocks(crate::symbol::BlockOrder::Standard);
     for &(b, k) in &spec.invert_in_block {
         let block = blocks.get(b).ok_or_else(|| {
-            Error::InvalidSpec(format!("{} has {} blocks, not {}", size.name(), blocks.len(), b + 1))
+            Error::InvalidSpec(format!(
+                "{} has {} blocks, not {}",
+                size.name(),
+                blocks.len(),
+                b + 1
+            ))
         })?;
-        let members: Vec<usize> = block.data.iter().chain(&block.ec).map(|&i| i as usize).collect();
+        let members: Vec<usize> = block
+            .data
+            .iter()
+            .chain(&block.ec)
+            .map(|&i| i as usize)
+            .collect();
         if k > members.len() {
-            return Err(Error::InvalidSpec(format!("block {b} has only {} codewords", members.len())));
+            return Err(Error::InvalidSpec(format!(
+                "block {b} has only {} codewords",
+                members.len()
+            )));
         }
         // Spread the damage over the block deterministically (seeded), data and EC alike.
-        let mut rng = rand::rngs::StdRng::seed_from_u64(spec.seed ^ (b as u64 + 1) * 0x9e37_79b9);
+        let mut rng = rand::rngs::StdRng::seed_from_u64(spec.seed ^ ((b as u64 + 1) * 0x9e37_79b9));
         let mut pool = members;
         for _ in 0..k {
             let j = rng.random_range(0..pool.len());
@@ -443,7 +465,9 @@ fn rasterise(
 ) -> Vec<f32> {
     const SUB: usize = 4;
     let (rows, cols) = (size.rows as isize, size.cols as isize);
-    let is_dark = |r: isize, c: isize| r >= 0 && c >= 0 && r < rows && c < cols && dark[(r * cols + c) as usize];
+    let is_dark = |r: isize, c: isize| {
+        r >= 0 && c >= 0 && r < rows && c < cols && dark[(r * cols + c) as usize]
+    };
     let half = growth / 2.0;
     let inked = |u: f64, v: f64| -> bool {
         let (c, r) = (u.floor() as isize, v.floor() as isize);

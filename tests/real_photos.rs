@@ -3,7 +3,7 @@
 //! records them. zxing-cpp reads all 64; verigrade must read at least as many.
 
 use std::path::{Path, PathBuf};
-use verigrade::{read, Frame, ReadOptions};
+use verigrade::{Frame, ReadOptions, read};
 
 const ZXING_CPP_READS: usize = 64;
 
@@ -12,7 +12,10 @@ fn data_dir() -> PathBuf {
 }
 
 fn images(dir: &Path, out: &mut Vec<PathBuf>) {
-    let mut entries: Vec<PathBuf> = std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().path()).collect();
+    let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
     entries.sort();
     for p in entries {
         if p.is_dir() {
@@ -31,7 +34,10 @@ fn metadata(image: &Path) -> Vec<(String, String)> {
     std::fs::read_to_string(image.with_extension("result.txt"))
         .unwrap_or_default()
         .lines()
-        .filter_map(|l| l.split_once('=').map(|(k, v)| (k.trim().to_string(), v.trim().to_string())))
+        .filter_map(|l| {
+            l.split_once('=')
+                .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
+        })
         .collect()
 }
 
@@ -39,7 +45,10 @@ fn metadata(image: &Path) -> Vec<(String, String)> {
 fn every_real_photo_decodes_to_its_expected_text() {
     let dir = data_dir();
     if !dir.is_dir() {
-        println!("SKIPPED: {} not present; real-photo test not run", dir.display());
+        println!(
+            "SKIPPED: {} not present; real-photo test not run",
+            dir.display()
+        );
         return;
     }
     let mut files = Vec::new();
@@ -50,13 +59,19 @@ fn every_real_photo_decodes_to_its_expected_text() {
         let frame = Frame::open(path).expect("suite image opens");
         let reads = read(&frame, &ReadOptions::default());
         // Expected text (.txt, UTF-8) or expected bytes (.bin: Latin-1 payloads with ECI).
-        let expected = std::fs::read(path.with_extension("txt")).ok().map(|b| String::from_utf8(b).unwrap());
+        let expected = std::fs::read(path.with_extension("txt"))
+            .ok()
+            .map(|b| String::from_utf8(b).unwrap());
         let hit = reads.iter().find(|r| match &expected {
             Some(text) => r.decoded.text.replace('\u{1d}', "") == text.replace('\u{1d}', ""),
             None => true,
         });
         let Some(hit) = hit else {
-            failures.push(format!("{}: read {:?}", path.display(), reads.iter().map(|r| &r.decoded.text).collect::<Vec<_>>()));
+            failures.push(format!(
+                "{}: read {:?}",
+                path.display(),
+                reads.iter().map(|r| &r.decoded.text).collect::<Vec<_>>()
+            ));
             continue;
         };
         for (key, value) in metadata(path) {
@@ -83,7 +98,13 @@ fn every_real_photo_decodes_to_its_expected_text() {
         }
         decoded += 1;
     }
-    println!("real photos: {decoded}/{} decoded to the expected text (zxing-cpp: {ZXING_CPP_READS})", files.len());
+    println!(
+        "real photos: {decoded}/{} decoded to the expected text (zxing-cpp: {ZXING_CPP_READS})",
+        files.len()
+    );
     assert!(failures.is_empty(), "failures:\n{}", failures.join("\n"));
-    assert!(decoded >= ZXING_CPP_READS, "decoded {decoded}, zxing-cpp decodes {ZXING_CPP_READS}");
+    assert!(
+        decoded >= ZXING_CPP_READS,
+        "decoded {decoded}, zxing-cpp decodes {ZXING_CPP_READS}"
+    );
 }

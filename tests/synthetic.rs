@@ -3,13 +3,19 @@
 
 use verigrade::geometry::Point;
 use verigrade::symbol::all_sizes;
-use verigrade::synth::{render, GenSpec, GroundTruth};
-use verigrade::{read, Frame, ReadOptions, SymbolRead};
+use verigrade::synth::{GenSpec, GroundTruth, render};
+use verigrade::{Frame, ReadOptions, SymbolRead, read};
 
 fn read_rendered(spec: &GenSpec) -> (GroundTruth, Vec<SymbolRead>) {
     let rendered = render(spec).expect("spec renders");
     let (w, h) = rendered.image.dimensions();
-    let frame = Frame::from_owned(w as usize, h as usize, w as usize, rendered.image.into_raw()).unwrap();
+    let frame = Frame::from_owned(
+        w as usize,
+        h as usize,
+        w as usize,
+        rendered.image.into_raw(),
+    )
+    .unwrap();
     (rendered.truth, read(&frame, &ReadOptions::default()))
 }
 
@@ -21,13 +27,21 @@ fn assert_reads_exactly(spec: &GenSpec) -> SymbolRead {
     assert_eq!(r.decoded.text, truth.text, "text of {}", truth.size);
     assert_eq!(r.size.name(), truth.size);
     let corrected: Vec<usize> = r.decoded.blocks.iter().map(|b| b.corrected).collect();
-    assert_eq!(corrected, truth.errors_per_block, "corrections per block of {}", truth.size);
+    assert_eq!(
+        corrected, truth.errors_per_block,
+        "corrections per block of {}",
+        truth.size
+    );
     r
 }
 
 /// A text that fills about half of a size's data capacity.
 fn text_for(capacity: usize) -> String {
-    "VERIGRADE-0123456789-abcdefghij-".chars().cycle().take(capacity.max(2) / 2 + 1).collect()
+    "VERIGRADE-0123456789-abcdefghij-"
+        .chars()
+        .cycle()
+        .take(capacity.max(2) / 2 + 1)
+        .collect()
 }
 
 #[test]
@@ -45,7 +59,9 @@ fn every_size_reads_back_exactly() {
 
 #[test]
 fn any_rotation_reads() {
-    for angle in [0.0, 7.0, 30.0, 45.0, 90.0, 133.0, 180.0, 222.0, 270.0, 315.5] {
+    for angle in [
+        0.0, 7.0, 30.0, 45.0, 90.0, 133.0, 180.0, 222.0, 270.0, 315.5,
+    ] {
         let spec = GenSpec {
             text: "0109506000134352172812311012AB34\u{1d}21SN00001234".into(),
             gs1: true,
@@ -175,7 +191,11 @@ fn too_many_inverted_codewords_do_not_decode_as_something_else() {
         ..GenSpec::default()
     };
     let (truth, reads) = read_rendered(&spec);
-    assert!(reads.iter().all(|r| r.decoded.text != truth.text || r.decoded.corrected_total() <= 6));
+    assert!(
+        reads
+            .iter()
+            .all(|r| r.decoded.text != truth.text || r.decoded.corrected_total() <= 6)
+    );
 }
 
 #[test]
@@ -220,7 +240,10 @@ fn several_symbols_in_one_frame_are_each_reported() {
     }
     let (w, h) = canvas.dimensions();
     let frame = Frame::from_owned(w as usize, h as usize, w as usize, canvas.into_raw()).unwrap();
-    let mut found: Vec<String> = read(&frame, &ReadOptions::default()).into_iter().map(|r| r.decoded.text).collect();
+    let mut found: Vec<String> = read(&frame, &ReadOptions::default())
+        .into_iter()
+        .map(|r| r.decoded.text)
+        .collect();
     found.sort();
     let mut expected: Vec<String> = texts.iter().map(|t| t.to_string()).collect();
     expected.sort();
