@@ -1,5 +1,5 @@
-//! Locate + decode on a 1280×1024 frame: one GS1 symbol (24×24, 6 px/module, rotated 17°),
-//! rendered by the project's own generator so the frame is the same on every machine.
+//! Locate + decode on a 1280×1024 carton frame (text, a 1D barcode, artwork): one GS1 symbol
+//! (6 px/module, rotated 17°), rendered by the project's own generator so the frame is the same on every machine.
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use std::hint::black_box;
@@ -10,13 +10,13 @@ fn frame_1280x1024() -> Vec<u8> {
     let spec = GenSpec {
         text: "0109506000134352172812311012AB34\u{1d}21SN00001234".into(),
         gs1: true,
-        size: Some("24x24".into()),
         module_px: 6.0,
         rotation_deg: 17.0,
         blur: 0.8,
         noise: 4.0,
         canvas: Some((1280, 1024)),
         offset: (180.0, -120.0),
+        carton: true,
         ..GenSpec::default()
     };
     render(&spec)

@@ -26,7 +26,7 @@ enum Command {
     /// Find and decode every Data Matrix in images or folders of images.
     Read(ReadArgs),
     /// Render a synthetic symbol with known degradations, and its ground truth beside it.
-    Gen(GenArgs),
+    Gen(Box<GenArgs>),
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -100,6 +100,21 @@ struct GenArgs {
     /// Canvas WIDTHxHEIGHT in pixels (default: fit the symbol).
     #[arg(long, value_parser = parse_canvas)]
     canvas: Option<(u32, u32)>,
+    /// Offset of the symbol centre from the canvas centre, as DX,DY pixels.
+    #[arg(long, value_parser = parse_offset, allow_hyphen_values = true)]
+    offset: Option<(f64, f64)>,
+    /// Print on a cluttered carton (text, a 1D barcode, artwork) around the quiet zone.
+    #[arg(long)]
+    carton: bool,
+    /// Print N modules of the solid finder L light.
+    #[arg(long, default_value_t = 0)]
+    damage_finder: usize,
+    /// Print N clock-track modules in the wrong colour.
+    #[arg(long, default_value_t = 0)]
+    damage_clock: usize,
+    /// Displace the symbol's central region along x by this fraction of X.
+    #[arg(long, default_value_t = 0.0, allow_negative_numbers = true)]
+    displace_centre: f64,
     /// Seed for noise and damage placement.
     #[arg(long, default_value_t = 1)]
     seed: u64,
@@ -114,6 +129,20 @@ fn parse_block_damage(s: &str) -> std::result::Result<(usize, usize), String> {
         b.parse().map_err(|_| format!("bad block index {b:?}"))?,
         k.parse().map_err(|_| format!("bad count {k:?}"))?,
     ))
+}
+
+fn parse_offset(s: &str) -> std::result::Result<(f64, f64), String> {
+    let (x, y) = s
+        .split_once(',')
+        .ok_or_else(|| format!("offset must be DX,DY, not {s:?}"))?;
+    let number = |v: &str| {
+        v.trim()
+            .parse::<f64>()
+            .ok()
+            .filter(|n| n.is_finite())
+            .ok_or_else(|| format!("offset must be DX,DY in pixels, not {s:?}"))
+    };
+    Ok((number(x)?, number(y)?))
 }
 
 fn parse_canvas(s: &str) -> std::result::Result<(u32, u32), String> {
@@ -288,7 +317,11 @@ fn run_gen(args: &GenArgs) -> Result<()> {
         mirrored: args.mirror,
         light_on_dark: args.light_on_dark,
         canvas: args.canvas,
-        offset: (0.0, 0.0),
+        offset: args.offset.unwrap_or((0.0, 0.0)),
+        carton: args.carton,
+        damage_finder: args.damage_finder,
+        damage_clock: args.damage_clock,
+        displace_centre: args.displace_centre,
         seed: args.seed,
     };
     let rendered = synth::render(&spec)?;

@@ -55,6 +55,16 @@ pub struct GenSpec {
     pub canvas: Option<(u32, u32)>,
     /// Offset of the symbol centre from the canvas centre, in pixels.
     pub offset: (f64, f64),
+    /// Print on a cluttered carton (text, a 1D barcode, artwork) instead of plain paper;
+    /// the quiet zone stays clear.
+    pub carton: bool,
+    /// Modules of the solid finder L printed light (chosen by the seed).
+    pub damage_finder: usize,
+    /// Modules of the clock tracks printed in the wrong colour (chosen by the seed).
+    pub damage_clock: usize,
+    /// The modules of the symbol's central region (half its rows and columns) printed
+    /// displaced along x by this fraction of X: a local grid distortion.
+    pub displace_centre: f64,
     pub seed: u64,
 }
 
@@ -80,6 +90,10 @@ impl Default for GenSpec {
             light_on_dark: false,
             canvas: None,
             offset: (0.0, 0.0),
+            carton: false,
+            damage_finder: 0,
+            damage_clock: 0,
+            displace_centre: 0.0,
             seed: 1,
         }
     }
@@ -98,6 +112,8 @@ pub struct GroundTruth {
     pub inverted: Vec<usize>,
     /// Per Reed–Solomon block: inverted codewords, i.e. the corrections a reader must make.
     pub errors_per_block: Vec<usize>,
+    /// Fixed-pattern modules (row, column) printed in the wrong colour.
+    pub damaged_fixed: Vec<(usize, usize)>,
     /// Row-major 3×3 map from module coordinates (u right along the clock track from the
     /// finder, v down from the clock track; one unit per module) to image pixels.
     pub module_to_image: [f64; 9],
@@ -126,7 +142,8 @@ pub fn render(spec: &GenSpec) -> Result<Rendered> {
     for &i in &inverted {
         printed[i] ^= 0xff;
     }
-    let dark_modules = module_matrix(size, &printed);
+    let mut dark_modules = module_matrix(size, &printed);
+    let damaged_fixed = damage_fixed_pattern(spec, size, &mut dark_modules);
     let errors_per_block = size
         .blocks(crate::symbol::BlockOrder::Standard)
         .iter()
@@ -172,10 +189,32 @@ pub fn render(spec: &GenSpec) -> Result<Rendered> {
     } else {
         (spec.dark, spec.light)
     };
-    let coverage = rasterise(width, height, &to_module, size, &dark_modules, spec.growth);
+    let displaced = Displacement::centre_of(size, spec.displace_centre);
+    let coverage = rasterise(
+        width,
+        height,
+        &to_module,
+        size,
+        &dark_modules,
+        spec.growth,
+        &displaced,
+    );
+    let background = if spec.carton {
+        let clear = QuietArea {
+            to_module: &to_module,
+            rows,
+            cols,
+            margin: spec.quiet_zone,
+        };
+        carton(width, height, 255.0 * paper as f32, &clear, spec.seed)
+    } else {
+        vec![255.0 * paper as f32; coverage.len()]
+    };
+    let ink_grey = 255.0 * ink as f32;
     let mut grey: Vec<f32> = coverage
         .iter()
-        .map(|&c| 255.0 * (paper + (ink - paper) * c as f64) as f32)
+        .zip(&background)
+        .map(|(&c, &bg)| bg + (ink_grey - bg) * c)
         .collect();
     if spec.blur > 0.0 {
         gaussian_blur(&mut grey, width as usize, height as usize, spec.blur);
@@ -202,6 +241,7 @@ pub fn render(spec: &GenSpec) -> Result<Rendered> {
             codewords,
             inverted,
             errors_per_block,
+            damaged_fixed,
             module_to_image,
             pitch_x,
             pitch_y,
@@ -242,6 +282,12 @@ fn check(spec: &GenSpec) -> Result<()> {
     }
     if !(spec.quiet_zone.is_finite() && (0.0..=20.0).contains(&spec.quiet_zone)) {
         return bad("quiet zone must be within 0..20 modules");
+    }
+    if !(spec.displace_centre.is_finite() && spec.displace_centre.abs() <= 2.0) {
+        return bad("displacement must be within -2..2 modules");
+    }
+    if !(spec.offset.0.is_finite() && spec.offset.1.is_finite()) {
+        return bad("offset must be finite");
     }
     if !spec.rotation_deg.is_finite() {
         return bad("rotation must be a number");
@@ -442,6 +488,176 @@ fn chosen_inversions(spec: &GenSpec, size: &SymbolSize) -> Result<Vec<usize>> {
     Ok(chosen)
 }
 
+/// Flips `damage_finder` modules of the solid L and `damage_clock` modules of the clock
+/// tracks (outer edges of the symbol), chosen by the seed; returns them as (row, column).
+fn damage_fixed_pattern(
+    spec: &GenSpec,
+    size: &SymbolSize,
+    dark: &mut [bool],
+) -> Vec<(usize, usize)> {
+    let (rows, cols) = (size.rows, size.cols);
+    let finder: Vec<(usize, usize)> = (0..rows)
+        .map(|r| (r, 0))
+        .chain((1..cols).map(|c| (rows - 1, c)))
+        .collect();
+    let clock: Vec<(usize, usize)> = (0..cols)
+        .map(|c| (0, c))
+        .chain((1..rows - 1).map(|r| (r, cols - 1)))
+        .collect();
+    let mut rng = rand::rngs::StdRng::seed_from_u64(spec.seed ^ 0x5eed_f1d0);
+    let mut damaged = Vec::new();
+    for (mut pool, count) in [(finder, spec.damage_finder), (clock, spec.damage_clock)] {
+        for _ in 0..count.min(pool.len()) {
+            let (r, c) = pool.swap_remove(rng.random_range(0..pool.len()));
+            dark[r * cols + c] ^= true;
+            damaged.push((r, c));
+        }
+    }
+    damaged
+}
+
+/// A rectangle of modules printed shifted along x (module units).
+struct Displacement {
+    rows: std::ops::Range<f64>,
+    cols: std::ops::Range<f64>,
+    shift: f64,
+}
+
+impl Displacement {
+    /// The central half (rows and columns) of the symbol, shifted by `shift` modules.
+    fn centre_of(size: &SymbolSize, shift: f64) -> Self {
+        let (r, c) = (size.rows as f64, size.cols as f64);
+        Displacement {
+            rows: (r / 4.0).round()..(3.0 * r / 4.0).round(),
+            cols: (c / 4.0).round()..(3.0 * c / 4.0).round(),
+            shift,
+        }
+    }
+
+    /// The module-space point whose ink lands at `p`.
+    fn undo(&self, p: Point) -> Point {
+        if self.shift != 0.0 && self.rows.contains(&p.y) && self.cols.contains(&(p.x - self.shift))
+        {
+            Point::new(p.x - self.shift, p.y)
+        } else {
+            p
+        }
+    }
+}
+
+/// The symbol plus its quiet zone, which clutter must leave clear.
+struct QuietArea<'a> {
+    to_module: &'a Homography,
+    rows: f64,
+    cols: f64,
+    margin: f64,
+}
+
+impl QuietArea<'_> {
+    fn contains(&self, x: f64, y: f64) -> bool {
+        let m = self.to_module.map(Point::new(x, y));
+        let (lo_u, lo_v) = (-self.margin, -self.margin);
+        m.x >= lo_u
+            && m.y >= lo_v
+            && m.x <= self.cols + self.margin
+            && m.y <= self.rows + self.margin
+    }
+}
+
+/// A carton printed around the symbol: a shaded ground, artwork (discs and panels), lines of
+/// small glyphs and a 1D barcode, all seeded. Grey levels 0–255.
+fn carton(width: u32, height: u32, paper: f32, clear: &QuietArea, seed: u64) -> Vec<f32> {
+    let (w, h) = (width as usize, height as usize);
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed ^ 0xca47_0000);
+    let mut grey: Vec<f32> = (0..w * h)
+        .map(|i| paper * (0.92 + 0.08 * ((i % w) as f32 / w.max(1) as f32)))
+        .collect();
+    let fill = |grey: &mut Vec<f32>, x0: f64, y0: f64, x1: f64, y1: f64, level: f32| {
+        let (xa, xb) = (x0.max(0.0) as usize, (x1.min(w as f64)).max(0.0) as usize);
+        let (ya, yb) = (y0.max(0.0) as usize, (y1.min(h as f64)).max(0.0) as usize);
+        for y in ya..yb {
+            for x in xa..xb {
+                grey[y * w + x] = level;
+            }
+        }
+    };
+    let (fw, fh) = (w as f64, h as f64);
+    // Artwork: tinted panels and discs.
+    for _ in 0..4 {
+        let (x, y) = (rng.random_range(0.0..fw), rng.random_range(0.0..fh));
+        let (pw, ph) = (
+            rng.random_range(0.1..0.4) * fw,
+            rng.random_range(0.05..0.2) * fh,
+        );
+        fill(
+            &mut grey,
+            x,
+            y,
+            x + pw,
+            y + ph,
+            paper * rng.random_range(0.4..0.8),
+        );
+    }
+    for _ in 0..3 {
+        let (cx, cy) = (rng.random_range(0.0..fw), rng.random_range(0.0..fh));
+        let radius = rng.random_range(0.03..0.12) * fw.min(fh);
+        let level = paper * rng.random_range(0.2..0.7);
+        let (ya, yb) = (
+            (cy - radius).max(0.0) as usize,
+            ((cy + radius).min(fh)) as usize,
+        );
+        let (xa, xb) = (
+            (cx - radius).max(0.0) as usize,
+            ((cx + radius).min(fw)) as usize,
+        );
+        for y in ya..yb {
+            for x in xa..xb {
+                if (x as f64 - cx).powi(2) + (y as f64 - cy).powi(2) <= radius * radius {
+                    grey[y * w + x] = level;
+                }
+            }
+        }
+    }
+    // Text: lines of 3×5 glyphs, 2–3 px per dot.
+    for _ in 0..12 {
+        let dot = rng.random_range(2..=4) as f64;
+        let (mut x, y) = (rng.random_range(0.0..fw * 0.7), rng.random_range(0.0..fh));
+        let glyphs = rng.random_range(10..40);
+        for _ in 0..glyphs {
+            let bits: u16 = rng.random();
+            for bit in 0..15 {
+                if bits & (1 << bit) != 0 {
+                    let (gx, gy) = (x + (bit % 3) as f64 * dot, y + (bit / 3) as f64 * dot);
+                    fill(&mut grey, gx, gy, gx + dot, gy + dot, paper * 0.08);
+                }
+            }
+            x += 4.0 * dot;
+        }
+    }
+    // A 1D barcode: bars and spaces of 1–4 units of 2 px.
+    let (mut x, y) = (
+        rng.random_range(0.0..fw * 0.6),
+        rng.random_range(0.0..fh * 0.8),
+    );
+    let bar_height = rng.random_range(0.08..0.15) * fh;
+    for bar in 0..60 {
+        let width = 2.0 * rng.random_range(1..=4) as f64;
+        if bar % 2 == 0 {
+            fill(&mut grey, x, y, x + width, y + bar_height, paper * 0.06);
+        }
+        x += width;
+    }
+    // The quiet zone and the symbol area stay plain paper.
+    for y in 0..h {
+        for x in 0..w {
+            if clear.contains(x as f64 + 0.5, y as f64 + 0.5) {
+                grey[y * w + x] = paper;
+            }
+        }
+    }
+    grey
+}
+
 /// Dark/light of every module (row-major), fixed pattern included.
 pub fn module_matrix(size: &SymbolSize, codewords: &[u8]) -> Vec<bool> {
     size.roles()
@@ -462,6 +678,7 @@ fn rasterise(
     size: &SymbolSize,
     dark: &[bool],
     growth: f64,
+    displaced: &Displacement,
 ) -> Vec<f32> {
     const SUB: usize = 4;
     let (rows, cols) = (size.rows as isize, size.cols as isize);
@@ -496,7 +713,7 @@ fn rasterise(
                         x as f64 + (sx as f64 + 0.5) / SUB as f64,
                         y as f64 + (sy as f64 + 0.5) / SUB as f64,
                     );
-                    let m = to_module.map(p);
+                    let m = displaced.undo(to_module.map(p));
                     if inked(m.x, m.y) {
                         hits += 1;
                     }

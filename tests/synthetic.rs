@@ -260,3 +260,34 @@ fn structured_append_and_macro_headers_are_reported() {
     };
     assert_reads_exactly(&spec);
 }
+
+#[test]
+fn symbols_on_a_cluttered_carton_read_at_any_angle() {
+    // Text, a 1D barcode and artwork around the quiet zone; 5–9 px/module, like a line camera.
+    for (i, (angle, module_px)) in [
+        (0.0, 5.0),
+        (23.0, 6.0),
+        (47.0, 7.0),
+        (135.0, 9.0),
+        (290.0, 5.5),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let spec = GenSpec {
+            text: "0109506000134352172812311012AB34\u{1d}21SN00001234".into(),
+            gs1: true,
+            module_px,
+            rotation_deg: angle,
+            blur: 0.8,
+            noise: 4.0,
+            carton: true,
+            canvas: Some((1280, 1024)),
+            offset: (-200.0 + 100.0 * i as f64, 150.0 - 60.0 * i as f64),
+            seed: 11 + i as u64,
+            ..GenSpec::default()
+        };
+        let r = assert_reads_exactly(&spec);
+        assert_eq!(r.decoded.symbology_identifier, "]d2");
+    }
+}
