@@ -34,6 +34,10 @@ pub enum Error {
     UnknownSize { rows: usize, cols: usize },
     #[error("invalid generator option: {0}")]
     InvalidSpec(String),
+    #[error("unknown profile {name:?} (built in: {known}; or give a path to a .toml file)")]
+    UnknownProfile { name: String, known: String },
+    #[error("invalid profile {origin}: {reason}")]
+    InvalidProfile { origin: String, reason: String },
 }
 
 pub type Result<T> = std::result::Result<T, Error>;

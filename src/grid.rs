@@ -215,7 +215,7 @@ pub fn fit(
             );
             found += track.found;
             expected += track.expected;
-            (r, track.centre_offsets)
+            (r, track.top_right_quarterfsets)
         })
         .collect();
     let row_offsets: Vec<(usize, Vec<f64>)> = clock_cols
@@ -230,7 +230,7 @@ pub fn fit(
             );
             found += track.found;
             expected += track.expected;
-            (c, track.centre_offsets)
+            (c, track.top_right_quarterfsets)
         })
         .collect();
 
@@ -319,7 +319,7 @@ fn segment(knots: &[(f64, Point)], t: f64) -> (Point, Point) {
 
 struct TrackMeasure {
     /// Per module: measured centre minus the outline's centre, in module units.
-    centre_offsets: Vec<f64>,
+    top_right_quarterfsets: Vec<f64>,
     found: usize,
     expected: usize,
 }
@@ -402,7 +402,7 @@ fn measure_track(
         .collect();
     fill_gaps(&mut offsets);
     TrackMeasure {
-        centre_offsets: offsets.into_iter().map(|o| o.unwrap_or(0.0)).collect(),
+        top_right_quarterfsets: offsets.into_iter().map(|o| o.unwrap_or(0.0)).collect(),
         found,
         expected,
     }
@@ -472,7 +472,7 @@ mod tests {
         );
         assert_eq!(track.expected, 10);
         assert_eq!(track.found, 10);
-        for off in &track.centre_offsets[..9] {
+        for off in &track.top_right_quarterfsets[..9] {
             assert!((off - shift).abs() < 0.07, "offset {off}");
         }
     }

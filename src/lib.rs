@@ -1,7 +1,7 @@
 //! verigrade: a line-speed Data Matrix (ECC200) verifier.
 //!
 //! The modules follow the data flow of a verification:
-//! [`frame`] → [`locate`] → [`grid`] → [`decode`] → (grade → verdict → store/serve),
+//! [`frame`] → [`locate`] → [`grid`] → [`decode`] → [`grade`] → [`verdict`] → (store/serve),
 //! with [`symbol`] holding the ECC200 geometry every stage shares and [`synth`] rendering
 //! synthetic symbols whose ground truth is known by construction.
 
@@ -9,11 +9,14 @@ pub mod decode;
 pub mod error;
 pub mod frame;
 pub mod geometry;
+pub mod grade;
 pub mod grid;
 pub mod locate;
+pub mod profile;
 pub mod reader;
 pub mod symbol;
 pub mod synth;
+pub mod verdict;
 
 pub use error::{Error, Result};
 pub use frame::Frame;

@@ -112,9 +112,9 @@ struct GenArgs {
     /// Print N clock-track modules in the wrong colour.
     #[arg(long, default_value_t = 0)]
     damage_clock: usize,
-    /// Displace the symbol's central region along x by this fraction of X.
+    /// Displace the symbol's top-right quarter along x by this fraction of X.
     #[arg(long, default_value_t = 0.0, allow_negative_numbers = true)]
-    displace_centre: f64,
+    displace_quarter: f64,
     /// Seed for noise and damage placement.
     #[arg(long, default_value_t = 1)]
     seed: u64,
@@ -321,7 +321,7 @@ fn run_gen(args: &GenArgs) -> Result<()> {
         carton: args.carton,
         damage_finder: args.damage_finder,
         damage_clock: args.damage_clock,
-        displace_centre: args.displace_centre,
+        displace_quarter: args.displace_quarter,
         seed: args.seed,
     };
     let rendered = synth::render(&spec)?;

@@ -136,6 +136,18 @@ impl SymbolSize {
         }
     }
 
+    /// Dark/light of every module (row-major, fixed pattern included) for the codewords in
+    /// symbol order: the symbol as it should be printed.
+    pub fn module_colours(&self, codewords: &[u8]) -> Vec<bool> {
+        self.roles()
+            .iter()
+            .map(|role| match *role {
+                ModuleRole::Fixed { dark } | ModuleRole::Filler { dark } => dark,
+                ModuleRole::Data(cb) => codewords[cb.codeword as usize] & (0x80 >> cb.bit) != 0,
+            })
+            .collect()
+    }
+
     /// Nominal colour of a fixed-pattern module, `None` for data modules.
     pub fn fixed_dark(&self, row: usize, col: usize) -> Option<bool> {
         let h = self.region_rows + 2;

@@ -7,7 +7,7 @@
 
 use crate::error::{Error, Result};
 use crate::geometry::{Homography, Point};
-use crate::symbol::{ModuleRole, SymbolSize, all_sizes, parse_size};
+use crate::symbol::{SymbolSize, all_sizes, parse_size};
 use image::GrayImage;
 use rand::{Rng, SeedableRng};
 use rand_distr::{Distribution, Normal};
@@ -62,9 +62,10 @@ pub struct GenSpec {
     pub damage_finder: usize,
     /// Modules of the clock tracks printed in the wrong colour (chosen by the seed).
     pub damage_clock: usize,
-    /// The modules of the symbol's central region (half its rows and columns) printed
-    /// displaced along x by this fraction of X: a local grid distortion.
-    pub displace_centre: f64,
+    /// The modules of the symbol's top-right quarter (where the clock tracks meet, so the
+    /// reference grid follows them) printed displaced along x by this fraction of X: a local
+    /// grid distortion.
+    pub displace_quarter: f64,
     pub seed: u64,
 }
 
@@ -93,7 +94,7 @@ impl Default for GenSpec {
             carton: false,
             damage_finder: 0,
             damage_clock: 0,
-            displace_centre: 0.0,
+            displace_quarter: 0.0,
             seed: 1,
         }
     }
@@ -142,7 +143,7 @@ pub fn render(spec: &GenSpec) -> Result<Rendered> {
     for &i in &inverted {
         printed[i] ^= 0xff;
     }
-    let mut dark_modules = module_matrix(size, &printed);
+    let mut dark_modules = size.module_colours(&printed);
     let damaged_fixed = damage_fixed_pattern(spec, size, &mut dark_modules);
     let errors_per_block = size
         .blocks(crate::symbol::BlockOrder::Standard)
@@ -189,7 +190,7 @@ pub fn render(spec: &GenSpec) -> Result<Rendered> {
     } else {
         (spec.dark, spec.light)
     };
-    let displaced = Displacement::centre_of(size, spec.displace_centre);
+    let displaced = Displacement::top_right_quarter(size, spec.displace_quarter);
     let coverage = rasterise(
         width,
         height,
@@ -283,7 +284,7 @@ fn check(spec: &GenSpec) -> Result<()> {
     if !(spec.quiet_zone.is_finite() && (0.0..=20.0).contains(&spec.quiet_zone)) {
         return bad("quiet zone must be within 0..20 modules");
     }
-    if !(spec.displace_centre.is_finite() && spec.displace_centre.abs() <= 2.0) {
+    if !(spec.displace_quarter.is_finite() && spec.displace_quarter.abs() <= 2.0) {
         return bad("displacement must be within -2..2 modules");
     }
     if !(spec.offset.0.is_finite() && spec.offset.1.is_finite()) {
@@ -457,10 +458,9 @@ fn chosen_inversions(spec: &GenSpec, size: &SymbolSize) -> Result<Vec<usize>> {
     for &(b, k) in &spec.invert_in_block {
         let block = blocks.get(b).ok_or_else(|| {
             Error::InvalidSpec(format!(
-                "{} has {} blocks, not {}",
+                "{} has {} Reed–Solomon blocks (numbered from 0), so no block {b}",
                 size.name(),
-                blocks.len(),
-                b + 1
+                blocks.len()
             ))
         })?;
         let members: Vec<usize> = block
@@ -524,12 +524,12 @@ struct Displacement {
 }
 
 impl Displacement {
-    /// The central half (rows and columns) of the symbol, shifted by `shift` modules.
-    fn centre_of(size: &SymbolSize, shift: f64) -> Self {
+    /// The top-right quarter of the symbol, shifted by `shift` modules.
+    fn top_right_quarter(size: &SymbolSize, shift: f64) -> Self {
         let (r, c) = (size.rows as f64, size.cols as f64);
         Displacement {
-            rows: (r / 4.0).round()..(3.0 * r / 4.0).round(),
-            cols: (c / 4.0).round()..(3.0 * c / 4.0).round(),
+            rows: 0.0..(r / 2.0).round(),
+            cols: (c / 2.0).round()..c,
             shift,
         }
     }
@@ -656,17 +656,6 @@ fn carton(width: u32, height: u32, paper: f32, clear: &QuietArea, seed: u64) -> 
         }
     }
     grey
-}
-
-/// Dark/light of every module (row-major), fixed pattern included.
-pub fn module_matrix(size: &SymbolSize, codewords: &[u8]) -> Vec<bool> {
-    size.roles()
-        .iter()
-        .map(|role| match *role {
-            ModuleRole::Fixed { dark } | ModuleRole::Filler { dark } => dark,
-            ModuleRole::Data(cb) => codewords[cb.codeword as usize] & (0x80 >> cb.bit) != 0,
-        })
-        .collect()
 }
 
 /// Ink coverage (0..1) of every pixel, from 4×4 samples per pixel mapped back into module

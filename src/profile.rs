@@ -1,0 +1,178 @@
+//! Application profiles: what a symbol must reach to pass, and how to measure it (aperture,
+//! calibration, wavelength, fixed-pattern damage cut-offs). Profiles are TOML files in
+//! `models/`; the ones shipped there are built in, and any other file can be named by path.
+
+use crate::error::{Error, Result};
+use serde::Deserialize;
+use std::path::Path;
+
+/// The profiles in `models/`, built into the binary so it grades anywhere.
+const BUILT_IN: &[(&str, &str)] = &[
+    ("iso15415", include_str!("../models/iso15415.toml")),
+    ("gs1-healthcare", include_str!("../models/gs1-healthcare.toml")),
+];
+
+/// The default profile's name.
+pub const DEFAULT_PROFILE: &str = "iso15415";
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Profile {
+    pub name: String,
+    #[serde(default)]
+    pub description: String,
+    /// Lowest overall grade (0.0–4.0) that passes.
+    pub min_grade: f64,
+    /// Illumination wavelength for the grade notation (660 = red).
+    pub wavelength_nm: u32,
+    pub aperture: Aperture,
+    pub calibration: Calibration,
+    pub fixed_pattern_damage: FixedPatternDamage,
+    /// The data must be GS1 (FNC1 first).
+    #[serde(default)]
+    pub require_gs1: bool,
+    /// Allowed X dimension in millimetres, checked when the image resolution is known.
+    #[serde(default)]
+    pub x_dimension_mm: Option<[f64; 2]>,
+    /// Light margin required around the symbol, in modules.
+    #[serde(default = "one_module")]
+    pub quiet_zone_modules: f64,
+}
+
+fn one_module() -> f64 {
+    1.0
+}
+
+/// The synthetic aperture: `mils` (thousandths of an inch) when the image resolution is
+/// known, otherwise `x_fraction` of the measured X dimension.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Aperture {
+    #[serde(default)]
+    pub mils: Option<u32>,
+    pub x_fraction: f64,
+}
+
+/// Linear grey-level → reflectance map through two reference points.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Calibration {
+    pub grey: [f64; 2],
+    pub reflectance: [f64; 2],
+}
+
+impl Calibration {
+    pub fn reflectance(&self, grey: f64) -> f64 {
+        let [g0, g1] = self.grey;
+        let [r0, r1] = self.reflectance;
+        r0 + (grey - g0) * (r1 - r0) / (g1 - g0)
+    }
+}
+
+/// Cut-offs for grades A, B, C, D of the fixed-pattern segments (beyond D is F).
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FixedPatternDamage {
+    /// Damaged modules in each of L1, L2, QZL1, QZL2.
+    pub segment_damaged_modules: [u32; 4],
+    /// Share of damaged modules in the clock tracks and alignment patterns (OCTASA).
+    pub octasa_damaged_fraction: [f64; 4],
+}
+
+impl Profile {
+    /// A built-in profile by name, or a profile file by path.
+    pub fn load(name_or_path: &str) -> Result<Profile> {
+        if let Some((_, text)) = BUILT_IN.iter().find(|(name, _)| *name == name_or_path) {
+            return Profile::parse(text, name_or_path);
+        }
+        let path = Path::new(name_or_path);
+        if path.extension().is_some_and(|e| e == "toml") && path.is_file() {
+            let text = std::fs::read_to_string(path).map_err(|source| Error::Io {
+                path: path.display().to_string(),
+                source,
+            })?;
+            return Profile::parse(&text, name_or_path);
+        }
+        Err(Error::UnknownProfile {
+            name: name_or_path.to_string(),
+            known: Profile::built_in_names().join(", "),
+        })
+    }
+
+    pub fn default_profile() -> Profile {
+        Profile::load(DEFAULT_PROFILE).expect("the default profile is built in and valid")
+    }
+
+    pub fn built_in_names() -> Vec<&'static str> {
+        BUILT_IN.iter().map(|(name, _)| *name).collect()
+    }
+
+    fn parse(text: &str, origin: &str) -> Result<Profile> {
+        let profile: Profile = toml::from_str(text).map_err(|e| Error::InvalidProfile {
+            origin: origin.to_string(),
+            reason: e.message().to_string(),
+        })?;
+        profile.validate().map_err(|reason| Error::InvalidProfile {
+            origin: origin.to_string(),
+            reason,
+        })?;
+        Ok(profile)
+    }
+
+    fn validate(&self) -> std::result::Result<(), String> {
+        if !(0.0..=4.0).contains(&self.min_grade) {
+            return Err("min_grade must be within 0.0–4.0".into());
+        }
+        if !(self.aperture.x_fraction > 0.0 && self.aperture.x_fraction <= 2.0) {
+            return Err("aperture.x_fraction must be within 0–2".into());
+        }
+        if self.calibration.grey[0] == self.calibration.grey[1] {
+            return Err("calibration needs two different grey levels".into());
+        }
+        if !(0.0..=10.0).contains(&self.quiet_zone_modules) {
+            return Err("quiet_zone_modules must be within 0–10".into());
+        }
+        let fractions = &self.fixed_pattern_damage.octasa_damaged_fraction;
+        if fractions.windows(2).any(|w| w[0] > w[1]) {
+            return Err("octasa_damaged_fraction must not decrease".into());
+        }
+        if let Some([lo, hi]) = self.x_dimension_mm
+            && !(lo > 0.0 && lo <= hi)
+        {
+            return Err("x_dimension_mm must be [min, max] with 0 < min <= max".into());
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn built_in_profiles_load() {
+        for name in Profile::built_in_names() {
+            let profile = Profile::load(name).unwrap();
+            assert_eq!(profile.name, name);
+        }
+        let gs1 = Profile::load("gs1-healthcare").unwrap();
+        assert!(gs1.require_gs1);
+        assert_eq!(gs1.aperture.mils, Some(8));
+    }
+
+    #[test]
+    fn unknown_profile_names_the_known_ones() {
+        let err = Profile::load("no-such-profile").unwrap_err().to_string();
+        assert!(err.contains("no-such-profile") && err.contains("gs1-healthcare"), "{err}");
+    }
+
+    #[test]
+    fn calibration_is_linear_through_its_references() {
+        let c = Calibration {
+            grey: [20.0, 220.0],
+            reflectance: [0.05, 0.85],
+        };
+        assert!((c.reflectance(20.0) - 0.05).abs() < 1e-12);
+        assert!((c.reflectance(120.0) - 0.45).abs() < 1e-12);
+    }
+}

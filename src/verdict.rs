@@ -1,0 +1,217 @@
+//! The verdict on one image: the grade against the profile, with the reasons a symbol fails,
+//! and the record users and their scripts read (the contract's JSON names).
+
+use crate::frame::Frame;
+use crate::grade::{Grading, grade};
+use crate::profile::Profile;
+use crate::reader::{ReadOptions, SymbolRead, read};
+use serde::Serialize;
+use serde_json::{Value, json};
+
+/// Letter of an integer grade 4..0.
+pub fn letter(grade: u8) -> &'static str {
+    ["F", "D", "C", "B", "A"][grade.min(4) as usize]
+}
+
+/// Letter of a decimal (overall) grade: A ≥ 3.5, B ≥ 2.5, C ≥ 1.5, D ≥ 0.5, else F.
+pub fn overall_letter(grade: f64) -> &'static str {
+    match grade {
+        g if g >= 3.5 => "A",
+        g if g >= 2.5 => "B",
+        g if g >= 1.5 => "C",
+        g if g >= 0.5 => "D",
+        _ => "F",
+    }
+}
+
+/// Grade notation: overall / aperture / wavelength, e.g. `2.8/08/660`. The aperture is the
+/// profile's reference number in mils, or the diameter in mils when the resolution is known,
+/// or else the fraction of X it was set to (`0.8X`).
+pub fn notation(overall: f64, profile: &Profile, grading: Option<&Grading>, px_per_mm: Option<f64>) -> String {
+    let aperture = match (profile.aperture.mils, px_per_mm, grading) {
+        (Some(mils), _, _) => format!("{mils:02}"),
+        (None, Some(ppmm), Some(g)) => format!("{:02.0}", g.aperture_px / ppmm / 0.0254),
+        _ => format!("{}X", profile.aperture.x_fraction),
+    };
+    format!("{overall:.1}/{aperture}/{}", profile.wavelength_nm)
+}
+
+/// Pass or fail, and every reason for a failure.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct Verdict {
+    pub pass: bool,
+    pub reasons: Vec<String>,
+}
+
+/// Judges one image: `overall` is its grade (or its group's mean with averaging).
+pub fn judge(
+    symbol: Option<&SymbolRead>,
+    grading: Option<&Grading>,
+    overall: f64,
+    profile: &Profile,
+    px_per_mm: Option<f64>,
+) -> Verdict {
+    let mut reasons = Vec::new();
+    let (Some(symbol), Some(grading)) = (symbol, grading) else {
+        return Verdict {
+            pass: false,
+            reasons: vec!["no Data Matrix decoded".into()],
+        };
+    };
+    if overall < profile.min_grade {
+        reasons.push(format!(
+            "grade {overall:.1} below profile minimum {:.1}",
+            profile.min_grade
+        ));
+    }
+    for (name, grade) in parameter_grades(grading) {
+        if (grade as f64) < profile.min_grade {
+            reasons.push(format!("{name} {}", letter(grade)));
+        }
+    }
+    if profile.require_gs1 && !symbol.decoded.gs1 {
+        reasons.push("data is not GS1 (no FNC1 in the first position)".into());
+    }
+    if let (Some([lo, hi]), Some(ppmm)) = (profile.x_dimension_mm, px_per_mm) {
+        let x_mm = grading.x_dimension_px / ppmm;
+        if x_mm < lo || x_mm > hi {
+            reasons.push(format!(
+                "X dimension {x_mm:.3} mm outside {lo:.3}–{hi:.3} mm"
+            ));
+        }
+    }
+    if grading.quiet_zone_violations > 0 {
+        reasons.push(format!(
+            "quiet zone: {} dark modules within {} X of the symbol",
+            grading.quiet_zone_violations, profile.quiet_zone_modules
+        ));
+    }
+    Verdict {
+        pass: reasons.is_empty(),
+        reasons,
+    }
+}
+
+/// The graded parameters by their contract names.
+pub fn parameter_grades(g: &Grading) -> [(&'static str, u8); 8] {
+    [
+        ("decode", g.decode),
+        ("symbol_contrast", g.symbol_contrast.grade),
+        ("modulation", g.modulation.grade),
+        ("reflectance_margin", g.reflectance_margin.grade),
+        ("fixed_pattern_damage", g.fixed_pattern_damage.grade),
+        ("axial_nonuniformity", g.axial_nonuniformity.grade),
+        ("grid_nonuniformity", g.grid_nonuniformity.grade),
+        ("unused_error_correction", g.unused_error_correction.grade),
+    ]
+}
+
+/// Every parameter as (contract name, value if it has one, grade).
+pub fn parameters(g: &Grading) -> Vec<(&'static str, Option<f64>, u8)> {
+    vec![
+        ("decode", None, g.decode),
+        ("symbol_contrast", Some(g.symbol_contrast.value), g.symbol_contrast.grade),
+        ("modulation", Some(g.modulation.value), g.modulation.grade),
+        ("reflectance_margin", Some(g.reflectance_margin.value), g.reflectance_margin.grade),
+        ("fixed_pattern_damage", None, g.fixed_pattern_damage.grade),
+        ("axial_nonuniformity", Some(g.axial_nonuniformity.value), g.axial_nonuniformity.grade),
+        ("grid_nonuniformity", Some(g.grid_nonuniformity.value), g.grid_nonuniformity.grade),
+        ("unused_error_correction", Some(g.unused_error_correction.value), g.unused_error_correction.grade),
+    ]
+}
+
+fn round3(v: f64) -> Value {
+    if v.is_finite() {
+        json!((v * 1000.0).round() / 1000.0)
+    } else {
+        Value::Null
+    }
+}
+
+/// The contract's `grade` object.
+pub fn grade_json(g: &Grading, overall: f64, notation: &str) -> Value {
+    let mut out = serde_json::Map::new();
+    out.insert("overall".into(), json!((overall * 10.0).round() / 10.0));
+    out.insert("letter".into(), json!(overall_letter(overall)));
+    out.insert("notation".into(), json!(notation));
+    out.insert("scan_grade".into(), json!(g.scan_grade));
+    for (name, value, grade) in parameters(g) {
+        let entry = match (name, value) {
+            ("decode", _) => json!({"grade": grade}),
+            (_, Some(v)) => json!({"value": round3(v), "grade": grade}),
+            (_, None) => json!({"value": null, "grade": grade}),
+        };
+        out.insert(name.into(), entry);
+    }
+    let fpd = &g.fixed_pattern_damage;
+    out.insert(
+        "fixed_pattern_damage".into(),
+        json!({"value": null, "grade": fpd.grade,
+               "segments": {"l1": fpd.l1, "l2": fpd.l2, "qzl1": fpd.qzl1, "qzl2": fpd.qzl2,
+                            "octasa": fpd.octasa, "average": round3(fpd.average)}}),
+    );
+    out.insert(
+        "print_growth".into(),
+        json!({"horizontal": round3(g.print_growth.horizontal), "vertical": round3(g.print_growth.vertical)}),
+    );
+    out.insert(
+        "measurement".into(),
+        json!({"r_max": round3(g.r_max), "r_min": round3(g.r_min),
+               "global_threshold": round3(g.global_threshold),
+               "x_dimension_px": round3(g.x_dimension_px), "aperture_px": round3(g.aperture_px)}),
+    );
+    Value::Object(out)
+}
+
+/// One image inspected: the first symbol read (if any) and its grading.
+#[derive(Clone, Debug)]
+pub struct Inspection {
+    pub symbol: Option<SymbolRead>,
+    pub grading: Option<Grading>,
+}
+
+impl Inspection {
+    /// The scan grade: 0 when nothing was decoded.
+    pub fn scan_grade(&self) -> u8 {
+        self.grading.as_ref().map_or(0, |g| g.scan_grade)
+    }
+}
+
+/// Reads the first symbol in a frame and grades it.
+pub fn inspect(frame: &Frame, profile: &Profile, px_per_mm: Option<f64>) -> Inspection {
+    let symbol = read(frame, &ReadOptions { all_symbols: false }).into_iter().next();
+    let grading = symbol
+        .as_ref()
+        .map(|s| grade(frame, s, profile, px_per_mm));
+    Inspection { symbol, grading }
+}
+
+/// The contract's JSON record of one inspected image.
+pub fn record_json(
+    path: &str,
+    inspection: &Inspection,
+    overall: f64,
+    profile: &Profile,
+    px_per_mm: Option<f64>,
+) -> Value {
+    let symbol = inspection.symbol.as_ref();
+    let grading = inspection.grading.as_ref();
+    let verdict = judge(symbol, grading, overall, profile, px_per_mm);
+    let notation = notation(overall, profile, grading, px_per_mm);
+    let grade = match grading {
+        Some(g) => grade_json(g, overall, &notation),
+        None => json!({"overall": 0.0, "letter": "F", "notation": notation, "decode": {"grade": 0}}),
+    };
+    json!({
+        "path": path,
+        "decoded": symbol.is_some(),
+        "symbology_identifier": symbol.map(|s| s.decoded.symbology_identifier.clone()),
+        "size": symbol.map(|s| s.size.name()),
+        "text": symbol.map(|s| s.decoded.text.clone()),
+        "gs1": symbol.map(|s| s.decoded.gs1),
+        "hri": null,
+        "grade": grade,
+        "verdict": if verdict.pass { "pass" } else { "fail" },
+        "reasons": verdict.reasons,
+    })
+}

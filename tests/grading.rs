@@ -1,0 +1,183 @@
+//! ISO/IEC 15415 parameters against ground truth known by construction: symbols rendered
+//! with a chosen contrast, stretch, print growth, displacement, fixed-pattern damage and
+//! number of inverted codewords.
+
+use verigrade::grade::{Grading, grade};
+use verigrade::profile::Profile;
+use verigrade::synth::{GenSpec, GroundTruth, render};
+use verigrade::verdict::inspect;
+use verigrade::{Frame, ReadOptions, read};
+
+const GS1_TEXT: &str = "0109506000134352172812311012AB34\u{1d}21SN00001234";
+
+fn spec() -> GenSpec {
+    GenSpec {
+        text: GS1_TEXT.into(),
+        gs1: true,
+        size: Some("24x24".into()),
+        module_px: 8.0,
+        ..GenSpec::default()
+    }
+}
+
+fn graded(spec: &GenSpec) -> (GroundTruth, Grading) {
+    let rendered = render(spec).expect("spec renders");
+    let (w, h) = rendered.image.dimensions();
+    let frame = Frame::from_owned(w as usize, h as usize, w as usize, rendered.image.into_raw()).unwrap();
+    let symbol = read(&frame, &ReadOptions::default())
+        .into_iter()
+        .next()
+        .unwrap_or_else(|| panic!("symbol reads: {spec:?}"));
+    let grading = grade(&frame, &symbol, &Profile::default_profile(), None);
+    (rendered.truth, grading)
+}
+
+#[test]
+fn a_clean_symbol_grades_a_on_every_parameter() {
+    let (_, g) = graded(&spec());
+    assert!((g.symbol_contrast.value - 0.85).abs() < 0.01, "{g:#?}");
+    for (name, grade) in [
+        ("decode", g.decode),
+        ("SC", g.symbol_contrast.grade),
+        ("MOD", g.modulation.grade),
+        ("RM", g.reflectance_margin.grade),
+        ("FPD", g.fixed_pattern_damage.grade),
+        ("AN", g.axial_nonuniformity.grade),
+        ("GN", g.grid_nonuniformity.grade),
+        ("UEC", g.unused_error_correction.grade),
+    ] {
+        assert_eq!(grade, 4, "{name}: {g:#?}");
+    }
+    assert_eq!(g.unused_error_correction.value, 1.0);
+    assert!(g.grid_nonuniformity.value < 0.05, "{g:#?}");
+    assert!(g.print_growth.horizontal.abs() < 0.03 && g.print_growth.vertical.abs() < 0.03, "{g:#?}");
+    assert_eq!(g.scan_grade, 4);
+}
+
+#[test]
+fn symbol_contrast_is_the_reflectance_difference() {
+    let (_, g) = graded(&GenSpec {
+        dark: 0.20,
+        light: 0.82,
+        ..spec()
+    });
+    assert!((g.symbol_contrast.value - 0.62).abs() < 0.01, "{:?}", g.symbol_contrast);
+    assert_eq!(g.symbol_contrast.grade, 3);
+}
+
+#[test]
+fn axial_stretch_of_eight_percent_grades_b() {
+    let (_, g) = graded(&GenSpec {
+        stretch_y: 0.08,
+        ..spec()
+    });
+    // |X − 1.08 X| / 1.04 X = 0.0769
+    assert!((g.axial_nonuniformity.value - 0.0769).abs() < 0.004, "{:?}", g.axial_nonuniformity);
+    assert_eq!(g.axial_nonuniformity.grade, 3);
+}
+
+#[test]
+fn inverted_codewords_use_up_exactly_their_error_correction() {
+    // 24x24: one block of 24 EC codewords; 52x52: two blocks of 42 (the worst counts).
+    for (size, block, k) in [("24x24", 0, 1), ("24x24", 0, 3), ("24x24", 0, 6), ("52x52", 1, 4)] {
+        let (truth, g) = graded(&GenSpec {
+            size: Some(size.into()),
+            invert_in_block: vec![(block, k)],
+            ..spec()
+        });
+        let size = verigrade::symbol::parse_size(&truth.size).unwrap();
+        let d = size.ec_codewords_per_block() as f64;
+        let expected = 1.0 - 2.0 * k as f64 / d;
+        assert!(
+            (g.unused_error_correction.value - expected).abs() < 1e-9,
+            "{size:?} k={k}: {:?} vs {expected}",
+            g.unused_error_correction
+        );
+        let table = [(0.62, 4), (0.50, 3), (0.37, 2), (0.25, 1)];
+        let grade = table.iter().find(|(t, _)| expected >= *t).map_or(0, |(_, g)| *g);
+        assert_eq!(g.unused_error_correction.grade, grade);
+        // Inverted codewords read with full contrast on the wrong side: RM sees them.
+        assert_eq!(g.reflectance_margin.value, 0.0);
+    }
+}
+
+#[test]
+fn print_growth_reads_what_was_printed() {
+    let (_, g) = graded(&GenSpec {
+        growth: 0.3,
+        ..spec()
+    });
+    assert!((g.print_growth.horizontal - 0.3).abs() < 0.05, "{:?}", g.print_growth);
+    assert!((g.print_growth.vertical - 0.3).abs() < 0.05, "{:?}", g.print_growth);
+}
+
+#[test]
+fn a_displaced_region_raises_grid_nonuniformity() {
+    let (_, clean) = graded(&spec());
+    let (_, shifted) = graded(&GenSpec {
+        displace_quarter: 0.6,
+        ..spec()
+    });
+    assert!(
+        shifted.grid_nonuniformity.value > clean.grid_nonuniformity.value + 0.3,
+        "{:?} vs {:?}",
+        shifted.grid_nonuniformity,
+        clean.grid_nonuniformity
+    );
+
+}
+
+#[test]
+fn a_damaged_clock_track_lowers_fixed_pattern_damage() {
+    let (_, g) = graded(&GenSpec {
+        damage_clock: 3,
+        ..spec()
+    });
+    assert!(g.fixed_pattern_damage.grade < 4, "{:?}", g.fixed_pattern_damage);
+    assert!(g.fixed_pattern_damage.octasa < 4);
+    assert_eq!(g.fixed_pattern_damage.l1, 4);
+}
+
+#[test]
+fn an_undecodable_symbol_grades_zero() {
+    // More inverted codewords than the error correction can take: the reader finds nothing
+    // to grade, the inspection says so with grade 0.
+    let rendered = render(&GenSpec {
+        invert_in_block: vec![(0, 14)],
+        ..spec()
+    })
+    .unwrap();
+    let (w, h) = rendered.image.dimensions();
+    let frame = Frame::from_owned(w as usize, h as usize, w as usize, rendered.image.into_raw()).unwrap();
+    let inspection = inspect(&frame, &Profile::default_profile(), None);
+    assert!(inspection.symbol.is_none());
+    assert_eq!(inspection.scan_grade(), 0);
+}
+
+#[test]
+fn orientation_mirroring_and_inversion_do_not_change_the_grade() {
+    let (_, base) = graded(&GenSpec {
+        dark: 0.15,
+        light: 0.8,
+        growth: 0.15,
+        ..spec()
+    });
+    for variant in [
+        GenSpec { rotation_deg: 90.0, ..spec() },
+        GenSpec { rotation_deg: 33.0, ..spec() },
+        GenSpec { mirrored: true, ..spec() },
+        GenSpec { light_on_dark: true, ..spec() },
+    ] {
+        let (_, g) = graded(&GenSpec {
+            dark: 0.15,
+            light: 0.8,
+            growth: 0.15,
+            ..variant.clone()
+        });
+        assert_eq!(g.scan_grade, base.scan_grade, "{variant:?}");
+        assert!((g.symbol_contrast.value - base.symbol_contrast.value).abs() < 0.03);
+        assert!((g.modulation.value - base.modulation.value).abs() < 0.08, "{:?} vs {:?}", g.modulation, base.modulation);
+        assert!((g.print_growth.horizontal - base.print_growth.horizontal).abs() < 0.06, "{variant:?} {:?} vs {:?}", g.print_growth, base.print_growth);
+        assert!((g.axial_nonuniformity.value - base.axial_nonuniformity.value).abs() < 0.01);
+    }
+}
