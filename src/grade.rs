@@ -84,7 +84,12 @@ pub struct Grading {
 
 /// Grades a symbol the reader found. `px_per_mm` is the image resolution when known (it
 /// lets a profile's aperture be set in mils).
-pub fn grade(frame: &Frame, symbol: &SymbolRead, profile: &Profile, px_per_mm: Option<f64>) -> Grading {
+pub fn grade(
+    frame: &Frame,
+    symbol: &SymbolRead,
+    profile: &Profile,
+    px_per_mm: Option<f64>,
+) -> Grading {
     let size = symbol.size;
     let (rows, cols) = (size.rows, size.cols);
     let x_px = symbol.grid.module_px();
@@ -253,7 +258,12 @@ fn grade_at_most(value: f64, bounds: &[f64; 4]) -> u8 {
 /// below L are erasures; the block earns min(L, grade of the error correction left), and
 /// keeps the best level.
 fn overlay_grade(block: &Block, cw_grades: &[u8], in_error: &[bool]) -> u8 {
-    let members: Vec<usize> = block.data.iter().chain(&block.ec).map(|&i| i as usize).collect();
+    let members: Vec<usize> = block
+        .data
+        .iter()
+        .chain(&block.ec)
+        .map(|&i| i as usize)
+        .collect();
     let d = block.ec.len();
     (1..=4u8)
         .map(|level| {
@@ -330,7 +340,11 @@ impl Samples {
         for r in -m..rows as isize + m {
             for c in -m..cols as isize + m {
                 let p = module_position(symbol, r, c);
-                reflectance.push(profile.calibration.reflectance(aperture.mean_grey(frame, p)));
+                reflectance.push(
+                    profile
+                        .calibration
+                        .reflectance(aperture.mean_grey(frame, p)),
+                );
             }
         }
         Samples {
@@ -433,13 +447,7 @@ fn fixed_pattern_damage(
         g
     };
     let levels: Vec<(u8, [u8; 5])> = (1..=4u8).map(|l| (l, at_level(l))).collect();
-    let segment = |k: usize| {
-        levels
-            .iter()
-            .map(|&(l, g)| l.min(g[k]))
-            .max()
-            .unwrap_or(0)
-    };
+    let segment = |k: usize| levels.iter().map(|&(l, g)| l.min(g[k])).max().unwrap_or(0);
     let average = levels
         .iter()
         .map(|&(l, g)| (l as f64).min(g.iter().map(|&x| x as f64).sum::<f64>() / 5.0))
@@ -543,7 +551,9 @@ fn solve3(a: [[f64; 3]; 3], b: [f64; 3]) -> Option<[f64; 3]> {
 fn print_growth(frame: &Frame, symbol: &SymbolRead, profile: &Profile, gt: f64) -> PrintGrowth {
     let (rows, cols) = (symbol.size.rows, symbol.size.cols);
     let light_on_dark = symbol.grid.light_on_dark;
-    let inked = |p: Point| (profile.calibration.reflectance(frame.bilinear(p.x, p.y)) < gt) != light_on_dark;
+    let inked = |p: Point| {
+        (profile.calibration.reflectance(frame.bilinear(p.x, p.y)) < gt) != light_on_dark
+    };
     // Width of the dark run between two light module centres, in units of their pitch.
     let run = |a: Point, b: Point| -> Option<f64> {
         const STEPS: usize = 96;
@@ -584,7 +594,12 @@ fn print_growth(frame: &Frame, symbol: &SymbolRead, profile: &Profile, gt: f64) 
         .collect();
     let vertical: Vec<f64> = (1..rows.saturating_sub(2))
         .step_by(2)
-        .filter_map(|r| run(symbol.centre(r - 1, cols - 1), symbol.centre(r + 1, cols - 1)))
+        .filter_map(|r| {
+            run(
+                symbol.centre(r - 1, cols - 1),
+                symbol.centre(r + 1, cols - 1),
+            )
+        })
         .collect();
     PrintGrowth {
         horizontal: mean(horizontal),
@@ -598,7 +613,8 @@ mod tests {
 
     #[test]
     fn grades_follow_the_tables() {
-        assert_eq!(grade_at_least(0.62, &SC_GRADES), 2);
+        assert_eq!(grade_at_least(0.62, &SC_GRADES), 3);
+        assert_eq!(grade_at_least(0.45, &SC_GRADES), 2);
         assert_eq!(grade_at_least(0.70, &SC_GRADES), 4);
         assert_eq!(grade_at_least(0.19, &SC_GRADES), 0);
         assert_eq!(grade_at_most(0.077, &AN_GRADES), 3);

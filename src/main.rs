@@ -1,5 +1,7 @@
 //! The `verigrade` command line.
 
+mod cli;
+
 use anyhow::{Context, Result, bail};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use rayon::prelude::*;
@@ -23,6 +25,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Grade every image per ISO/IEC 15415 against a profile; exit 0 when all pass.
+    Grade(cli::grade::GradeArgs),
     /// Find and decode every Data Matrix in images or folders of images.
     Read(ReadArgs),
     /// Render a synthetic symbol with known degradations, and its ground truth beside it.
@@ -158,6 +162,7 @@ fn parse_canvas(s: &str) -> std::result::Result<(u32, u32), String> {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let outcome = match cli.command {
+        Command::Grade(args) => cli::grade::run(&args),
         Command::Read(args) => run_read(&args),
         Command::Gen(args) => run_gen(&args).map(|()| ExitCode::SUCCESS),
     };
@@ -175,7 +180,7 @@ const IMAGE_EXTENSIONS: &[&str] = &[
 ];
 
 /// Image files named on the command line, folders walked in name order.
-fn collect_images(paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
+pub(crate) fn collect_images(paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
     let mut out = Vec::new();
     for p in paths {
         if p.is_dir() {

@@ -9,7 +9,10 @@ use std::path::Path;
 /// The profiles in `models/`, built into the binary so it grades anywhere.
 const BUILT_IN: &[(&str, &str)] = &[
     ("iso15415", include_str!("../models/iso15415.toml")),
-    ("gs1-healthcare", include_str!("../models/gs1-healthcare.toml")),
+    (
+        "gs1-healthcare",
+        include_str!("../models/gs1-healthcare.toml"),
+    ),
 ];
 
 /// The default profile's name.
@@ -163,7 +166,10 @@ mod tests {
     #[test]
     fn unknown_profile_names_the_known_ones() {
         let err = Profile::load("no-such-profile").unwrap_err().to_string();
-        assert!(err.contains("no-such-profile") && err.contains("gs1-healthcare"), "{err}");
+        assert!(
+            err.contains("no-such-profile") && err.contains("gs1-healthcare"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -27,7 +27,12 @@ pub fn overall_letter(grade: f64) -> &'static str {
 /// Grade notation: overall / aperture / wavelength, e.g. `2.8/08/660`. The aperture is the
 /// profile's reference number in mils, or the diameter in mils when the resolution is known,
 /// or else the fraction of X it was set to (`0.8X`).
-pub fn notation(overall: f64, profile: &Profile, grading: Option<&Grading>, px_per_mm: Option<f64>) -> String {
+pub fn notation(
+    overall: f64,
+    profile: &Profile,
+    grading: Option<&Grading>,
+    px_per_mm: Option<f64>,
+) -> String {
     let aperture = match (profile.aperture.mils, px_per_mm, grading) {
         (Some(mils), _, _) => format!("{mils:02}"),
         (None, Some(ppmm), Some(g)) => format!("{:02.0}", g.aperture_px / ppmm / 0.0254),
@@ -110,19 +115,39 @@ pub fn parameter_grades(g: &Grading) -> [(&'static str, u8); 8] {
 pub fn parameters(g: &Grading) -> Vec<(&'static str, Option<f64>, u8)> {
     vec![
         ("decode", None, g.decode),
-        ("symbol_contrast", Some(g.symbol_contrast.value), g.symbol_contrast.grade),
+        (
+            "symbol_contrast",
+            Some(g.symbol_contrast.value),
+            g.symbol_contrast.grade,
+        ),
         ("modulation", Some(g.modulation.value), g.modulation.grade),
-        ("reflectance_margin", Some(g.reflectance_margin.value), g.reflectance_margin.grade),
+        (
+            "reflectance_margin",
+            Some(g.reflectance_margin.value),
+            g.reflectance_margin.grade,
+        ),
         ("fixed_pattern_damage", None, g.fixed_pattern_damage.grade),
-        ("axial_nonuniformity", Some(g.axial_nonuniformity.value), g.axial_nonuniformity.grade),
-        ("grid_nonuniformity", Some(g.grid_nonuniformity.value), g.grid_nonuniformity.grade),
-        ("unused_error_correction", Some(g.unused_error_correction.value), g.unused_error_correction.grade),
+        (
+            "axial_nonuniformity",
+            Some(g.axial_nonuniformity.value),
+            g.axial_nonuniformity.grade,
+        ),
+        (
+            "grid_nonuniformity",
+            Some(g.grid_nonuniformity.value),
+            g.grid_nonuniformity.grade,
+        ),
+        (
+            "unused_error_correction",
+            Some(g.unused_error_correction.value),
+            g.unused_error_correction.grade,
+        ),
     ]
 }
 
 fn round3(v: f64) -> Value {
     if v.is_finite() {
-        json!((v * 1000.0).round() / 1000.0)
+        json!((v * 1000.0).round() / 1000.0 + 0.0)
     } else {
         Value::Null
     }
@@ -179,10 +204,10 @@ impl Inspection {
 
 /// Reads the first symbol in a frame and grades it.
 pub fn inspect(frame: &Frame, profile: &Profile, px_per_mm: Option<f64>) -> Inspection {
-    let symbol = read(frame, &ReadOptions { all_symbols: false }).into_iter().next();
-    let grading = symbol
-        .as_ref()
-        .map(|s| grade(frame, s, profile, px_per_mm));
+    let symbol = read(frame, &ReadOptions { all_symbols: false })
+        .into_iter()
+        .next();
+    let grading = symbol.as_ref().map(|s| grade(frame, s, profile, px_per_mm));
     Inspection { symbol, grading }
 }
 
@@ -200,7 +225,9 @@ pub fn record_json(
     let notation = notation(overall, profile, grading, px_per_mm);
     let grade = match grading {
         Some(g) => grade_json(g, overall, &notation),
-        None => json!({"overall": 0.0, "letter": "F", "notation": notation, "decode": {"grade": 0}}),
+        None => {
+            json!({"overall": 0.0, "letter": "F", "notation": notation, "decode": {"grade": 0}})
+        }
     };
     json!({
         "path": path,

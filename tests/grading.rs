@@ -23,7 +23,13 @@ fn spec() -> GenSpec {
 fn graded(spec: &GenSpec) -> (GroundTruth, Grading) {
     let rendered = render(spec).expect("spec renders");
     let (w, h) = rendered.image.dimensions();
-    let frame = Frame::from_owned(w as usize, h as usize, w as usize, rendered.image.into_raw()).unwrap();
+    let frame = Frame::from_owned(
+        w as usize,
+        h as usize,
+        w as usize,
+        rendered.image.into_raw(),
+    )
+    .unwrap();
     let symbol = read(&frame, &ReadOptions::default())
         .into_iter()
         .next()
@@ -50,7 +56,10 @@ fn a_clean_symbol_grades_a_on_every_parameter() {
     }
     assert_eq!(g.unused_error_correction.value, 1.0);
     assert!(g.grid_nonuniformity.value < 0.05, "{g:#?}");
-    assert!(g.print_growth.horizontal.abs() < 0.03 && g.print_growth.vertical.abs() < 0.03, "{g:#?}");
+    assert!(
+        g.print_growth.horizontal.abs() < 0.03 && g.print_growth.vertical.abs() < 0.03,
+        "{g:#?}"
+    );
     assert_eq!(g.scan_grade, 4);
 }
 
@@ -61,7 +70,11 @@ fn symbol_contrast_is_the_reflectance_difference() {
         light: 0.82,
         ..spec()
     });
-    assert!((g.symbol_contrast.value - 0.62).abs() < 0.01, "{:?}", g.symbol_contrast);
+    assert!(
+        (g.symbol_contrast.value - 0.62).abs() < 0.01,
+        "{:?}",
+        g.symbol_contrast
+    );
     assert_eq!(g.symbol_contrast.grade, 3);
 }
 
@@ -72,14 +85,23 @@ fn axial_stretch_of_eight_percent_grades_b() {
         ..spec()
     });
     // |X − 1.08 X| / 1.04 X = 0.0769
-    assert!((g.axial_nonuniformity.value - 0.0769).abs() < 0.004, "{:?}", g.axial_nonuniformity);
+    assert!(
+        (g.axial_nonuniformity.value - 0.0769).abs() < 0.004,
+        "{:?}",
+        g.axial_nonuniformity
+    );
     assert_eq!(g.axial_nonuniformity.grade, 3);
 }
 
 #[test]
 fn inverted_codewords_use_up_exactly_their_error_correction() {
     // 24x24: one block of 24 EC codewords; 52x52: two blocks of 42 (the worst counts).
-    for (size, block, k) in [("24x24", 0, 1), ("24x24", 0, 3), ("24x24", 0, 6), ("52x52", 1, 4)] {
+    for (size, block, k) in [
+        ("24x24", 0, 1),
+        ("24x24", 0, 3),
+        ("24x24", 0, 6),
+        ("52x52", 1, 4),
+    ] {
         let (truth, g) = graded(&GenSpec {
             size: Some(size.into()),
             invert_in_block: vec![(block, k)],
@@ -94,7 +116,10 @@ fn inverted_codewords_use_up_exactly_their_error_correction() {
             g.unused_error_correction
         );
         let table = [(0.62, 4), (0.50, 3), (0.37, 2), (0.25, 1)];
-        let grade = table.iter().find(|(t, _)| expected >= *t).map_or(0, |(_, g)| *g);
+        let grade = table
+            .iter()
+            .find(|(t, _)| expected >= *t)
+            .map_or(0, |(_, g)| *g);
         assert_eq!(g.unused_error_correction.grade, grade);
         // Inverted codewords read with full contrast on the wrong side: RM sees them.
         assert_eq!(g.reflectance_margin.value, 0.0);
@@ -107,8 +132,16 @@ fn print_growth_reads_what_was_printed() {
         growth: 0.3,
         ..spec()
     });
-    assert!((g.print_growth.horizontal - 0.3).abs() < 0.05, "{:?}", g.print_growth);
-    assert!((g.print_growth.vertical - 0.3).abs() < 0.05, "{:?}", g.print_growth);
+    assert!(
+        (g.print_growth.horizontal - 0.3).abs() < 0.05,
+        "{:?}",
+        g.print_growth
+    );
+    assert!(
+        (g.print_growth.vertical - 0.3).abs() < 0.05,
+        "{:?}",
+        g.print_growth
+    );
 }
 
 #[test]
@@ -124,7 +157,6 @@ fn a_displaced_region_raises_grid_nonuniformity() {
         shifted.grid_nonuniformity,
         clean.grid_nonuniformity
     );
-
 }
 
 #[test]
@@ -133,7 +165,11 @@ fn a_damaged_clock_track_lowers_fixed_pattern_damage() {
         damage_clock: 3,
         ..spec()
     });
-    assert!(g.fixed_pattern_damage.grade < 4, "{:?}", g.fixed_pattern_damage);
+    assert!(
+        g.fixed_pattern_damage.grade < 4,
+        "{:?}",
+        g.fixed_pattern_damage
+    );
     assert!(g.fixed_pattern_damage.octasa < 4);
     assert_eq!(g.fixed_pattern_damage.l1, 4);
 }
@@ -148,7 +184,13 @@ fn an_undecodable_symbol_grades_zero() {
     })
     .unwrap();
     let (w, h) = rendered.image.dimensions();
-    let frame = Frame::from_owned(w as usize, h as usize, w as usize, rendered.image.into_raw()).unwrap();
+    let frame = Frame::from_owned(
+        w as usize,
+        h as usize,
+        w as usize,
+        rendered.image.into_raw(),
+    )
+    .unwrap();
     let inspection = inspect(&frame, &Profile::default_profile(), None);
     assert!(inspection.symbol.is_none());
     assert_eq!(inspection.scan_grade(), 0);
@@ -163,10 +205,22 @@ fn orientation_mirroring_and_inversion_do_not_change_the_grade() {
         ..spec()
     });
     for variant in [
-        GenSpec { rotation_deg: 90.0, ..spec() },
-        GenSpec { rotation_deg: 33.0, ..spec() },
-        GenSpec { mirrored: true, ..spec() },
-        GenSpec { light_on_dark: true, ..spec() },
+        GenSpec {
+            rotation_deg: 90.0,
+            ..spec()
+        },
+        GenSpec {
+            rotation_deg: 33.0,
+            ..spec()
+        },
+        GenSpec {
+            mirrored: true,
+            ..spec()
+        },
+        GenSpec {
+            light_on_dark: true,
+            ..spec()
+        },
     ] {
         let (_, g) = graded(&GenSpec {
             dark: 0.15,
@@ -176,8 +230,18 @@ fn orientation_mirroring_and_inversion_do_not_change_the_grade() {
         });
         assert_eq!(g.scan_grade, base.scan_grade, "{variant:?}");
         assert!((g.symbol_contrast.value - base.symbol_contrast.value).abs() < 0.03);
-        assert!((g.modulation.value - base.modulation.value).abs() < 0.08, "{:?} vs {:?}", g.modulation, base.modulation);
-        assert!((g.print_growth.horizontal - base.print_growth.horizontal).abs() < 0.06, "{variant:?} {:?} vs {:?}", g.print_growth, base.print_growth);
+        assert!(
+            (g.modulation.value - base.modulation.value).abs() < 0.08,
+            "{:?} vs {:?}",
+            g.modulation,
+            base.modulation
+        );
+        assert!(
+            (g.print_growth.horizontal - base.print_growth.horizontal).abs() < 0.06,
+            "{variant:?} {:?} vs {:?}",
+            g.print_growth,
+            base.print_growth
+        );
         assert!((g.axial_nonuniformity.value - base.axial_nonuniformity.value).abs() < 0.01);
     }
 }
