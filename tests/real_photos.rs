@@ -108,3 +108,39 @@ fn every_real_photo_decodes_to_its_expected_text() {
         "decoded {decoded}, zxing-cpp decodes {ZXING_CPP_READS}"
     );
 }
+
+#[test]
+fn every_real_photo_grades_and_its_reference_decode_agrees_with_the_reader() {
+    let dir = data_dir();
+    if !dir.is_dir() {
+        println!(
+            "SKIPPED: {} not present; real-photo grading not run",
+            dir.display()
+        );
+        return;
+    }
+    let mut paths = Vec::new();
+    images(&dir, &mut paths);
+    let profile = verigrade::profile::Profile::default_profile();
+    let mut letters = std::collections::BTreeMap::new();
+    for path in &paths {
+        let frame = Frame::open(path).expect("suite image opens");
+        let inspection = verigrade::verdict::inspect(&frame, &profile, None);
+        assert!(inspection.symbol.is_some(), "{} reads", path.display());
+        let grading = inspection.grading.as_ref().unwrap();
+        // The reference decode (global threshold on aperture samples) must read what the
+        // reader read.
+        assert_eq!(
+            grading.decode,
+            4,
+            "{}: reference decode failed",
+            path.display()
+        );
+        assert!(grading.scan_grade <= 4);
+        assert!(grading.symbol_contrast.value > 0.0 && grading.symbol_contrast.value <= 1.0);
+        *letters
+            .entry(verigrade::verdict::letter(grading.scan_grade))
+            .or_insert(0) += 1;
+    }
+    println!("real photos graded: {letters:?}");
+}
