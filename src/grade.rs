@@ -285,7 +285,7 @@ fn overlay_grade(block: &Block, cw_grades: &[u8], in_error: &[bool]) -> u8 {
 }
 
 /// Sampling points of a circular aperture: a square lattice of at most one pixel pitch, at
-/// least eight points across, clipped to the circle.
+/// least eight and at most 65 points across, clipped to the circle.
 struct Aperture {
     offsets: Vec<Point>,
 }
@@ -293,7 +293,8 @@ struct Aperture {
 impl Aperture {
     fn new(diameter_px: f64) -> Self {
         let radius = diameter_px.max(0.0) / 2.0;
-        let step = (diameter_px / 8.0).clamp(0.05, 1.0);
+        // At most 65 points across, whatever the diameter (a wrong --dpi must not explode).
+        let step = (diameter_px / 8.0).clamp(0.05, 1.0).max(radius / 32.0);
         let n = (radius / step).floor() as isize;
         let mut offsets = Vec::new();
         for j in -n..=n {
@@ -652,5 +653,6 @@ mod tests {
         assert!((area - std::f64::consts::PI * 16.0).abs() < 8.0, "{area}");
         assert!(a.offsets.iter().all(|o| o.norm() <= 4.0));
         assert_eq!(Aperture::new(0.0).offsets.len(), 1);
+        assert!(Aperture::new(1e9).offsets.len() <= 65 * 65);
     }
 }
