@@ -113,17 +113,12 @@ fn correct(
     let mut codewords = read.to_vec();
     let mut reports = Vec::new();
     for (b, block) in size.blocks(order).iter().enumerate() {
-        let mut buf: Vec<i32> = block
-            .data
-            .iter()
-            .chain(&block.ec)
-            .map(|&i| read[i as usize] as i32)
-            .collect();
+        let mut buf: Vec<i32> = block.members().map(|i| read[i] as i32).collect();
         let corrected = reed_solomon()
             .decode(&mut buf, block.ec.len() as i32)
             .map_err(|_| DecodeError::Uncorrectable { block: b })?;
-        for (&i, &v) in block.data.iter().chain(&block.ec).zip(&buf) {
-            codewords[i as usize] = v as u8;
+        for (i, &v) in block.members().zip(&buf) {
+            codewords[i] = v as u8;
         }
         reports.push(BlockReport {
             data_codewords: block.data.len(),

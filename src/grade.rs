@@ -258,12 +258,7 @@ fn grade_at_most(value: f64, bounds: &[f64; 4]) -> u8 {
 /// below L are erasures; the block earns min(L, grade of the error correction left), and
 /// keeps the best level.
 fn overlay_grade(block: &Block, cw_grades: &[u8], in_error: &[bool]) -> u8 {
-    let members: Vec<usize> = block
-        .data
-        .iter()
-        .chain(&block.ec)
-        .map(|&i| i as usize)
-        .collect();
+    let members: Vec<usize> = block.members().collect();
     let d = block.ec.len();
     (1..=4u8)
         .map(|level| {

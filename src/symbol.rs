@@ -53,6 +53,14 @@ pub struct Block {
     pub ec: Vec<u16>,
 }
 
+impl Block {
+    /// Symbol-order indices of the block's codewords, data then error correction (the order
+    /// Reed–Solomon works in).
+    pub fn members(&self) -> impl Iterator<Item = usize> + '_ {
+        self.data.iter().chain(&self.ec).map(|&i| i as usize)
+    }
+}
+
 /// How codewords are dealt to blocks. The 144×144 size has two readings in the field: the
 /// standard one and the one some encoders wrote before ISO/IEC 16022:2006 fixed it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -490,13 +498,10 @@ mod tests {
     fn blocks_cover_every_codeword_once() {
         for size in all_sizes() {
             for &order in size.block_orders() {
-                let mut all: Vec<u16> = size
-                    .blocks(order)
-                    .iter()
-                    .flat_map(|b| b.data.iter().chain(&b.ec).copied())
-                    .collect();
+                let mut all: Vec<usize> =
+                    size.blocks(order).iter().flat_map(Block::members).collect();
                 all.sort_unstable();
-                assert_eq!(all, (0..size.total_codewords() as u16).collect::<Vec<_>>());
+                assert_eq!(all, (0..size.total_codewords()).collect::<Vec<_>>());
             }
         }
         let big = size_for(144, 144).unwrap();
