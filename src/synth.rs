@@ -6,6 +6,7 @@
 //! codewords are all chosen, so every figure a reader or grader reports has a true value.
 
 use crate::error::{Error, Result};
+use crate::frame::Frame;
 use crate::geometry::{Homography, Point};
 use crate::symbol::{SymbolSize, all_sizes, parse_size};
 use image::GrayImage;
@@ -134,6 +135,16 @@ pub struct Rendered {
     pub truth: GroundTruth,
 }
 
+impl Rendered {
+    /// The image as a frame (its pixels moved, not copied), with the ground truth.
+    pub fn into_frame(self) -> (GroundTruth, Frame<'static>) {
+        (
+            self.truth,
+            Frame::from_image(image::DynamicImage::ImageLuma8(self.image)),
+        )
+    }
+}
+
 /// Encodes and renders a symbol.
 pub fn render(spec: &GenSpec) -> Result<Rendered> {
     check(spec)?;
@@ -148,13 +159,7 @@ pub fn render(spec: &GenSpec) -> Result<Rendered> {
     let errors_per_block = size
         .blocks(crate::symbol::BlockOrder::Standard)
         .iter()
-        .map(|b| {
-            b.data
-                .iter()
-                .chain(&b.ec)
-                .filter(|&&i| inverted.contains(&(i as usize)))
-                .count()
-        })
+        .map(|b| b.members().filter(|i| inverted.contains(i)).count())
         .collect();
 
     let (rows, cols) = (size.rows as f64, size.cols as f64);
@@ -463,12 +468,7 @@ fn chosen_inversions(spec: &GenSpec, size: &SymbolSize) -> Result<Vec<usize>> {
                 blocks.len()
             ))
         })?;
-        let members: Vec<usize> = block
-            .data
-            .iter()
-            .chain(&block.ec)
-            .map(|&i| i as usize)
-            .collect();
+        let members: Vec<usize> = block.members().collect();
         if k > members.len() {
             return Err(Error::InvalidSpec(format!(
                 "block {b} has only {} codewords",

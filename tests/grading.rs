@@ -6,7 +6,7 @@ use verigrade::grade::{Grading, grade};
 use verigrade::profile::Profile;
 use verigrade::synth::{GenSpec, GroundTruth, render};
 use verigrade::verdict::inspect;
-use verigrade::{Frame, ReadOptions, read};
+use verigrade::{ReadOptions, read};
 
 const GS1_TEXT: &str = "0109506000134352172812311012AB34\u{1d}21SN00001234";
 
@@ -21,21 +21,13 @@ fn spec() -> GenSpec {
 }
 
 fn graded(spec: &GenSpec) -> (GroundTruth, Grading) {
-    let rendered = render(spec).expect("spec renders");
-    let (w, h) = rendered.image.dimensions();
-    let frame = Frame::from_owned(
-        w as usize,
-        h as usize,
-        w as usize,
-        rendered.image.into_raw(),
-    )
-    .unwrap();
+    let (truth, frame) = render(spec).expect("spec renders").into_frame();
     let symbol = read(&frame, &ReadOptions::default())
         .into_iter()
         .next()
         .unwrap_or_else(|| panic!("symbol reads: {spec:?}"));
     let grading = grade(&frame, &symbol, &Profile::default_profile(), None);
-    (rendered.truth, grading)
+    (truth, grading)
 }
 
 #[test]
@@ -183,14 +175,7 @@ fn an_undecodable_symbol_grades_zero() {
         ..spec()
     })
     .unwrap();
-    let (w, h) = rendered.image.dimensions();
-    let frame = Frame::from_owned(
-        w as usize,
-        h as usize,
-        w as usize,
-        rendered.image.into_raw(),
-    )
-    .unwrap();
+    let (_, frame) = rendered.into_frame();
     let inspection = inspect(&frame, &Profile::default_profile(), None);
     assert!(inspection.symbol.is_none());
     assert_eq!(inspection.scan_grade(), 0);

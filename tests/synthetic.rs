@@ -7,16 +7,8 @@ use verigrade::synth::{GenSpec, GroundTruth, render};
 use verigrade::{Frame, ReadOptions, SymbolRead, read};
 
 fn read_rendered(spec: &GenSpec) -> (GroundTruth, Vec<SymbolRead>) {
-    let rendered = render(spec).expect("spec renders");
-    let (w, h) = rendered.image.dimensions();
-    let frame = Frame::from_owned(
-        w as usize,
-        h as usize,
-        w as usize,
-        rendered.image.into_raw(),
-    )
-    .unwrap();
-    (rendered.truth, read(&frame, &ReadOptions::default()))
+    let (truth, frame) = render(spec).expect("spec renders").into_frame();
+    (truth, read(&frame, &ReadOptions::default()))
 }
 
 /// Reads a rendered symbol and checks it against its ground truth; returns the read.
