@@ -10,6 +10,7 @@ pub mod error;
 pub mod frame;
 pub mod geometry;
 pub mod grade;
+pub mod gs1;
 pub mod grid;
 pub mod locate;
 pub mod profile;

@@ -3,6 +3,7 @@
 
 use crate::frame::Frame;
 use crate::grade::{Grading, grade};
+use crate::gs1;
 use crate::profile::Profile;
 use crate::reader::{ReadOptions, SymbolRead, read};
 use serde::Serialize;
@@ -76,6 +77,10 @@ pub fn judge(
     }
     if profile.require_gs1 && !symbol.decoded.gs1 {
         reasons.push("data is not GS1 (no FNC1 in the first position)".into());
+    }
+    if symbol.decoded.gs1 {
+        let data = gs1::parse_element_string(&symbol.decoded.text);
+        reasons.extend(data.problems.iter().map(|p| format!("GS1: {p}")));
     }
     if let (Some([lo, hi]), Some(ppmm)) = (profile.x_dimension_mm, px_per_mm) {
         let x_mm = grading.x_dimension_px / ppmm;
@@ -211,6 +216,14 @@ pub fn inspect(frame: &Frame, profile: &Profile, px_per_mm: Option<f64>) -> Insp
     Inspection { symbol, grading }
 }
 
+/// HRI of a GS1 symbol's data (None for non-GS1 data).
+pub fn hri(symbol: &SymbolRead) -> Option<String> {
+    symbol
+        .decoded
+        .gs1
+        .then(|| gs1::parse_element_string(&symbol.decoded.text).hri())
+}
+
 /// The contract's JSON record of one inspected image.
 pub fn record_json(
     path: &str,
@@ -236,7 +249,7 @@ pub fn record_json(
         "size": symbol.map(|s| s.size.name()),
         "text": symbol.map(|s| s.decoded.text.clone()),
         "gs1": symbol.map(|s| s.decoded.gs1),
-        "hri": null,
+        "hri": symbol.and_then(hri),
         "grade": grade,
         "verdict": if verdict.pass { "pass" } else { "fail" },
         "reasons": verdict.reasons,
