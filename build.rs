@@ -9,7 +9,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("cargo:rerun-if-changed={proto}");
     let descriptors = protox::compile([proto], ["proto"])?;
     let out = PathBuf::from(std::env::var("OUT_DIR")?);
-    std::fs::write(out.join("verigrade_descriptor.bin"), descriptors.encode_to_vec())?;
-    tonic_prost_build::configure().compile_fds(descriptors)?;
+    std::fs::write(
+        out.join("verigrade_descriptor.bin"),
+        descriptors.encode_to_vec(),
+    )?;
+    // Frames arrive as `bytes::Bytes`: the grader borrows them, and clients share them without copies.
+    tonic_prost_build::configure()
+        .bytes(".verigrade.v1")
+        .compile_fds(descriptors)?;
     Ok(())
 }

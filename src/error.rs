@@ -38,6 +38,24 @@ pub enum Error {
     UnknownProfile { name: String, known: String },
     #[error("invalid profile {origin}: {reason}")]
     InvalidProfile { origin: String, reason: String },
+    #[error("frame of {bytes} bytes exceeds the limit of {limit}")]
+    FrameBytes { bytes: usize, limit: usize },
+    #[error("{0} is required")]
+    MissingField(&'static str),
+    #[error("message refused: {0}")]
+    Refused(String),
+    #[error("internal error: {0}")]
+    Internal(String),
+    #[error("store: {0}")]
+    Store(String),
+    #[error("invalid configuration {origin}: {reason}")]
+    InvalidConfig { origin: String, reason: String },
 }
 
-pub type Result<T> = std::result::Result<T, Error>;
+impl From<rusqlite::Error> for Error {
+    fn from(e: rusqlite::Error) -> Self {
+        Error::Store(e.to_string())
+    }
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;

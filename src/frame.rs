@@ -110,6 +110,26 @@ impl<'a> Frame<'a> {
     pub fn contains(&self, x: f64, y: f64) -> bool {
         x >= 0.0 && y >= 0.0 && x < self.width as f64 && y < self.height as f64
     }
+
+    /// The frame as a PNG file (fast compression: evidence is written on the grading path).
+    pub fn to_png(&self) -> Result<Vec<u8>> {
+        use image::codecs::png::{CompressionType, FilterType, PngEncoder};
+        use image::{ExtendedColorType, ImageEncoder};
+        let mut packed = Vec::with_capacity(self.width * self.height);
+        for y in 0..self.height {
+            packed.extend_from_slice(self.row(y));
+        }
+        let mut out = Vec::new();
+        PngEncoder::new_with_quality(&mut out, CompressionType::Fast, FilterType::Sub)
+            .write_image(
+                &packed,
+                self.width as u32,
+                self.height as u32,
+                ExtendedColorType::L8,
+            )
+            .map_err(|e| Error::Encode(e.to_string()))?;
+        Ok(out)
+    }
 }
 
 impl Frame<'static> {

@@ -31,9 +31,7 @@ impl Charset {
     fn accepts(self, c: char) -> bool {
         match self {
             Charset::Numeric => c.is_ascii_digit(),
-            Charset::Cset82 => {
-                c.is_ascii_alphanumeric() || "!\"%&'()*+,-./:;<=>?_".contains(c)
-            }
+            Charset::Cset82 => c.is_ascii_alphanumeric() || "!\"%&'()*+,-./:;<=>?_".contains(c),
             Charset::Cset39 => c.is_ascii_digit() || c.is_ascii_uppercase() || "#-/".contains(c),
             Charset::Cset64 => c.is_ascii_alphanumeric() || "-_=".contains(c),
         }
@@ -102,7 +100,10 @@ impl AiTable {
             let (first, last) = ais.split_once('-').unwrap_or((ais, ais));
             if first.len() != last.len()
                 || !(2..=4).contains(&first.len())
-                || !first.bytes().chain(last.bytes()).all(|b| b.is_ascii_digit())
+                || !first
+                    .bytes()
+                    .chain(last.bytes())
+                    .all(|b| b.is_ascii_digit())
             {
                 return Err(bad("bad AI"));
             }
@@ -197,21 +198,62 @@ pub struct Element {
 /// What is wrong with GS1 data, each in words for a line operator.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Problem {
-    UnknownAi { ai: String },
-    NotAnAi { at: String },
+    UnknownAi {
+        ai: String,
+    },
+    NotAnAi {
+        at: String,
+    },
     Empty,
-    TooShort { ai: String, min: usize, got: usize },
-    TooLong { ai: String, max: usize, got: usize },
-    BadCharacter { ai: String, character: char, charset: &'static str },
-    CheckDigit { ai: String, expected: u32, found: u32 },
-    BadDate { ai: String, value: String },
-    BadTime { ai: String, value: String },
-    BadValue { ai: String, rule: String },
-    Requires { ai: String, needs: String },
-    Excludes { ai: String, other: String },
-    Repeated { ai: String },
-    MissingSeparator { ai: String },
-    Missing { ai: String },
+    TooShort {
+        ai: String,
+        min: usize,
+        got: usize,
+    },
+    TooLong {
+        ai: String,
+        max: usize,
+        got: usize,
+    },
+    BadCharacter {
+        ai: String,
+        character: char,
+        charset: &'static str,
+    },
+    CheckDigit {
+        ai: String,
+        expected: u32,
+        found: u32,
+    },
+    BadDate {
+        ai: String,
+        value: String,
+    },
+    BadTime {
+        ai: String,
+        value: String,
+    },
+    BadValue {
+        ai: String,
+        rule: String,
+    },
+    Requires {
+        ai: String,
+        needs: String,
+    },
+    Excludes {
+        ai: String,
+        other: String,
+    },
+    Repeated {
+        ai: String,
+    },
+    MissingSeparator {
+        ai: String,
+    },
+    Missing {
+        ai: String,
+    },
 }
 
 impl fmt::Display for Problem {
@@ -309,13 +351,14 @@ pub fn parse_element_string(data: &str) -> Gs1Data {
     while !rest.is_empty() {
         let Some(ai) = table.ai_prefix(rest) else {
             let at: String = rest.chars().take(6).collect();
-            out.problems.push(if at.chars().take(2).all(|c| c.is_ascii_digit()) {
-                Problem::UnknownAi {
-                    ai: at.chars().take(4).collect(),
-                }
-            } else {
-                Problem::NotAnAi { at }
-            });
+            out.problems
+                .push(if at.chars().take(2).all(|c| c.is_ascii_digit()) {
+                    Problem::UnknownAi {
+                        ai: at.chars().take(4).collect(),
+                    }
+                } else {
+                    Problem::NotAnAi { at }
+                });
             break;
         };
         let spec = table.get(ai).expect("prefix is in the table");
@@ -330,7 +373,8 @@ pub fn parse_element_string(data: &str) -> Gs1Data {
         };
         let value = &after[..end];
         if !spec.fixed_length && value.chars().count() > spec.max_len() {
-            out.problems.push(Problem::MissingSeparator { ai: ai.into() });
+            out.problems
+                .push(Problem::MissingSeparator { ai: ai.into() });
         }
         out.elements.push(Element {
             ai: ai.into(),
@@ -352,8 +396,11 @@ pub fn parse_hri(text: &str) -> Gs1Data {
         .filter_map(|(open, _)| {
             let close = open + text[open..].find(')')?;
             let ai = &text[open + 1..close];
-            ((2..=4).contains(&ai.len()) && ai.bytes().all(|b| b.is_ascii_digit()))
-                .then_some((open, close + 1, ai))
+            ((2..=4).contains(&ai.len()) && ai.bytes().all(|b| b.is_ascii_digit())).then_some((
+                open,
+                close + 1,
+                ai,
+            ))
         })
         .collect();
     if starts.first().is_none_or(|s| s.0 != 0) {
@@ -490,7 +537,11 @@ fn check_value(ai: &str, value: &str, spec: &AiSpec, problems: &mut Vec<Problem>
         let take = component.max.min(chars.len() - at);
         let part: String = chars[at..at + take].iter().collect();
         at += take;
-        if let Some(&bad) = part.chars().find(|&c| !component.charset.accepts(c)).as_ref() {
+        if let Some(&bad) = part
+            .chars()
+            .find(|&c| !component.charset.accepts(c))
+            .as_ref()
+        {
             problems.push(Problem::BadCharacter {
                 ai: ai.into(),
                 character: bad,
@@ -519,7 +570,9 @@ pub fn check_digit(digits: &str) -> u32 {
 
 fn days_in_month(year: u32, month: u32) -> u32 {
     match month {
-        2 if year.is_multiple_of(4) && (!year.is_multiple_of(100) || year.is_multiple_of(400)) => 29,
+        2 if year.is_multiple_of(4) && (!year.is_multiple_of(100) || year.is_multiple_of(400)) => {
+            29
+        }
         2 => 28,
         4 | 6 | 9 | 11 => 30,
         _ => 31,
@@ -555,9 +608,7 @@ fn current_year() -> u32 {
 }
 
 fn valid_date(year: u32, month: u32, day: u32, day_zero_ok: bool) -> bool {
-    (1..=12).contains(&month)
-        && (day <= days_in_month(year, month))
-        && (day >= 1 || day_zero_ok)
+    (1..=12).contains(&month) && (day <= days_in_month(year, month)) && (day >= 1 || day_zero_ok)
 }
 
 fn digits(part: &str, range: std::ops::Range<usize>) -> u32 {
@@ -597,7 +648,12 @@ fn lint(ai: &str, linter: &str, part: &str) -> Option<Problem> {
             })
         }
         "yyyymmdd" if part.len() == 8 && all_digits => {
-            let ok = valid_date(digits(part, 0..4), digits(part, 4..6), digits(part, 6..8), false);
+            let ok = valid_date(
+                digits(part, 0..4),
+                digits(part, 4..6),
+                digits(part, 6..8),
+                false,
+            );
             (!ok).then(|| Problem::BadDate {
                 ai: ai.into(),
                 value: part.into(),
@@ -615,19 +671,16 @@ fn lint(ai: &str, linter: &str, part: &str) -> Option<Problem> {
         "nonzero" if all_digits && part.bytes().all(|b| b == b'0') => bad("must not be zero"),
         "zero" if part.bytes().any(|b| b != b'0') => bad("must be zero"),
         "yesno" if part != "0" && part != "1" => bad("must be 0 or 1"),
-        "nozeroprefix" if part.len() > 1 && part.starts_with('0') => {
-            bad("must not start with 0")
-        }
+        "nozeroprefix" if part.len() > 1 && part.starts_with('0') => bad("must not start with 0"),
         "hasnondigit" if all_digits => bad("must contain a non-digit"),
         "hyphen" if part.bytes().any(|b| b != b'-') => bad("must be a hyphen"),
-        "pieceoftotal" if part.len() % 2 == 0 && all_digits => {
+        "pieceoftotal" if part.len().is_multiple_of(2) && all_digits => {
             let half = part.len() / 2;
             let (piece, total) = (digits(part, 0..half), digits(part, half..part.len()));
-            (piece == 0 || total == 0 || piece > total)
-                .then(|| Problem::BadValue {
-                    ai: ai.into(),
-                    rule: format!("piece {piece} of {total} is impossible"),
-                })
+            (piece == 0 || total == 0 || piece > total).then(|| Problem::BadValue {
+                ai: ai.into(),
+                rule: format!("piece {piece} of {total} is impossible"),
+            })
         }
         _ => None,
     }

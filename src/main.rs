@@ -31,6 +31,14 @@ enum Command {
     Read(ReadArgs),
     /// Render a synthetic symbol with known degradations, and its ground truth beside it.
     Gen(Box<GenArgs>),
+    /// Run the gRPC service for camera gateways and line controllers.
+    Serve(cli::serve::ServeArgs),
+    /// Send images to a running service and print the verdicts (exit 0 when all pass).
+    Stream(cli::client::StreamArgs),
+    /// List stored verdicts of a running service, newest first, or watch them live.
+    Verdicts(cli::client::VerdictsArgs),
+    /// Print a line's counts from a running service (JSON).
+    Stats(cli::client::StatsArgs),
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -165,6 +173,10 @@ fn main() -> ExitCode {
         Command::Grade(args) => cli::grade::run(&args),
         Command::Read(args) => run_read(&args),
         Command::Gen(args) => run_gen(&args).map(|()| ExitCode::SUCCESS),
+        Command::Serve(args) => cli::serve::run(&args).map(|()| ExitCode::SUCCESS),
+        Command::Stream(args) => cli::client::stream(&args),
+        Command::Verdicts(args) => cli::client::verdicts(&args),
+        Command::Stats(args) => cli::client::stats(&args),
     };
     match outcome {
         Ok(code) => code,

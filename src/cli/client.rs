@@ -1,0 +1,357 @@
+//! Client commands for people and scripts: `stream` sends images to a running service and
+//! prints the verdicts; `verdicts` lists (or watches) stored verdicts; `stats` prints a line's
+//! counts.
+
+use anyhow::{Context, Result, bail};
+use clap::{Args, ValueEnum};
+use serde_json::{Value, json};
+use std::collections::VecDeque;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::ReceiverStream;
+use verigrade::proto::verdicts_client::VerdictsClient;
+use verigrade::proto::verifier_client::VerifierClient;
+use verigrade::proto::{
+    GetLineStatsRequest, ListVerdictsRequest, Verdict, VerifyRequest, WatchVerdictsRequest,
+    verify_request,
+};
+
+const DEFAULT_SERVER: &str = "http://127.0.0.1:50051";
+
+#[derive(Clone, Copy, ValueEnum)]
+pub enum OutputFormat {
+    Json,
+    Text,
+}
+
+#[derive(Args)]
+pub struct StreamArgs {
+    #[arg(long, default_value = DEFAULT_SERVER)]
+    server: String,
+    /// Line the frames come from.
+    #[arg(long)]
+    line: String,
+    #[arg(long, default_value = "")]
+    camera: String,
+    /// Profile (empty: the line's default on the server).
+    #[arg(long, default_value = "")]
+    profile: String,
+    #[arg(long, value_enum, default_value = "text")]
+    format: OutputFormat,
+    /// Send the images this many times (load testing).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..))]
+    repeat: u64,
+    /// Concurrent streams, each sending every image `repeat` times.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=256))]
+    clients: u64,
+    /// Frames per second per stream, like a camera (0: as fast as the server answers).
+    #[arg(long, default_value_t = 0.0)]
+    rate: f64,
+    /// Print only the summary.
+    #[arg(long)]
+    quiet: bool,
+    /// Image files or folders.
+    #[arg(required = true)]
+    paths: Vec<PathBuf>,
+}
+
+#[derive(Args)]
+pub struct VerdictsArgs {
+    #[arg(long, default_value = DEFAULT_SERVER)]
+    server: String,
+    /// Line (empty: every line).
+    #[arg(long, default_value = "")]
+    line: String,
+    /// Only failed verdicts.
+    #[arg(long)]
+    failed: bool,
+    /// At most this many, newest first.
+    #[arg(long, default_value_t = 100)]
+    limit: usize,
+    /// Instead of listing, print verdicts as they are made until interrupted.
+    #[arg(long)]
+    watch: bool,
+    #[arg(long, value_enum, default_value = "text")]
+    format: OutputFormat,
+}
+
+#[derive(Args)]
+pub struct StatsArgs {
+    #[arg(long, default_value = DEFAULT_SERVER)]
+    server: String,
+    /// Line (empty: every line).
+    #[arg(long, default_value = "")]
+    line: String,
+}
+
+/// A verdict under the contract's JSON names.
+pub fn verdict_json(v: &Verdict) -> Value {
+    let mut record = json!({
+        "line_id": v.line_id, "camera_id": v.camera_id, "frame_id": v.frame_id,
+        "sequence": v.sequence, "decoded": v.decoded,
+        "symbology_identifier": v.symbology_identifier, "size": v.size, "text": v.text,
+        "gs1": v.gs1, "hri": v.hri,
+        "grade": {"overall": v.overall_grade, "letter": v.grade_letter, "notation": v.notation},
+        "verdict": if v.pass { "pass" } else { "fail" }, "reasons": v.reasons,
+        "duplicate": v.duplicate, "processing_ms": v.processing_ms, "evidence": v.evidence,
+    });
+    for p in &v.parameters {
+        record["grade"][&p.name] = match p.value {
+            Some(value) => json!({"value": value, "grade": p.grade}),
+            None => json!({"grade": p.grade}),
+        };
+    }
+    if let Some(error) = &v.error {
+        record["error"] = json!({"code": error.code, "message": error.message});
+    }
+    record
+}
+
+fn verdict_text(v: &Verdict) -> String {
+    let outcome = if v.pass { "PASS" } else { "FAIL" };
+    let data = if v.hri.is_empty() { &v.text } else { &v.hri };
+    let mut line = format!(
+        "{}/{} #{} {outcome} {} {:.1} {} {data:?}",
+        v.line_id, v.frame_id, v.sequence, v.grade_letter, v.overall_grade, v.size
+    );
+    if !v.reasons.is_empty() {
+        line.push_str(" — ");
+        line.push_str(&v.reasons.join("; "));
+    }
+    line
+}
+
+fn print(v: &Verdict, format: OutputFormat) {
+    match format {
+        OutputFormat::Json => println!("{}", verdict_json(v)),
+        OutputFormat::Text => println!("{}", verdict_text(v)),
+    }
+}
+
+/// What one stream measured.
+#[derive(Default)]
+struct StreamTally {
+    answered: u64,
+    failed: u64,
+    latencies_ms: Vec<f64>,
+}
+
+pub fn stream(args: &StreamArgs) -> Result<ExitCode> {
+    let files = crate::collect_images(&args.paths)?;
+    if files.is_empty() {
+        bail!("no image files found");
+    }
+    let images: Vec<(PathBuf, bytes::Bytes)> = files
+        .iter()
+        .map(|p| {
+            std::fs::read(p)
+                .map(|b| (p.clone(), bytes::Bytes::from(b)))
+                .with_context(|| format!("cannot read {}", p.display()))
+        })
+        .collect::<Result<_>>()?;
+    let images = Arc::new(images);
+    let runtime = tokio::runtime::Runtime::new()?;
+    runtime.block_on(async {
+        let started = Instant::now();
+        let mut streams = Vec::new();
+        for client in 0..args.clients {
+            let channel = tonic::transport::Endpoint::from_shared(args.server.clone())?
+                .connect()
+                .await
+                .with_context(|| format!("cannot connect to {}", args.server))?;
+            let images = images.clone();
+            let line = args.line.clone();
+            let camera = match (args.camera.as_str(), args.clients) {
+                (camera, 1) => camera.to_string(),
+                ("", _) => format!("client{client}"),
+                (camera, _) => format!("{camera}-{client}"),
+            };
+            let profile = args.profile.clone();
+            let (repeat, rate, quiet, format) = (args.repeat, args.rate, args.quiet, args.format);
+            streams.push(tokio::spawn(async move {
+                run_stream(
+                    VerifierClient::new(channel)
+                        .max_decoding_message_size(64 << 20)
+                        .max_encoding_message_size(usize::MAX),
+                    images,
+                    (line, camera, profile),
+                    repeat,
+                    rate,
+                    (!quiet).then_some(format),
+                )
+                .await
+            }));
+        }
+        let mut total = StreamTally::default();
+        for stream in streams {
+            let tally = stream.await??;
+            total.answered += tally.answered;
+            total.failed += tally.failed;
+            total.latencies_ms.extend(tally.latencies_ms);
+        }
+        let seconds = started.elapsed().as_secs_f64();
+        total.latencies_ms.sort_by(f64::total_cmp);
+        let percentile = |p: f64| {
+            let n = total.latencies_ms.len();
+            total.latencies_ms[((n as f64 * p).ceil() as usize).clamp(1, n) - 1]
+        };
+        eprintln!(
+            "verigrade: {} verdicts ({} failed) from {} stream(s) in {seconds:.2} s: {:.0} frames/s, latency p50 {:.1} ms, p99 {:.1} ms",
+            total.answered,
+            total.failed,
+            args.clients,
+            total.answered as f64 / seconds,
+            percentile(0.50),
+            percentile(0.99),
+        );
+        Ok(if total.failed == 0 {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::from(1)
+        })
+    })
+}
+
+async fn run_stream(
+    mut client: VerifierClient<tonic::transport::Channel>,
+    images: Arc<Vec<(PathBuf, bytes::Bytes)>>,
+    (line_id, camera_id, profile): (String, String, String),
+    repeat: u64,
+    rate: f64,
+    format: Option<OutputFormat>,
+) -> Result<StreamTally> {
+    let sent_at = Arc::new(Mutex::new(VecDeque::new()));
+    let (tx, rx) = mpsc::channel(8);
+    let expected = repeat * images.len() as u64;
+    let sender = {
+        let sent_at = sent_at.clone();
+        tokio::spawn(async move {
+            let mut ticker = (rate > 0.0).then(|| {
+                let mut t = tokio::time::interval(Duration::from_secs_f64(1.0 / rate));
+                t.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                t
+            });
+            for _ in 0..repeat {
+                for (_, bytes) in images.iter() {
+                    if let Some(ticker) = ticker.as_mut() {
+                        ticker.tick().await;
+                    }
+                    let request = VerifyRequest {
+                        line_id: line_id.clone(),
+                        camera_id: camera_id.clone(),
+                        profile: profile.clone(),
+                        frame: Some(verify_request::Frame::Image(bytes.clone())),
+                        ..VerifyRequest::default()
+                    };
+                    sent_at.lock().expect("lock").push_back(Instant::now());
+                    if tx.send(request).await.is_err() {
+                        return;
+                    }
+                }
+            }
+        })
+    };
+    let mut answers = client
+        .verify_stream(ReceiverStream::new(rx))
+        .await?
+        .into_inner();
+    let mut tally = StreamTally::default();
+    while let Some(verdict) = answers.message().await? {
+        if let Some(sent) = sent_at.lock().expect("lock").pop_front() {
+            tally
+                .latencies_ms
+                .push(sent.elapsed().as_secs_f64() * 1000.0);
+        }
+        tally.answered += 1;
+        tally.failed += u64::from(!verdict.pass);
+        if let Some(format) = format {
+            print(&verdict, format);
+        }
+    }
+    sender.await?;
+    if tally.answered != expected {
+        bail!(
+            "the stream ended after {} of {expected} verdicts",
+            tally.answered
+        );
+    }
+    Ok(tally)
+}
+
+pub fn verdicts(args: &VerdictsArgs) -> Result<ExitCode> {
+    let runtime = tokio::runtime::Runtime::new()?;
+    runtime.block_on(async {
+        let mut client = VerdictsClient::connect(args.server.clone())
+            .await
+            .with_context(|| format!("cannot connect to {}", args.server))?;
+        if args.watch {
+            let mut feed = client
+                .watch_verdicts(WatchVerdictsRequest {
+                    line_id: args.line.clone(),
+                    only_failed: args.failed,
+                    after_sequence: 0,
+                })
+                .await?
+                .into_inner();
+            while let Some(verdict) = feed.message().await? {
+                print(&verdict, args.format);
+            }
+            return Ok(ExitCode::SUCCESS);
+        }
+        let mut page_token = String::new();
+        let mut listed = 0;
+        while listed < args.limit {
+            let page = client
+                .list_verdicts(ListVerdictsRequest {
+                    line_id: args.line.clone(),
+                    only_failed: args.failed,
+                    page_size: (args.limit - listed).min(1000) as u32,
+                    page_token,
+                })
+                .await?
+                .into_inner();
+            for verdict in &page.verdicts {
+                print(verdict, args.format);
+            }
+            listed += page.verdicts.len();
+            if page.next_page_token.is_empty() {
+                break;
+            }
+            page_token = page.next_page_token;
+        }
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+pub fn stats(args: &StatsArgs) -> Result<ExitCode> {
+    let runtime = tokio::runtime::Runtime::new()?;
+    runtime.block_on(async {
+        let mut client = VerdictsClient::connect(args.server.clone())
+            .await
+            .with_context(|| format!("cannot connect to {}", args.server))?;
+        let stats = client
+            .get_line_stats(GetLineStatsRequest {
+                line_id: args.line.clone(),
+            })
+            .await?
+            .into_inner();
+        let grades: serde_json::Map<String, Value> = stats
+            .grade_distribution
+            .iter()
+            .map(|g| (g.letter.clone(), json!(g.count)))
+            .collect();
+        println!(
+            "{}",
+            json!({
+                "line_id": stats.line_id, "total": stats.total, "passed": stats.passed,
+                "failed": stats.failed, "no_read": stats.no_read, "duplicates": stats.duplicates,
+                "grade_distribution": grades, "mean_grade": (stats.mean_grade * 100.0).round() / 100.0,
+                "last_sequence": stats.last_sequence,
+            })
+        );
+        Ok(ExitCode::SUCCESS)
+    })
+}

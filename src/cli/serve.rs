@@ -1,0 +1,66 @@
+//! `verigrade serve`: the gRPC service, until SIGINT or SIGTERM.
+
+use anyhow::{Context, Result};
+use clap::Args;
+use std::path::PathBuf;
+use verigrade::serve::config::Config;
+
+#[derive(Args)]
+pub struct ServeArgs {
+    /// Address to listen on [default: 127.0.0.1:50051].
+    #[arg(long)]
+    listen: Option<String>,
+    /// Store and evidence folder [default: ./verigrade-data].
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// Configuration file (TOML); VERIGRADE_* environment variables override it, flags override both.
+    #[arg(long, env = "VERIGRADE_CONFIG")]
+    config: Option<PathBuf>,
+}
+
+pub fn run(args: &ServeArgs) -> Result<()> {
+    let mut config = Config::load(args.config.as_deref())?;
+    if let Some(listen) = &args.listen {
+        config.listen.clone_from(listen);
+    }
+    if let Some(dir) = &args.data_dir {
+        config.data_dir.clone_from(dir);
+    }
+    let runtime = tokio::runtime::Runtime::new()?;
+    runtime.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(&config.listen)
+            .await
+            .with_context(|| format!("cannot listen on {}", config.listen))?;
+        eprintln!(
+            "verigrade: serving on {} (store {}, default profile {})",
+            listener.local_addr()?,
+            config.data_dir.display(),
+            config.default_profile
+        );
+        verigrade::serve::run(config, listener, shutdown_signal()).await?;
+        eprintln!("verigrade: stopped; every verdict is stored");
+        Ok(())
+    })
+}
+
+/// Completes on SIGINT (Ctrl-C) or SIGTERM.
+async fn shutdown_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut terminate =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(signal) => signal,
+                Err(_) => {
+                    let _ = interrupt.await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = interrupt => {},
+            _ = terminate.recv() => {},
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = interrupt.await;
+}

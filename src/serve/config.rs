@@ -1,0 +1,180 @@
+//! Service configuration: built-in defaults, then a TOML file, then `VERIGRADE_*` environment
+//! variables, then command-line flags — each overriding the one before.
+
+use crate::error::{Error, Result};
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Address to listen on.
+    pub listen: String,
+    /// Store and evidence folder.
+    pub data_dir: PathBuf,
+    /// Profile for lines without their own.
+    pub default_profile: String,
+    /// Grading threads; 0 = one per core.
+    pub workers: usize,
+    pub limits: Limits,
+    /// Extra profiles a request may name: name → path of a profile .toml.
+    pub profiles: BTreeMap<String, PathBuf>,
+    /// Per-line settings.
+    pub lines: BTreeMap<String, LineConfig>,
+}
+
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Limits {
+    /// Largest encoded image or raw buffer accepted.
+    pub max_frame_bytes: usize,
+    /// Largest frame accepted, in pixels.
+    pub max_pixels: usize,
+    /// VerifyStream calls open at once.
+    pub max_concurrent_streams: usize,
+    /// Frames of one stream in flight (read, grading or waiting to be answered) at once.
+    pub stream_window: usize,
+    /// Bytes of failed frames kept as evidence; the oldest go first.
+    pub evidence_budget_bytes: u64,
+}
+
+#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct LineConfig {
+    /// This line's default profile.
+    pub profile: Option<String>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            listen: "127.0.0.1:50051".into(),
+            data_dir: PathBuf::from("verigrade-data"),
+            default_profile: "iso15415".into(),
+            workers: 0,
+            limits: Limits::default(),
+            profiles: BTreeMap::new(),
+            lines: BTreeMap::new(),
+        }
+    }
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_frame_bytes: 32 << 20,
+            max_pixels: 25_000_000,
+            max_concurrent_streams: 64,
+            stream_window: 8,
+            evidence_budget_bytes: 1 << 30,
+        }
+    }
+}
+
+impl Config {
+    /// Defaults, overridden by `file` (when given) and then by the environment.
+    pub fn load(file: Option<&Path>) -> Result<Config> {
+        let mut config = match file {
+            Some(path) => {
+                let text = std::fs::read_to_string(path).map_err(|source| Error::Io {
+                    path: path.display().to_string(),
+                    source,
+                })?;
+                Config::parse(&text, &path.display().to_string())?
+            }
+            None => Config::default(),
+        };
+        config.apply_env(|name| std::env::var(name).ok())?;
+        Ok(config)
+    }
+
+    pub fn parse(text: &str, origin: &str) -> Result<Config> {
+        toml::from_str(text).map_err(|e| Error::InvalidConfig {
+            origin: origin.into(),
+            reason: e.to_string(),
+        })
+    }
+
+    /// Applies `VERIGRADE_LISTEN`, `VERIGRADE_DATA_DIR`, `VERIGRADE_DEFAULT_PROFILE`,
+    /// `VERIGRADE_WORKERS`, `VERIGRADE_MAX_FRAME_BYTES`, `VERIGRADE_MAX_PIXELS`,
+    /// `VERIGRADE_MAX_CONCURRENT_STREAMS`, `VERIGRADE_STREAM_WINDOW` and
+    /// `VERIGRADE_EVIDENCE_BUDGET_BYTES`.
+    pub fn apply_env(&mut self, var: impl Fn(&str) -> Option<String>) -> Result<()> {
+        fn number<T: std::str::FromStr>(name: &str, value: String) -> Result<T> {
+            value.trim().parse().map_err(|_| Error::InvalidConfig {
+                origin: format!("environment {name}"),
+                reason: format!("{value:?} is not a number"),
+            })
+        }
+        if let Some(v) = var("VERIGRADE_LISTEN") {
+            self.listen = v;
+        }
+        if let Some(v) = var("VERIGRADE_DATA_DIR") {
+            self.data_dir = v.into();
+        }
+        if let Some(v) = var("VERIGRADE_DEFAULT_PROFILE") {
+            self.default_profile = v;
+        }
+        let limits = &mut self.limits;
+        for (name, slot) in [
+            ("VERIGRADE_WORKERS", &mut self.workers),
+            ("VERIGRADE_MAX_FRAME_BYTES", &mut limits.max_frame_bytes),
+            ("VERIGRADE_MAX_PIXELS", &mut limits.max_pixels),
+            (
+                "VERIGRADE_MAX_CONCURRENT_STREAMS",
+                &mut limits.max_concurrent_streams,
+            ),
+            ("VERIGRADE_STREAM_WINDOW", &mut limits.stream_window),
+        ] {
+            if let Some(v) = var(name) {
+                *slot = number(name, v)?;
+            }
+        }
+        if let Some(v) = var("VERIGRADE_EVIDENCE_BUDGET_BYTES") {
+            limits.evidence_budget_bytes = number("VERIGRADE_EVIDENCE_BUDGET_BYTES", v)?;
+        }
+        Ok(())
+    }
+
+    /// The profile name a frame of `line_id` is graded with when the request names none.
+    pub fn line_profile(&self, line_id: &str) -> &str {
+        self.lines
+            .get(line_id)
+            .and_then(|l| l.profile.as_deref())
+            .unwrap_or(&self.default_profile)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn file_then_environment_override_defaults() {
+        let mut config = Config::parse(
+            "listen = \"0.0.0.0:6000\"\n[limits]\nmax_pixels = 1000\n[lines.L2]\nprofile = \"gs1-healthcare\"\n",
+            "test",
+        )
+        .unwrap();
+        assert_eq!(config.listen, "0.0.0.0:6000");
+        assert_eq!(config.limits.max_pixels, 1000);
+        assert_eq!(config.limits.stream_window, 8);
+        config
+            .apply_env(|name| (name == "VERIGRADE_MAX_PIXELS").then(|| "2000".to_string()))
+            .unwrap();
+        assert_eq!(config.limits.max_pixels, 2000);
+        assert_eq!(config.line_profile("L2"), "gs1-healthcare");
+        assert_eq!(config.line_profile("L1"), "iso15415");
+    }
+
+    #[test]
+    fn unknown_keys_and_bad_numbers_are_refused() {
+        assert!(Config::parse("listn = \"x\"", "test").is_err());
+        let mut config = Config::default();
+        let err = config
+            .apply_env(|name| (name == "VERIGRADE_WORKERS").then(|| "many".to_string()))
+            .unwrap_err();
+        assert!(err.to_string().contains("VERIGRADE_WORKERS"));
+    }
+}

@@ -1,0 +1,204 @@
+//! From one `VerifyRequest` to a verdict ready for the store: checks the frame against the
+//! limits, reads and grades it with the line's profile, and keeps a failed frame as evidence.
+//! Runs on the grading pool, never on the async runtime.
+
+use super::config::{Config, Limits};
+use crate::error::{Error, Result};
+use crate::frame::Frame;
+use crate::gs1;
+use crate::profile::Profile;
+use crate::proto::{self, Parameter, Verdict, verify_request};
+use crate::store::{Evidence, Pending};
+use crate::verdict::{self, inspect};
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
+
+pub struct Engine {
+    config: Config,
+    profiles: HashMap<String, Arc<Profile>>,
+    evidence_dir: PathBuf,
+    evidence_count: AtomicU64,
+}
+
+impl Engine {
+    /// Loads the built-in profiles and those named in the configuration, and checks that every
+    /// line's profile exists.
+    pub fn new(config: Config, evidence_dir: PathBuf) -> Result<Engine> {
+        let mut profiles = HashMap::new();
+        for name in Profile::built_in_names() {
+            profiles.insert(name.to_string(), Arc::new(Profile::load(name)?));
+        }
+        for (name, path) in &config.profiles {
+            let profile = Profile::load(&path.display().to_string())?;
+            profiles.insert(name.clone(), Arc::new(profile));
+        }
+        let engine = Engine {
+            config,
+            profiles,
+            evidence_dir,
+            evidence_count: AtomicU64::new(0),
+        };
+        engine.profile(&engine.config.default_profile)?;
+        for line in engine.config.lines.keys() {
+            engine.profile(engine.config.line_profile(line))?;
+        }
+        Ok(engine)
+    }
+
+    pub fn limits(&self) -> &Limits {
+        &self.config.limits
+    }
+
+    fn profile(&self, name: &str) -> Result<&Arc<Profile>> {
+        self.profiles.get(name).ok_or_else(|| {
+            let mut known: Vec<&str> = self.profiles.keys().map(String::as_str).collect();
+            known.sort_unstable();
+            Error::UnknownProfile {
+                name: name.into(),
+                known: known.join(", "),
+            }
+        })
+    }
+
+    /// Grades the frame of `request`; `received` is when the request arrived.
+    pub fn verify(&self, request: &proto::VerifyRequest, received: Instant) -> Result<Pending> {
+        if request.line_id.is_empty() {
+            return Err(Error::MissingField("line_id"));
+        }
+        let profile_name = match request.profile.as_str() {
+            "" => self.config.line_profile(&request.line_id),
+            name => name,
+        };
+        let profile = self.profile(profile_name)?;
+        let limits = &self.config.limits;
+        let frame = match &request.frame {
+            None => return Err(Error::MissingField("image or raw")),
+            Some(verify_request::Frame::Image(bytes)) => {
+                check_bytes(bytes.len(), limits)?;
+                Frame::decode_limited(bytes, limits.max_pixels)?
+            }
+            Some(verify_request::Frame::Raw(raw)) => {
+                check_bytes(raw.data.len(), limits)?;
+                let (width, height) = (raw.width as usize, raw.height as usize);
+                if width.saturating_mul(height) > limits.max_pixels {
+                    return Err(Error::FrameTooLarge {
+                        pixels: width.saturating_mul(height),
+                        limit: limits.max_pixels,
+                    });
+                }
+                Frame::from_raw(width, height, raw.stride as usize, &raw.data)?
+            }
+        };
+        let px_per_mm = (request.dpi > 0.0).then(|| request.dpi / 25.4);
+        let inspection = inspect(&frame, profile, px_per_mm);
+        let overall = f64::from(inspection.scan_grade());
+        let symbol = inspection.symbol.as_ref();
+        let grading = inspection.grading.as_ref();
+        let judged = verdict::judge(symbol, grading, overall, profile, px_per_mm);
+        let gs1_data = symbol
+            .filter(|s| s.decoded.gs1)
+            .map(|s| gs1::parse_element_string(&s.decoded.text));
+        let field = |ai: &str| {
+            gs1_data
+                .as_ref()
+                .and_then(|d| d.get(ai))
+                .unwrap_or_default()
+                .to_string()
+        };
+        let verdict = Verdict {
+            line_id: request.line_id.clone(),
+            frame_id: request.frame_id.clone(),
+            camera_id: request.camera_id.clone(),
+            profile: profile_name.to_string(),
+            pass: judged.pass,
+            reasons: judged.reasons,
+            decoded: symbol.is_some(),
+            text: symbol.map(|s| s.decoded.text.clone()).unwrap_or_default(),
+            hri: gs1_data.as_ref().map(|d| d.hri()).unwrap_or_default(),
+            symbology_identifier: symbol
+                .map(|s| s.decoded.symbology_identifier.clone())
+                .unwrap_or_default(),
+            gs1: symbol.is_some_and(|s| s.decoded.gs1),
+            size: symbol.map(|s| s.size.name()).unwrap_or_default(),
+            overall_grade: overall,
+            grade_letter: verdict::overall_letter(overall).into(),
+            notation: verdict::notation(overall, profile, grading, px_per_mm),
+            parameters: grading
+                .map(|g| {
+                    verdict::parameters(g)
+                        .into_iter()
+                        .map(|(name, value, grade)| Parameter {
+                            name: name.into(),
+                            value,
+                            grade: grade.into(),
+                        })
+                        .collect()
+                })
+                .unwrap_or_default(),
+            gtin: field("01"),
+            serial: field("21"),
+            processing_ms: received.elapsed().as_secs_f64() * 1000.0,
+            ..Verdict::default()
+        };
+        let evidence = if verdict.pass {
+            None
+        } else {
+            self.keep_evidence(request, &frame)
+        };
+        Ok(Pending { verdict, evidence })
+    }
+
+    /// Writes a failed frame under the evidence folder: an encoded image as it came, a raw
+    /// buffer as PNG. Evidence is best effort: a full disk must not stop the verdict.
+    fn keep_evidence(&self, request: &proto::VerifyRequest, frame: &Frame) -> Option<Evidence> {
+        let (bytes, extension) = match &request.frame {
+            Some(verify_request::Frame::Image(bytes)) => {
+                let extension = image::guess_format(bytes)
+                    .ok()
+                    .and_then(|f| f.extensions_str().first().copied())
+                    .unwrap_or("img");
+                (std::borrow::Cow::Borrowed(&bytes[..]), extension)
+            }
+            _ => (std::borrow::Cow::Owned(frame.to_png().ok()?), "png"),
+        };
+        let file_name = format!(
+            "{}-{}-{}-{}.{extension}",
+            crate::store::now_ms(),
+            self.evidence_count.fetch_add(1, Ordering::Relaxed),
+            file_safe(&request.line_id),
+            file_safe(&request.frame_id),
+        );
+        std::fs::write(self.evidence_dir.join(&file_name), &bytes).ok()?;
+        Some(Evidence {
+            file_name,
+            bytes: bytes.len() as u64,
+        })
+    }
+}
+
+fn check_bytes(bytes: usize, limits: &Limits) -> Result<()> {
+    if bytes > limits.max_frame_bytes {
+        return Err(Error::FrameBytes {
+            bytes,
+            limit: limits.max_frame_bytes,
+        });
+    }
+    Ok(())
+}
+
+/// Up to 40 characters of `text` that are safe in a file name on any system.
+fn file_safe(text: &str) -> String {
+    text.chars()
+        .take(40)
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}

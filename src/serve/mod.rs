@@ -1,0 +1,148 @@
+//! The gRPC service: `Verifier` for camera gateways, `Verdicts` for line controllers, plus
+//! `grpc.health.v1` and server reflection.
+//!
+//! A frame travels: async handler → grading pool (rayon, [`engine`]) → store writer thread
+//! ([`crate::store`]) → answer. The async runtime only moves messages; every stage between
+//! them is a bounded channel, so a client that stops reading its answers stops its own stream,
+//! not the server.
+
+pub mod config;
+pub mod engine;
+mod verdicts;
+mod verifier;
+
+use crate::error::{Error, Result};
+use crate::proto::verdicts_server::VerdictsServer;
+use crate::proto::verifier_server::VerifierServer;
+use crate::store::{Pending, Store};
+use config::Config;
+use engine::Engine;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::net::TcpListener;
+use tokio::sync::{Semaphore, oneshot};
+use tokio_util::sync::CancellationToken;
+use tonic::Status;
+
+/// How long in-flight streams get to finish after a shutdown signal.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+
+/// What every handler shares.
+struct Shared {
+    engine: Arc<Engine>,
+    store: Arc<Store>,
+    pool: rayon::ThreadPool,
+    streams: Arc<Semaphore>,
+    shutdown: CancellationToken,
+}
+
+impl Shared {
+    /// Grades a request on the pool; the answer arrives on the returned receiver.
+    fn grade(&self, request: crate::proto::VerifyRequest) -> oneshot::Receiver<Result<Pending>> {
+        let received = Instant::now();
+        let (answer, receiver) = oneshot::channel();
+        let engine = self.engine.clone();
+        self.pool.spawn(move || {
+            let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                engine.verify(&request, received)
+            }))
+            .unwrap_or_else(|_| Err(Error::Internal("grading failed unexpectedly".into())));
+            let _ = answer.send(outcome);
+        });
+        receiver
+    }
+}
+
+/// The gRPC status for a library error: bad input is INVALID_ARGUMENT, the rest INTERNAL.
+fn status(error: &Error) -> Status {
+    match error {
+        Error::Io { .. } | Error::Store(_) | Error::Internal(_) => {
+            Status::internal(error.to_string())
+        }
+        _ => Status::invalid_argument(error.to_string()),
+    }
+}
+
+/// Serves on `listener` until `shutdown` completes; then stops accepting, lets open streams
+/// finish their in-flight frames, commits every queued verdict and closes the store.
+pub async fn run(
+    config: Config,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<()> {
+    let data_dir = config.data_dir.clone();
+    let budget = config.limits.evidence_budget_bytes;
+    let store = tokio::task::spawn_blocking(move || Store::open(&data_dir, budget))
+        .await
+        .map_err(|e| Error::Internal(e.to_string()))??;
+    let store = Arc::new(store);
+    let workers = match config.workers {
+        0 => std::thread::available_parallelism().map_or(2, |n| n.get()),
+        n => n,
+    };
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(workers)
+        .thread_name(|i| format!("verigrade-grade-{i}"))
+        .build()
+        .map_err(|e| Error::Internal(e.to_string()))?;
+    let max_message = config.limits.max_frame_bytes.saturating_mul(2) + (1 << 20);
+    let streams = Arc::new(Semaphore::new(config.limits.max_concurrent_streams.max(1)));
+    let engine = Arc::new(Engine::new(config, store.evidence_dir().to_path_buf())?);
+    let cancel = CancellationToken::new();
+    let shared = Arc::new(Shared {
+        engine,
+        store: store.clone(),
+        pool,
+        streams,
+        shutdown: cancel.clone(),
+    });
+
+    let (health, health_service) = tonic_health::server::health_reporter();
+    health
+        .set_serving::<VerifierServer<verifier::VerifierService>>()
+        .await;
+    health
+        .set_serving::<VerdictsServer<verdicts::VerdictsService>>()
+        .await;
+    let reflection = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(crate::proto::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1()
+        .map_err(|e| Error::Internal(e.to_string()))?;
+
+    let signal = {
+        let cancel = cancel.clone();
+        let health = health.clone();
+        async move {
+            shutdown.await;
+            health
+                .set_service_status("", tonic_health::ServingStatus::NotServing)
+                .await;
+            cancel.cancel();
+        }
+    };
+    let server = tonic::transport::Server::builder()
+        .add_service(health_service)
+        .add_service(reflection)
+        .add_service(
+            VerifierServer::new(verifier::VerifierService(shared.clone()))
+                .max_decoding_message_size(max_message),
+        )
+        .add_service(VerdictsServer::new(verdicts::VerdictsService(
+            shared.clone(),
+        )))
+        .serve_with_incoming_shutdown(
+            tokio_stream::wrappers::TcpListenerStream::new(listener),
+            signal,
+        );
+    let served = tokio::select! {
+        served = server => served.map_err(|e| Error::Internal(e.to_string())),
+        _ = async { cancel.cancelled().await; tokio::time::sleep(SHUTDOWN_GRACE).await } => Ok(()),
+    };
+    drop(shared);
+    tokio::task::spawn_blocking(move || store.close())
+        .await
+        .map_err(|e| Error::Internal(e.to_string()))?;
+    served
+}

@@ -1,0 +1,502 @@
+//! The verdict store: SQLite in WAL mode under the data directory, plus the evidence folder.
+//!
+//! One writer thread owns the write connection. Verdicts queue to it in the order they are
+//! submitted; it commits them in batches (one fsync per batch, `synchronous=FULL`, so a verdict
+//! survives a kill or a power cut) and only then releases the answers. The duplicate-serial
+//! check runs inside that transaction, so two frames with one serial cannot both pass.
+//! Reads use their own connection and never wait for a write.
+
+use crate::error::{Error, Result};
+use crate::proto::Verdict;
+use prost::Message;
+use rusqlite::{Connection, OptionalExtension, params};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{SystemTime, UNIX_EPOCH};
+use tokio::sync::{broadcast, mpsc, oneshot};
+
+/// How many verdicts one transaction commits at most.
+const MAX_BATCH: usize = 512;
+
+/// A graded frame on its way into the store.
+#[derive(Debug)]
+pub struct Pending {
+    pub verdict: Verdict,
+    /// File name under `<data-dir>/evidence` already written for this (failed) frame.
+    pub evidence: Option<Evidence>,
+}
+
+#[derive(Debug)]
+pub struct Evidence {
+    pub file_name: String,
+    pub bytes: u64,
+}
+
+/// Counts for one line (or all lines).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct LineCounts {
+    pub total: u64,
+    pub passed: u64,
+    pub failed: u64,
+    pub no_read: u64,
+    pub duplicates: u64,
+    /// A, B, C, D, F.
+    pub grades: [u64; 5],
+    pub mean_grade: f64,
+    pub last_sequence: u64,
+}
+
+/// Which stored verdicts to list.
+#[derive(Clone, Debug, Default)]
+pub struct Query {
+    /// Empty: every line.
+    pub line_id: String,
+    pub only_failed: bool,
+    /// Only verdicts stored before this sequence (newest-first paging); 0 = from the newest.
+    pub before_sequence: u64,
+    /// Only verdicts stored after this sequence (oldest-first replay); 0 = none.
+    pub after_sequence: u64,
+    pub limit: usize,
+}
+
+type Reply = oneshot::Sender<Result<Arc<Verdict>>>;
+
+enum Job {
+    Commit(Box<Pending>, Reply),
+}
+
+/// Handle to the store; cheap to share behind an `Arc`.
+pub struct Store {
+    jobs: Mutex<Option<mpsc::Sender<Job>>>,
+    writer: Mutex<Option<std::thread::JoinHandle<()>>>,
+    reader: Mutex<Connection>,
+    committed: broadcast::Sender<Arc<Verdict>>,
+    evidence_dir: PathBuf,
+}
+
+impl Store {
+    /// Opens (or creates) the store in `data_dir`, keeping at most `evidence_budget` bytes of
+    /// evidence frames.
+    pub fn open(data_dir: &Path, evidence_budget: u64) -> Result<Store> {
+        let evidence_dir = data_dir.join("evidence");
+        std::fs::create_dir_all(&evidence_dir).map_err(|source| Error::Io {
+            path: evidence_dir.display().to_string(),
+            source,
+        })?;
+        let path = data_dir.join("verdicts.sqlite");
+        let writer = Connection::open(&path)?;
+        writer.pragma_update(None, "journal_mode", "WAL")?;
+        writer.pragma_update(None, "synchronous", "FULL")?;
+        writer.execute_batch(SCHEMA)?;
+        sweep_orphans(&writer, &evidence_dir)?;
+        let reader = Connection::open(&path)?;
+        reader.pragma_update(None, "query_only", true)?;
+        let (committed, _) = broadcast::channel(4096);
+        let (jobs, queue) = mpsc::channel(4 * MAX_BATCH);
+        let mut state = Writer {
+            conn: writer,
+            evidence_dir: evidence_dir.clone(),
+            evidence_budget,
+            committed: committed.clone(),
+        };
+        let thread = std::thread::Builder::new()
+            .name("verigrade-store".into())
+            .spawn(move || state.run(queue))
+            .map_err(|source| Error::Io {
+                path: path.display().to_string(),
+                source,
+            })?;
+        Ok(Store {
+            jobs: Mutex::new(Some(jobs)),
+            writer: Mutex::new(Some(thread)),
+            reader: Mutex::new(reader),
+            committed,
+            evidence_dir,
+        })
+    }
+
+    /// Where evidence frames are written.
+    pub fn evidence_dir(&self) -> &Path {
+        &self.evidence_dir
+    }
+
+    /// Queues a verdict for storage and returns a receiver for the stored verdict (sequence,
+    /// time, duplicate flag filled in). Waits while the queue is full.
+    pub async fn submit(
+        &self,
+        pending: Pending,
+    ) -> Result<oneshot::Receiver<Result<Arc<Verdict>>>> {
+        let jobs = self.jobs.lock().map_err(|_| closed())?.clone();
+        let jobs = jobs.ok_or_else(closed)?;
+        let (reply, answer) = oneshot::channel();
+        jobs.send(Job::Commit(Box::new(pending), reply))
+            .await
+            .map_err(|_| closed())?;
+        Ok(answer)
+    }
+
+    /// Stores a verdict and waits until it is committed.
+    pub async fn commit(&self, pending: Pending) -> Result<Arc<Verdict>> {
+        self.submit(pending).await?.await.map_err(|_| closed())?
+    }
+
+    /// Every verdict committed from now on.
+    pub fn subscribe(&self) -> broadcast::Receiver<Arc<Verdict>> {
+        self.committed.subscribe()
+    }
+
+    /// Stops taking verdicts, commits every one already queued and checkpoints the WAL.
+    pub fn close(&self) {
+        if let Ok(mut jobs) = self.jobs.lock() {
+            jobs.take();
+        }
+        let thread = self.writer.lock().ok().and_then(|mut w| w.take());
+        if let Some(thread) = thread {
+            let _ = thread.join();
+        }
+    }
+
+    /// One verdict by line and frame.
+    pub fn get(&self, line_id: &str, frame_id: &str) -> Result<Option<Verdict>> {
+        let conn = self.reader.lock().map_err(|_| closed())?;
+        conn.query_row(
+            "SELECT record, evidence FROM verdicts WHERE line_id = ?1 AND frame_id = ?2",
+            params![line_id, frame_id],
+            row_verdict,
+        )
+        .optional()?
+        .transpose()
+    }
+
+    /// Verdicts matching `query`: newest first, or oldest first after `after_sequence`.
+    pub fn list(&self, query: &Query) -> Result<Vec<Verdict>> {
+        let conn = self.reader.lock().map_err(|_| closed())?;
+        let order = if query.after_sequence > 0 {
+            "ASC"
+        } else {
+            "DESC"
+        };
+        let sql = format!(
+            "SELECT record, evidence FROM verdicts
+             WHERE (?1 = '' OR line_id = ?1) AND (?2 = 0 OR pass = 0)
+               AND (?3 = 0 OR seq < ?3) AND seq > ?4
+             ORDER BY seq {order} LIMIT ?5"
+        );
+        let mut statement = conn.prepare_cached(&sql)?;
+        let rows = statement.query_map(
+            params![
+                query.line_id,
+                query.only_failed,
+                query.before_sequence as i64,
+                query.after_sequence as i64,
+                query.limit as i64
+            ],
+            row_verdict,
+        )?;
+        rows.map(|row| row?).collect()
+    }
+
+    /// Counts for a line, or for every line when `line_id` is empty.
+    pub fn counts(&self, line_id: &str) -> Result<LineCounts> {
+        let conn = self.reader.lock().map_err(|_| closed())?;
+        let row = conn.query_row(
+            "SELECT COALESCE(SUM(total), 0), COALESCE(SUM(passed), 0), COALESCE(SUM(no_read), 0),
+                    COALESCE(SUM(duplicates), 0), COALESCE(SUM(grade_a), 0), COALESCE(SUM(grade_b), 0),
+                    COALESCE(SUM(grade_c), 0), COALESCE(SUM(grade_d), 0), COALESCE(SUM(grade_f), 0),
+                    COALESCE(SUM(grade_sum), 0.0), COALESCE(MAX(last_seq), 0)
+             FROM line_stats WHERE (?1 = '' OR line_id = ?1)",
+            params![line_id],
+            |r| {
+                let n = |i| r.get::<_, i64>(i).map(|v| v as u64);
+                let total = n(0)?;
+                let grade_sum: f64 = r.get(9)?;
+                Ok(LineCounts {
+                    total,
+                    passed: n(1)?,
+                    failed: total - n(1)?,
+                    no_read: n(2)?,
+                    duplicates: n(3)?,
+                    grades: [n(4)?, n(5)?, n(6)?, n(7)?, n(8)?],
+                    mean_grade: if total > 0 {
+                        grade_sum / total as f64
+                    } else {
+                        0.0
+                    },
+                    last_sequence: n(10)?,
+                })
+            },
+        )?;
+        Ok(row)
+    }
+}
+
+impl Drop for Store {
+    fn drop(&mut self) {
+        self.close();
+    }
+}
+
+fn closed() -> Error {
+    Error::Store("the store is closed".into())
+}
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS verdicts (
+    seq INTEGER PRIMARY KEY,
+    line_id TEXT NOT NULL,
+    frame_id TEXT NOT NULL,
+    stored_ms INTEGER NOT NULL,
+    pass INTEGER NOT NULL,
+    evidence TEXT,
+    evidence_bytes INTEGER NOT NULL DEFAULT 0,
+    record BLOB NOT NULL,
+    UNIQUE (line_id, frame_id)
+);
+CREATE INDEX IF NOT EXISTS verdicts_by_line ON verdicts (line_id, seq);
+CREATE INDEX IF NOT EXISTS verdicts_failed ON verdicts (pass, seq) WHERE pass = 0;
+CREATE INDEX IF NOT EXISTS verdicts_evidence ON verdicts (seq) WHERE evidence IS NOT NULL;
+CREATE TABLE IF NOT EXISTS serials (
+    gtin TEXT NOT NULL,
+    serial TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    PRIMARY KEY (gtin, serial)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS line_stats (
+    line_id TEXT PRIMARY KEY,
+    total INTEGER NOT NULL DEFAULT 0,
+    passed INTEGER NOT NULL DEFAULT 0,
+    no_read INTEGER NOT NULL DEFAULT 0,
+    duplicates INTEGER NOT NULL DEFAULT 0,
+    grade_a INTEGER NOT NULL DEFAULT 0,
+    grade_b INTEGER NOT NULL DEFAULT 0,
+    grade_c INTEGER NOT NULL DEFAULT 0,
+    grade_d INTEGER NOT NULL DEFAULT 0,
+    grade_f INTEGER NOT NULL DEFAULT 0,
+    grade_sum REAL NOT NULL DEFAULT 0,
+    last_seq INTEGER NOT NULL DEFAULT 0
+);
+";
+
+fn row_verdict(row: &rusqlite::Row) -> rusqlite::Result<Result<Verdict>> {
+    let record: Vec<u8> = row.get(0)?;
+    let evidence: Option<String> = row.get(1)?;
+    Ok(Verdict::decode(record.as_slice())
+        .map(|mut v| {
+            v.evidence = evidence.unwrap_or_default();
+            v
+        })
+        .map_err(|e| Error::Store(format!("corrupt verdict record: {e}"))))
+}
+
+/// Removes evidence files that no stored verdict refers to (written before a kill, never committed).
+fn sweep_orphans(conn: &Connection, dir: &Path) -> Result<()> {
+    let entries = std::fs::read_dir(dir).map_err(|source| Error::Io {
+        path: dir.display().to_string(),
+        source,
+    })?;
+    let mut referenced = conn.prepare("SELECT 1 FROM verdicts WHERE evidence = ?1")?;
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if !referenced.exists(params![name])? {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
+    Ok(())
+}
+
+/// Milliseconds since 1970-01-01 UTC.
+pub fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+struct Writer {
+    conn: Connection,
+    evidence_dir: PathBuf,
+    evidence_budget: u64,
+    committed: broadcast::Sender<Arc<Verdict>>,
+}
+
+impl Writer {
+    fn run(&mut self, mut queue: mpsc::Receiver<Job>) {
+        let mut batch = Vec::with_capacity(MAX_BATCH);
+        while queue.blocking_recv_many(&mut batch, MAX_BATCH) > 0 {
+            let mut replies = Vec::with_capacity(batch.len());
+            let outcome = self.commit_batch(batch.drain(..), &mut replies);
+            match outcome {
+                Ok(()) => {
+                    for (reply, verdict) in replies {
+                        if let Ok(verdict) = &verdict {
+                            let _ = self.committed.send(verdict.clone());
+                        }
+                        let _ = reply.send(verdict);
+                    }
+                }
+                Err(e) => {
+                    let message = e.to_string();
+                    for (reply, _) in replies {
+                        let _ = reply.send(Err(Error::Store(message.clone())));
+                    }
+                }
+            }
+        }
+        let _ = self.conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE);");
+    }
+
+    fn commit_batch(
+        &mut self,
+        jobs: impl Iterator<Item = Job>,
+        replies: &mut Vec<(Reply, Result<Arc<Verdict>>)>,
+    ) -> Result<()> {
+        let tx = self.conn.transaction()?;
+        let mut evidence_added = false;
+        for Job::Commit(pending, reply) in jobs {
+            let stored = store_one(&tx, *pending, &self.evidence_dir);
+            evidence_added |= stored.as_ref().is_ok_and(|v| !v.evidence.is_empty());
+            replies.push((reply, stored.map(Arc::new)));
+        }
+        let released = if evidence_added {
+            enforce_budget(&tx, self.evidence_budget)?
+        } else {
+            Vec::new()
+        };
+        tx.commit()?;
+        for file in released {
+            let _ = std::fs::remove_file(self.evidence_dir.join(file));
+        }
+        Ok(())
+    }
+}
+
+/// Stores one verdict inside the batch's transaction; a repeated frame id returns what is stored.
+fn store_one(tx: &rusqlite::Transaction, pending: Pending, evidence_dir: &Path) -> Result<Verdict> {
+    let Pending {
+        mut verdict,
+        evidence,
+    } = pending;
+    let drop_evidence = |evidence: &Option<Evidence>| {
+        if let Some(e) = evidence {
+            let _ = std::fs::remove_file(evidence_dir.join(&e.file_name));
+        }
+    };
+    if !verdict.frame_id.is_empty() {
+        let existing = tx
+            .query_row(
+                "SELECT record, evidence FROM verdicts WHERE line_id = ?1 AND frame_id = ?2",
+                params![verdict.line_id, verdict.frame_id],
+                row_verdict,
+            )
+            .optional()?;
+        if let Some(existing) = existing {
+            drop_evidence(&evidence);
+            return existing;
+        }
+    }
+    let seq: i64 = tx.query_row("SELECT COALESCE(MAX(seq), 0) + 1 FROM verdicts", [], |r| {
+        r.get(0)
+    })?;
+    if verdict.frame_id.is_empty() {
+        verdict.frame_id = format!("auto-{seq}");
+    }
+    if !verdict.gtin.is_empty() && !verdict.serial.is_empty() {
+        let inserted = tx.execute(
+            "INSERT OR IGNORE INTO serials (gtin, serial, seq) VALUES (?1, ?2, ?3)",
+            params![verdict.gtin, verdict.serial, seq],
+        )?;
+        if inserted == 0 {
+            let (line, frame): (String, String) = tx.query_row(
+                "SELECT v.line_id, v.frame_id FROM serials s JOIN verdicts v ON v.seq = s.seq
+                 WHERE s.gtin = ?1 AND s.serial = ?2",
+                params![verdict.gtin, verdict.serial],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )?;
+            verdict.duplicate = true;
+            verdict.pass = false;
+            verdict.reasons.push(format!(
+                "duplicate serial (21) {} for GTIN {} (first seen on line {line}, frame {frame})",
+                verdict.serial, verdict.gtin
+            ));
+        }
+    }
+    verdict.sequence = seq as u64;
+    verdict.stored_unix_ms = now_ms();
+    verdict.evidence = evidence
+        .as_ref()
+        .map(|e| e.file_name.clone())
+        .unwrap_or_default();
+    tx.execute(
+        "INSERT INTO verdicts (seq, line_id, frame_id, stored_ms, pass, evidence, evidence_bytes, record)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        params![
+            seq,
+            verdict.line_id,
+            verdict.frame_id,
+            verdict.stored_unix_ms,
+            verdict.pass,
+            evidence.as_ref().map(|e| &e.file_name),
+            evidence.as_ref().map_or(0, |e| e.bytes as i64),
+            verdict.encode_to_vec()
+        ],
+    )?;
+    let grade_column = match crate::verdict::overall_letter(verdict.overall_grade) {
+        "A" => "grade_a",
+        "B" => "grade_b",
+        "C" => "grade_c",
+        "D" => "grade_d",
+        _ => "grade_f",
+    };
+    tx.execute(
+        &format!(
+            "INSERT INTO line_stats (line_id, total, passed, no_read, duplicates, {grade_column}, grade_sum, last_seq)
+             VALUES (?1, 1, ?2, ?3, ?4, 1, ?5, ?6)
+             ON CONFLICT (line_id) DO UPDATE SET
+               total = total + 1, passed = passed + ?2, no_read = no_read + ?3,
+               duplicates = duplicates + ?4, {grade_column} = {grade_column} + 1,
+               grade_sum = grade_sum + ?5, last_seq = ?6"
+        ),
+        params![
+            verdict.line_id,
+            verdict.pass,
+            !verdict.decoded,
+            verdict.duplicate,
+            verdict.overall_grade,
+            seq
+        ],
+    )?;
+    Ok(verdict)
+}
+
+/// Releases the oldest evidence frames until the rest fit in `budget` bytes; returns the files
+/// to delete once the transaction is committed.
+fn enforce_budget(tx: &rusqlite::Transaction, budget: u64) -> Result<Vec<String>> {
+    let total: i64 = tx.query_row(
+        "SELECT COALESCE(SUM(evidence_bytes), 0) FROM verdicts WHERE evidence IS NOT NULL",
+        [],
+        |r| r.get(0),
+    )?;
+    let mut excess = total - budget as i64;
+    if excess <= 0 {
+        return Ok(Vec::new());
+    }
+    let mut oldest = tx.prepare(
+        "SELECT seq, evidence, evidence_bytes FROM verdicts WHERE evidence IS NOT NULL ORDER BY seq",
+    )?;
+    let mut rows = oldest.query([])?;
+    let mut released = Vec::new();
+    while excess > 0 {
+        let Some(row) = rows.next()? else { break };
+        let (seq, file, bytes): (i64, String, i64) = (row.get(0)?, row.get(1)?, row.get(2)?);
+        released.push((seq, file));
+        excess -= bytes;
+    }
+    drop(rows);
+    let mut clear =
+        tx.prepare("UPDATE verdicts SET evidence = NULL, evidence_bytes = 0 WHERE seq = ?1")?;
+    let mut files = Vec::with_capacity(released.len());
+    for (seq, file) in released {
+        clear.execute(params![seq])?;
+        files.push(file);
+    }
+    Ok(files)
+}
