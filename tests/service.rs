@@ -1,0 +1,465 @@
+//! The gRPC service end to end: a real server on a loopback port, driven by a tonic client.
+
+mod support;
+
+use bytes::Bytes;
+use std::time::Duration;
+use support::{Server, config, data_dir, gs1_text, image_request, pack_png};
+use tokio_stream::StreamExt;
+use tonic::Code;
+use verigrade::proto::{
+    GetLineStatsRequest, GetVerdictRequest, ListVerdictsRequest, RawImage, VerifyRequest,
+    WatchVerdictsRequest, verify_request,
+};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stream_gets_its_verdicts_in_order_and_a_corrupt_frame_does_not_end_it() {
+    let dir = data_dir("stream-order");
+    let server = Server::start(config(&dir)).await;
+    let serials: Vec<String> = (0..12).map(|i| format!("ORDER{i:04}")).collect();
+    let corrupt_at = 5;
+    let mut requests: Vec<VerifyRequest> = serials
+        .iter()
+        .enumerate()
+        .map(|(i, s)| image_request("L1", &format!("f{i}"), pack_png(s)))
+        .collect();
+    requests[corrupt_at].frame = Some(verify_request::Frame::Image(Bytes::from_static(
+        b"\x89PNG\r\n\x1a\n truncated",
+    )));
+    let answers: Vec<_> = server
+        .verifier()
+        .await
+        .verify_stream(tokio_stream::iter(requests))
+        .await
+        .unwrap()
+        .into_inner()
+        .collect::<Vec<_>>()
+        .await;
+
+    assert_eq!(answers.len(), serials.len());
+    for (i, answer) in answers.into_iter().enumerate() {
+        let verdict = answer.unwrap();
+        assert_eq!(verdict.frame_id, format!("f{i}"));
+        if i == corrupt_at {
+            let error = verdict
+                .error
+                .expect("the corrupt frame is answered in band");
+            assert_eq!(error.code, Code::InvalidArgument as i32);
+            assert!(error.message.contains("image"), "{}", error.message);
+            assert!(!verdict.pass);
+        } else {
+            assert!(verdict.error.is_none());
+            assert!(verdict.decoded);
+            assert_eq!(verdict.text, gs1_text(&serials[i]));
+            assert_eq!(verdict.serial, serials[i]);
+            assert_eq!(verdict.gtin, "09506000134352");
+            assert!(verdict.pass, "{:?}", verdict.reasons);
+            assert_eq!(verdict.grade_letter, "A");
+            assert_eq!(verdict.parameters.len(), 8);
+        }
+    }
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_repeated_serial_fails_as_a_duplicate_and_a_retried_frame_is_not_counted_twice() {
+    let dir = data_dir("duplicate");
+    let server = Server::start(config(&dir)).await;
+    let mut client = server.verifier().await;
+    let png = pack_png("DUP000001");
+    let first = client
+        .verify(image_request("L1", "a", png.clone()))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(first.pass && !first.duplicate);
+    // Same frame id again: a gateway's retry gets the stored verdict back.
+    let retry = client
+        .verify(image_request("L1", "a", png.clone()))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(retry, first);
+    // Same serial on another frame, even of another line: a duplicate.
+    let second = client
+        .verify(image_request("L2", "b", png))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(second.duplicate && !second.pass);
+    assert!(
+        second
+            .reasons
+            .iter()
+            .any(|r| r.contains("duplicate serial (21) DUP000001") && r.contains("frame a")),
+        "{:?}",
+        second.reasons
+    );
+    let mut verdicts = server.verdicts().await;
+    let l1 = verdicts
+        .get_line_stats(GetLineStatsRequest {
+            line_id: "L1".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!((l1.total, l1.passed, l1.duplicates), (1, 1, 0));
+    let all = verdicts
+        .get_line_stats(GetLineStatsRequest::default())
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        (all.total, all.passed, all.failed, all.duplicates),
+        (2, 1, 1, 1)
+    );
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_input_is_invalid_argument_with_a_message_and_the_service_goes_on() {
+    let dir = data_dir("bad-input");
+    let mut settings = config(&dir);
+    settings.limits.max_frame_bytes = 200_000;
+    settings.limits.max_pixels = 1_000_000;
+    let server = Server::start(settings).await;
+    let mut client = server.verifier().await;
+    let raw = |width, height, stride, len: usize| VerifyRequest {
+        line_id: "L1".into(),
+        frame: Some(verify_request::Frame::Raw(RawImage {
+            width,
+            height,
+            stride,
+            data: Bytes::from(vec![255u8; len]),
+        })),
+        ..VerifyRequest::default()
+    };
+    let cases: Vec<(VerifyRequest, &str)> = vec![
+        (
+            image_request("L1", "", Bytes::from_static(b"not an image at all")),
+            "not a readable image",
+        ),
+        (raw(0, 10, 10, 100), "zero size"),
+        (
+            raw(100, 10, 50, 1000),
+            "stride 50 is smaller than the width 100",
+        ),
+        (raw(100, 100, 100, 5000), "truncated"),
+        (raw(2000, 1000, 2000, 100), "exceeds the limit"),
+        (
+            image_request("L1", "", Bytes::from(vec![0u8; 300_000])),
+            "exceeds the limit of 200000",
+        ),
+        (
+            VerifyRequest {
+                profile: "no-such-profile".into(),
+                ..image_request("L1", "", pack_png("X1"))
+            },
+            "unknown profile",
+        ),
+        (image_request("", "", pack_png("X2")), "line_id is required"),
+        (
+            VerifyRequest {
+                line_id: "L1".into(),
+                ..VerifyRequest::default()
+            },
+            "image or raw is required",
+        ),
+    ];
+    for (request, message) in cases {
+        let status = client.verify(request).await.unwrap_err();
+        assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");
+        assert!(status.message().contains(message), "{status:?}");
+    }
+    let good = client
+        .verify(image_request("L1", "", pack_png("AFTER0001")))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(good.pass);
+    assert_eq!(good.frame_id, "auto-1", "rejected frames are not stored");
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stored_verdicts_are_listed_by_page_and_filter_and_watched_live() {
+    let dir = data_dir("list-watch");
+    let server = Server::start(config(&dir)).await;
+    let mut verdicts = server.verdicts().await;
+    let mut watch = verdicts
+        .watch_verdicts(WatchVerdictsRequest {
+            line_id: "L7".into(),
+            ..WatchVerdictsRequest::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let mut client = server.verifier().await;
+    let blank = {
+        let mut png = Vec::new();
+        image::GrayImage::from_pixel(200, 150, image::Luma([200u8]))
+            .write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
+            .unwrap();
+        Bytes::from(png)
+    };
+    for i in 0..7 {
+        let image = if i % 3 == 2 {
+            blank.clone()
+        } else {
+            pack_png(&format!("LIST{i:03}"))
+        };
+        client
+            .verify(image_request("L7", &format!("p{i}"), image))
+            .await
+            .unwrap();
+    }
+    client
+        .verify(image_request("other", "x", pack_png("OTHER1")))
+        .await
+        .unwrap();
+
+    // The live feed saw every L7 verdict, in order, and not the other line's.
+    for i in 0..7 {
+        let seen = tokio::time::timeout(Duration::from_secs(10), watch.next())
+            .await
+            .expect("the watcher is fed")
+            .unwrap()
+            .unwrap();
+        assert_eq!(seen.frame_id, format!("p{i}"));
+    }
+
+    let one = verdicts
+        .get_verdict(GetVerdictRequest {
+            line_id: "L7".into(),
+            frame_id: "p2".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(!one.decoded && !one.pass);
+    assert!(!one.evidence.is_empty(), "a failed frame is kept");
+    assert_eq!(
+        std::fs::read(dir.join("evidence").join(&one.evidence)).unwrap(),
+        blank
+    );
+    let missing = verdicts
+        .get_verdict(GetVerdictRequest {
+            line_id: "L7".into(),
+            frame_id: "nope".into(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(missing.code(), Code::NotFound);
+
+    // Pages of three, newest first, until the token runs out.
+    let mut frames = Vec::new();
+    let mut token = String::new();
+    loop {
+        let page = verdicts
+            .list_verdicts(ListVerdictsRequest {
+                line_id: "L7".into(),
+                page_size: 3,
+                page_token: token,
+                ..ListVerdictsRequest::default()
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        frames.extend(page.verdicts.into_iter().map(|v| v.frame_id));
+        if page.next_page_token.is_empty() {
+            break;
+        }
+        token = page.next_page_token;
+    }
+    assert_eq!(frames, ["p6", "p5", "p4", "p3", "p2", "p1", "p0"]);
+    let failed = verdicts
+        .list_verdicts(ListVerdictsRequest {
+            line_id: "L7".into(),
+            only_failed: true,
+            ..ListVerdictsRequest::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let failed: Vec<_> = failed
+        .verdicts
+        .iter()
+        .map(|v| v.frame_id.as_str())
+        .collect();
+    assert_eq!(failed, ["p5", "p2"]);
+    let bad_token = verdicts
+        .list_verdicts(ListVerdictsRequest {
+            page_token: "xyz".into(),
+            ..ListVerdictsRequest::default()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(bad_token.code(), Code::InvalidArgument);
+
+    let stats = verdicts
+        .get_line_stats(GetLineStatsRequest {
+            line_id: "L7".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        (stats.total, stats.passed, stats.failed, stats.no_read),
+        (7, 5, 2, 2)
+    );
+    let grades: Vec<(String, u64)> = stats
+        .grade_distribution
+        .into_iter()
+        .map(|g| (g.letter, g.count))
+        .collect();
+    assert_eq!(grades[0], ("A".to_string(), 5));
+    assert_eq!(grades[4], ("F".to_string(), 2));
+    assert!((stats.mean_grade - 20.0 / 7.0).abs() < 1e-9);
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn health_and_reflection_are_served() {
+    use tonic_health::pb::HealthCheckRequest;
+    use tonic_health::pb::health_check_response::ServingStatus;
+    use tonic_health::pb::health_client::HealthClient;
+    use tonic_reflection::pb::v1::ServerReflectionRequest;
+    use tonic_reflection::pb::v1::server_reflection_client::ServerReflectionClient;
+    use tonic_reflection::pb::v1::server_reflection_request::MessageRequest;
+    use tonic_reflection::pb::v1::server_reflection_response::MessageResponse;
+
+    let dir = data_dir("health");
+    let server = Server::start(config(&dir)).await;
+    let channel = tonic::transport::Endpoint::from_shared(server.url.clone())
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let mut health = HealthClient::new(channel.clone());
+    for service in ["", "verigrade.v1.Verifier", "verigrade.v1.Verdicts"] {
+        let status = health
+            .check(HealthCheckRequest {
+                service: service.into(),
+            })
+            .await
+            .unwrap()
+            .into_inner()
+            .status;
+        assert_eq!(status, ServingStatus::Serving as i32, "{service}");
+    }
+    let mut reflection = ServerReflectionClient::new(channel);
+    let request = ServerReflectionRequest {
+        host: String::new(),
+        message_request: Some(MessageRequest::ListServices(String::new())),
+    };
+    let mut answers = reflection
+        .server_reflection_info(tokio_stream::iter([request]))
+        .await
+        .unwrap()
+        .into_inner();
+    let Some(MessageResponse::ListServicesResponse(list)) =
+        answers.next().await.unwrap().unwrap().message_response
+    else {
+        panic!("no service list");
+    };
+    let names: Vec<String> = list.service.into_iter().map(|s| s.name).collect();
+    for expected in [
+        "verigrade.v1.Verifier",
+        "verigrade.v1.Verdicts",
+        "grpc.health.v1.Health",
+    ] {
+        assert!(names.iter().any(|n| n == expected), "{names:?}");
+    }
+    server.stop().await;
+}
+
+/// The binary, killed with SIGKILL mid-run and started again on the same data dir, still has
+/// every verdict it answered.
+#[cfg(unix)]
+#[test]
+fn every_answered_verdict_survives_a_kill_and_restart() {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+
+    let dir = data_dir("kill");
+    let start = || {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_verigrade"))
+            .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+            .arg(&dir)
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        BufReader::new(child.stderr.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let address = line
+            .split_whitespace()
+            .find(|w| w.starts_with("127.0.0.1:"))
+            .unwrap_or_else(|| panic!("no address in {line:?}"))
+            .to_string();
+        (child, format!("http://{address}"))
+    };
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+
+    let (mut child, url) = start();
+    let answered = runtime.block_on(async {
+        let mut client = verigrade::proto::verifier_client::VerifierClient::connect(url)
+            .await
+            .unwrap();
+        let mut answered = Vec::new();
+        for i in 0..6 {
+            let v = client
+                .verify(image_request(
+                    "K",
+                    &format!("k{i}"),
+                    pack_png(&format!("KILL{i}")),
+                ))
+                .await
+                .unwrap()
+                .into_inner();
+            answered.push(v);
+        }
+        answered
+    });
+    child.kill().unwrap();
+    child.wait().unwrap();
+
+    let (mut child, url) = start();
+    runtime.block_on(async {
+        let mut verdicts = verigrade::proto::verdicts_client::VerdictsClient::connect(url.clone())
+            .await
+            .unwrap();
+        for v in &answered {
+            let stored = verdicts
+                .get_verdict(GetVerdictRequest {
+                    line_id: "K".into(),
+                    frame_id: v.frame_id.clone(),
+                })
+                .await
+                .unwrap()
+                .into_inner();
+            assert_eq!(&stored, v);
+        }
+        let stats = verdicts
+            .get_line_stats(GetLineStatsRequest {
+                line_id: "K".into(),
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(stats.total, 6);
+        // The serial index survived too: printing KILL0 again is a duplicate.
+        let mut client = verigrade::proto::verifier_client::VerifierClient::connect(url)
+            .await
+            .unwrap();
+        let again = client
+            .verify(image_request("K", "k-again", pack_png("KILL0")))
+            .await
+            .unwrap()
+            .into_inner();
+        assert!(again.duplicate);
+    });
+    child.kill().unwrap();
+    child.wait().unwrap();
+}
