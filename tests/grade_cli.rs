@@ -34,7 +34,11 @@ fn a_good_sample_passes_with_the_contract_fields() {
     assert_eq!(r["size"], "24x24");
     assert_eq!(
         r["text"],
-        "0109506000134352172812311012AB34\u{1d}21SN00001234"
+        "0109506000134352172812311012AB34\u{1d}21SN00001001"
+    );
+    assert_eq!(
+        r["hri"],
+        "(01)09506000134352(17)281231(10)12AB34(21)SN00001001"
     );
     assert_eq!(r["verdict"], "pass");
     let g = &r["grade"];

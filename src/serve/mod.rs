@@ -28,6 +28,10 @@ use tonic::Status;
 /// How long in-flight streams get to finish after a shutdown signal.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
+/// HTTP/2 receive window per stream: HTTP/2's default 64 KiB would take twenty round trips to
+/// receive one 1.3 MB frame; 4 MiB holds a few frames per camera and bounds what a stream buffers.
+const STREAM_WINDOW_BYTES: u32 = 4 << 20;
+
 /// What every handler shares.
 struct Shared {
     engine: Arc<Engine>,
@@ -123,6 +127,8 @@ pub async fn run(
         }
     };
     let server = tonic::transport::Server::builder()
+        .initial_stream_window_size(STREAM_WINDOW_BYTES)
+        .initial_connection_window_size(4 * STREAM_WINDOW_BYTES)
         .add_service(health_service)
         .add_service(reflection)
         .add_service(
