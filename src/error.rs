@@ -48,6 +48,8 @@ pub enum Error {
     Internal(String),
     #[error("store: {0}")]
     Store(String),
+    #[error("expected {field}: {reason}")]
+    InvalidExpected { field: &'static str, reason: String },
     #[error("invalid configuration {origin}: {reason}")]
     InvalidConfig { origin: String, reason: String },
 }

@@ -179,12 +179,20 @@ fn parse_component(token: &str) -> Option<Component> {
             (n, n)
         }
     };
+    let linters: Vec<String> = parts.map(str::to_string).collect();
+    // A linter this code does not know (a newer dictionary) must not pass silently.
+    if linters
+        .iter()
+        .any(|l| !CHECKED_LINTERS.contains(&l.as_str()) && !UNCHECKED_LINTERS.contains(&l.as_str()))
+    {
+        return None;
+    }
     Some(Component {
         charset,
         min,
         max,
         optional,
-        linters: parts.map(str::to_string).collect(),
+        linters,
     })
 }
 
@@ -251,6 +259,9 @@ pub enum Problem {
     MissingSeparator {
         ai: String,
     },
+    CheckCharacters {
+        ai: String,
+    },
     Missing {
         ai: String,
     },
@@ -291,6 +302,9 @@ impl fmt::Display for Problem {
                 f,
                 "({ai}) runs into the next field: a GS separator is missing"
             ),
+            Problem::CheckCharacters { ai } => {
+                write!(f, "check character pair of ({ai}) is wrong")
+            }
             Problem::Missing { ai } => write!(f, "({ai}) is missing"),
         }
     }
@@ -412,10 +426,16 @@ pub fn parse_hri(text: &str) -> Gs1Data {
         });
         return out;
     }
-    // A "(" inside data only starts a new element when what follows is a known AI.
+    // A "(" inside data starts a new element when what follows is a known AI, or when the
+    // current element's data cannot hold a bracket (e.g. digits only).
     let mut elements: Vec<(usize, usize, &str)> = Vec::new();
     for s in starts {
-        if elements.is_empty() || table.get(s.2).is_some() {
+        let data_holds_brackets = elements.last().is_some_and(|current| {
+            table
+                .get(current.2)
+                .is_some_and(|spec| spec.components.iter().any(|c| c.charset.accepts('(')))
+        });
+        if !data_holds_brackets || table.get(s.2).is_some() {
             elements.push(s);
         }
     }
@@ -502,6 +522,17 @@ fn validate(table: &AiTable, data: &mut Gs1Data) {
         }
     }
     data.problems.extend(problems);
+}
+
+/// Every problem of `value` as the data of `ai` (length, character set, linters); an AI
+/// not in the table is one problem.
+pub fn check_ai_value(ai: &str, value: &str) -> Vec<Problem> {
+    let mut problems = Vec::new();
+    match AiTable::builtin().get(ai) {
+        Some(spec) => check_value(ai, value, spec, &mut problems),
+        None => problems.push(Problem::UnknownAi { ai: ai.into() }),
+    }
+    problems
 }
 
 /// Checks one value against its AI's components and their linters.
@@ -682,8 +713,163 @@ fn lint(ai: &str, linter: &str, part: &str) -> Option<Problem> {
                 rule: format!("piece {piece} of {total} is impossible"),
             })
         }
+        "csumalpha" if !csumalpha_ok(part) => Some(Problem::CheckCharacters { ai: ai.into() }),
+        "iso3166" if !is_country(part) => bad("is not an ISO 3166 country code"),
+        "iso3166999" if part != "999" && !is_country(part) => {
+            bad("is not an ISO 3166 country code (or 999)")
+        }
+        "iso5218" if !["0", "1", "2", "9"].contains(&part) => {
+            bad("must be 0, 1, 2 or 9 (ISO 5218)")
+        }
+        "winding" if !["0", "1", "9"].contains(&part) => bad("must be 0, 1 or 9"),
+        "mediatype" if all_digits && !matches!(digits(part, 0..2), 1..=10 | 80..=99) => {
+            bad("is not a media type (01–10, 80–99)")
+        }
+        "latitude" if all_digits && part.parse::<u64>().map_or(true, |v| v > 1_800_000_000) => {
+            bad("latitude is out of range")
+        }
+        "longitude" if all_digits && part.parse::<u64>().map_or(true, |v| v > 3_600_000_000) => {
+            bad("longitude is out of range")
+        }
+        "importeridx"
+            if !part
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') =>
+        {
+            bad("is not an importer index")
+        }
+        "pcenc" if !percent_encoding_ok(part) => bad("has a % not followed by two hex digits"),
+        "iban" if !iban_ok(part) => bad("is not a valid IBAN"),
+        "posinseqslash" if !position_in_sequence_ok(part) => {
+            bad("must be POSITION/TOTAL with 0 < POSITION <= TOTAL")
+        }
         _ => None,
     }
+}
+
+/// Linters this module checks.
+const CHECKED_LINTERS: &[&str] = &[
+    "csum",
+    "csumalpha",
+    "yymmd0",
+    "yymmdd",
+    "yyyymmdd",
+    "hhmi",
+    "hh",
+    "mi",
+    "ss",
+    "nonzero",
+    "zero",
+    "yesno",
+    "nozeroprefix",
+    "hasnondigit",
+    "hyphen",
+    "pieceoftotal",
+    "iso3166",
+    "iso3166999",
+    "iso5218",
+    "winding",
+    "mediatype",
+    "latitude",
+    "longitude",
+    "importeridx",
+    "pcenc",
+    "iban",
+    "posinseqslash",
+];
+
+/// Linters of the dictionary that need code lists this table does not carry (GS1 company
+/// prefix lengths, ISO 3166 alpha-2, ISO 4217, package types, coupons): not checked.
+pub const UNCHECKED_LINTERS: &[&str] = &[
+    "gcppos1",
+    "gcppos2",
+    "iso3166alpha2",
+    "iso4217",
+    "packagetype",
+    "couponcode",
+    "couponposoffer",
+];
+
+/// ISO 3166-1 numeric country codes, from `models/iso3166-numeric.txt`.
+fn is_country(code: &str) -> bool {
+    static CODES: OnceLock<Vec<&'static str>> = OnceLock::new();
+    let codes = CODES.get_or_init(|| {
+        include_str!("../models/iso3166-numeric.txt")
+            .lines()
+            .filter(|l| !l.starts_with('#'))
+            .flat_map(str::split_whitespace)
+            .collect()
+    });
+    codes.contains(&code)
+}
+
+/// GS1 alphanumeric check character pair (General Specifications, "check character
+/// calculation for alphanumeric keys"): the CSET 82 values of the data, weighted from the
+/// right by the primes 2, 3, 5, …, summed mod 1021; the two CSET 32 characters carry the
+/// sum's high and low 5 bits.
+fn csumalpha_ok(part: &str) -> bool {
+    const CSET82: &str =
+        "!\"%&'()*+,-./0123456789:;<=>?ABCDEFGHIJKLMNOPQRSTUVWXYZ_abcdefghijklmnopqrstuvwxyz";
+    const CSET32: &[u8] = b"23456789ABCDEFGHJKLMNPQRSTUVWXYZ";
+    let bytes = part.as_bytes();
+    if bytes.len() < 2 {
+        return false;
+    }
+    let (data, pair) = bytes.split_at(bytes.len() - 2);
+    let primes = (2u32..).filter(|n| (2..*n).take_while(|d| d * d <= *n).all(|d| n % d != 0));
+    let mut sum = 0u32;
+    for (&byte, prime) in data.iter().rev().zip(primes) {
+        let Some(value) = CSET82.bytes().position(|c| c == byte) else {
+            return false;
+        };
+        sum = (sum + value as u32 * prime) % 1021;
+    }
+    pair == [CSET32[(sum >> 5) as usize], CSET32[(sum & 31) as usize]]
+}
+
+fn percent_encoding_ok(part: &str) -> bool {
+    let bytes = part.as_bytes();
+    bytes.iter().enumerate().all(|(i, &b)| {
+        b != b'%'
+            || bytes
+                .get(i + 1..i + 3)
+                .is_some_and(|hex| hex.iter().all(u8::is_ascii_hexdigit))
+    })
+}
+
+/// ISO 13616: country code, two check digits, account; moved to the end and read as a
+/// number (letters 10–35), it is 1 mod 97.
+fn iban_ok(part: &str) -> bool {
+    let bytes = part.as_bytes();
+    if bytes.len() < 5
+        || !bytes[..2].iter().all(u8::is_ascii_uppercase)
+        || !bytes[2..4].iter().all(u8::is_ascii_digit)
+        || !bytes.iter().all(u8::is_ascii_alphanumeric)
+    {
+        return false;
+    }
+    let mut remainder = 0u32;
+    for &b in bytes[4..].iter().chain(&bytes[..4]) {
+        let value = if b.is_ascii_digit() {
+            u32::from(b - b'0')
+        } else {
+            u32::from(b.to_ascii_uppercase() - b'A') + 10
+        };
+        let scale = if value >= 10 { 100 } else { 10 };
+        remainder = (remainder * scale + value) % 97;
+    }
+    remainder == 1
+}
+
+fn position_in_sequence_ok(part: &str) -> bool {
+    let number = |s: &str| {
+        (!s.is_empty() && !s.starts_with('0') && s.bytes().all(|b| b.is_ascii_digit()))
+            .then(|| s.parse::<u64>().ok())
+            .flatten()
+    };
+    part.split_once('/')
+        .and_then(|(pos, total)| Some((number(pos)?, number(total)?)))
+        .is_some_and(|(pos, total)| pos <= total)
 }
 
 #[cfg(test)]
@@ -710,5 +896,261 @@ mod tests {
     fn check_digits_of_known_gtins() {
         assert_eq!(check_digit("0950600013435"), 2);
         assert_eq!(check_digit("400638133393"), 1);
+    }
+
+    const VALID: &str = "0109506000134352172812311012AB34\u{1d}21SN00001234";
+    const VALID_HRI: &str = "(01)09506000134352(17)281231(10)12AB34(21)SN00001234";
+
+    fn problems(data: &str) -> Vec<String> {
+        parse(data).problems.iter().map(|p| p.to_string()).collect()
+    }
+
+    fn assert_one_problem(data: &str, expected: &str) {
+        let found = problems(data);
+        assert_eq!(found, [expected], "{data:?}");
+    }
+
+    #[test]
+    fn valid_pharma_data_has_no_problems() {
+        let data = parse_element_string(VALID);
+        assert!(data.is_valid(), "{:?}", data.problems);
+        assert_eq!(data.get("01"), Some("09506000134352"));
+        assert_eq!(data.get("17"), Some("281231"));
+        assert_eq!(data.get("10"), Some("12AB34"));
+        assert_eq!(data.get("21"), Some("SN00001234"));
+        assert!(parse(VALID_HRI).is_valid());
+    }
+
+    #[test]
+    fn leading_fnc1_and_trailing_separator_are_tolerated() {
+        assert!(parse_element_string(&format!("{GS}{VALID}")).is_valid());
+        assert!(parse_element_string("0109506000134352\u{1d}").is_valid());
+    }
+
+    #[test]
+    fn hri_round_trip() {
+        let from_symbol = parse_element_string(VALID);
+        assert_eq!(from_symbol.hri(), VALID_HRI);
+        let from_hri = parse_hri(VALID_HRI);
+        assert_eq!(from_hri.elements, from_symbol.elements);
+        assert_eq!(from_hri.element_string(AiTable::builtin()), VALID);
+        // A variable-length field last needs no separator; one in the middle does.
+        let reordered = parse_hri("(01)09506000134352(21)SN1(10)B2(17)281231");
+        assert!(reordered.is_valid());
+        assert_eq!(
+            reordered.element_string(AiTable::builtin()),
+            "0109506000134352".to_string() + "21SN1\u{1d}10B2\u{1d}17281231"
+        );
+        assert_eq!(
+            parse_element_string(&reordered.element_string(AiTable::builtin())).hri(),
+            "(01)09506000134352(21)SN1(10)B2(17)281231"
+        );
+    }
+
+    #[test]
+    fn hri_keeps_brackets_inside_data() {
+        let data = parse_hri("(01)09506000134352(21)A(B)C");
+        assert!(data.is_valid(), "{:?}", data.problems);
+        assert_eq!(data.get("21"), Some("A(B)C"));
+    }
+
+    #[test]
+    fn check_digits_of_gtin_sscc_and_gln() {
+        assert_one_problem(
+            "(01)09506000134353(21)X",
+            "check digit of (01) is wrong: 3, should be 2",
+        );
+        assert!(parse("(00)106141411234567897").is_valid());
+        assert_one_problem(
+            "(00)106141411234567890",
+            "check digit of (00) is wrong: 0, should be 7",
+        );
+        // GLN: ship to (410), check digit of 950600013435 is 2.
+        assert!(parse("(00)106141411234567897(410)9506000134352").is_valid());
+        assert_one_problem(
+            "(00)106141411234567897(410)9506000134353",
+            "check digit of (410) is wrong: 3, should be 2",
+        );
+    }
+
+    #[test]
+    fn alphanumeric_check_character_pair() {
+        assert!(parse("(8013)1987654Ad4X4bL5ttr2310c2K").is_valid());
+        assert_one_problem(
+            "(8013)1987654Ad4X4bL5ttr2310cXK",
+            "check character pair of (8013) is wrong",
+        );
+    }
+
+    #[test]
+    fn dates_allow_day_zero_only_where_the_dictionary_does() {
+        // (17) expiry: DD = 00 means the end of the month.
+        assert!(parse("(01)09506000134352(17)280200").is_valid());
+        assert!(
+            parse("(01)09506000134352(17)280229").is_valid(),
+            "2028 is a leap year"
+        );
+        assert_one_problem(
+            "(01)09506000134352(17)270229",
+            "(17) is not a valid date: 270229",
+        );
+        assert_one_problem(
+            "(01)09506000134352(17)281301",
+            "(17) is not a valid date: 281301",
+        );
+        assert_one_problem(
+            "(01)09506000134352(17)280431",
+            "(17) is not a valid date: 280431",
+        );
+        // (7003) expiry date and time: a real day and a real time.
+        assert!(parse("(01)09506000134352(7003)2812312359").is_valid());
+        assert_one_problem(
+            "(01)09506000134352(7003)2812002359",
+            "(7003) is not a valid date: 281200",
+        );
+        assert_one_problem(
+            "(01)09506000134352(7003)2812312460",
+            "(7003) is not a valid time: 2460",
+        );
+    }
+
+    #[test]
+    fn two_digit_years_follow_the_sliding_window() {
+        assert_eq!(full_year(28, 2026), 2028);
+        assert_eq!(full_year(76, 2026), 2076);
+        assert_eq!(full_year(77, 2026), 1977);
+        assert_eq!(full_year(0, 2099), 2100);
+    }
+
+    #[test]
+    fn lengths() {
+        assert_one_problem(
+            "(01)0950600013435(21)X",
+            "(01) is too short: 13 characters, needs 14",
+        );
+        assert_one_problem(
+            "(01)09506000134352(21)ABCDEFGHIJKLMNOPQRSTU",
+            "(21) is too long: 21 characters, at most 20",
+        );
+        assert_one_problem(
+            "(01)09506000134352(17)2812",
+            "(17) is too short: 4 characters, needs 6",
+        );
+        assert_one_problem(
+            "(01)09506000134352(10)",
+            "(10) is too short: 0 characters, needs 1",
+        );
+    }
+
+    #[test]
+    fn character_sets() {
+        assert_one_problem(
+            "(01)09506000134352(21)SN 1",
+            "(21) contains ' ', not allowed (GS1 character set 82)",
+        );
+        assert_one_problem(
+            "(01)09506000134352(21)SN#1",
+            "(21) contains '#', not allowed (GS1 character set 82)",
+        );
+        assert_one_problem(
+            "(01)0950600013435A(21)X",
+            "(01) contains 'A', not allowed (digits only)",
+        );
+        // CSET 39 (8010 CPID) has '#' but no lower case.
+        assert!(parse("(8010)AB#12(8011)1").is_valid());
+        assert_one_problem(
+            "(8010)ab12(8011)1",
+            "(8010) contains 'a', not allowed (GS1 character set 39)",
+        );
+        // CSET 64 (8030 digital signature).
+        assert_one_problem(
+            "(00)106141411234567897(8030)abc$",
+            "(8030) contains '$', not allowed (GS1 character set 64)",
+        );
+    }
+
+    #[test]
+    fn mandatory_associations_and_invalid_pairs() {
+        assert_one_problem(
+            "(21)SN00001234",
+            "(21) needs (01) or (03) or (8006) in the same symbol",
+        );
+        assert_eq!(
+            problems("(17)281231(10)AB"),
+            [
+                "(17) needs (01) or (02) or (03) or (255) or (8006) or (8026) in the same symbol",
+                "(10) needs (01) or (02) or (03) or (8006) or (8026) in the same symbol"
+            ]
+        );
+        // (8030) needs (01) together with (21), among others.
+        assert!(problems("(01)09506000134352(8030)abc")[0].contains("(01) with (21)"));
+        assert!(parse("(01)09506000134352(21)X(8030)abc").is_valid());
+        // (02) must not appear with (01); (01) must not appear with (37).
+        let found = problems("(01)09506000134352(02)09506000134352(37)1");
+        assert!(
+            found.contains(&"(02) must not appear with (01)".to_string()),
+            "{found:?}"
+        );
+        assert!(
+            found.contains(&"(01) must not appear with (37)".to_string()),
+            "{found:?}"
+        );
+    }
+
+    #[test]
+    fn unknown_ai_and_not_an_ai() {
+        assert_one_problem("0109506000134352231234", "unknown AI (2312)");
+        assert_eq!(problems("(01)09506000134352(23)X")[0], "unknown AI (23)");
+        assert_one_problem("AB1234", "no AI where one should start: \"AB1234\"");
+        assert_one_problem("", "no data");
+    }
+
+    #[test]
+    fn missing_separator_is_reported() {
+        // The batch runs into the serial: 10 + 32 characters is more than (10) may hold.
+        let data = "01095060001343521012AB3421SN00001234567890123456";
+        assert!(
+            problems(data)
+                .contains(&"(10) runs into the next field: a GS separator is missing".to_string())
+        );
+    }
+
+    #[test]
+    fn repeated_ai_with_different_data() {
+        assert_one_problem(
+            "(01)09506000134352(21)A(21)B",
+            "(21) appears twice with different data",
+        );
+        assert!(parse("(01)09506000134352(21)A(21)A").is_valid());
+    }
+
+    #[test]
+    fn every_problem_is_reported_not_only_the_first() {
+        let found = problems("(01)09506000134353(17)281301(21)SN 1");
+        assert_eq!(found.len(), 3, "{found:?}");
+    }
+
+    #[test]
+    fn code_list_and_format_linters() {
+        assert!(parse("(01)09506000134352(422)276").is_valid());
+        assert_one_problem(
+            "(01)09506000134352(422)999",
+            "(422) is not an ISO 3166 country code",
+        );
+        assert!(parse("(415)9506000134352(8020)1(8007)GB82WEST12345698765432").is_valid());
+        assert_one_problem(
+            "(415)9506000134352(8020)1(8007)GB82WEST12345698765433",
+            "(8007) is not a valid IBAN",
+        );
+        assert_one_problem(
+            "(00)106141411234567897(4300)ACME%2",
+            "(4300) has a % not followed by two hex digits",
+        );
+    }
+
+    #[test]
+    fn table_rejects_linters_it_cannot_check() {
+        assert!(AiTable::parse("01 * N14,csum").is_ok());
+        assert!(AiTable::parse("01 * N14,frobnicate").is_err());
     }
 }

@@ -39,6 +39,13 @@ enum Command {
     Verdicts(cli::client::VerdictsArgs),
     /// Print a line's counts from a running service (JSON).
     Stats(cli::client::StatsArgs),
+    /// Parse and validate GS1 data (HRI or element string); exit 0 when valid.
+    Gs1(cli::gs1::Gs1Args),
+    /// Load commissioned serials for a line and batch into a running service.
+    Commission(cli::client::CommissionArgs),
+    /// Reconcile a line's batches on a running service: commissioned, verified, outstanding,
+    /// passed, failed, no-read, duplicate, not commissioned.
+    Reconcile(cli::client::ReconcileArgs),
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -177,6 +184,9 @@ fn main() -> ExitCode {
         Command::Stream(args) => cli::client::stream(&args),
         Command::Verdicts(args) => cli::client::verdicts(&args),
         Command::Stats(args) => cli::client::stats(&args),
+        Command::Gs1(args) => cli::gs1::run(&args),
+        Command::Commission(args) => cli::client::commission(&args),
+        Command::Reconcile(args) => cli::client::reconcile(&args),
     };
     match outcome {
         Ok(code) => code,
@@ -308,7 +318,7 @@ fn symbol_json(s: &SymbolRead) -> serde_json::Value {
 }
 
 /// `\x1d` → GS, `\\` → backslash; other text as it is.
-fn unescape(text: &str) -> String {
+pub(crate) fn unescape(text: &str) -> String {
     text.replace("\\x1d", "\u{1d}")
         .replace("\\x1D", "\u{1d}")
         .replace("\\\\", "\\")

@@ -3,7 +3,9 @@
 //! `models/`; the ones shipped there are built in, and any other file can be named by path.
 
 use crate::error::{Error, Result};
+use crate::gs1::{AiTable, Gs1Data};
 use serde::Deserialize;
+use std::collections::BTreeMap;
 use std::path::Path;
 
 /// The profiles in `models/`, built into the binary so it grades anywhere.
@@ -13,6 +15,8 @@ const BUILT_IN: &[(&str, &str)] = &[
         "gs1-healthcare",
         include_str!("../models/gs1-healthcare.toml"),
     ),
+    ("eu-fmd", include_str!("../models/eu-fmd.toml")),
+    ("dscsa", include_str!("../models/dscsa.toml")),
 ];
 
 /// The default profile's name.
@@ -40,6 +44,102 @@ pub struct Profile {
     /// Light margin required around the symbol, in modules.
     #[serde(default = "one_module")]
     pub quiet_zone_modules: f64,
+    /// What the GS1 data of a pack must carry in this profile's market.
+    #[serde(default)]
+    pub data: DataRules,
+}
+
+/// A market's rules for the data on a pack, on top of the GS1 rules every symbol meets.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DataRules {
+    /// AIs every pack must carry, e.g. `["01", "21", "10", "17"]`.
+    #[serde(default)]
+    pub required_ais: Vec<String>,
+    /// AIs a pack may carry besides the required ones.
+    #[serde(default)]
+    pub optional_ais: Vec<String>,
+    /// Fail any AI that is neither required nor optional.
+    #[serde(default)]
+    pub reject_other_ais: bool,
+    /// Tighter maximum lengths than the GS1 table's, e.g. `{ "21" = 20 }`.
+    #[serde(default)]
+    pub max_length: BTreeMap<String, usize>,
+    /// The GTIN in (01) must continue with one of these after its indicator digit
+    /// (`"03"`: a US NDC inside the GTIN).
+    #[serde(default)]
+    pub gtin_prefixes: Vec<String>,
+    /// What such a GTIN is called in a reason, with its article, e.g. "an NDC-based".
+    #[serde(default)]
+    pub gtin_kind: String,
+}
+
+impl DataRules {
+    /// Every way `data` falls short of these rules, in words for the line; `market` names
+    /// the profile in them.
+    pub fn check(&self, data: &Gs1Data, market: &str) -> Vec<String> {
+        let mut reasons = Vec::new();
+        for ai in &self.required_ais {
+            if data.get(ai).is_none() {
+                reasons.push(format!("GS1: ({ai}) is missing ({market} requires it)"));
+            }
+        }
+        if self.reject_other_ais {
+            for element in &data.elements {
+                let ai = element.ai.as_str();
+                let listed = self.required_ais.iter().chain(&self.optional_ais);
+                if !listed.into_iter().any(|a| a == ai) {
+                    reasons.push(format!("GS1: ({ai}) is not allowed by {market}"));
+                }
+            }
+        }
+        for (ai, &max) in &self.max_length {
+            if let Some(value) = data.get(ai)
+                && value.chars().count() > max
+            {
+                reasons.push(format!(
+                    "GS1: ({ai}) has {} characters, {market} allows at most {max}",
+                    value.chars().count()
+                ));
+            }
+        }
+        if let Some(gtin) = data.get("01")
+            && !self.gtin_prefixes.is_empty()
+            && !self.gtin_prefixes.iter().any(|p| {
+                gtin.get(1..)
+                    .is_some_and(|rest| rest.starts_with(p.as_str()))
+            })
+        {
+            reasons.push(format!(
+                "GS1: (01) {gtin} is not {} GTIN (after the indicator digit it must start with {})",
+                self.gtin_kind,
+                self.gtin_prefixes.join(" or ")
+            ));
+        }
+        reasons
+    }
+
+    fn validate(&self) -> std::result::Result<(), String> {
+        let table = AiTable::builtin();
+        let named = self
+            .required_ais
+            .iter()
+            .chain(&self.optional_ais)
+            .chain(self.max_length.keys());
+        for ai in named {
+            if table.get(ai).is_none() {
+                return Err(format!("data: ({ai}) is not a GS1 AI"));
+            }
+        }
+        if self
+            .gtin_prefixes
+            .iter()
+            .any(|p| p.is_empty() || p.len() > 12 || !p.bytes().all(|b| b.is_ascii_digit()))
+        {
+            return Err("data.gtin_prefixes must be 1–12 digits each".into());
+        }
+        Ok(())
+    }
 }
 
 fn one_module() -> f64 {
@@ -144,7 +244,7 @@ impl Profile {
         {
             return Err("x_dimension_mm must be [min, max] with 0 < min <= max".into());
         }
-        Ok(())
+        self.data.validate()
     }
 }
 
@@ -170,6 +270,49 @@ mod tests {
             err.contains("no-such-profile") && err.contains("gs1-healthcare"),
             "{err}"
         );
+    }
+
+    fn data_reasons(profile: &str, hri: &str) -> Vec<String> {
+        let data = crate::gs1::parse_hri(hri);
+        assert!(data.is_valid(), "{:?}", data.problems);
+        Profile::load(profile).unwrap().data.check(&data, profile)
+    }
+
+    #[test]
+    fn eu_fmd_requires_the_unique_identifier() {
+        let pack = "(01)09506000134352(17)281231(10)AB12(21)SN00001234";
+        assert!(data_reasons("eu-fmd", pack).is_empty());
+        assert!(data_reasons("eu-fmd", &format!("{pack}(714)PT1234567")).is_empty());
+        assert_eq!(
+            data_reasons("eu-fmd", "(01)09506000134352(10)AB12(21)SN1"),
+            ["GS1: (17) is missing (eu-fmd requires it)"]
+        );
+        assert_eq!(
+            data_reasons("eu-fmd", &format!("{pack}(91)X")),
+            ["GS1: (91) is not allowed by eu-fmd"]
+        );
+    }
+
+    #[test]
+    fn dscsa_requires_an_ndc_based_gtin() {
+        let rest = "(17)281231(10)AB12(21)SN00001234";
+        assert!(data_reasons("dscsa", &format!("(01)00301234567896{rest}")).is_empty());
+        assert!(data_reasons("dscsa", &format!("(01)10301234567893{rest}")).is_empty());
+        assert_eq!(
+            data_reasons("dscsa", &format!("(01)09506000134352{rest}")),
+            [
+                "GS1: (01) 09506000134352 is not an NDC-based GTIN (after the indicator digit it must start with 03)"
+            ]
+        );
+        // Extra AIs are allowed on a DSCSA pack.
+        assert!(data_reasons("dscsa", &format!("(01)00301234567896{rest}(91)X")).is_empty());
+    }
+
+    #[test]
+    fn profile_data_rules_name_real_ais() {
+        let text = include_str!("../models/eu-fmd.toml").replace("\"714\"]", "\"799\"]");
+        let err = Profile::parse(&text, "test").unwrap_err().to_string();
+        assert!(err.contains("(799) is not a GS1 AI"), "{err}");
     }
 
     #[test]

@@ -60,9 +60,59 @@ pub struct Query {
 }
 
 type Reply = oneshot::Sender<Result<Arc<Verdict>>>;
+type CommissionReply = oneshot::Sender<Result<Commissioned>>;
 
 enum Job {
     Commit(Box<Pending>, Reply),
+    Commission(Commission, CommissionReply),
+}
+
+/// Serials to commission for one line and batch.
+#[derive(Clone, Debug)]
+pub struct Commission {
+    pub line_id: String,
+    pub batch: String,
+    pub gtin: String,
+    pub serials: Vec<String>,
+}
+
+/// What commissioning did.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Commissioned {
+    pub added: u64,
+    pub already: u64,
+    pub conflicts: u64,
+    /// The first few conflicts, in words.
+    pub conflict_examples: Vec<String>,
+}
+
+/// Counts of one line and batch; see `BatchReconciliation` in the proto for how they add up.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Reconciliation {
+    pub line_id: String,
+    pub batch: String,
+    pub commissioned: u64,
+    pub verified: u64,
+    pub frames: u64,
+    pub passed: u64,
+    pub no_read: u64,
+    pub duplicate: u64,
+    pub not_commissioned: u64,
+}
+
+impl Reconciliation {
+    pub fn outstanding(&self) -> u64 {
+        self.commissioned - self.verified
+    }
+
+    pub fn failed(&self) -> u64 {
+        self.frames - self.passed
+    }
+
+    /// Failed for print quality or data (not a no-read, duplicate or uncommissioned serial).
+    pub fn rejected(&self) -> u64 {
+        self.failed() - self.no_read - self.duplicate - self.not_commissioned
+    }
 }
 
 /// Handle to the store; cheap to share behind an `Arc`.
@@ -87,6 +137,9 @@ impl Store {
         let writer = Connection::open(&path)?;
         writer.pragma_update(None, "journal_mode", "WAL")?;
         writer.pragma_update(None, "synchronous", "FULL")?;
+        // The serial indexes are looked up at random; 64 MiB of page cache keeps their inner
+        // pages in memory at ten million serials.
+        writer.pragma_update(None, "cache_size", -65_536)?;
         writer.execute_batch(SCHEMA)?;
         sweep_orphans(&writer, &evidence_dir)?;
         let reader = Connection::open(&path)?;
@@ -133,6 +186,47 @@ impl Store {
             .await
             .map_err(|_| closed())?;
         Ok(answer)
+    }
+
+    /// Commissions serials for a line and batch; waits until they are committed.
+    pub async fn commission(&self, commission: Commission) -> Result<Commissioned> {
+        let jobs = self.jobs.lock().map_err(|_| closed())?.clone();
+        let jobs = jobs.ok_or_else(closed)?;
+        let (reply, answer) = oneshot::channel();
+        jobs.send(Job::Commission(commission, reply))
+            .await
+            .map_err(|_| closed())?;
+        answer.await.map_err(|_| closed())?
+    }
+
+    /// Reconciliation per line and batch; empty `line_id` or `batch` match every one.
+    pub fn reconcile(&self, line_id: &str, batch: &str) -> Result<Vec<Reconciliation>> {
+        let conn = self.reader.lock().map_err(|_| closed())?;
+        let mut statement = conn.prepare_cached(
+            "SELECT k.line_id, k.batch, COALESCE(c.commissioned, 0), COALESCE(c.verified, 0),
+                    COALESCE(b.total, 0), COALESCE(b.passed, 0), COALESCE(b.no_read, 0),
+                    COALESCE(b.duplicates, 0), COALESCE(b.not_commissioned, 0)
+             FROM (SELECT line_id, batch FROM commissioning UNION SELECT line_id, batch FROM batch_stats) k
+             LEFT JOIN commissioning c ON c.line_id = k.line_id AND c.batch = k.batch
+             LEFT JOIN batch_stats b ON b.line_id = k.line_id AND b.batch = k.batch
+             WHERE (?1 = '' OR k.line_id = ?1) AND (?2 = '' OR k.batch = ?2)
+             ORDER BY k.line_id, k.batch",
+        )?;
+        let rows = statement.query_map(params![line_id, batch], |r| {
+            let n = |i| r.get::<_, i64>(i).map(|v| v as u64);
+            Ok(Reconciliation {
+                line_id: r.get(0)?,
+                batch: r.get(1)?,
+                commissioned: n(2)?,
+                verified: n(3)?,
+                frames: n(4)?,
+                passed: n(5)?,
+                no_read: n(6)?,
+                duplicate: n(7)?,
+                not_commissioned: n(8)?,
+            })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
     /// Stores a verdict and waits until it is committed.
@@ -261,6 +355,31 @@ CREATE TABLE IF NOT EXISTS serials (
     seq INTEGER NOT NULL,
     PRIMARY KEY (gtin, serial)
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS commissioned (
+    gtin TEXT NOT NULL,
+    serial TEXT NOT NULL,
+    line_id TEXT NOT NULL,
+    batch TEXT NOT NULL,
+    verified_seq INTEGER,
+    PRIMARY KEY (gtin, serial)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS commissioning (
+    line_id TEXT NOT NULL,
+    batch TEXT NOT NULL,
+    commissioned INTEGER NOT NULL DEFAULT 0,
+    verified INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (line_id, batch)
+);
+CREATE TABLE IF NOT EXISTS batch_stats (
+    line_id TEXT NOT NULL,
+    batch TEXT NOT NULL,
+    total INTEGER NOT NULL DEFAULT 0,
+    passed INTEGER NOT NULL DEFAULT 0,
+    no_read INTEGER NOT NULL DEFAULT 0,
+    duplicates INTEGER NOT NULL DEFAULT 0,
+    not_commissioned INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (line_id, batch)
+);
 CREATE TABLE IF NOT EXISTS line_stats (
     line_id TEXT PRIMARY KEY,
     total INTEGER NOT NULL DEFAULT 0,
@@ -322,20 +441,25 @@ impl Writer {
     fn run(&mut self, mut queue: mpsc::Receiver<Job>) {
         let mut batch = Vec::with_capacity(MAX_BATCH);
         while queue.blocking_recv_many(&mut batch, MAX_BATCH) > 0 {
-            let mut replies = Vec::with_capacity(batch.len());
-            let outcome = self.commit_batch(batch.drain(..), &mut replies);
-            match outcome {
+            let mut replies = Replies::default();
+            match self.commit_batch(batch.drain(..), &mut replies) {
                 Ok(()) => {
-                    for (reply, verdict) in replies {
+                    for (reply, verdict) in replies.verdicts {
                         if let Ok(verdict) = &verdict {
                             let _ = self.committed.send(verdict.clone());
                         }
                         let _ = reply.send(verdict);
                     }
+                    for (reply, outcome) in replies.commissions {
+                        let _ = reply.send(outcome);
+                    }
                 }
                 Err(e) => {
                     let message = e.to_string();
-                    for (reply, _) in replies {
+                    for (reply, _) in replies.verdicts {
+                        let _ = reply.send(Err(Error::Store(message.clone())));
+                    }
+                    for (reply, _) in replies.commissions {
                         let _ = reply.send(Err(Error::Store(message.clone())));
                     }
                 }
@@ -347,14 +471,23 @@ impl Writer {
     fn commit_batch(
         &mut self,
         jobs: impl Iterator<Item = Job>,
-        replies: &mut Vec<(Reply, Result<Arc<Verdict>>)>,
+        replies: &mut Replies,
     ) -> Result<()> {
         let tx = self.conn.transaction()?;
         let mut evidence_added = false;
-        for Job::Commit(pending, reply) in jobs {
-            let stored = store_one(&tx, *pending, &self.evidence_dir);
-            evidence_added |= stored.as_ref().is_ok_and(|v| !v.evidence.is_empty());
-            replies.push((reply, stored.map(Arc::new)));
+        for job in jobs {
+            match job {
+                Job::Commit(pending, reply) => {
+                    let stored = store_one(&tx, *pending, &self.evidence_dir);
+                    evidence_added |= stored.as_ref().is_ok_and(|v| !v.evidence.is_empty());
+                    replies.verdicts.push((reply, stored.map(Arc::new)));
+                }
+                Job::Commission(commission, reply) => {
+                    replies
+                        .commissions
+                        .push((reply, commission_serials(&tx, &commission)));
+                }
+            }
         }
         let released = if evidence_added {
             enforce_budget(&tx, self.evidence_budget)?
@@ -367,6 +500,51 @@ impl Writer {
         }
         Ok(())
     }
+}
+
+/// Answers waiting for a batch's commit.
+#[derive(Default)]
+struct Replies {
+    verdicts: Vec<(Reply, Result<Arc<Verdict>>)>,
+    commissions: Vec<(CommissionReply, Result<Commissioned>)>,
+}
+
+/// How many conflicts a commissioning answer spells out.
+const CONFLICT_EXAMPLES: usize = 10;
+
+fn commission_serials(tx: &rusqlite::Transaction, c: &Commission) -> Result<Commissioned> {
+    let mut outcome = Commissioned::default();
+    let mut insert = tx.prepare_cached(
+        "INSERT OR IGNORE INTO commissioned (gtin, serial, line_id, batch) VALUES (?1, ?2, ?3, ?4)",
+    )?;
+    let mut owner = tx.prepare_cached(
+        "SELECT line_id, batch FROM commissioned WHERE gtin = ?1 AND serial = ?2",
+    )?;
+    for serial in &c.serials {
+        if insert.execute(params![c.gtin, serial, c.line_id, c.batch])? == 1 {
+            outcome.added += 1;
+            continue;
+        }
+        let (line, batch): (String, String) =
+            owner.query_row(params![c.gtin, serial], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        if line == c.line_id && batch == c.batch {
+            outcome.already += 1;
+        } else {
+            outcome.conflicts += 1;
+            if outcome.conflict_examples.len() < CONFLICT_EXAMPLES {
+                outcome.conflict_examples.push(format!(
+                    "serial {serial} of GTIN {} is commissioned for batch {batch} on line {line}",
+                    c.gtin
+                ));
+            }
+        }
+    }
+    tx.execute(
+        "INSERT INTO commissioning (line_id, batch, commissioned) VALUES (?1, ?2, ?3)
+         ON CONFLICT (line_id, batch) DO UPDATE SET commissioned = commissioned + ?3",
+        params![c.line_id, c.batch, outcome.added as i64],
+    )?;
+    Ok(outcome)
 }
 
 /// Stores one verdict inside the batch's transaction; a repeated frame id returns what is stored.
@@ -400,10 +578,11 @@ fn store_one(tx: &rusqlite::Transaction, pending: Pending, evidence_dir: &Path) 
         verdict.frame_id = format!("auto-{seq}");
     }
     if !verdict.gtin.is_empty() && !verdict.serial.is_empty() {
-        let inserted = tx.execute(
-            "INSERT OR IGNORE INTO serials (gtin, serial, seq) VALUES (?1, ?2, ?3)",
-            params![verdict.gtin, verdict.serial, seq],
-        )?;
+        let inserted = tx
+            .prepare_cached(
+                "INSERT OR IGNORE INTO serials (gtin, serial, seq) VALUES (?1, ?2, ?3)",
+            )?
+            .execute(params![verdict.gtin, verdict.serial, seq])?;
         if inserted == 0 {
             let (line, frame): (String, String) = tx.query_row(
                 "SELECT v.line_id, v.frame_id FROM serials s JOIN verdicts v ON v.seq = s.seq
@@ -419,6 +598,7 @@ fn store_one(tx: &rusqlite::Transaction, pending: Pending, evidence_dir: &Path) 
             ));
         }
     }
+    check_commissioned(tx, &mut verdict, seq)?;
     verdict.sequence = seq as u64;
     verdict.stored_unix_ms = now_ms();
     verdict.evidence = evidence
@@ -446,6 +626,21 @@ fn store_one(tx: &rusqlite::Transaction, pending: Pending, evidence_dir: &Path) 
         "D" => "grade_d",
         _ => "grade_f",
     };
+    tx.prepare_cached(
+        "INSERT INTO batch_stats (line_id, batch, total, passed, no_read, duplicates, not_commissioned)
+         VALUES (?1, ?2, 1, ?3, ?4, ?5, ?6)
+         ON CONFLICT (line_id, batch) DO UPDATE SET
+           total = total + 1, passed = passed + ?3, no_read = no_read + ?4,
+           duplicates = duplicates + ?5, not_commissioned = not_commissioned + ?6",
+    )?
+    .execute(params![
+        verdict.line_id,
+        verdict.batch,
+        verdict.pass,
+        !verdict.decoded,
+        verdict.decoded && verdict.duplicate,
+        verdict.decoded && !verdict.duplicate && verdict.not_commissioned,
+    ])?;
     tx.execute(
         &format!(
             "INSERT INTO line_stats (line_id, total, passed, no_read, duplicates, {grade_column}, grade_sum, last_seq)
@@ -465,6 +660,53 @@ fn store_one(tx: &rusqlite::Transaction, pending: Pending, evidence_dir: &Path) 
         ],
     )?;
     Ok(verdict)
+}
+
+/// Once a line has commissioned serials, a pack on it must carry one commissioned for this
+/// line and batch; the first passing pack of each commissioned serial verifies it.
+fn check_commissioned(tx: &rusqlite::Transaction, verdict: &mut Verdict, seq: i64) -> Result<()> {
+    if verdict.serial.is_empty() || verdict.gtin.is_empty() {
+        return Ok(());
+    }
+    let line_commissions = tx
+        .prepare_cached("SELECT 1 FROM commissioning WHERE line_id = ?1 LIMIT 1")?
+        .exists(params![verdict.line_id])?;
+    if !line_commissions {
+        return Ok(());
+    }
+    let owner: Option<(String, String)> = tx
+        .prepare_cached("SELECT line_id, batch FROM commissioned WHERE gtin = ?1 AND serial = ?2")?
+        .query_row(params![verdict.gtin, verdict.serial], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
+        .optional()?;
+    let reason = match owner {
+        None => Some(crate::verdict::not_commissioned(&verdict.serial)),
+        Some((line, batch)) if line != verdict.line_id || batch != verdict.batch => Some(format!(
+            "serial (21) {} was commissioned for batch {batch} on line {line}, not batch {} on line {}",
+            verdict.serial, verdict.batch, verdict.line_id
+        )),
+        Some(_) => None,
+    };
+    if let Some(reason) = reason {
+        verdict.not_commissioned = true;
+        verdict.pass = false;
+        verdict.reasons.push(reason);
+    } else if verdict.pass {
+        let first_pass = tx
+            .prepare_cached(
+                "UPDATE commissioned SET verified_seq = ?3
+                 WHERE gtin = ?1 AND serial = ?2 AND verified_seq IS NULL",
+            )?
+            .execute(params![verdict.gtin, verdict.serial, seq])?;
+        if first_pass == 1 {
+            tx.prepare_cached(
+                "UPDATE commissioning SET verified = verified + 1 WHERE line_id = ?1 AND batch = ?2",
+            )?
+            .execute(params![verdict.line_id, verdict.batch])?;
+        }
+    }
+    Ok(())
 }
 
 /// Releases the oldest evidence frames until the rest fit in `budget` bytes; returns the files

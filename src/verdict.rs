@@ -1,13 +1,16 @@
 //! The verdict on one image: the grade against the profile, with the reasons a symbol fails,
 //! and the record users and their scripts read (the contract's JSON names).
 
+use crate::error::{Error, Result};
 use crate::frame::Frame;
 use crate::grade::{Grading, grade};
 use crate::gs1;
+use crate::gs1::Gs1Data;
 use crate::profile::Profile;
 use crate::reader::{ReadOptions, SymbolRead, read};
 use serde::Serialize;
 use serde_json::{Value, json};
+use std::collections::HashSet;
 
 /// Letter of an integer grade 4..0.
 pub fn letter(grade: u8) -> &'static str {
@@ -49,6 +52,81 @@ pub struct Verdict {
     pub reasons: Vec<String>,
 }
 
+/// What the line was told to print. Each field that is set must match the pack.
+#[derive(Clone, Debug, Default)]
+pub struct Expected {
+    /// GTIN as 14 digits.
+    pub gtin: Option<String>,
+    pub batch: Option<String>,
+    /// YYMMDD, as (17) carries it.
+    pub expiry: Option<String>,
+    /// Serials commissioned for this run; a pack whose (21) is not among them fails.
+    pub commissioned: Option<HashSet<String>>,
+}
+
+impl Expected {
+    /// Checks each given field as the GS1 data it stands for; empty strings are not set.
+    /// A GTIN-8, -12 or -13 is widened to 14 digits.
+    pub fn new(gtin: &str, batch: &str, expiry: &str) -> Result<Expected> {
+        let checked = |field: &'static str, ai: &str, value: &str| -> Result<Option<String>> {
+            if value.is_empty() {
+                return Ok(None);
+            }
+            match gs1::check_ai_value(ai, value).first() {
+                Some(problem) => Err(Error::InvalidExpected {
+                    field,
+                    reason: problem.to_string(),
+                }),
+                None => Ok(Some(value.to_string())),
+            }
+        };
+        let gtin = match gtin.len() {
+            8 | 12 | 13 if gtin.bytes().all(|b| b.is_ascii_digit()) => format!("{gtin:0>14}"),
+            _ => gtin.to_string(),
+        };
+        Ok(Expected {
+            gtin: checked("gtin", "01", &gtin)?,
+            batch: checked("batch", "10", batch)?,
+            expiry: checked("expiry", "17", expiry)?,
+            commissioned: None,
+        })
+    }
+
+    /// Where the pack's data differs from what the line was told to print.
+    pub fn check(&self, data: Option<&Gs1Data>) -> Vec<String> {
+        let mut reasons = Vec::new();
+        let fields = [
+            ("GTIN", "01", &self.gtin),
+            ("batch", "10", &self.batch),
+            ("expiry", "17", &self.expiry),
+        ];
+        for (name, ai, expected) in fields {
+            let Some(expected) = expected else { continue };
+            match data.and_then(|d| d.get(ai)) {
+                None => reasons.push(format!(
+                    "{name} ({ai}) is missing, the line expects {expected}"
+                )),
+                Some(found) if found != expected => reasons.push(format!(
+                    "{name} ({ai}) is {found}, the line expects {expected}"
+                )),
+                Some(_) => {}
+            }
+        }
+        if let (Some(commissioned), Some(serial)) =
+            (&self.commissioned, data.and_then(|d| d.get("21")))
+            && !commissioned.contains(serial)
+        {
+            reasons.push(not_commissioned(serial));
+        }
+        reasons
+    }
+}
+
+/// The reason a pack fails when its serial was never commissioned.
+pub fn not_commissioned(serial: &str) -> String {
+    format!("serial (21) {serial} was never commissioned")
+}
+
 /// Judges one image: `overall` is its grade (or its group's mean with averaging).
 pub fn judge(
     symbol: Option<&SymbolRead>,
@@ -56,6 +134,7 @@ pub fn judge(
     overall: f64,
     profile: &Profile,
     px_per_mm: Option<f64>,
+    expected: &Expected,
 ) -> Verdict {
     let mut reasons = Vec::new();
     let (Some(symbol), Some(grading)) = (symbol, grading) else {
@@ -64,6 +143,10 @@ pub fn judge(
             reasons: vec!["no Data Matrix decoded".into()],
         };
     };
+    let gs1_data = symbol
+        .decoded
+        .gs1
+        .then(|| gs1::parse_element_string(&symbol.decoded.text));
     if overall < profile.min_grade {
         reasons.push(format!(
             "grade {overall:.1} below profile minimum {:.1}",
@@ -78,10 +161,11 @@ pub fn judge(
     if profile.require_gs1 && !symbol.decoded.gs1 {
         reasons.push("data is not GS1 (no FNC1 in the first position)".into());
     }
-    if symbol.decoded.gs1 {
-        let data = gs1::parse_element_string(&symbol.decoded.text);
+    if let Some(data) = &gs1_data {
         reasons.extend(data.problems.iter().map(|p| format!("GS1: {p}")));
+        reasons.extend(profile.data.check(data, &profile.name));
     }
+    reasons.extend(expected.check(gs1_data.as_ref()));
     if let (Some([lo, hi]), Some(ppmm)) = (profile.x_dimension_mm, px_per_mm) {
         let x_mm = grading.x_dimension_px / ppmm;
         if x_mm < lo || x_mm > hi {
@@ -231,10 +315,11 @@ pub fn record_json(
     overall: f64,
     profile: &Profile,
     px_per_mm: Option<f64>,
+    expected: &Expected,
 ) -> Value {
     let symbol = inspection.symbol.as_ref();
     let grading = inspection.grading.as_ref();
-    let verdict = judge(symbol, grading, overall, profile, px_per_mm);
+    let verdict = judge(symbol, grading, overall, profile, px_per_mm, expected);
     let notation = notation(overall, profile, grading, px_per_mm);
     let grade = match grading {
         Some(g) => grade_json(g, overall, &notation),

@@ -1,6 +1,7 @@
 //! Client commands for people and scripts: `stream` sends images to a running service and
 //! prints the verdicts; `verdicts` lists (or watches) stored verdicts; `stats` prints a line's
-//! counts.
+//! counts; `commission` loads commissioned serials; `reconcile` prints the counts per line and
+//! batch.
 
 use anyhow::{Context, Result, bail};
 use clap::{Args, ValueEnum};
@@ -12,11 +13,12 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
+use verigrade::proto::serials_client::SerialsClient;
 use verigrade::proto::verdicts_client::VerdictsClient;
 use verigrade::proto::verifier_client::VerifierClient;
 use verigrade::proto::{
-    GetLineStatsRequest, ListVerdictsRequest, Verdict, VerifyRequest, WatchVerdictsRequest,
-    verify_request,
+    CommissionRequest, Expected, GetLineStatsRequest, ListVerdictsRequest, ReconcileRequest,
+    Verdict, VerifyRequest, WatchVerdictsRequest, verify_request,
 };
 
 const DEFAULT_SERVER: &str = "http://127.0.0.1:50051";
@@ -53,6 +55,15 @@ pub struct StreamArgs {
     /// Print only the summary.
     #[arg(long)]
     quiet: bool,
+    /// The GTIN the line was told to print.
+    #[arg(long, default_value = "", value_name = "GTIN")]
+    expect_gtin: String,
+    /// The batch the line was told to print; also the batch frames are reconciled under.
+    #[arg(long, default_value = "", value_name = "BATCH")]
+    expect_batch: String,
+    /// The expiry the line was told to print, YYMMDD.
+    #[arg(long, default_value = "", value_name = "YYMMDD")]
+    expect_expiry: String,
     /// Image files or folders.
     #[arg(required = true)]
     paths: Vec<PathBuf>,
@@ -79,6 +90,35 @@ pub struct VerdictsArgs {
 }
 
 #[derive(Args)]
+pub struct CommissionArgs {
+    #[arg(long, default_value = DEFAULT_SERVER)]
+    server: String,
+    #[arg(long)]
+    line: String,
+    #[arg(long)]
+    batch: String,
+    /// GTIN the serials belong to.
+    #[arg(long)]
+    gtin: String,
+    /// File of serials, one per line (`-`: standard input).
+    file: PathBuf,
+}
+
+#[derive(Args)]
+pub struct ReconcileArgs {
+    #[arg(long, default_value = DEFAULT_SERVER)]
+    server: String,
+    /// Line (empty: every line).
+    #[arg(long, default_value = "")]
+    line: String,
+    /// Batch (empty: every batch).
+    #[arg(long, default_value = "")]
+    batch: String,
+    #[arg(long, value_enum, default_value = "text")]
+    format: OutputFormat,
+}
+
+#[derive(Args)]
 pub struct StatsArgs {
     #[arg(long, default_value = DEFAULT_SERVER)]
     server: String,
@@ -96,7 +136,9 @@ pub fn verdict_json(v: &Verdict) -> Value {
         "gs1": v.gs1, "hri": v.hri,
         "grade": {"overall": v.overall_grade, "letter": v.grade_letter, "notation": v.notation},
         "verdict": if v.pass { "pass" } else { "fail" }, "reasons": v.reasons,
-        "duplicate": v.duplicate, "processing_ms": v.processing_ms, "evidence": v.evidence,
+        "duplicate": v.duplicate, "not_commissioned": v.not_commissioned,
+        "gtin": v.gtin, "serial": v.serial, "batch": v.batch,
+        "processing_ms": v.processing_ms, "evidence": v.evidence,
     });
     for p in &v.parameters {
         record["grade"][&p.name] = match p.value {
@@ -170,6 +212,11 @@ pub fn stream(args: &StreamArgs) -> Result<ExitCode> {
                 (camera, _) => format!("{camera}-{client}"),
             };
             let profile = args.profile.clone();
+            let expected = Expected {
+                gtin: args.expect_gtin.clone(),
+                batch: args.expect_batch.clone(),
+                expiry: args.expect_expiry.clone(),
+            };
             let (repeat, rate, quiet, format) = (args.repeat, args.rate, args.quiet, args.format);
             streams.push(tokio::spawn(async move {
                 run_stream(
@@ -177,7 +224,7 @@ pub fn stream(args: &StreamArgs) -> Result<ExitCode> {
                         .max_decoding_message_size(64 << 20)
                         .max_encoding_message_size(usize::MAX),
                     images,
-                    (line, camera, profile),
+                    (line, camera, profile, expected),
                     repeat,
                     rate,
                     (!quiet).then_some(format),
@@ -218,14 +265,14 @@ pub fn stream(args: &StreamArgs) -> Result<ExitCode> {
 async fn run_stream(
     mut client: VerifierClient<tonic::transport::Channel>,
     images: Arc<Vec<(PathBuf, bytes::Bytes)>>,
-    (line_id, camera_id, profile): (String, String, String),
+    (line_id, camera_id, profile, expected): (String, String, String, Expected),
     repeat: u64,
     rate: f64,
     format: Option<OutputFormat>,
 ) -> Result<StreamTally> {
     let sent_at = Arc::new(Mutex::new(VecDeque::new()));
     let (tx, rx) = mpsc::channel(8);
-    let expected = repeat * images.len() as u64;
+    let answers_due = repeat * images.len() as u64;
     let sender = {
         let sent_at = sent_at.clone();
         tokio::spawn(async move {
@@ -243,6 +290,7 @@ async fn run_stream(
                         line_id: line_id.clone(),
                         camera_id: camera_id.clone(),
                         profile: profile.clone(),
+                        expected: Some(expected.clone()),
                         frame: Some(verify_request::Frame::Image(bytes.clone())),
                         ..VerifyRequest::default()
                     };
@@ -272,9 +320,9 @@ async fn run_stream(
         }
     }
     sender.await?;
-    if tally.answered != expected {
+    if tally.answered != answers_due {
         bail!(
-            "the stream ended after {} of {expected} verdicts",
+            "the stream ended after {} of {answers_due} verdicts",
             tally.answered
         );
     }
@@ -352,6 +400,93 @@ pub fn stats(args: &StatsArgs) -> Result<ExitCode> {
                 "last_sequence": stats.last_sequence,
             })
         );
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+/// Serials sent per message when commissioning.
+const COMMISSION_CHUNK: usize = 10_000;
+
+pub fn commission(args: &CommissionArgs) -> Result<ExitCode> {
+    let text = if args.file.as_os_str() == "-" {
+        std::io::read_to_string(std::io::stdin()).context("cannot read standard input")?
+    } else {
+        std::fs::read_to_string(&args.file)
+            .with_context(|| format!("cannot read {}", args.file.display()))?
+    };
+    let serials: Vec<String> = crate::cli::grade::read_serials(&text);
+    let requests: Vec<CommissionRequest> = serials
+        .chunks(COMMISSION_CHUNK)
+        .map(|chunk| CommissionRequest {
+            line_id: args.line.clone(),
+            batch: args.batch.clone(),
+            gtin: args.gtin.clone(),
+            serials: chunk.to_vec(),
+        })
+        .collect();
+    let runtime = tokio::runtime::Runtime::new()?;
+    runtime.block_on(async {
+        let mut client = SerialsClient::connect(args.server.clone())
+            .await
+            .with_context(|| format!("cannot connect to {}", args.server))?;
+        let outcome = client
+            .commission(tokio_stream::iter(requests))
+            .await?
+            .into_inner();
+        println!(
+            "{}",
+            json!({"line_id": args.line, "batch": args.batch, "gtin": args.gtin,
+                   "serials": serials.len(), "added": outcome.added, "already": outcome.already,
+                   "conflicts": outcome.conflicts, "conflict_examples": outcome.conflict_examples})
+        );
+        Ok(if outcome.conflicts == 0 {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::from(1)
+        })
+    })
+}
+
+pub fn reconcile(args: &ReconcileArgs) -> Result<ExitCode> {
+    let runtime = tokio::runtime::Runtime::new()?;
+    runtime.block_on(async {
+        let mut client = SerialsClient::connect(args.server.clone())
+            .await
+            .with_context(|| format!("cannot connect to {}", args.server))?;
+        let answer = client
+            .reconcile(ReconcileRequest {
+                line_id: args.line.clone(),
+                batch: args.batch.clone(),
+            })
+            .await?
+            .into_inner();
+        for b in &answer.batches {
+            match args.format {
+                OutputFormat::Json => println!(
+                    "{}",
+                    json!({"line_id": b.line_id, "batch": b.batch,
+                           "commissioned": b.commissioned, "verified": b.verified,
+                           "outstanding": b.outstanding, "frames": b.frames, "passed": b.passed,
+                           "failed": b.failed, "no_read": b.no_read, "duplicate": b.duplicate,
+                           "not_commissioned": b.not_commissioned, "rejected": b.rejected})
+                ),
+                OutputFormat::Text => println!(
+                    "line {} batch {}: commissioned {} = verified {} + outstanding {}; frames {} = passed {} + failed {} (no-read {}, duplicate {}, not commissioned {}, rejected {})",
+                    b.line_id,
+                    b.batch,
+                    b.commissioned,
+                    b.verified,
+                    b.outstanding,
+                    b.frames,
+                    b.passed,
+                    b.failed,
+                    b.no_read,
+                    b.duplicate,
+                    b.not_commissioned,
+                    b.rejected
+                ),
+            }
+        }
         Ok(ExitCode::SUCCESS)
     })
 }

@@ -11,7 +11,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use verigrade::Frame;
 use verigrade::profile::{DEFAULT_PROFILE, Profile};
-use verigrade::verdict::{Inspection, inspect, record_json};
+use verigrade::verdict::{Expected, Inspection, inspect, record_json};
 
 #[derive(Clone, Copy, ValueEnum)]
 pub enum GradeFormat {
@@ -22,7 +22,8 @@ pub enum GradeFormat {
 
 #[derive(Args)]
 pub struct GradeArgs {
-    /// Application profile: a name from models/ (iso15415, gs1-healthcare) or a .toml path.
+    /// Application profile: a name from models/ (iso15415, gs1-healthcare, eu-fmd, dscsa) or
+    /// a .toml path.
     #[arg(long, default_value = DEFAULT_PROFILE)]
     profile: String,
     #[arg(long, value_enum, default_value = "json")]
@@ -38,9 +39,46 @@ pub struct GradeArgs {
     /// mils and check the X dimension.
     #[arg(long)]
     dpi: Option<f64>,
+    /// The GTIN the line was told to print; a pack with another (01) fails.
+    #[arg(long, value_name = "GTIN")]
+    expect_gtin: Option<String>,
+    /// The batch the line was told to print (10).
+    #[arg(long, value_name = "BATCH")]
+    expect_batch: Option<String>,
+    /// The expiry the line was told to print (17), YYMMDD.
+    #[arg(long, value_name = "YYMMDD")]
+    expect_expiry: Option<String>,
+    /// File of commissioned serials, one per line: a pack whose (21) is not listed fails.
+    #[arg(long, value_name = "FILE")]
+    commissioned: Option<PathBuf>,
     /// Image files (PNG, JPEG, BMP, TIFF, PGM) or folders.
     #[arg(required = true)]
     paths: Vec<PathBuf>,
+}
+
+/// What the line was told to print, from the `--expect-*` and `--commissioned` options.
+fn expected(args: &GradeArgs) -> Result<Expected> {
+    let field = |f: &Option<String>| f.clone().unwrap_or_default();
+    let mut expected = Expected::new(
+        &field(&args.expect_gtin),
+        &field(&args.expect_batch),
+        &field(&args.expect_expiry),
+    )?;
+    if let Some(path) = &args.commissioned {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read {}", path.display()))?;
+        expected.commissioned = Some(read_serials(&text));
+    }
+    Ok(expected)
+}
+
+/// Serials one per line; blank lines and `#` comments are skipped.
+pub fn read_serials<C: FromIterator<String>>(text: &str) -> C {
+    text.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .map(str::to_string)
+        .collect()
 }
 
 /// One file's outcome: its inspection, or why it could not be read as an image.
@@ -48,6 +86,7 @@ type Outcome = std::result::Result<Inspection, String>;
 
 pub fn run(args: &GradeArgs) -> Result<ExitCode> {
     let profile = Profile::load(&args.profile)?;
+    let expected = expected(args)?;
     let px_per_mm = match args.dpi {
         Some(dpi) if dpi.is_finite() && dpi > 0.0 => Some(dpi / 25.4),
         Some(dpi) => anyhow::bail!("--dpi must be a positive number, not {dpi}"),
@@ -97,7 +136,9 @@ pub fn run(args: &GradeArgs) -> Result<ExitCode> {
     for ((path, outcome), &overall) in files.iter().zip(&outcomes).zip(&overall) {
         let shown = path.display().to_string();
         records.push(match outcome {
-            Ok(inspection) => record_json(&shown, inspection, overall, &profile, px_per_mm),
+            Ok(inspection) => {
+                record_json(&shown, inspection, overall, &profile, px_per_mm, &expected)
+            }
             Err(e) => {
                 unreadable += 1;
                 eprintln!("verigrade: {shown}: {e}");

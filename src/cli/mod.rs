@@ -2,5 +2,6 @@
 
 pub mod client;
 pub mod grade;
+pub mod gs1;
 pub mod report;
 pub mod serve;

@@ -9,7 +9,7 @@ use crate::gs1;
 use crate::profile::Profile;
 use crate::proto::{self, Parameter, Verdict, verify_request};
 use crate::store::{Evidence, Pending};
-use crate::verdict::{self, inspect};
+use crate::verdict::{self, Expected, inspect};
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -92,12 +92,16 @@ impl Engine {
                 Frame::from_raw(width, height, raw.stride as usize, &raw.data)?
             }
         };
+        let expected = match &request.expected {
+            Some(e) => Expected::new(&e.gtin, &e.batch, &e.expiry)?,
+            None => Expected::default(),
+        };
         let px_per_mm = (request.dpi > 0.0).then(|| request.dpi / 25.4);
         let inspection = inspect(&frame, profile, px_per_mm);
         let overall = f64::from(inspection.scan_grade());
         let symbol = inspection.symbol.as_ref();
         let grading = inspection.grading.as_ref();
-        let judged = verdict::judge(symbol, grading, overall, profile, px_per_mm);
+        let judged = verdict::judge(symbol, grading, overall, profile, px_per_mm, &expected);
         let gs1_data = symbol
             .filter(|s| s.decoded.gs1)
             .map(|s| gs1::parse_element_string(&s.decoded.text));
@@ -140,6 +144,7 @@ impl Engine {
                 .unwrap_or_default(),
             gtin: field("01"),
             serial: field("21"),
+            batch: expected.batch.clone().unwrap_or_else(|| field("10")),
             processing_ms: received.elapsed().as_secs_f64() * 1000.0,
             ..Verdict::default()
         };

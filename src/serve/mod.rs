@@ -1,5 +1,5 @@
-//! The gRPC service: `Verifier` for camera gateways, `Verdicts` for line controllers, plus
-//! `grpc.health.v1` and server reflection.
+//! The gRPC service: `Verifier` for camera gateways, `Verdicts` for line controllers,
+//! `Serials` for commissioning and reconciliation, plus `grpc.health.v1` and server reflection.
 //!
 //! A frame travels: async handler → grading pool (rayon, [`engine`]) → store writer thread
 //! ([`crate::store`]) → answer. The async runtime only moves messages; every stage between
@@ -8,10 +8,12 @@
 
 pub mod config;
 pub mod engine;
+mod serials;
 mod verdicts;
 mod verifier;
 
 use crate::error::{Error, Result};
+use crate::proto::serials_server::SerialsServer;
 use crate::proto::verdicts_server::VerdictsServer;
 use crate::proto::verifier_server::VerifierServer;
 use crate::store::{Pending, Store};
@@ -109,6 +111,9 @@ pub async fn run(
     health
         .set_serving::<VerdictsServer<verdicts::VerdictsService>>()
         .await;
+    health
+        .set_serving::<SerialsServer<serials::SerialsService>>()
+        .await;
     let reflection = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(crate::proto::FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
@@ -138,6 +143,7 @@ pub async fn run(
         .add_service(VerdictsServer::new(verdicts::VerdictsService(
             shared.clone(),
         )))
+        .add_service(SerialsServer::new(serials::SerialsService(shared.clone())))
         .serve_with_incoming_shutdown(
             tokio_stream::wrappers::TcpListenerStream::new(listener),
             signal,

@@ -22,7 +22,7 @@ const DEFAULT_PAGE: usize = 100;
 const MAX_PAGE: usize = 1000;
 
 /// Runs a store read on a blocking thread.
-async fn read<T: Send + 'static>(
+pub(super) async fn read<T: Send + 'static>(
     store: &Arc<Store>,
     f: impl FnOnce(&Store) -> Result<T> + Send + 'static,
 ) -> Result<T, Status> {
