@@ -6,6 +6,7 @@ use bytes::Bytes;
 use std::io::Cursor;
 use std::path::PathBuf;
 use tokio::sync::oneshot;
+use verigrade::proto::serials_client::SerialsClient;
 use verigrade::proto::verdicts_client::VerdictsClient;
 use verigrade::proto::verifier_client::VerifierClient;
 use verigrade::proto::{VerifyRequest, verify_request};
@@ -45,6 +46,10 @@ impl Server {
         VerdictsClient::connect(self.url.clone()).await.unwrap()
     }
 
+    pub async fn serials(&self) -> SerialsClient<tonic::transport::Channel> {
+        SerialsClient::connect(self.url.clone()).await.unwrap()
+    }
+
     /// Graceful shutdown, as on SIGTERM.
     pub async fn stop(mut self) {
         if let Some(shutdown) = self.shutdown.take() {
@@ -77,8 +82,13 @@ pub fn gs1_text(serial: &str) -> String {
 
 /// A PNG of a clean GS1 symbol carrying `serial`, on a small canvas.
 pub fn pack_png(serial: &str) -> Bytes {
+    gs1_png(&gs1_text(serial))
+}
+
+/// A PNG of a clean GS1 symbol carrying `text` (an element string), on a small canvas.
+pub fn gs1_png(text: &str) -> Bytes {
     let spec = GenSpec {
-        text: gs1_text(serial),
+        text: text.into(),
         gs1: true,
         module_px: 6.0,
         canvas: Some((320, 240)),
