@@ -102,16 +102,17 @@ pub struct Reconciliation {
 
 impl Reconciliation {
     pub fn outstanding(&self) -> u64 {
-        self.commissioned - self.verified
+        self.commissioned.saturating_sub(self.verified)
     }
 
     pub fn failed(&self) -> u64 {
-        self.frames - self.passed
+        self.frames.saturating_sub(self.passed)
     }
 
     /// Failed for print quality or data (not a no-read, duplicate or uncommissioned serial).
     pub fn rejected(&self) -> u64 {
-        self.failed() - self.no_read - self.duplicate - self.not_commissioned
+        self.failed()
+            .saturating_sub(self.no_read + self.duplicate + self.not_commissioned)
     }
 }
 
@@ -134,13 +135,7 @@ impl Store {
             source,
         })?;
         let path = data_dir.join("verdicts.sqlite");
-        let writer = Connection::open(&path)?;
-        writer.pragma_update(None, "journal_mode", "WAL")?;
-        writer.pragma_update(None, "synchronous", "FULL")?;
-        // The serial indexes are looked up at random; 64 MiB of page cache keeps their inner
-        // pages in memory at ten million serials.
-        writer.pragma_update(None, "cache_size", -65_536)?;
-        writer.execute_batch(SCHEMA)?;
+        let writer = open_database(&path)?;
         sweep_orphans(&writer, &evidence_dir)?;
         let reader = Connection::open(&path)?;
         reader.pragma_update(None, "query_only", true)?;
@@ -328,6 +323,39 @@ impl Drop for Store {
     fn drop(&mut self) {
         self.close();
     }
+}
+
+/// Opens (or creates) the store's database as its writer does: WAL, `synchronous=FULL`, the
+/// schema in place.
+pub fn open_database(path: &Path) -> Result<Connection> {
+    let conn = Connection::open(path)?;
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    // The serial indexes are looked up at random; 64 MiB of page cache keeps their inner
+    // pages in memory at ten million serials.
+    conn.pragma_update(None, "cache_size", -65_536)?;
+    conn.execute_batch(SCHEMA)?;
+    Ok(conn)
+}
+
+/// Registers a (GTIN, serial) pair as carried by verdict `seq`. When the pair was already
+/// there, returns the sequence of the verdict that carried it first (a duplicate).
+pub fn register_serial(
+    conn: &Connection,
+    gtin: &str,
+    serial: &str,
+    seq: i64,
+) -> Result<Option<i64>> {
+    let inserted = conn
+        .prepare_cached("INSERT OR IGNORE INTO serials (gtin, serial, seq) VALUES (?1, ?2, ?3)")?
+        .execute(params![gtin, serial, seq])?;
+    if inserted == 1 {
+        return Ok(None);
+    }
+    let first = conn
+        .prepare_cached("SELECT seq FROM serials WHERE gtin = ?1 AND serial = ?2")?
+        .query_row(params![gtin, serial], |r| r.get(0))?;
+    Ok(Some(first))
 }
 
 fn closed() -> Error {
@@ -577,26 +605,19 @@ fn store_one(tx: &rusqlite::Transaction, pending: Pending, evidence_dir: &Path) 
     if verdict.frame_id.is_empty() {
         verdict.frame_id = format!("auto-{seq}");
     }
-    if !verdict.gtin.is_empty() && !verdict.serial.is_empty() {
-        let inserted = tx
-            .prepare_cached(
-                "INSERT OR IGNORE INTO serials (gtin, serial, seq) VALUES (?1, ?2, ?3)",
-            )?
-            .execute(params![verdict.gtin, verdict.serial, seq])?;
-        if inserted == 0 {
-            let (line, frame): (String, String) = tx.query_row(
-                "SELECT v.line_id, v.frame_id FROM serials s JOIN verdicts v ON v.seq = s.seq
-                 WHERE s.gtin = ?1 AND s.serial = ?2",
-                params![verdict.gtin, verdict.serial],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )?;
-            verdict.duplicate = true;
-            verdict.pass = false;
-            verdict.reasons.push(format!(
-                "duplicate serial (21) {} for GTIN {} (first seen on line {line}, frame {frame})",
-                verdict.serial, verdict.gtin
-            ));
-        }
+    if !verdict.gtin.is_empty()
+        && !verdict.serial.is_empty()
+        && let Some(first) = register_serial(tx, &verdict.gtin, &verdict.serial, seq)?
+    {
+        let (line, frame): (String, String) = tx
+            .prepare_cached("SELECT line_id, frame_id FROM verdicts WHERE seq = ?1")?
+            .query_row(params![first], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        verdict.duplicate = true;
+        verdict.pass = false;
+        verdict.reasons.push(format!(
+            "duplicate serial (21) {} for GTIN {} (first seen on line {line}, frame {frame})",
+            verdict.serial, verdict.gtin
+        ));
     }
     check_commissioned(tx, &mut verdict, seq)?;
     verdict.sequence = seq as u64;

@@ -231,5 +231,15 @@ async fn bad_serialization_input_is_invalid_argument() {
         .unwrap()
         .into_inner();
     assert!(ok.pass, "{:?}", ok.reasons);
+    // A market profile's data rules apply in the service.
+    let mut request = image_request("L1", "f3", pack_png("S2"));
+    request.profile = "dscsa".into();
+    let dscsa = verifier.verify(request).await.unwrap().into_inner();
+    assert_eq!(
+        dscsa.reasons,
+        [
+            "GS1: (01) 09506000134352 is not an NDC-based GTIN (after the indicator digit it must start with 03)"
+        ]
+    );
     server.stop().await;
 }

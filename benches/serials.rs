@@ -1,0 +1,126 @@
+//! Serial uniqueness at scale: ten million (GTIN, serial) pairs put into the store's serial
+//! index the way its writer does (batches of 512, WAL, `synchronous=FULL`), then the cost of
+//! the duplicate check for a new serial and for a repeated one, and the size on disk.
+//!
+//! `VERIGRADE_BENCH_SERIALS` sets the count (default 10 000 000). Prints the insert rate, the
+//! p50/p99 of 100 000 single checks and the database size, then criterion's medians.
+
+use criterion::Criterion;
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use std::hint::black_box;
+use std::path::PathBuf;
+use std::time::Instant;
+use verigrade::store::{open_database, register_serial};
+
+/// Products on the line: serials are unique per GTIN.
+const GTINS: [&str; 4] = [
+    "09506000134352",
+    "09506000134369",
+    "00301234567896",
+    "10301234567893",
+];
+/// Verdicts per transaction, as the store's writer commits them.
+const BATCH: usize = 512;
+const CHECKS: usize = 100_000;
+
+/// A randomised 12-character serial, as EU FMD asks for.
+fn random_serial(rng: &mut StdRng) -> String {
+    const ALPHABET: &[u8] = b"0123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz";
+    (0..12)
+        .map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char)
+        .collect()
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    sorted[((sorted.len() as f64 * p).ceil() as usize).clamp(1, sorted.len()) - 1]
+}
+
+fn main() {
+    let count: usize = std::env::var("VERIGRADE_BENCH_SERIALS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(10_000_000);
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/bench-serials");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("bench folder");
+    let path = dir.join("verdicts.sqlite");
+    let conn = open_database(&path).expect("database");
+    let mut rng = StdRng::seed_from_u64(7);
+    let mut seen: Vec<(usize, String)> = Vec::with_capacity(CHECKS);
+
+    let started = Instant::now();
+    let mut seq = 0i64;
+    while (seq as usize) < count {
+        let tx = conn.unchecked_transaction().expect("transaction");
+        for _ in 0..BATCH.min(count - seq as usize) {
+            seq += 1;
+            let product = seq as usize % GTINS.len();
+            let serial = random_serial(&mut rng);
+            let first = register_serial(&tx, GTINS[product], &serial, seq).expect("insert");
+            assert!(first.is_none() || seen.iter().any(|(_, s)| *s == serial));
+            if (seq as usize).is_multiple_of((count / CHECKS).max(1)) && seen.len() < CHECKS {
+                seen.push((product, serial));
+            }
+        }
+        tx.commit().expect("commit");
+    }
+    let insert_s = started.elapsed().as_secs_f64();
+    conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE);")
+        .expect("checkpoint");
+    let bytes = std::fs::metadata(&path).map_or(0, |m| m.len());
+    println!(
+        "serials: {count} inserted in {insert_s:.1} s ({:.0}/s, batches of {BATCH}, synchronous=FULL); database {:.0} MiB ({:.1} bytes/serial)",
+        count as f64 / insert_s,
+        bytes as f64 / (1 << 20) as f64,
+        bytes as f64 / count as f64
+    );
+
+    // Single checks, each timed, inside one transaction as in a writer batch.
+    let tx = conn.unchecked_transaction().expect("transaction");
+    let mut timings = |label: &str, serials: &mut dyn FnMut(usize) -> (usize, String)| {
+        let mut ms: Vec<f64> = (0..CHECKS)
+            .map(|i| {
+                let (product, serial) = serials(i);
+                seq += 1;
+                let t = Instant::now();
+                black_box(register_serial(&tx, GTINS[product], &serial, seq).expect("check"));
+                t.elapsed().as_secs_f64() * 1000.0
+            })
+            .collect();
+        ms.sort_by(f64::total_cmp);
+        println!(
+            "serials: duplicate check, {label}: p50 {:.4} ms, p99 {:.4} ms, max {:.3} ms over {CHECKS}",
+            percentile(&ms, 0.5),
+            percentile(&ms, 0.99),
+            ms[ms.len() - 1]
+        );
+    };
+    let mut fresh = StdRng::seed_from_u64(99);
+    timings("new serial", &mut |i| {
+        (i % GTINS.len(), random_serial(&mut fresh))
+    });
+    timings("repeated serial", &mut |i| seen[i % seen.len()].clone());
+
+    let mut criterion = Criterion::default().configure_from_args();
+    let mut group = criterion.benchmark_group(format!("serials/{count}"));
+    let mut i = 0usize;
+    group.bench_function("duplicate check, new serial", |b| {
+        b.iter(|| {
+            seq += 1;
+            i += 1;
+            register_serial(&tx, GTINS[i % GTINS.len()], &random_serial(&mut fresh), seq)
+                .expect("check")
+        })
+    });
+    group.bench_function("duplicate check, repeated serial", |b| {
+        b.iter(|| {
+            i += 1;
+            let (product, serial) = &seen[i % seen.len()];
+            register_serial(&tx, GTINS[*product], serial, seq).expect("check")
+        })
+    });
+    group.finish();
+    drop(tx);
+    criterion.final_summary();
+}
