@@ -19,7 +19,7 @@ fn bench_read(c: &mut Criterion) {
         b.iter(|| read(black_box(&frame), &ReadOptions::default()))
     });
     group.bench_function("first_symbol", |b| {
-        b.iter(|| read(black_box(&frame), &ReadOptions { all_symbols: false }))
+        b.iter(|| read(black_box(&frame), &ReadOptions::first_symbol()))
     });
     group.finish();
 }

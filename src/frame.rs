@@ -4,6 +4,7 @@
 //! into an owned grey buffer. Every later stage reads pixels through [`Frame`], never copies them.
 
 use crate::error::{Error, Result};
+use crate::geometry::Rect;
 use image::{DynamicImage, ImageReader, Limits};
 use std::borrow::Cow;
 use std::io::Cursor;
@@ -78,6 +79,32 @@ impl<'a> Frame<'a> {
 
     pub fn height(&self) -> usize {
         self.height
+    }
+
+    /// The whole frame as a rectangle.
+    pub fn rect(&self) -> Rect {
+        Rect::new(0, 0, self.width, self.height)
+    }
+
+    /// A borrowed view of `rect` (which must lie inside the frame): no pixel is copied.
+    pub fn view(&self, rect: Rect) -> Frame<'_> {
+        assert!(
+            rect.width > 0
+                && rect.height > 0
+                && rect.x + rect.width <= self.width
+                && rect.y + rect.height <= self.height,
+            "view {rect:?} outside a {}x{} frame",
+            self.width,
+            self.height
+        );
+        let start = rect.y * self.stride + rect.x;
+        let end = (rect.y + rect.height - 1) * self.stride + rect.x + rect.width;
+        Frame {
+            width: rect.width,
+            height: rect.height,
+            stride: self.stride,
+            pixels: Cow::Borrowed(&self.pixels[start..end]),
+        }
     }
 
     pub fn row(&self, y: usize) -> &[u8] {

@@ -49,6 +49,72 @@ impl Mul<f64> for Point {
     }
 }
 
+/// An axis-aligned pixel rectangle: a region of interest, a search window, a crop.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Rect {
+    pub x: usize,
+    pub y: usize,
+    pub width: usize,
+    pub height: usize,
+}
+
+impl Rect {
+    pub const fn new(x: usize, y: usize, width: usize, height: usize) -> Self {
+        Rect {
+            x,
+            y,
+            width,
+            height,
+        }
+    }
+
+    /// The smallest rectangle holding every point, clipped to a `width`×`height` frame;
+    /// `None` when that leaves nothing.
+    pub fn around(points: &[Point], width: usize, height: usize) -> Option<Rect> {
+        let (mut x0, mut y0, mut x1, mut y1) = (f64::MAX, f64::MAX, f64::MIN, f64::MIN);
+        for p in points {
+            (x0, y0, x1, y1) = (x0.min(p.x), y0.min(p.y), x1.max(p.x), y1.max(p.y));
+        }
+        let left = x0.floor().clamp(0.0, width as f64) as usize;
+        let top = y0.floor().clamp(0.0, height as f64) as usize;
+        let right = x1.ceil().clamp(0.0, width as f64) as usize;
+        let bottom = y1.ceil().clamp(0.0, height as f64) as usize;
+        (right > left && bottom > top).then(|| Rect::new(left, top, right - left, bottom - top))
+    }
+
+    /// Grown by `margin` on every side, clipped to a `width`×`height` frame.
+    pub fn grown(self, margin: usize, width: usize, height: usize) -> Rect {
+        let x = self.x.saturating_sub(margin);
+        let y = self.y.saturating_sub(margin);
+        let right = (self.x + self.width + margin).min(width);
+        let bottom = (self.y + self.height + margin).min(height);
+        Rect::new(x, y, right.saturating_sub(x), bottom.saturating_sub(y))
+    }
+
+    /// The part inside a `width`×`height` frame; `None` when nothing is.
+    pub fn clipped(self, width: usize, height: usize) -> Option<Rect> {
+        let right = (self.x.saturating_add(self.width)).min(width);
+        let bottom = (self.y.saturating_add(self.height)).min(height);
+        (right > self.x && bottom > self.y)
+            .then(|| Rect::new(self.x, self.y, right - self.x, bottom - self.y))
+    }
+
+    /// The part of `self` inside `outer`, in `outer`'s coordinates; `None` when they do not
+    /// overlap.
+    pub fn relative_to(self, outer: Rect) -> Option<Rect> {
+        let left = self.x.max(outer.x);
+        let top = self.y.max(outer.y);
+        let right = (self.x + self.width).min(outer.x + outer.width);
+        let bottom = (self.y + self.height).min(outer.y + outer.height);
+        (right > left && bottom > top)
+            .then(|| Rect::new(left - outer.x, top - outer.y, right - left, bottom - top))
+    }
+
+    pub fn origin(&self) -> Point {
+        Point::new(self.x as f64, self.y as f64)
+    }
+}
+
 /// Intersection of the infinite lines through `a0,a1` and `b0,b1`; `None` when parallel.
 pub fn intersect_lines(a0: Point, a1: Point, b0: Point, b1: Point) -> Option<Point> {
     let da = a1 - a0;

@@ -1,11 +1,12 @@
-//! Finding candidate symbols in a frame: binarise, then trace the finder L and the clock
-//! tracks with rxing's port of the zxing-cpp Data Matrix detector (any rotation, perspective,
-//! several symbols per frame). A candidate is four outer corners and a module count; the
-//! grid stage ([`crate::grid`]) turns it into measured module centres.
+//! Finding candidate symbols in a frame: binarise, propose the regions whose texture looks
+//! like a 2-D symbol, then trace the finder L and the clock tracks there with rxing's port of
+//! the zxing-cpp Data Matrix detector (any rotation, perspective). A candidate is four outer
+//! corners and a module count; the grid stage ([`crate::grid`]) turns it into measured module
+//! centres.
 
 use crate::frame::Frame;
-use crate::geometry::Point;
-use rxing::common::{BitMatrix, DetectorRXingResult};
+use crate::geometry::{Point, Rect};
+use rxing::common::{BitArray, BitMatrix, DetectorRXingResult};
 use rxing::datamatrix::detector::zxing_cpp_detector;
 
 /// A symbol outline found in a frame.
@@ -33,37 +34,274 @@ impl Candidate {
 const TILE: usize = 8;
 /// Tiles whose grey range is below this are treated as flat background.
 const MIN_TILE_RANGE: u8 = 24;
+/// Bits per word of the packed binary image; rxing's `BitMatrix` uses the same word.
+const WORD: usize = usize::BITS as usize;
 
-/// Local-average binarisation (the scheme of zxing's hybrid binariser): each 8×8 tile gets a
-/// black point from its own range, each pixel is compared with the mean black point of the
-/// 5×5 tiles around it. `true` = darker than its surroundings.
-pub fn binarize(frame: &Frame) -> BitMatrix {
-    let (w, h) = (frame.width(), frame.height());
-    let tiles_x = w.div_ceil(TILE);
-    let tiles_y = h.div_ceil(TILE);
-    let mut black_points = vec![0u32; tiles_x * tiles_y];
-    for ty in 0..tiles_y {
-        for tx in 0..tiles_x {
-            let (mut min, mut max, mut sum, mut n) = (u8::MAX, 0u8, 0u32, 0u32);
+/// A binarised frame, one bit per pixel packed in machine words (bit `x % WORD` of word
+/// `x / WORD` is pixel x, as in rxing's `BitMatrix`), `true` = darker than its surroundings.
+#[derive(Clone, Debug)]
+pub struct Binary {
+    width: usize,
+    height: usize,
+    words_per_row: usize,
+    words: Vec<usize>,
+}
+
+impl Binary {
+    /// Local-average binarisation (the scheme of zxing's hybrid binariser): each 8×8 tile gets
+    /// a black point from its own range, each pixel is compared with the mean black point of
+    /// the 5×5 tiles around it.
+    pub fn of(frame: &Frame) -> Binary {
+        let (w, h) = (frame.width(), frame.height());
+        let tiles_x = w.div_ceil(TILE);
+        let tiles_y = h.div_ceil(TILE);
+        let black_points = black_points(frame, tiles_x, tiles_y);
+        let words_per_row = w.div_ceil(WORD);
+        let mut words = vec![0usize; words_per_row * h];
+        // Per pixel column: the threshold of its tile, then whether the pixel is dark (0/1),
+        // so both passes run over whole rows and vectorise.
+        let mut threshold = vec![0u8; w];
+        let mut dark = vec![0u8; w.next_multiple_of(WORD)];
+        for ty in 0..tiles_y {
+            let y0 = ty.saturating_sub(2).min(tiles_y.saturating_sub(5));
+            let y1 = (y0 + 5).min(tiles_y);
+            for (tx, tile_threshold) in threshold.chunks_mut(TILE).enumerate() {
+                let x0 = tx.saturating_sub(2).min(tiles_x.saturating_sub(5));
+                let x1 = (x0 + 5).min(tiles_x);
+                let sum: u32 = (y0..y1)
+                    .map(|yy| {
+                        black_points[yy * tiles_x + x0..yy * tiles_x + x1]
+                            .iter()
+                            .sum::<u32>()
+                    })
+                    .sum();
+                // A mean of black points, each at most 255.
+                tile_threshold.fill((sum / ((y1 - y0) * (x1 - x0)) as u32) as u8);
+            }
             for y in ty * TILE..((ty + 1) * TILE).min(h) {
-                for &p in &frame.row(y)[tx * TILE..((tx + 1) * TILE).min(w)] {
-                    min = min.min(p);
-                    max = max.max(p);
-                    sum += p as u32;
-                    n += 1;
+                for ((d, &p), &t) in dark.iter_mut().zip(frame.row(y)).zip(&threshold) {
+                    *d = (p <= t) as u8;
+                }
+                let out = &mut words[y * words_per_row..(y + 1) * words_per_row];
+                for (word, bytes) in out.iter_mut().zip(dark.chunks_exact(WORD)) {
+                    *word = bytes
+                        .chunks_exact(8)
+                        .enumerate()
+                        .fold(0, |acc, (i, eight)| acc | (pack_bits(eight) << (8 * i)));
                 }
             }
-            let mut average = sum / n;
-            if max - min <= MIN_TILE_RANGE {
-                // A flat tile: call it background unless its neighbours say it is inside a
-                // dark area.
-                average = min as u32 / 2;
+        }
+        Binary {
+            width: w,
+            height: h,
+            words_per_row,
+            words,
+        }
+    }
+
+    pub fn width(&self) -> usize {
+        self.width
+    }
+
+    pub fn height(&self) -> usize {
+        self.height
+    }
+
+    fn row(&self, y: usize) -> &[usize] {
+        &self.words[y * self.words_per_row..(y + 1) * self.words_per_row]
+    }
+
+    pub fn get(&self, x: usize, y: usize) -> bool {
+        self.row(y)[x / WORD] >> (x % WORD) & 1 == 1
+    }
+
+    /// `rect` of the image as rxing's bit matrix, dark and light swapped when `invert`.
+    pub fn bit_matrix(&self, rect: Rect, invert: bool) -> BitMatrix {
+        let mut matrix =
+            BitMatrix::new(rect.width as u32, rect.height as u32).expect("rect is not empty");
+        let out_words = rect.width.div_ceil(WORD);
+        let shift = rect.x % WORD;
+        let first = rect.x / WORD;
+        let tail = rect.width % WORD;
+        let mut out = BitArray::with_size(rect.width);
+        for y in 0..rect.height {
+            let row = self.row(rect.y + y);
+            for i in 0..out_words {
+                let lo = row[first + i] >> shift;
+                let hi = match (shift, row.get(first + i + 1)) {
+                    (0, _) | (_, None) => 0,
+                    (_, Some(&next)) => next << (WORD - shift),
+                };
+                let mut word = if invert { !(lo | hi) } else { lo | hi };
+                if i == out_words - 1 && tail != 0 {
+                    word &= (1usize << tail) - 1;
+                }
+                out.setBulk(i * WORD, word);
+            }
+            matrix.setRow(y as u32, &out);
+        }
+        matrix
+    }
+
+    /// Regions worth tracing, most symbol-like first: connected groups of 16×16 blocks with
+    /// dark/light transitions along both axes (a 2-D symbol's texture; a 1-D barcode has them
+    /// along one axis, flat print and background along none), large enough to hold a symbol
+    /// and grown by a quiet-zone margin.
+    pub fn proposals(&self) -> Vec<Rect> {
+        let blocks_x = self.width.div_ceil(BLOCK);
+        let blocks_y = self.height.div_ceil(BLOCK);
+        let active = self.textured_blocks(blocks_x, blocks_y);
+        // Close one-block gaps (a solid module, a quiet finder edge) before grouping.
+        let mut grown = vec![false; active.len()];
+        for by in 0..blocks_y {
+            for bx in 0..blocks_x {
+                if active[by * blocks_x + bx] {
+                    for ny in by.saturating_sub(1)..(by + 2).min(blocks_y) {
+                        for nx in bx.saturating_sub(1)..(bx + 2).min(blocks_x) {
+                            grown[ny * blocks_x + nx] = true;
+                        }
+                    }
+                }
+            }
+        }
+        let mut regions: Vec<(usize, Rect)> = Vec::new();
+        let mut seen = vec![false; grown.len()];
+        let mut stack = Vec::new();
+        for start in 0..grown.len() {
+            if !grown[start] || seen[start] {
+                continue;
+            }
+            seen[start] = true;
+            stack.push(start);
+            let (mut x0, mut y0, mut x1, mut y1) = (usize::MAX, usize::MAX, 0, 0);
+            let mut textured = 0;
+            while let Some(i) = stack.pop() {
+                let (bx, by) = (i % blocks_x, i / blocks_x);
+                (x0, y0, x1, y1) = (x0.min(bx), y0.min(by), x1.max(bx), y1.max(by));
+                textured += active[i] as usize;
+                for ny in by.saturating_sub(1)..(by + 2).min(blocks_y) {
+                    for nx in bx.saturating_sub(1)..(bx + 2).min(blocks_x) {
+                        let n = ny * blocks_x + nx;
+                        if grown[n] && !seen[n] {
+                            seen[n] = true;
+                            stack.push(n);
+                        }
+                    }
+                }
+            }
+            // The grown group is one block wider on each side than its textured blocks.
+            if x1 - x0 + 1 < MIN_REGION_BLOCKS + 2 || y1 - y0 + 1 < MIN_REGION_BLOCKS + 2 {
+                continue;
+            }
+            let left = x0 * BLOCK;
+            let top = y0 * BLOCK;
+            let right = ((x1 + 1) * BLOCK).min(self.width);
+            let bottom = ((y1 + 1) * BLOCK).min(self.height);
+            regions.push((
+                textured,
+                Rect::new(left, top, right - left, bottom - top).grown(
+                    BLOCK,
+                    self.width,
+                    self.height,
+                ),
+            ));
+        }
+        regions.sort_by_key(|&(textured, _)| std::cmp::Reverse(textured));
+        regions
+            .into_iter()
+            .map(|(_, r)| r)
+            .take(MAX_PROPOSALS)
+            .collect()
+    }
+
+    /// Per 16×16 block: whether it has at least [`MIN_TRANSITIONS`] dark/light transitions
+    /// between horizontal neighbours and as many between vertical neighbours.
+    fn textured_blocks(&self, blocks_x: usize, blocks_y: usize) -> Vec<bool> {
+        let mut horizontal = vec![0u32; blocks_x * blocks_y];
+        let mut vertical = vec![0u32; blocks_x * blocks_y];
+        for y in 0..self.height {
+            let row = self.row(y);
+            let below = self.row((y + 1).min(self.height - 1));
+            let counts = y / BLOCK * blocks_x;
+            for (i, &word) in row.iter().enumerate() {
+                // Bit x set where pixel x differs from pixel x + 1.
+                let next = row.get(i + 1).copied().unwrap_or(0);
+                let across = word ^ (word >> 1 | next << (WORD - 1));
+                let down = word ^ below[i];
+                for lane in 0..WORD / BLOCK {
+                    let bx = (i * WORD) / BLOCK + lane;
+                    if bx >= blocks_x {
+                        break;
+                    }
+                    let mask = ((1usize << BLOCK) - 1) << (lane * BLOCK);
+                    horizontal[counts + bx] += (across & mask).count_ones();
+                    vertical[counts + bx] += (down & mask).count_ones();
+                }
+            }
+        }
+        horizontal
+            .iter()
+            .zip(&vertical)
+            .map(|(&h, &v)| h >= MIN_TRANSITIONS && v >= MIN_TRANSITIONS)
+            .collect()
+    }
+}
+
+/// Side of the blocks whose texture [`Binary::proposals`] measures.
+const BLOCK: usize = 16;
+/// Transitions along each axis that make a block textured: a 5–9 px/module symbol gives
+/// 14–25 in a 16×16 block, a line of text or the edge of a shape far fewer along one axis.
+const MIN_TRANSITIONS: u32 = 8;
+/// Textured blocks a region needs across each axis: 10 modules at 5 px are 50 px.
+const MIN_REGION_BLOCKS: usize = 3;
+/// Regions traced before the whole frame is scanned instead.
+const MAX_PROPOSALS: usize = 12;
+
+/// Eight 0/1 bytes packed into the low eight bits, byte i to bit i: the multiplier moves
+/// byte i's bit from position 8i to 56 + i, with no two partial products overlapping.
+fn pack_bits(eight: &[u8]) -> usize {
+    let bytes = u64::from_le_bytes(eight.try_into().expect("eight bytes"));
+    (bytes.wrapping_mul(0x0102_0408_1020_4080) >> 56) as usize
+}
+
+/// Black point of every tile (row-major): its mean grey, or for a flat tile half its minimum
+/// unless its neighbours say it lies inside a dark area.
+fn black_points(frame: &Frame, tiles_x: usize, tiles_y: usize) -> Vec<u32> {
+    let (w, h) = (frame.width(), frame.height());
+    let mut black_points = vec![0u32; tiles_x * tiles_y];
+    // Per pixel column over the tile's rows, element-wise so that it vectorises; reduced
+    // per tile afterwards.
+    let mut min = vec![u8::MAX; w];
+    let mut max = vec![0u8; w];
+    let mut sum = vec![0u16; w];
+    for ty in 0..tiles_y {
+        min.fill(u8::MAX);
+        max.fill(0);
+        sum.fill(0);
+        let rows = ty * TILE..((ty + 1) * TILE).min(h);
+        let tile_rows = rows.len();
+        for y in rows {
+            let row = frame.row(y);
+            for (((lo, hi), total), &p) in min.iter_mut().zip(&mut max).zip(&mut sum).zip(row) {
+                *lo = (*lo).min(p);
+                *hi = (*hi).max(p);
+                *total += p as u16;
+            }
+        }
+        for tx in 0..tiles_x {
+            let columns = tx * TILE..((tx + 1) * TILE).min(w);
+            let n = (tile_rows * columns.len()) as u32;
+            let tile_min = min[columns.clone()].iter().copied().min().unwrap_or(0);
+            let tile_max = max[columns.clone()].iter().copied().max().unwrap_or(0);
+            let mut average = sum[columns].iter().map(|&s| s as u32).sum::<u32>() / n;
+            if tile_max - tile_min <= MIN_TILE_RANGE {
+                average = tile_min as u32 / 2;
                 if tx > 0 && ty > 0 {
                     let above = black_points[(ty - 1) * tiles_x + tx];
                     let left = black_points[ty * tiles_x + tx - 1];
                     let diag = black_points[(ty - 1) * tiles_x + tx - 1];
                     let neighbours = (above + 2 * left + diag) / 4;
-                    if (min as u32) < neighbours {
+                    if (tile_min as u32) < neighbours {
                         average = neighbours;
                     }
                 }
@@ -71,36 +309,18 @@ pub fn binarize(frame: &Frame) -> BitMatrix {
             black_points[ty * tiles_x + tx] = average;
         }
     }
-    let mut bits = BitMatrix::new(w as u32, h as u32).expect("frame has non-zero size");
-    for ty in 0..tiles_y {
-        let y0 = ty.saturating_sub(2).min(tiles_y.saturating_sub(5));
-        for tx in 0..tiles_x {
-            let x0 = tx.saturating_sub(2).min(tiles_x.saturating_sub(5));
-            let (mut sum, mut n) = (0u32, 0u32);
-            for yy in y0..(y0 + 5).min(tiles_y) {
-                for xx in x0..(x0 + 5).min(tiles_x) {
-                    sum += black_points[yy * tiles_x + xx];
-                    n += 1;
-                }
-            }
-            let threshold = sum / n;
-            for y in ty * TILE..((ty + 1) * TILE).min(h) {
-                let x0 = tx * TILE;
-                let tile_row = &frame.row(y)[x0..((tx + 1) * TILE).min(w)];
-                for (dx, &p) in tile_row.iter().enumerate() {
-                    if p as u32 <= threshold {
-                        bits.set((x0 + dx) as u32, y as u32);
-                    }
-                }
-            }
-        }
-    }
-    bits
+    black_points
 }
 
-/// Traces every symbol outline in a binary image. `thorough` scans parallel lines across
-/// the whole frame; otherwise only the lines through the centre are traced.
-pub fn candidates(bits: &BitMatrix, thorough: bool, light_on_dark: bool) -> Vec<Candidate> {
+/// Traces every symbol outline in a binary image whose top-left pixel is `origin` in the
+/// frame. `thorough` scans parallel lines across the whole image; otherwise only the lines
+/// through its centre are traced.
+pub fn candidates(
+    bits: &BitMatrix,
+    origin: Point,
+    thorough: bool,
+    light_on_dark: bool,
+) -> Vec<Candidate> {
     let found = match zxing_cpp_detector::detect(bits, thorough, true) {
         Ok(found) => found,
         Err(_) => return Vec::new(),
@@ -112,7 +332,7 @@ pub fn candidates(bits: &BitMatrix, thorough: bool, light_on_dark: bool) -> Vec<
             if pts.len() != 4 {
                 return None;
             }
-            let corner = |i: usize| Point::new(pts[i].x as f64, pts[i].y as f64);
+            let corner = |i: usize| origin + Point::new(pts[i].x as f64, pts[i].y as f64);
             let b = res.getBits();
             Some(Candidate {
                 corners: [corner(0), corner(1), corner(2), corner(3)],
@@ -125,9 +345,101 @@ pub fn candidates(bits: &BitMatrix, thorough: bool, light_on_dark: bool) -> Vec<
         .collect()
 }
 
-/// The binary image with dark and light swapped, for light-on-dark symbols.
-pub fn inverted(bits: &BitMatrix) -> BitMatrix {
-    let mut inv = bits.clone();
-    inv.flip_self();
-    inv
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A frame of pseudo-random grey levels with a dark square, odd-sized so that rows end
+    /// inside a word and a tile.
+    fn frame() -> Frame<'static> {
+        let (w, h) = (203, 77);
+        let mut state = 12345u32;
+        let pixels = (0..w * h)
+            .map(|i| {
+                state = state.wrapping_mul(1_103_515_245).wrapping_add(12345);
+                let (x, y) = (i % w, i / w);
+                let base = if (40..90).contains(&x) && (20..60).contains(&y) {
+                    30
+                } else {
+                    200
+                };
+                base + (state >> 24) as u8 % 20
+            })
+            .collect();
+        Frame::from_owned(w, h, w, pixels).unwrap()
+    }
+
+    #[test]
+    fn packed_bits_follow_pixel_order() {
+        assert_eq!(pack_bits(&[1, 0, 0, 0, 0, 0, 0, 1]), 0b1000_0001);
+        assert_eq!(pack_bits(&[0, 1, 1, 0, 1, 0, 0, 0]), 0b0001_0110);
+        assert_eq!(pack_bits(&[1; 8]), 0xff);
+    }
+
+    #[test]
+    fn binary_marks_the_dark_square_and_nothing_past_the_row_end() {
+        let binary = Binary::of(&frame());
+        assert!(binary.get(60, 40) && binary.get(40, 20) && binary.get(89, 59));
+        assert!(!binary.get(150, 40) && !binary.get(10, 10));
+        let last = binary.row(0)[binary.words_per_row - 1];
+        assert_eq!(last >> (binary.width % WORD), 0, "padding bits stay clear");
+    }
+
+    #[test]
+    fn bit_matrix_crops_are_the_same_pixels_at_any_offset() {
+        let binary = Binary::of(&frame());
+        for rect in [
+            Rect::new(0, 0, 203, 77),
+            Rect::new(1, 3, 130, 50),
+            Rect::new(63, 10, 65, 9),
+            Rect::new(64, 0, 139, 77),
+            Rect::new(37, 20, 1, 1),
+        ] {
+            for invert in [false, true] {
+                let matrix = binary.bit_matrix(rect, invert);
+                assert_eq!(
+                    (matrix.getWidth() as usize, matrix.getHeight() as usize),
+                    (rect.width, rect.height)
+                );
+                for y in 0..rect.height {
+                    for x in 0..rect.width {
+                        assert_eq!(
+                            matrix.get(x as u32, y as u32),
+                            binary.get(rect.x + x, rect.y + y) != invert,
+                            "{rect:?} invert={invert} at ({x},{y})"
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn proposals_find_a_textured_square_and_skip_flat_ground() {
+        // A checkerboard of 6-pixel cells (a symbol's texture) on a flat light ground.
+        let (w, h) = (320, 240);
+        let pixels = (0..w * h)
+            .map(|i| {
+                let (x, y) = (i % w, i / w);
+                let inside = (100..190).contains(&x) && (60..150).contains(&y);
+                if inside && (x / 6 + y / 6) % 2 == 0 {
+                    20
+                } else {
+                    220
+                }
+            })
+            .collect();
+        let frame = Frame::from_owned(w, h, w, pixels).unwrap();
+        let proposals = Binary::of(&frame).proposals();
+        assert_eq!(proposals.len(), 1, "{proposals:?}");
+        let r = proposals[0];
+        assert!(r.x <= 100 && r.y <= 60 && r.x + r.width >= 190 && r.y + r.height >= 150);
+        // Rounding out to whole blocks, the one-block closing and the one-block margin add
+        // at most two blocks on each side.
+        let most = 90 + 6 * BLOCK;
+        assert!(
+            r.width <= most && r.height <= most,
+            "{r:?} is tight around the texture"
+        );
+    }
 }

@@ -3,9 +3,9 @@
 
 use crate::decode::{Decoded, decode_modules};
 use crate::frame::Frame;
-use crate::geometry::{Homography, Point};
+use crate::geometry::{Homography, Point, Rect};
 use crate::grid::{self, ModuleGrid};
-use crate::locate::{self, Candidate};
+use crate::locate::{self, Binary, Candidate};
 use crate::symbol::{SymbolSize, size_for};
 use rxing::common::BitMatrix;
 
@@ -13,11 +13,29 @@ use rxing::common::BitMatrix;
 pub struct ReadOptions {
     /// Keep scanning the whole frame after a first symbol is read, to report every symbol.
     pub all_symbols: bool,
+    /// Read only inside this part of the frame (a fixed line's region of interest).
+    pub region: Option<Rect>,
+    /// Look here first (where this camera last saw a symbol), then everywhere.
+    pub search_first: Option<Rect>,
 }
 
 impl Default for ReadOptions {
     fn default() -> Self {
-        ReadOptions { all_symbols: true }
+        ReadOptions {
+            all_symbols: true,
+            region: None,
+            search_first: None,
+        }
+    }
+}
+
+impl ReadOptions {
+    /// The line case: one symbol per frame, stop as soon as it is read.
+    pub fn first_symbol() -> Self {
+        ReadOptions {
+            all_symbols: false,
+            ..ReadOptions::default()
+        }
     }
 }
 
@@ -49,6 +67,24 @@ pub enum Sampling {
 }
 
 impl SymbolRead {
+    /// The window to search first in the camera's next frame: the symbol's bounding box grown
+    /// by its own size on every side (a pack lands near where the last one did).
+    pub fn search_window(&self, width: usize, height: usize) -> Option<Rect> {
+        let around = Rect::around(&self.corners, width, height)?;
+        Some(around.grown(around.width.max(around.height), width, height))
+    }
+
+    /// The same read, moved by `offset` (from a view's coordinates to its frame's).
+    fn translated(self, offset: Point) -> SymbolRead {
+        let shift =
+            Homography::from_matrix([1.0, 0.0, offset.x, 0.0, 1.0, offset.y, 0.0, 0.0, 1.0]);
+        SymbolRead {
+            grid: self.grid.mapped(&shift),
+            corners: self.corners.map(|p| p + offset),
+            ..self
+        }
+    }
+
     /// Image position of module (`row`, `col`) of the symbol (symbol orientation).
     pub fn centre(&self, row: usize, col: usize) -> Point {
         let (r, c) = self.observed(row, col);
@@ -90,11 +126,52 @@ const SMALL_FRAME: usize = 160;
 /// Finds and decodes the Data Matrix symbols in a frame. Symbols that cannot be decoded are
 /// not reported.
 pub fn read(frame: &Frame, options: &ReadOptions) -> Vec<SymbolRead> {
+    if let Some(region) = options.region {
+        let Some(region) = region.clipped(frame.width(), frame.height()) else {
+            return Vec::new();
+        };
+        let inside = ReadOptions {
+            region: None,
+            search_first: options.search_first.and_then(|r| r.relative_to(region)),
+            ..options.clone()
+        };
+        return read(&frame.view(region), &inside)
+            .into_iter()
+            .map(|r| r.translated(region.origin()))
+            .collect();
+    }
+    if !options.all_symbols {
+        let window = options
+            .search_first
+            .and_then(|r| r.clipped(frame.width(), frame.height()));
+        if let Some(window) = window {
+            let view = frame.view(window);
+            if let Some(read) = read_window(&view, &Binary::of(&view), view.rect()) {
+                return vec![read.translated(window.origin())];
+            }
+        }
+    }
     let reads = read_at_scale(frame, options);
     if !reads.is_empty() || frame.width().max(frame.height()) >= SMALL_FRAME {
         return reads;
     }
     read_magnified(frame, options)
+}
+
+/// Reads the first symbol traced inside `window` of the binary image: centre lines first,
+/// then parallel lines across it, dark-on-light then light-on-dark.
+fn read_window(frame: &Frame, binary: &Binary, window: Rect) -> Option<SymbolRead> {
+    for light_on_dark in [false, true] {
+        let bits = binary.bit_matrix(window, light_on_dark);
+        for thorough in [false, true] {
+            for candidate in locate::candidates(&bits, window.origin(), thorough, light_on_dark) {
+                if let Some(read) = read_candidate(frame, &candidate) {
+                    return Some(read);
+                }
+            }
+        }
+    }
+    None
 }
 
 /// Reads a small frame magnified (nearest neighbour) inside a padded quiet zone, light then
@@ -164,21 +241,25 @@ fn read_magnified(frame: &Frame, options: &ReadOptions) -> Vec<SymbolRead> {
 const MAX_RESCANS: usize = 8;
 
 fn read_at_scale(frame: &Frame, options: &ReadOptions) -> Vec<SymbolRead> {
-    let bits = locate::binarize(frame);
+    let binary = Binary::of(frame);
+    if !options.all_symbols {
+        // The regions that look like a symbol, before the whole frame.
+        for window in binary.proposals() {
+            if let Some(read) = read_window(frame, &binary, window) {
+                return vec![read];
+            }
+        }
+    }
     let mut reads: Vec<SymbolRead> = Vec::new();
     for (thorough, light_on_dark) in [(false, false), (true, false), (false, true), (true, true)] {
         // Once a symbol is read, only whole-frame scans can add more.
         if !reads.is_empty() && (!options.all_symbols || !thorough) {
             continue;
         }
-        let mut image = if light_on_dark {
-            locate::inverted(&bits)
-        } else {
-            bits.clone()
-        };
+        let mut image = binary.bit_matrix(frame.rect(), light_on_dark);
         for _ in 0..MAX_RESCANS {
             let before = reads.len();
-            for candidate in locate::candidates(&image, thorough, light_on_dark) {
+            for candidate in locate::candidates(&image, Point::default(), thorough, light_on_dark) {
                 if reads.iter().any(|r| inside(&r.corners, candidate.centre())) {
                     continue;
                 }

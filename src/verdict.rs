@@ -293,9 +293,7 @@ impl Inspection {
 
 /// Reads the first symbol in a frame and grades it.
 pub fn inspect(frame: &Frame, profile: &Profile, px_per_mm: Option<f64>) -> Inspection {
-    let symbol = read(frame, &ReadOptions { all_symbols: false })
-        .into_iter()
-        .next();
+    let symbol = read(frame, &ReadOptions::first_symbol()).into_iter().next();
     let grading = symbol.as_ref().map(|s| grade(frame, s, profile, px_per_mm));
     Inspection { symbol, grading }
 }
