@@ -215,7 +215,7 @@ pub fn fit(
             );
             found += track.found;
             expected += track.expected;
-            (r, track.top_right_quarterfsets)
+            (r, track.offsets)
         })
         .collect();
     let row_offsets: Vec<(usize, Vec<f64>)> = clock_cols
@@ -230,7 +230,7 @@ pub fn fit(
             );
             found += track.found;
             expected += track.expected;
-            (c, track.top_right_quarterfsets)
+            (c, track.offsets)
         })
         .collect();
 
@@ -319,7 +319,7 @@ fn segment(knots: &[(f64, Point)], t: f64) -> (Point, Point) {
 
 struct TrackMeasure {
     /// Per module: measured centre minus the outline's centre, in module units.
-    top_right_quarterfsets: Vec<f64>,
+    offsets: Vec<f64>,
     found: usize,
     expected: usize,
 }
@@ -402,7 +402,7 @@ fn measure_track(
         .collect();
     fill_gaps(&mut offsets);
     TrackMeasure {
-        top_right_quarterfsets: offsets.into_iter().map(|o| o.unwrap_or(0.0)).collect(),
+        offsets: offsets.into_iter().map(|o| o.unwrap_or(0.0)).collect(),
         found,
         expected,
     }
@@ -472,7 +472,7 @@ mod tests {
         );
         assert_eq!(track.expected, 10);
         assert_eq!(track.found, 10);
-        for off in &track.top_right_quarterfsets[..9] {
+        for off in &track.offsets[..9] {
             assert!((off - shift).abs() < 0.07, "offset {off}");
         }
     }

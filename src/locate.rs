@@ -32,8 +32,12 @@ impl Candidate {
 
 /// Side of the square tiles over which the binariser measures local brightness.
 const TILE: usize = 8;
-/// Tiles whose grey range is below this are treated as flat background.
+/// Tiles whose grey range is at most this are treated as flat background (zxing's value)…
 const MIN_TILE_RANGE: u8 = 24;
+/// …or at most this multiple of the frame's median tile range: on a noisy camera frame most
+/// tiles are flat ground whose range is the noise, and thresholding them at their mean would
+/// turn the noise into speckle.
+const NOISE_RANGE_FACTOR: f64 = 1.5;
 /// Bits per word of the packed binary image; rxing's `BitMatrix` uses the same word.
 const WORD: usize = usize::BITS as usize;
 
@@ -82,13 +86,10 @@ impl Binary {
                 for ((d, &p), &t) in dark.iter_mut().zip(frame.row(y)).zip(&threshold) {
                     *d = (p <= t) as u8;
                 }
-                let out = &mut words[y * words_per_row..(y + 1) * words_per_row];
-                for (word, bytes) in out.iter_mut().zip(dark.chunks_exact(WORD)) {
-                    *word = bytes
-                        .chunks_exact(8)
-                        .enumerate()
-                        .fold(0, |acc, (i, eight)| acc | (pack_bits(eight) << (8 * i)));
-                }
+                pack_row(
+                    &dark,
+                    &mut words[y * words_per_row..(y + 1) * words_per_row],
+                );
             }
         }
         Binary {
@@ -97,6 +98,43 @@ impl Binary {
             words_per_row,
             words,
         }
+    }
+
+    /// One threshold for the whole frame, Otsu's (the split that best separates two grey
+    /// populations): for a window around a symbol on mid-grey artwork, where a local
+    /// threshold calls the artwork dark and merges it with the finder and clock tracks.
+    pub fn global(frame: &Frame) -> Binary {
+        let (w, h) = (frame.width(), frame.height());
+        let mut histogram = [0u64; 256];
+        for y in 0..h {
+            for &p in frame.row(y) {
+                histogram[p as usize] += 1;
+            }
+        }
+        let threshold = otsu(&histogram);
+        let words_per_row = w.div_ceil(WORD);
+        let mut words = vec![0usize; words_per_row * h];
+        let mut dark = vec![0u8; w.next_multiple_of(WORD)];
+        for y in 0..h {
+            for (d, &p) in dark.iter_mut().zip(frame.row(y)) {
+                *d = (p <= threshold) as u8;
+            }
+            pack_row(
+                &dark,
+                &mut words[y * words_per_row..(y + 1) * words_per_row],
+            );
+        }
+        Binary {
+            width: w,
+            height: h,
+            words_per_row,
+            words,
+        }
+    }
+
+    /// The whole image as a rectangle.
+    pub fn rect(&self) -> Rect {
+        Rect::new(0, 0, self.width, self.height)
     }
 
     pub fn width(&self) -> usize {
@@ -257,6 +295,44 @@ const MIN_REGION_BLOCKS: usize = 3;
 /// Regions traced before the whole frame is scanned instead.
 const MAX_PROPOSALS: usize = 12;
 
+/// A row of 0/1 bytes (padded to whole words) packed into words.
+fn pack_row(dark: &[u8], out: &mut [usize]) {
+    for (word, bytes) in out.iter_mut().zip(dark.chunks_exact(WORD)) {
+        *word = bytes
+            .chunks_exact(8)
+            .enumerate()
+            .fold(0, |acc, (i, eight)| acc | (pack_bits(eight) << (8 * i)));
+    }
+}
+
+/// Otsu's threshold: the grey level (dark = at or below it) that maximises the variance
+/// between the two classes it makes.
+fn otsu(histogram: &[u64; 256]) -> u8 {
+    let total: u64 = histogram.iter().sum();
+    let grey_sum: f64 = histogram
+        .iter()
+        .enumerate()
+        .map(|(g, &n)| g as f64 * n as f64)
+        .sum();
+    let (mut below, mut below_sum) = (0u64, 0.0f64);
+    let (mut best, mut best_variance) = (0u8, -1.0f64);
+    for (g, &n) in histogram.iter().enumerate() {
+        below += n;
+        below_sum += g as f64 * n as f64;
+        let above = total - below;
+        if below == 0 || above == 0 {
+            continue;
+        }
+        let mean_below = below_sum / below as f64;
+        let mean_above = (grey_sum - below_sum) / above as f64;
+        let variance = below as f64 * above as f64 * (mean_above - mean_below).powi(2);
+        if variance > best_variance {
+            (best, best_variance) = (g as u8, variance);
+        }
+    }
+    best
+}
+
 /// Eight 0/1 bytes packed into the low eight bits, byte i to bit i: the multiplier moves
 /// byte i's bit from position 8i to 56 + i, with no two partial products overlapping.
 fn pack_bits(eight: &[u8]) -> usize {
@@ -268,7 +344,9 @@ fn pack_bits(eight: &[u8]) -> usize {
 /// unless its neighbours say it lies inside a dark area.
 fn black_points(frame: &Frame, tiles_x: usize, tiles_y: usize) -> Vec<u32> {
     let (w, h) = (frame.width(), frame.height());
-    let mut black_points = vec![0u32; tiles_x * tiles_y];
+    let mut tile_min = vec![0u8; tiles_x * tiles_y];
+    let mut tile_max = vec![0u8; tiles_x * tiles_y];
+    let mut tile_mean = vec![0u32; tiles_x * tiles_y];
     // Per pixel column over the tile's rows, element-wise so that it vectorises; reduced
     // per tile afterwards.
     let mut min = vec![u8::MAX; w];
@@ -291,25 +369,51 @@ fn black_points(frame: &Frame, tiles_x: usize, tiles_y: usize) -> Vec<u32> {
         for tx in 0..tiles_x {
             let columns = tx * TILE..((tx + 1) * TILE).min(w);
             let n = (tile_rows * columns.len()) as u32;
-            let tile_min = min[columns.clone()].iter().copied().min().unwrap_or(0);
-            let tile_max = max[columns.clone()].iter().copied().max().unwrap_or(0);
-            let mut average = sum[columns].iter().map(|&s| s as u32).sum::<u32>() / n;
-            if tile_max - tile_min <= MIN_TILE_RANGE {
-                average = tile_min as u32 / 2;
-                if tx > 0 && ty > 0 {
-                    let above = black_points[(ty - 1) * tiles_x + tx];
-                    let left = black_points[ty * tiles_x + tx - 1];
-                    let diag = black_points[(ty - 1) * tiles_x + tx - 1];
-                    let neighbours = (above + 2 * left + diag) / 4;
-                    if (tile_min as u32) < neighbours {
-                        average = neighbours;
-                    }
+            let t = ty * tiles_x + tx;
+            tile_min[t] = min[columns.clone()].iter().copied().min().unwrap_or(0);
+            tile_max[t] = max[columns.clone()].iter().copied().max().unwrap_or(0);
+            tile_mean[t] = sum[columns].iter().map(|&s| s as u32).sum::<u32>() / n;
+        }
+    }
+    let flat_range = flat_range(&tile_min, &tile_max);
+    let mut black_points = tile_mean;
+    for ty in 0..tiles_y {
+        for tx in 0..tiles_x {
+            let t = ty * tiles_x + tx;
+            if tile_max[t] - tile_min[t] > flat_range {
+                continue;
+            }
+            let mut average = tile_min[t] as u32 / 2;
+            if tx > 0 && ty > 0 {
+                let above = black_points[t - tiles_x];
+                let left = black_points[t - 1];
+                let diag = black_points[t - tiles_x - 1];
+                let neighbours = (above + 2 * left + diag) / 4;
+                if (tile_min[t] as u32) < neighbours {
+                    average = neighbours;
                 }
             }
-            black_points[ty * tiles_x + tx] = average;
+            black_points[t] = average;
         }
     }
     black_points
+}
+
+/// The largest grey range of a tile that is still flat ground: [`MIN_TILE_RANGE`], raised on
+/// noisy frames to [`NOISE_RANGE_FACTOR`] times the median tile range.
+fn flat_range(tile_min: &[u8], tile_max: &[u8]) -> u8 {
+    let mut histogram = [0usize; 256];
+    for (&lo, &hi) in tile_min.iter().zip(tile_max) {
+        histogram[(hi - lo) as usize] += 1;
+    }
+    let mut seen = 0;
+    let median = (0..256)
+        .find(|&range| {
+            seen += histogram[range];
+            2 * seen >= tile_min.len()
+        })
+        .unwrap_or(0);
+    MIN_TILE_RANGE.max((median as f64 * NOISE_RANGE_FACTOR).min(255.0) as u8)
 }
 
 /// Traces every symbol outline in a binary image whose top-left pixel is `origin` in the

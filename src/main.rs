@@ -66,8 +66,13 @@ struct ReadArgs {
 #[derive(Args)]
 struct GenArgs {
     /// Data to encode; `\x1d` stands for GS (an FNC1 separator with --gs1).
-    #[arg(long)]
-    text: String,
+    #[arg(long, required_unless_present = "line_frame")]
+    text: Option<String>,
+    /// Render frame N of the line-speed set instead (a GS1 pack code at 5–9 px/module, any
+    /// angle, on a cluttered carton; --canvas sets the frame size, default 1280x1024). The
+    /// set's own symbol options replace the others.
+    #[arg(long, conflicts_with = "text")]
+    line_frame: Option<u64>,
     /// Encode as GS1 (leading FNC1, GS → FNC1).
     #[arg(long)]
     gs1: bool,
@@ -325,8 +330,50 @@ pub(crate) fn unescape(text: &str) -> String {
 }
 
 fn run_gen(args: &GenArgs) -> Result<()> {
-    let spec = GenSpec {
-        text: unescape(&args.text),
+    let spec = match (args.line_frame, &args.text) {
+        (Some(index), _) => synth::line_frame(index, args.canvas.unwrap_or((1280, 1024))),
+        (None, Some(text)) => gen_spec(args, text),
+        (None, None) => anyhow::bail!("give --text or --line-frame"),
+    };
+    let rendered = synth::render(&spec)?;
+    save_image(&rendered.image, &args.out)
+        .with_context(|| format!("cannot write {}", args.out.display()))?;
+    let truth_path = args.out.with_extension("json");
+    std::fs::write(
+        &truth_path,
+        serde_json::to_string_pretty(&rendered.truth)? + "\n",
+    )
+    .with_context(|| format!("cannot write {}", truth_path.display()))?;
+    Ok(())
+}
+
+/// Saves by extension; `.pgm` as a binary greymap (P5), which every PGM reader takes (the
+/// image crate would otherwise write the PAM variant).
+fn save_image(image: &image::GrayImage, path: &std::path::Path) -> Result<()> {
+    let is_pgm = path
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("pgm"));
+    if !is_pgm {
+        return Ok(image.save(path)?);
+    }
+    use image::codecs::pnm::{PnmEncoder, PnmSubtype, SampleEncoding};
+    use image::{ExtendedColorType, ImageEncoder};
+    let file = std::io::BufWriter::new(std::fs::File::create(path)?);
+    PnmEncoder::new(file)
+        .with_subtype(PnmSubtype::Graymap(SampleEncoding::Binary))
+        .write_image(
+            image.as_raw(),
+            image.width(),
+            image.height(),
+            ExtendedColorType::L8,
+        )?;
+    Ok(())
+}
+
+/// The symbol the options describe.
+fn gen_spec(args: &GenArgs, text: &str) -> GenSpec {
+    GenSpec {
+        text: unescape(text),
         gs1: args.gs1,
         size: args.size.clone(),
         module_px: args.module_px,
@@ -350,17 +397,5 @@ fn run_gen(args: &GenArgs) -> Result<()> {
         damage_clock: args.damage_clock,
         displace_quarter: args.displace_quarter,
         seed: args.seed,
-    };
-    let rendered = synth::render(&spec)?;
-    rendered
-        .image
-        .save(&args.out)
-        .with_context(|| format!("cannot write {}", args.out.display()))?;
-    let truth_path = args.out.with_extension("json");
-    std::fs::write(
-        &truth_path,
-        serde_json::to_string_pretty(&rendered.truth)? + "\n",
-    )
-    .with_context(|| format!("cannot write {}", truth_path.display()))?;
-    Ok(())
+    }
 }

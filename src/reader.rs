@@ -159,12 +159,22 @@ pub fn read(frame: &Frame, options: &ReadOptions) -> Vec<SymbolRead> {
 }
 
 /// Reads the first symbol traced inside `window` of the binary image: centre lines first,
-/// then parallel lines across it, dark-on-light then light-on-dark.
+/// then parallel lines across it, dark-on-light then light-on-dark; then the same on the
+/// window thresholded as a whole, for a symbol on mid-grey artwork.
 fn read_window(frame: &Frame, binary: &Binary, window: Rect) -> Option<SymbolRead> {
+    trace_window(frame, binary, window, Point::default()).or_else(|| {
+        let global = Binary::global(&frame.view(window));
+        trace_window(frame, &global, global.rect(), window.origin())
+    })
+}
+
+/// Traces `window` of `binary`, whose pixel (0, 0) is at `origin` in the frame.
+fn trace_window(frame: &Frame, binary: &Binary, window: Rect, origin: Point) -> Option<SymbolRead> {
     for light_on_dark in [false, true] {
         let bits = binary.bit_matrix(window, light_on_dark);
+        let at = origin + window.origin();
         for thorough in [false, true] {
-            for candidate in locate::candidates(&bits, window.origin(), thorough, light_on_dark) {
+            for candidate in locate::candidates(&bits, at, thorough, light_on_dark) {
                 if let Some(read) = read_candidate(frame, &candidate) {
                     return Some(read);
                 }
@@ -242,15 +252,17 @@ const MAX_RESCANS: usize = 8;
 
 fn read_at_scale(frame: &Frame, options: &ReadOptions) -> Vec<SymbolRead> {
     let binary = Binary::of(frame);
-    if !options.all_symbols {
-        // The regions that look like a symbol, before the whole frame.
-        for window in binary.proposals() {
-            if let Some(read) = read_window(frame, &binary, window) {
-                return vec![read];
+    // The regions that look like a symbol, before the whole frame: tracing a small region
+    // is cheap, and its centre lines cross the symbol.
+    let mut reads: Vec<SymbolRead> = Vec::new();
+    for window in binary.proposals() {
+        if let Some(read) = read_window(frame, &binary, window) {
+            reads.push(read);
+            if !options.all_symbols {
+                return reads;
             }
         }
     }
-    let mut reads: Vec<SymbolRead> = Vec::new();
     for (thorough, light_on_dark) in [(false, false), (true, false), (false, true), (true, true)] {
         // Once a symbol is read, only whole-frame scans can add more.
         if !reads.is_empty() && (!options.all_symbols || !thorough) {

@@ -145,6 +145,35 @@ impl Rendered {
     }
 }
 
+/// Frame `index` of the line-speed set: one GS1 pack code (its own serial) at 5–9 px/module,
+/// any angle, anywhere on a cluttered carton of `canvas` pixels, blurred and noisy like a line
+/// camera's frame. Deterministic, so benches and peers measure the same frames.
+pub fn line_frame(index: u64, canvas: (u32, u32)) -> GenSpec {
+    use rand::{Rng, SeedableRng};
+    let mut rng = rand::rngs::StdRng::seed_from_u64(0x11e5_f4a3 ^ index);
+    let module_px = rng.random_range(5.0..9.0);
+    // A symbol of up to 24×24 modules with its quiet zone, at any angle, stays inside the canvas.
+    let reach = 28.0 * module_px * std::f64::consts::SQRT_2 / 2.0 + 8.0;
+    let room = |side: u32| (side as f64 / 2.0 - reach).max(0.0);
+    let (room_x, room_y) = (room(canvas.0), room(canvas.1));
+    GenSpec {
+        text: format!("0109506000134352172812311012AB34\u{1d}21SN{index:08}"),
+        gs1: true,
+        module_px,
+        rotation_deg: rng.random_range(0.0..360.0),
+        blur: rng.random_range(0.5..1.2),
+        noise: rng.random_range(2.0..6.0),
+        canvas: Some(canvas),
+        offset: (
+            rng.random_range(-room_x..=room_x),
+            rng.random_range(-room_y..=room_y),
+        ),
+        carton: true,
+        seed: index,
+        ..GenSpec::default()
+    }
+}
+
 /// Encodes and renders a symbol.
 pub fn render(spec: &GenSpec) -> Result<Rendered> {
     check(spec)?;
