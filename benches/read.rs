@@ -1,28 +1,81 @@
-//! Locate + decode on the 1280×1024 carton frame (see `common`).
+//! The whole frame → verdict path on the line-speed frames (see `common`): locate + decode +
+//! grade of the one symbol, at 1280×1024 and at 2448×2048 (5 MP), from scratch and with the
+//! camera's previous symbol position known; and the reader alone, first symbol and every
+//! symbol. Each iteration takes the next frame of the set, so a median is over all of them.
 
 mod common;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use std::hint::black_box;
-use verigrade::{ReadOptions, read};
+use verigrade::geometry::Rect;
+use verigrade::profile::Profile;
+use verigrade::verdict::inspect;
+use verigrade::{Frame, ReadOptions, read};
 
-fn bench_read(c: &mut Criterion) {
-    let frame = common::carton_frame();
-    assert_eq!(
-        read(&frame, &ReadOptions::default()).len(),
-        1,
-        "bench frame must read"
-    );
-    let mut group = c.benchmark_group("read_1280x1024");
-    group.sample_size(30);
-    group.bench_function("all_symbols", |b| {
-        b.iter(|| read(black_box(&frame), &ReadOptions::default()))
+/// Frames of the line-speed set measured per run.
+const LINE_FRAMES: u64 = 16;
+
+/// Benches `run` over the frames in turn.
+fn over_frames<T>(
+    group: &mut criterion::BenchmarkGroup<criterion::measurement::WallTime>,
+    name: &str,
+    frames: &[Frame],
+    mut run: impl FnMut(usize, &Frame) -> T,
+) {
+    let mut next = 0;
+    group.bench_function(name, |b| {
+        b.iter(|| {
+            next = (next + 1) % frames.len();
+            black_box(run(next, &frames[next]))
+        })
     });
-    group.bench_function("first_symbol", |b| {
-        b.iter(|| read(black_box(&frame), &ReadOptions::first_symbol()))
-    });
-    group.finish();
 }
 
-criterion_group!(benches, bench_read);
+fn bench_frames(c: &mut Criterion) {
+    let profile = Profile::default_profile();
+    for (name, canvas) in [
+        ("frame_1280x1024", (1280, 1024)),
+        ("frame_2448x2048", (2448, 2048)),
+    ] {
+        let frames: Vec<Frame> = (0..LINE_FRAMES).map(|i| common::line(i, canvas)).collect();
+        // Where each frame's symbol is: the window the service searches first for the next
+        // frame of the same camera.
+        let windows: Vec<Option<Rect>> = frames
+            .iter()
+            .map(|f| {
+                let symbol = read(f, &ReadOptions::first_symbol()).into_iter().next();
+                let symbol = symbol.expect("every bench frame reads");
+                symbol.search_window(f.width(), f.height())
+            })
+            .collect();
+        let mut group = c.benchmark_group(name);
+        group.sample_size(60);
+        over_frames(&mut group, "locate_decode_grade", &frames, |_, f| {
+            inspect(f, &profile, None, &ReadOptions::first_symbol())
+        });
+        over_frames(
+            &mut group,
+            "locate_decode_grade_previous_position",
+            &frames,
+            |i, f| {
+                let options = ReadOptions {
+                    search_first: windows[i],
+                    ..ReadOptions::first_symbol()
+                };
+                inspect(f, &profile, None, &options)
+            },
+        );
+        over_frames(&mut group, "read_first_symbol", &frames, |_, f| {
+            read(f, &ReadOptions::first_symbol())
+        });
+        if canvas.0 == 1280 {
+            over_frames(&mut group, "read_all_symbols", &frames, |_, f| {
+                read(f, &ReadOptions::default())
+            });
+        }
+        group.finish();
+    }
+}
+
+criterion_group!(benches, bench_frames);
 criterion_main!(benches);

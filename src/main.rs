@@ -58,6 +58,13 @@ enum Format {
 struct ReadArgs {
     #[arg(long, value_enum, default_value = "text")]
     format: Format,
+    /// Stop at the first symbol of each image (the line case) instead of searching for more.
+    #[arg(long)]
+    first: bool,
+    /// Read each image N times more, one image at a time, and report the median read time
+    /// (`read_ms`; the image already decoded in memory).
+    #[arg(long, value_name = "N")]
+    timing: Option<usize>,
     /// Image files (PNG, JPEG, BMP, TIFF, PGM, WebP) or folders.
     #[arg(required = true)]
     paths: Vec<PathBuf>,
@@ -240,18 +247,40 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
     Ok(())
 }
 
+/// The symbols read from one image, and the median read time when timed.
+type ImageRead = (Vec<SymbolRead>, Option<f64>);
+
 fn run_read(args: &ReadArgs) -> Result<ExitCode> {
     let files = collect_images(&args.paths)?;
-    let options = ReadOptions::default();
-    let results: Vec<(PathBuf, verigrade::Result<Vec<SymbolRead>>)> = files
-        .par_iter()
-        .map(|path| {
-            (
-                path.clone(),
-                Frame::open(path).map(|frame| read(&frame, &options)),
-            )
-        })
-        .collect();
+    let options = if args.first {
+        ReadOptions::first_symbol()
+    } else {
+        ReadOptions::default()
+    };
+    let read_one = |path: &PathBuf| {
+        let outcome = Frame::open(path).map(|frame| {
+            let symbols = read(&frame, &options);
+            let median_ms = args.timing.filter(|&n| n > 0).map(|n| {
+                let mut ms: Vec<f64> = (0..n)
+                    .map(|_| {
+                        let started = std::time::Instant::now();
+                        std::hint::black_box(read(&frame, &options));
+                        started.elapsed().as_secs_f64() * 1000.0
+                    })
+                    .collect();
+                ms.sort_by(f64::total_cmp);
+                ms[ms.len() / 2]
+            });
+            (symbols, median_ms)
+        });
+        (path.clone(), outcome)
+    };
+    // Timed reads run one at a time, so that no two share the cores.
+    let results: Vec<(PathBuf, verigrade::Result<ImageRead>)> = if args.timing.is_some() {
+        files.iter().map(read_one).collect()
+    } else {
+        files.par_iter().map(read_one).collect()
+    };
     let mut stdout = std::io::stdout().lock();
     let mut all_read = true;
     for (path, result) in &results {
@@ -263,15 +292,20 @@ fn run_read(args: &ReadArgs) -> Result<ExitCode> {
                     Format::Text => format!("{}: error: {e}", path.display()),
                 }
             }
-            Ok(symbols) => {
+            Ok((symbols, median_ms)) => {
                 all_read &= !symbols.is_empty();
                 match args.format {
-                    Format::Json => json!({
-                        "path": path,
-                        "decoded": !symbols.is_empty(),
-                        "symbols": symbols.iter().map(symbol_json).collect::<Vec<_>>(),
-                    })
-                    .to_string(),
+                    Format::Json => {
+                        let mut record = json!({
+                            "path": path,
+                            "decoded": !symbols.is_empty(),
+                            "symbols": symbols.iter().map(symbol_json).collect::<Vec<_>>(),
+                        });
+                        if let Some(ms) = median_ms {
+                            record["read_ms"] = json!(ms);
+                        }
+                        record.to_string()
+                    }
                     Format::Text if symbols.is_empty() => {
                         format!("{}: no symbol decoded", path.display())
                     }

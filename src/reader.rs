@@ -349,22 +349,14 @@ pub fn read_candidate(frame: &Frame, candidate: &Candidate) -> Option<SymbolRead
         let Some(grid) = grid::fit(frame, candidate, size, mirrored) else {
             continue;
         };
-        let samples = grid.sample_all(frame);
-        for sampling in [Sampling::GridGlobal, Sampling::GridLocal] {
-            let dark = classify(&grid, &samples, size, mirrored, sampling);
-            let module_dark = |r: usize, c: usize| {
-                let (or, oc) = observed(mirrored, rows, cols, r, c);
-                dark[or * cols + oc]
-            };
-            if let Ok(decoded) = decode_modules(size, module_dark, mirrored) {
-                return Some(SymbolRead {
-                    size,
-                    grid,
-                    decoded,
-                    corners: candidate.corners,
-                    sampling,
-                });
-            }
+        if let Some((decoded, sampling)) = decode_grid(frame, &grid, size, mirrored) {
+            return Some(SymbolRead {
+                size,
+                grid,
+                decoded,
+                corners: candidate.corners,
+                sampling,
+            });
         }
         fallback_grid.get_or_insert((size, mirrored, grid));
     }
@@ -383,6 +375,28 @@ pub fn read_candidate(frame: &Frame, candidate: &Candidate) -> Option<SymbolRead
         corners: candidate.corners,
         sampling: Sampling::Detector,
     })
+}
+
+/// Samples a fitted grid and decodes it, with a global then a local threshold.
+pub fn decode_grid(
+    frame: &Frame,
+    grid: &ModuleGrid,
+    size: &SymbolSize,
+    mirrored: bool,
+) -> Option<(Decoded, Sampling)> {
+    let samples = grid.sample_all(frame);
+    [Sampling::GridGlobal, Sampling::GridLocal]
+        .into_iter()
+        .find_map(|sampling| {
+            let dark = classify(grid, &samples, size, mirrored, sampling);
+            let module_dark = |r: usize, c: usize| {
+                let (or, oc) = observed(mirrored, grid.rows, grid.cols, r, c);
+                dark[or * grid.cols + oc]
+            };
+            decode_modules(size, module_dark, mirrored)
+                .ok()
+                .map(|decoded| (decoded, sampling))
+        })
 }
 
 /// Dark/light per module of the candidate grid (row-major), from grey samples.

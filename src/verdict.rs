@@ -291,9 +291,14 @@ impl Inspection {
     }
 }
 
-/// Reads the first symbol in a frame and grades it.
-pub fn inspect(frame: &Frame, profile: &Profile, px_per_mm: Option<f64>) -> Inspection {
-    let symbol = read(frame, &ReadOptions::first_symbol()).into_iter().next();
+/// Reads the first symbol in a frame (`options` say where to look) and grades it.
+pub fn inspect(
+    frame: &Frame,
+    profile: &Profile,
+    px_per_mm: Option<f64>,
+    options: &ReadOptions,
+) -> Inspection {
+    let symbol = read(frame, options).into_iter().next();
     let grading = symbol.as_ref().map(|s| grade(frame, s, profile, px_per_mm));
     Inspection { symbol, grading }
 }

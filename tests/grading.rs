@@ -176,7 +176,12 @@ fn an_undecodable_symbol_grades_zero() {
     })
     .unwrap();
     let (_, frame) = rendered.into_frame();
-    let inspection = inspect(&frame, &Profile::default_profile(), None);
+    let inspection = inspect(
+        &frame,
+        &Profile::default_profile(),
+        None,
+        &ReadOptions::first_symbol(),
+    );
     assert!(inspection.symbol.is_none());
     assert_eq!(inspection.scan_grade(), 0);
 }

@@ -463,3 +463,40 @@ fn every_answered_verdict_survives_a_kill_and_restart() {
     child.kill().unwrap();
     child.wait().unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_line_region_of_interest_limits_the_search_and_a_camera_can_have_its_own() {
+    let dir = data_dir("roi");
+    let mut config = config(&dir);
+    config.lines = verigrade::serve::config::Config::parse(
+        "[lines.ROI]\nroi = [0, 0, 60, 60]\n[lines.ROI.cameras.wide]\nroi = [0, 0, 320, 240]\n",
+        "test",
+    )
+    .unwrap()
+    .lines;
+    let server = Server::start(config).await;
+    let mut client = server.verifier().await;
+    let verdict = |camera: &str, frame: &str| {
+        let mut request = image_request("ROI", frame, pack_png(&format!("ROI{frame}")));
+        request.camera_id = camera.into();
+        request
+    };
+    // The symbol is centred on the canvas, outside the line's corner region.
+    let corner = client
+        .verify(verdict("narrow", "1"))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(!corner.decoded && !corner.pass, "{corner:?}");
+    // Twice on the wide camera: the second frame starts where the first symbol was.
+    for frame in ["2", "3"] {
+        let wide = client
+            .verify(verdict("wide", frame))
+            .await
+            .unwrap()
+            .into_inner();
+        assert!(wide.decoded, "{wide:?}");
+        assert_eq!(wide.serial, format!("ROI{frame}"));
+    }
+    server.stop().await;
+}

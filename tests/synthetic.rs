@@ -283,3 +283,78 @@ fn symbols_on_a_cluttered_carton_read_at_any_angle() {
         assert_eq!(r.decoded.symbology_identifier, "]d2");
     }
 }
+
+/// The line-speed frame set (`gen --line-frame`): 5–9 px/module, any angle, anywhere on a
+/// cluttered carton. Every frame must read its own serial, first-symbol mode as on a line.
+#[test]
+fn line_speed_frames_read_their_own_serial() {
+    let mut missed = Vec::new();
+    for index in 0..24 {
+        let spec = verigrade::synth::line_frame(index, (1280, 1024));
+        let (truth, frame) = render(&spec).expect("renders").into_frame();
+        let read = read(&frame, &ReadOptions::first_symbol());
+        if read.first().map(|r| &r.decoded.text) != Some(&truth.text) {
+            missed.push(index);
+        }
+    }
+    assert!(missed.is_empty(), "frames not read: {missed:?}");
+}
+
+/// A region of interest limits the search, and what is read inside it is reported in the
+/// frame's own coordinates; a search-first window that misses falls back to the whole frame.
+#[test]
+fn region_of_interest_and_search_first_window() {
+    let spec = verigrade::synth::line_frame(5, (1280, 1024));
+    let (truth, frame) = render(&spec).expect("renders").into_frame();
+    let to_image = truth.module_to_image();
+    let size: Vec<usize> = truth.size.split('x').map(|n| n.parse().unwrap()).collect();
+    let corners = [
+        to_image.map(Point::new(0.0, 0.0)),
+        to_image.map(Point::new(size[1] as f64, size[0] as f64)),
+    ];
+    let around = verigrade::geometry::Rect::around(&corners, 1280, 1024).unwrap();
+    let symbol_at = |options: &ReadOptions| {
+        let reads = read(&frame, options);
+        reads
+            .first()
+            .map(|r| (r.decoded.text.clone(), r.centre(0, 0)))
+    };
+    let whole = symbol_at(&ReadOptions::first_symbol()).expect("reads without a region");
+    assert_eq!(whole.0, truth.text);
+
+    // The same symbol, whether traced in a region or in the whole frame: within a tenth of
+    // a module (at least 5 px here) of the same place.
+    let roi = around.grown(60, 1280, 1024);
+    let inside = symbol_at(&ReadOptions {
+        region: Some(roi),
+        ..ReadOptions::first_symbol()
+    })
+    .expect("reads inside its region");
+    assert_eq!(inside.0, truth.text);
+    assert!(
+        inside.1.distance(whole.1) < 0.5,
+        "frame coordinates: {:?} vs {:?}",
+        inside.1,
+        whole.1
+    );
+
+    // A region on the far side of the frame holds no symbol.
+    let far = verigrade::geometry::Rect::new(if around.x > 640 { 0 } else { 900 }, 0, 380, 1024);
+    assert_eq!(
+        symbol_at(&ReadOptions {
+            region: Some(far),
+            ..ReadOptions::first_symbol()
+        }),
+        None
+    );
+
+    for window in [roi, far] {
+        let found = symbol_at(&ReadOptions {
+            search_first: Some(window),
+            ..ReadOptions::first_symbol()
+        })
+        .expect("search-first falls back to the whole frame");
+        assert_eq!(found.0, truth.text);
+        assert!(found.1.distance(whole.1) < 0.5);
+    }
+}

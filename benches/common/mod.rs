@@ -1,22 +1,14 @@
-//! The frame every bench measures: a 1280×1024 carton (text, a 1D barcode, artwork) with one
-//! GS1 symbol at 6 px/module rotated 17°, rendered by the project's own generator so it is the
-//! same on every machine.
+//! The frames every bench measures, rendered by the project's own generator so that they are
+//! the same on every machine: the line-speed set (`verigrade gen --line-frame N`: a GS1 pack
+//! code at 5–9 px/module, any angle, anywhere on a cluttered carton).
 
 use verigrade::Frame;
-use verigrade::synth::{GenSpec, render};
+use verigrade::synth::{line_frame, render};
 
-pub fn carton_frame() -> Frame<'static> {
-    let spec = GenSpec {
-        text: "0109506000134352172812311012AB34\u{1d}21SN00001234".into(),
-        gs1: true,
-        module_px: 6.0,
-        rotation_deg: 17.0,
-        blur: 0.8,
-        noise: 4.0,
-        canvas: Some((1280, 1024)),
-        offset: (180.0, -120.0),
-        carton: true,
-        ..GenSpec::default()
-    };
-    render(&spec).expect("bench symbol renders").into_frame().1
+/// Frame `index` of the line-speed set at `canvas` pixels.
+pub fn line(index: u64, canvas: (u32, u32)) -> Frame<'static> {
+    render(&line_frame(index, canvas))
+        .expect("line frame renders")
+        .into_frame()
+        .1
 }

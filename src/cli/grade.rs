@@ -9,9 +9,9 @@ use serde_json::Value;
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
-use verigrade::Frame;
 use verigrade::profile::{DEFAULT_PROFILE, Profile};
 use verigrade::verdict::{Expected, Inspection, inspect, record_json};
+use verigrade::{Frame, ReadOptions};
 
 #[derive(Clone, Copy, ValueEnum)]
 pub enum GradeFormat {
@@ -109,7 +109,7 @@ pub fn run(args: &GradeArgs) -> Result<ExitCode> {
         .par_iter()
         .map(|path| {
             let outcome = Frame::open(path)
-                .map(|frame| inspect(&frame, &profile, px_per_mm))
+                .map(|frame| inspect(&frame, &profile, px_per_mm, &ReadOptions::first_symbol()))
                 .map_err(|e| e.to_string());
             progress.inc(1);
             outcome

@@ -2,6 +2,7 @@
 //! variables, then command-line flags — each overriding the one before.
 
 use crate::error::{Error, Result};
+use crate::geometry::Rect;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -40,10 +41,21 @@ pub struct Limits {
 }
 
 #[derive(Clone, Debug, Default, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, default)]
 pub struct LineConfig {
     /// This line's default profile.
     pub profile: Option<String>,
+    /// Where this line's cameras see the pack, `[x, y, width, height]` in pixels: only this
+    /// part of a frame is searched (a fixed line need not search the conveyor's edges).
+    pub roi: Option<[usize; 4]>,
+    /// Per camera (by `camera_id`): its own region of interest, over the line's.
+    pub cameras: BTreeMap<String, CameraConfig>,
+}
+
+#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct CameraConfig {
+    pub roi: Option<[usize; 4]>,
 }
 
 impl Default for Config {
@@ -90,10 +102,26 @@ impl Config {
     }
 
     pub fn parse(text: &str, origin: &str) -> Result<Config> {
-        toml::from_str(text).map_err(|e| Error::InvalidConfig {
+        let invalid = |reason: String| Error::InvalidConfig {
             origin: origin.into(),
-            reason: e.to_string(),
-        })
+            reason,
+        };
+        let config: Config = toml::from_str(text).map_err(|e| invalid(e.to_string()))?;
+        for (line, settings) in &config.lines {
+            let cameras = settings
+                .cameras
+                .iter()
+                .map(|(camera, c)| (Some(camera), c.roi));
+            for (camera, roi) in std::iter::once((None, settings.roi)).chain(cameras) {
+                if let Some([_, _, 0, _] | [_, _, _, 0]) = roi {
+                    let whose = camera.map_or(String::new(), |c| format!(" camera {c}"));
+                    return Err(invalid(format!(
+                        "line {line}{whose}: roi [x, y, width, height] needs a width and height"
+                    )));
+                }
+            }
+        }
+        Ok(config)
     }
 
     /// Applies `VERIGRADE_LISTEN`, `VERIGRADE_DATA_DIR`, `VERIGRADE_DEFAULT_PROFILE`,
@@ -137,6 +165,17 @@ impl Config {
         Ok(())
     }
 
+    /// The region of interest of a camera on a line: its own, else the line's, else none.
+    pub fn roi(&self, line_id: &str, camera_id: &str) -> Option<Rect> {
+        let line = self.lines.get(line_id)?;
+        let [x, y, width, height] = line
+            .cameras
+            .get(camera_id)
+            .and_then(|c| c.roi)
+            .or(line.roi)?;
+        Some(Rect::new(x, y, width, height))
+    }
+
     /// The profile name a frame of `line_id` is graded with when the request names none.
     pub fn line_profile(&self, line_id: &str) -> &str {
         self.lines
@@ -166,6 +205,20 @@ mod tests {
         assert_eq!(config.limits.max_pixels, 2000);
         assert_eq!(config.line_profile("L2"), "gs1-healthcare");
         assert_eq!(config.line_profile("L1"), "iso15415");
+    }
+
+    #[test]
+    fn a_camera_region_overrides_its_line() {
+        let config = Config::parse(
+            "[lines.L1]\nroi = [100, 50, 800, 600]\n[lines.L1.cameras.top]\nroi = [0, 0, 640, 480]\n",
+            "test",
+        )
+        .unwrap();
+        assert_eq!(config.roi("L1", "side"), Some(Rect::new(100, 50, 800, 600)));
+        assert_eq!(config.roi("L1", "top"), Some(Rect::new(0, 0, 640, 480)));
+        assert_eq!(config.roi("L2", "top"), None);
+        let err = Config::parse("[lines.L1]\nroi = [0, 0, 0, 10]\n", "test").unwrap_err();
+        assert!(err.to_string().contains("line L1: roi"), "{err}");
     }
 
     #[test]

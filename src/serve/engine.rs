@@ -5,19 +5,27 @@
 use super::config::{Config, Limits};
 use crate::error::{Error, Result};
 use crate::frame::Frame;
+use crate::geometry::Rect;
 use crate::gs1;
 use crate::profile::Profile;
 use crate::proto::{self, Parameter, Verdict, verify_request};
+use crate::reader::ReadOptions;
 use crate::store::{Evidence, Pending};
 use crate::verdict::{self, Expected, inspect};
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
+
+/// Cameras whose last symbol position is remembered; past this the memory starts afresh
+/// (camera ids come from clients).
+const MAX_CAMERAS: usize = 4096;
 
 pub struct Engine {
     config: Config,
+    /// Per (line, camera): where its last symbol was, searched first in its next frame.
+    last_seen: Mutex<HashMap<(String, String), Rect>>,
     profiles: HashMap<String, Arc<Profile>>,
     evidence_dir: PathBuf,
     evidence_count: AtomicU64,
@@ -37,6 +45,7 @@ impl Engine {
         }
         let engine = Engine {
             config,
+            last_seen: Mutex::new(HashMap::new()),
             profiles,
             evidence_dir,
             evidence_count: AtomicU64::new(0),
@@ -46,6 +55,12 @@ impl Engine {
             engine.profile(engine.config.line_profile(line))?;
         }
         Ok(engine)
+    }
+
+    /// The position memory; a panic elsewhere while it was held leaves nothing half-written
+    /// in it, so a poisoned lock is taken as it is.
+    fn last_seen(&self) -> std::sync::MutexGuard<'_, HashMap<(String, String), Rect>> {
+        self.last_seen.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     pub fn limits(&self) -> &Limits {
@@ -97,7 +112,24 @@ impl Engine {
             None => Expected::default(),
         };
         let px_per_mm = (request.dpi > 0.0).then(|| request.dpi / 25.4);
-        let inspection = inspect(&frame, profile, px_per_mm);
+        let camera = (request.line_id.clone(), request.camera_id.clone());
+        let options = ReadOptions {
+            region: self.config.roi(&request.line_id, &request.camera_id),
+            search_first: self.last_seen().get(&camera).copied(),
+            ..ReadOptions::first_symbol()
+        };
+        let inspection = inspect(&frame, profile, px_per_mm, &options);
+        if let Some(window) = inspection
+            .symbol
+            .as_ref()
+            .and_then(|s| s.search_window(frame.width(), frame.height()))
+        {
+            let mut last_seen = self.last_seen();
+            if last_seen.len() >= MAX_CAMERAS && !last_seen.contains_key(&camera) {
+                last_seen.clear();
+            }
+            last_seen.insert(camera, window);
+        }
         let overall = f64::from(inspection.scan_grade());
         let symbol = inspection.symbol.as_ref();
         let grading = inspection.grading.as_ref();

@@ -1,0 +1,100 @@
+#!/usr/bin/env python3
+"""verigrade beside zxing-cpp and libdmtx on the same line-speed frames, in one run.
+
+Renders frames 0..N-1 of the line-speed set (`verigrade gen --line-frame I`: a GS1 pack code at
+5-9 px/module, any angle, anywhere on a cluttered carton), reads each with verigrade
+(`read --first --timing R`: in-process, image already in memory, median of R reads) and with
+each peer (in-process, image already in memory, median of R reads, as
+../shared/tools/peer-decode.py does), and prints per decoder the frames decoded to the expected
+text, the median time per frame and its ratio to verigrade's.
+
+Usage: python3 benches/peers.py [--frames 40] [--canvas 1280x1024] [--repeat 5]
+Peers: pip install zxing-cpp pillow numpy; apt-get install -y libdmtx0b && pip install pylibdmtx
+(a missing peer is reported and skipped). Builds verigrade with `cargo build --release`.
+"""
+import argparse
+import importlib.util
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+PEER_TOOL = os.path.join(ROOT, '..', 'shared', 'tools', 'peer-decode.py')
+
+
+def load_peer_tool():
+    spec = importlib.util.spec_from_file_location('peer_decode', PEER_TOOL)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def same(a, b):
+    return a.replace('\x1d', '') == b.replace('\x1d', '')
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument('--frames', type=int, default=40)
+    ap.add_argument('--canvas', default='1280x1024')
+    ap.add_argument('--repeat', type=int, default=5)
+    a = ap.parse_args()
+
+    subprocess.run(['cargo', 'build', '--release', '--quiet'], cwd=ROOT, check=True)
+    verigrade = os.path.join(ROOT, 'target', 'release', 'verigrade')
+    work = tempfile.mkdtemp(prefix='verigrade-peers-')
+    expected = {}
+    for i in range(a.frames):
+        path = os.path.join(work, f'frame{i:03d}.png')
+        subprocess.run([verigrade, 'gen', '--line-frame', str(i), '--canvas', a.canvas, '-o', path], check=True)
+        with open(path[:-4] + '.json') as f:
+            expected[path] = json.load(f)['text']
+    frames = sorted(expected)
+
+    results = {}
+    out = subprocess.run([verigrade, 'read', '--first', '--format', 'json', '--timing', str(a.repeat), *frames],
+                         capture_output=True, text=True)
+    ok, times = 0, []
+    for line in out.stdout.splitlines():
+        r = json.loads(line)
+        ok += any(same(s['text'], expected[r['path']]) for s in r.get('symbols', []))
+        times.append(r['read_ms'])
+    results['verigrade'] = (ok, statistics.median(times))
+
+    from PIL import Image
+    import numpy as np
+    tool = load_peer_tool()
+    for name, make in [('zxing-cpp', tool.peer_zxingcpp), ('libdmtx', tool.peer_libdmtx)]:
+        try:
+            run = make()
+        except Exception as e:  # peer not installed
+            print(f'{name}: not available ({e})', file=sys.stderr)
+            continue
+        ok, times = 0, []
+        for path in frames:
+            pixels = np.array(Image.open(path).convert('L'))
+            per_frame = []
+            for _ in range(a.repeat):
+                t0 = time.perf_counter()
+                got = run(pixels)
+                per_frame.append(1000 * (time.perf_counter() - t0))
+            ok += any(same(g, expected[path]) for g in got)
+            times.append(statistics.median(per_frame))
+        results[name] = (ok, statistics.median(times))
+
+    base = results['verigrade'][1]
+    print(f'{len(frames)} line-speed frames at {a.canvas}, median of {a.repeat} reads each; '
+          f'{platform.processor() or platform.machine()}, {os.cpu_count()} cores')
+    print(f'| decoder | decoded | median per frame | ratio to verigrade |')
+    print(f'|---|---|---|---|')
+    for name, (ok, median) in results.items():
+        print(f'| {name} | {ok} / {len(frames)} | {median:.2f} ms | {median / base:.1f}x |')
+
+
+if __name__ == '__main__':
+    main()
