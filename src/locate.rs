@@ -235,8 +235,11 @@ impl Binary {
             let top = y0 * BLOCK;
             let right = ((x1 + 1) * BLOCK).min(self.width);
             let bottom = ((y1 + 1) * BLOCK).min(self.height);
+            // Most symbol-like first: much texture in a squarish box (text lines grouped
+            // together make long boxes).
+            let (across, down) = (x1 - x0 + 1, y1 - y0 + 1);
             regions.push((
-                textured,
+                textured * across.min(down) / across.max(down),
                 Rect::new(left, top, right - left, bottom - top).grown(
                     BLOCK,
                     self.width,
@@ -244,7 +247,7 @@ impl Binary {
                 ),
             ));
         }
-        regions.sort_by_key(|&(textured, _)| std::cmp::Reverse(textured));
+        regions.sort_by_key(|&(score, _)| std::cmp::Reverse(score));
         regions
             .into_iter()
             .map(|(_, r)| r)

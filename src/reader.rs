@@ -146,7 +146,8 @@ pub fn read(frame: &Frame, options: &ReadOptions) -> Vec<SymbolRead> {
             .and_then(|r| r.clipped(frame.width(), frame.height()));
         if let Some(window) = window {
             let view = frame.view(window);
-            if let Some(read) = read_window(&view, &Binary::of(&view), view.rect()) {
+            let found = read_windows(&view, &Binary::of(&view), &[view.rect()], false);
+            if let Some(read) = found.into_iter().next() {
                 return vec![read.translated(window.origin())];
             }
         }
@@ -158,30 +159,75 @@ pub fn read(frame: &Frame, options: &ReadOptions) -> Vec<SymbolRead> {
     read_magnified(frame, options)
 }
 
-/// Reads the first symbol traced inside `window` of the binary image: centre lines first,
-/// then parallel lines across it, dark-on-light then light-on-dark; then the same on the
-/// window thresholded as a whole, for a symbol on mid-grey artwork.
-fn read_window(frame: &Frame, binary: &Binary, window: Rect) -> Option<SymbolRead> {
-    trace_window(frame, binary, window, Point::default()).or_else(|| {
-        let global = Binary::global(&frame.view(window));
-        trace_window(frame, &global, global.rect(), window.origin())
-    })
+/// How hard a window is searched. Every window is tried at one effort before any is tried
+/// at the next: the symbol's own window usually reads at the cheapest, and a large window of
+/// text costs most at the dearest.
+#[derive(Clone, Copy)]
+enum Effort {
+    /// The lines through the window's centre, from all four sides.
+    CentreLines,
+    /// Parallel lines across the whole window.
+    AllLines,
+    /// Both, on the window thresholded as a whole (a symbol on mid-grey artwork).
+    GlobalThreshold,
 }
 
-/// Traces `window` of `binary`, whose pixel (0, 0) is at `origin` in the frame.
-fn trace_window(frame: &Frame, binary: &Binary, window: Rect, origin: Point) -> Option<SymbolRead> {
-    for light_on_dark in [false, true] {
-        let bits = binary.bit_matrix(window, light_on_dark);
-        let at = origin + window.origin();
-        for thorough in [false, true] {
-            for candidate in locate::candidates(&bits, at, thorough, light_on_dark) {
-                if let Some(read) = read_candidate(frame, &candidate) {
-                    return Some(read);
+/// Reads the symbols traced in `windows` of the binary image, one per window; stops at the
+/// first unless `all_symbols`.
+fn read_windows(
+    frame: &Frame,
+    binary: &Binary,
+    windows: &[Rect],
+    all_symbols: bool,
+) -> Vec<SymbolRead> {
+    let mut reads = Vec::new();
+    let mut read = vec![false; windows.len()];
+    for effort in [
+        Effort::CentreLines,
+        Effort::AllLines,
+        Effort::GlobalThreshold,
+    ] {
+        for (i, &window) in windows.iter().enumerate() {
+            if read[i] {
+                continue;
+            }
+            let found = match effort {
+                Effort::CentreLines => trace_window(frame, binary, window, Point::default(), false),
+                Effort::AllLines => trace_window(frame, binary, window, Point::default(), true),
+                Effort::GlobalThreshold => {
+                    let global = Binary::global(&frame.view(window));
+                    [false, true].into_iter().find_map(|thorough| {
+                        trace_window(frame, &global, global.rect(), window.origin(), thorough)
+                    })
+                }
+            };
+            if let Some(symbol) = found {
+                read[i] = true;
+                reads.push(symbol);
+                if !all_symbols {
+                    return reads;
                 }
             }
         }
     }
-    None
+    reads
+}
+
+/// Traces `window` of `binary`, whose pixel (0, 0) is at `origin` in the frame, dark-on-light
+/// then light-on-dark, and reads the first candidate that decodes.
+fn trace_window(
+    frame: &Frame,
+    binary: &Binary,
+    window: Rect,
+    origin: Point,
+    thorough: bool,
+) -> Option<SymbolRead> {
+    [false, true].into_iter().find_map(|light_on_dark| {
+        let bits = binary.bit_matrix(window, light_on_dark);
+        locate::candidates(&bits, origin + window.origin(), thorough, light_on_dark)
+            .iter()
+            .find_map(|candidate| read_candidate(frame, candidate))
+    })
 }
 
 /// Reads a small frame magnified (nearest neighbour) inside a padded quiet zone, light then
@@ -254,14 +300,9 @@ fn read_at_scale(frame: &Frame, options: &ReadOptions) -> Vec<SymbolRead> {
     let binary = Binary::of(frame);
     // The regions that look like a symbol, before the whole frame: tracing a small region
     // is cheap, and its centre lines cross the symbol.
-    let mut reads: Vec<SymbolRead> = Vec::new();
-    for window in binary.proposals() {
-        if let Some(read) = read_window(frame, &binary, window) {
-            reads.push(read);
-            if !options.all_symbols {
-                return reads;
-            }
-        }
+    let mut reads = read_windows(frame, &binary, &binary.proposals(), options.all_symbols);
+    if !reads.is_empty() && !options.all_symbols {
+        return reads;
     }
     for (thorough, light_on_dark) in [(false, false), (true, false), (false, true), (true, true)] {
         // Once a symbol is read, only whole-frame scans can add more.
