@@ -146,7 +146,10 @@ pub fn read(frame: &Frame, options: &ReadOptions) -> Vec<SymbolRead> {
             .and_then(|r| r.clipped(frame.width(), frame.height()));
         if let Some(window) = window {
             let view = frame.view(window);
-            let found = read_windows(&view, &Binary::of(&view), &[view.rect()], false);
+            // Only the cheap efforts: a pack elsewhere in the frame is found faster by the
+            // whole-frame search than by the dearest effort here.
+            let efforts = [Effort::CentreLines, Effort::AllLines];
+            let found = read_windows(&view, &Binary::of(&view), &[view.rect()], &efforts, false);
             if let Some(read) = found.into_iter().next() {
                 return vec![read.translated(window.origin())];
             }
@@ -172,21 +175,18 @@ enum Effort {
     GlobalThreshold,
 }
 
-/// Reads the symbols traced in `windows` of the binary image, one per window; stops at the
-/// first unless `all_symbols`.
+/// Reads the symbols traced in `windows` of the binary image at each of `efforts` in turn,
+/// one per window; stops at the first unless `all_symbols`.
 fn read_windows(
     frame: &Frame,
     binary: &Binary,
     windows: &[Rect],
+    efforts: &[Effort],
     all_symbols: bool,
 ) -> Vec<SymbolRead> {
     let mut reads = Vec::new();
     let mut read = vec![false; windows.len()];
-    for effort in [
-        Effort::CentreLines,
-        Effort::AllLines,
-        Effort::GlobalThreshold,
-    ] {
+    for &effort in efforts {
         for (i, &window) in windows.iter().enumerate() {
             if read[i] {
                 continue;
@@ -300,7 +300,13 @@ fn read_at_scale(frame: &Frame, options: &ReadOptions) -> Vec<SymbolRead> {
     let binary = Binary::of(frame);
     // The regions that look like a symbol, before the whole frame: tracing a small region
     // is cheap, and its centre lines cross the symbol.
-    let mut reads = read_windows(frame, &binary, &binary.proposals(), options.all_symbols);
+    let efforts = [
+        Effort::CentreLines,
+        Effort::AllLines,
+        Effort::GlobalThreshold,
+    ];
+    let proposals = binary.proposals();
+    let mut reads = read_windows(frame, &binary, &proposals, &efforts, options.all_symbols);
     if !reads.is_empty() && !options.all_symbols {
         return reads;
     }
