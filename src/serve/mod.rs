@@ -145,7 +145,12 @@ pub async fn run(
         )))
         .add_service(SerialsServer::new(serials::SerialsService(shared.clone())))
         .serve_with_incoming_shutdown(
-            tokio_stream::wrappers::TcpListenerStream::new(listener),
+            // Verdicts are small writes: without TCP_NODELAY, Nagle's algorithm holds each one
+            // back until the client's delayed ACK, tens of milliseconds on a line.
+            tokio_stream::StreamExt::map(
+                tokio_stream::wrappers::TcpListenerStream::new(listener),
+                |accepted| accepted.and_then(|stream| stream.set_nodelay(true).map(|()| stream)),
+            ),
             signal,
         );
     let served = tokio::select! {
