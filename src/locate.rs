@@ -56,17 +56,14 @@ impl Binary {
     /// a black point from its own range, each pixel is compared with the mean black point of
     /// the 5×5 tiles around it.
     pub fn of(frame: &Frame) -> Binary {
-        let (w, h) = (frame.width(), frame.height());
-        let tiles_x = w.div_ceil(TILE);
-        let tiles_y = h.div_ceil(TILE);
+        let tiles_x = frame.width().div_ceil(TILE);
+        let tiles_y = frame.height().div_ceil(TILE);
         let black_points = black_points(frame, tiles_x, tiles_y);
-        let words_per_row = w.div_ceil(WORD);
-        let mut words = vec![0usize; words_per_row * h];
-        // Per pixel column: the threshold of its tile, then whether the pixel is dark (0/1),
-        // so both passes run over whole rows and vectorise.
-        let mut threshold = vec![0u8; w];
-        let mut dark = vec![0u8; w.next_multiple_of(WORD)];
-        for ty in 0..tiles_y {
+        Binary::thresholded(frame, |y, threshold| {
+            if y % TILE != 0 {
+                return;
+            }
+            let ty = y / TILE;
             let y0 = ty.saturating_sub(2).min(tiles_y.saturating_sub(5));
             let y1 = (y0 + 5).min(tiles_y);
             for (tx, tile_threshold) in threshold.chunks_mut(TILE).enumerate() {
@@ -82,47 +79,45 @@ impl Binary {
                 // A mean of black points, each at most 255.
                 tile_threshold.fill((sum / ((y1 - y0) * (x1 - x0)) as u32) as u8);
             }
-            for y in ty * TILE..((ty + 1) * TILE).min(h) {
-                for ((d, &p), &t) in dark.iter_mut().zip(frame.row(y)).zip(&threshold) {
-                    *d = (p <= t) as u8;
-                }
-                pack_row(
-                    &dark,
-                    &mut words[y * words_per_row..(y + 1) * words_per_row],
-                );
-            }
-        }
-        Binary {
-            width: w,
-            height: h,
-            words_per_row,
-            words,
-        }
+        })
     }
 
     /// One threshold for the whole frame, Otsu's (the split that best separates two grey
     /// populations): for a window around a symbol on mid-grey artwork, where a local
     /// threshold calls the artwork dark and merges it with the finder and clock tracks.
     pub fn global(frame: &Frame) -> Binary {
-        let (w, h) = (frame.width(), frame.height());
         let mut histogram = [0u64; 256];
-        for y in 0..h {
+        for y in 0..frame.height() {
             for &p in frame.row(y) {
                 histogram[p as usize] += 1;
             }
         }
         let threshold = otsu(&histogram);
+        Binary::thresholded(frame, |_, row| row.fill(threshold))
+    }
+
+    /// The frame with each pixel dark where it is at or below its threshold. `thresholds`
+    /// is called for every row in order with the per-pixel thresholds of the row before, to
+    /// change what differs; both passes run over whole rows, so they vectorise.
+    fn thresholded(frame: &Frame, mut thresholds: impl FnMut(usize, &mut [u8])) -> Binary {
+        let (w, h) = (frame.width(), frame.height());
         let words_per_row = w.div_ceil(WORD);
         let mut words = vec![0usize; words_per_row * h];
+        let mut threshold = vec![0u8; w];
+        // 0/1 per pixel, padded to whole words.
         let mut dark = vec![0u8; w.next_multiple_of(WORD)];
         for y in 0..h {
-            for (d, &p) in dark.iter_mut().zip(frame.row(y)) {
-                *d = (p <= threshold) as u8;
+            thresholds(y, &mut threshold);
+            for ((d, &p), &t) in dark.iter_mut().zip(frame.row(y)).zip(&threshold) {
+                *d = (p <= t) as u8;
             }
-            pack_row(
-                &dark,
-                &mut words[y * words_per_row..(y + 1) * words_per_row],
-            );
+            let out = &mut words[y * words_per_row..(y + 1) * words_per_row];
+            for (word, bytes) in out.iter_mut().zip(dark.chunks_exact(WORD)) {
+                *word = bytes
+                    .chunks_exact(8)
+                    .enumerate()
+                    .fold(0, |acc, (i, eight)| acc | (pack_bits(eight) << (8 * i)));
+            }
         }
         Binary {
             width: w,
@@ -297,16 +292,6 @@ const MIN_TRANSITIONS: u32 = 8;
 const MIN_REGION_BLOCKS: usize = 3;
 /// Regions traced before the whole frame is scanned instead.
 const MAX_PROPOSALS: usize = 12;
-
-/// A row of 0/1 bytes (padded to whole words) packed into words.
-fn pack_row(dark: &[u8], out: &mut [usize]) {
-    for (word, bytes) in out.iter_mut().zip(dark.chunks_exact(WORD)) {
-        *word = bytes
-            .chunks_exact(8)
-            .enumerate()
-            .fold(0, |acc, (i, eight)| acc | (pack_bits(eight) << (8 * i)));
-    }
-}
 
 /// Otsu's threshold: the grey level (dark = at or below it) that maximises the variance
 /// between the two classes it makes.
