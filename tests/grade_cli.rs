@@ -1,21 +1,10 @@
 //! `verigrade grade` end to end on the samples: contract JSON, CSV, text, the HTML report,
 //! averaging and exit codes.
 
-use serde_json::Value;
-use std::process::Command;
+mod cli;
 
-fn verigrade(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_verigrade"))
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .args(args)
-        .output()
-        .expect("verigrade runs");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
+use cli::verigrade;
+use serde_json::Value;
 
 fn records(stdout: &str) -> Vec<Value> {
     stdout

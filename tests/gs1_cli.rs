@@ -1,22 +1,11 @@
 //! `verigrade gs1` and the GS1 checks of `verigrade grade`, end to end through the binary.
 
+mod cli;
+
+use cli::verigrade;
 use serde_json::Value;
 use std::path::PathBuf;
-use std::process::Command;
 use verigrade::synth::{GenSpec, render};
-
-fn verigrade(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_verigrade"))
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .args(args)
-        .output()
-        .expect("verigrade runs");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
 
 /// Renders a GS1 symbol carrying `text` to a PNG under the test temp folder.
 fn rendered(name: &str, text: &str) -> PathBuf {
