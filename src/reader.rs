@@ -344,25 +344,14 @@ fn read_at_scale(frame: &Frame, options: &ReadOptions) -> Vec<SymbolRead> {
 fn erase(bits: &mut BitMatrix, corners: &[Point; 4]) {
     let centre = corners.iter().fold(Point::default(), |a, &p| a + p) * 0.25;
     let grown = corners.map(|p| centre + (p - centre) * 1.1);
-    let (w, h) = (bits.getWidth() as f64, bits.getHeight() as f64);
-    let x0 = grown.iter().map(|p| p.x).fold(f64::MAX, f64::min).max(0.0) as u32;
-    let x1 = grown
-        .iter()
-        .map(|p| p.x)
-        .fold(f64::MIN, f64::max)
-        .min(w - 1.0)
-        .max(0.0) as u32;
-    let y0 = grown.iter().map(|p| p.y).fold(f64::MAX, f64::min).max(0.0) as u32;
-    let y1 = grown
-        .iter()
-        .map(|p| p.y)
-        .fold(f64::MIN, f64::max)
-        .min(h - 1.0)
-        .max(0.0) as u32;
-    for y in y0..=y1 {
-        for x in x0..=x1 {
+    let (w, h) = (bits.getWidth() as usize, bits.getHeight() as usize);
+    let Some(bounds) = Rect::around(&grown, w, h) else {
+        return;
+    };
+    for y in bounds.y..bounds.y + bounds.height {
+        for x in bounds.x..bounds.x + bounds.width {
             if inside(&grown, Point::new(x as f64 + 0.5, y as f64 + 0.5)) {
-                bits.unset(x, y);
+                bits.unset(x as u32, y as u32);
             }
         }
     }
