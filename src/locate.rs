@@ -181,73 +181,63 @@ impl Binary {
     /// along one axis, flat print and background along none), large enough to hold a symbol
     /// and grown by a quiet-zone margin.
     pub fn proposals(&self) -> Vec<Rect> {
-        let blocks_x = self.width.div_ceil(BLOCK);
-        let blocks_y = self.height.div_ceil(BLOCK);
-        let active = self.textured_blocks(blocks_x, blocks_y);
-        // Close one-block gaps (a solid module, a quiet finder edge) before grouping.
-        let mut grown = vec![false; active.len()];
-        for by in 0..blocks_y {
-            for bx in 0..blocks_x {
-                if active[by * blocks_x + bx] {
-                    for ny in by.saturating_sub(1)..(by + 2).min(blocks_y) {
-                        for nx in bx.saturating_sub(1)..(bx + 2).min(blocks_x) {
-                            grown[ny * blocks_x + nx] = true;
-                        }
-                    }
-                }
-            }
-        }
-        let mut regions: Vec<(usize, Rect)> = Vec::new();
-        let mut seen = vec![false; grown.len()];
-        let mut stack = Vec::new();
-        for start in 0..grown.len() {
-            if !grown[start] || seen[start] {
-                continue;
-            }
-            seen[start] = true;
-            stack.push(start);
-            let (mut x0, mut y0, mut x1, mut y1) = (usize::MAX, usize::MAX, 0, 0);
-            let mut textured = 0;
-            while let Some(i) = stack.pop() {
-                let (bx, by) = (i % blocks_x, i / blocks_x);
-                (x0, y0, x1, y1) = (x0.min(bx), y0.min(by), x1.max(bx), y1.max(by));
-                textured += active[i] as usize;
-                for ny in by.saturating_sub(1)..(by + 2).min(blocks_y) {
-                    for nx in bx.saturating_sub(1)..(bx + 2).min(blocks_x) {
-                        let n = ny * blocks_x + nx;
-                        if grown[n] && !seen[n] {
-                            seen[n] = true;
-                            stack.push(n);
-                        }
-                    }
-                }
-            }
-            // The grown group is one block wider on each side than its textured blocks.
-            if x1 - x0 + 1 < MIN_REGION_BLOCKS + 2 || y1 - y0 + 1 < MIN_REGION_BLOCKS + 2 {
-                continue;
-            }
-            let left = x0 * BLOCK;
-            let top = y0 * BLOCK;
-            let right = ((x1 + 1) * BLOCK).min(self.width);
-            let bottom = ((y1 + 1) * BLOCK).min(self.height);
-            // Most symbol-like first: much texture in a squarish box (text lines grouped
-            // together make long boxes).
-            let (across, down) = (x1 - x0 + 1, y1 - y0 + 1);
-            regions.push((
-                textured * across.min(down) / across.max(down),
-                Rect::new(left, top, right - left, bottom - top).grown(
-                    BLOCK,
-                    self.width,
-                    self.height,
-                ),
-            ));
-        }
-        regions.sort_by_key(|&(score, _)| std::cmp::Reverse(score));
-        regions
+        let blocks = Blocks {
+            across: self.width.div_ceil(BLOCK),
+            down: self.height.div_ceil(BLOCK),
+        };
+        let textured = self.textured_blocks(blocks.across, blocks.down);
+        let neighbours = blocks.neighbour_counts(&textured);
+        // Cores first: textured blocks in a textured neighbourhood, the inside of a symbol
+        // (lines of text are too thin), in a window just large enough for the symbol around
+        // them, clear of the text and artwork that a wider group takes in.
+        let core: Vec<bool> = textured
+            .iter()
+            .zip(&neighbours)
+            .map(|(&t, &n)| t && n >= CORE_NEIGHBOURS)
+            .collect();
+        let mut cores = blocks.groups(&core, &core);
+        cores.sort_by_key(|&(count, _)| std::cmp::Reverse(count));
+        let core_windows = cores
             .into_iter()
-            .map(|(_, r)| r)
+            .take(MAX_CORES)
+            .map(|(_, group)| self.window(group, CORE_MARGIN_BLOCKS));
+        // Then whole groups, one-block gaps (a solid module, a quiet finder edge) closed.
+        let grown: Vec<bool> = neighbours.iter().map(|&n| n > 0).collect();
+        let mut groups: Vec<(usize, Rect)> = blocks
+            .groups(&grown, &textured)
+            .into_iter()
+            .filter(|&(_, [x0, y0, x1, y1])| {
+                // A grown group is one block wider on each side than its textured blocks.
+                x1 - x0 + 1 >= MIN_REGION_BLOCKS + 2 && y1 - y0 + 1 >= MIN_REGION_BLOCKS + 2
+            })
+            .map(|(count, group @ [x0, y0, x1, y1])| {
+                // Much texture in a squarish box first (text lines grouped together make
+                // long boxes).
+                let (across, down) = (x1 - x0 + 1, y1 - y0 + 1);
+                (
+                    count * across.min(down) / across.max(down),
+                    self.window(group, 1),
+                )
+            })
+            .collect();
+        groups.sort_by_key(|&(score, _)| std::cmp::Reverse(score));
+        core_windows
+            .chain(groups.into_iter().map(|(_, window)| window))
             .take(MAX_PROPOSALS)
             .collect()
+    }
+
+    /// The pixels of blocks `[x0, y0, x1, y1]` (inclusive) and `margin` blocks around them.
+    fn window(&self, [x0, y0, x1, y1]: [usize; 4], margin: usize) -> Rect {
+        let right = ((x1 + 1) * BLOCK).min(self.width);
+        let bottom = ((y1 + 1) * BLOCK).min(self.height);
+        Rect::new(
+            x0 * BLOCK,
+            y0 * BLOCK,
+            right - x0 * BLOCK,
+            bottom - y0 * BLOCK,
+        )
+        .grown(margin * BLOCK, self.width, self.height)
     }
 
     /// Per 16×16 block: whether it has at least [`MIN_TRANSITIONS`] dark/light transitions
@@ -283,6 +273,64 @@ impl Binary {
     }
 }
 
+/// The grid of 16×16 blocks over a frame.
+struct Blocks {
+    across: usize,
+    down: usize,
+}
+
+impl Blocks {
+    /// The 3×3 neighbourhood of every block (itself included), clipped at the edges.
+    fn neighbourhood(&self, i: usize) -> impl Iterator<Item = usize> + '_ {
+        let (bx, by) = (i % self.across, i / self.across);
+        (by.saturating_sub(1)..(by + 2).min(self.down)).flat_map(move |ny| {
+            (bx.saturating_sub(1)..(bx + 2).min(self.across)).map(move |nx| ny * self.across + nx)
+        })
+    }
+
+    /// Per block: how many blocks of its 3×3 neighbourhood are set.
+    fn neighbour_counts(&self, set: &[bool]) -> Vec<usize> {
+        (0..set.len())
+            .map(|i| self.neighbourhood(i).filter(|&n| set[n]).count())
+            .collect()
+    }
+
+    /// 8-connected groups of `member` blocks: how many `counted` blocks each holds, and its
+    /// bounding blocks `[x0, y0, x1, y1]` (inclusive).
+    fn groups(&self, member: &[bool], counted: &[bool]) -> Vec<(usize, [usize; 4])> {
+        let mut groups = Vec::new();
+        let mut seen = vec![false; member.len()];
+        let mut stack = Vec::new();
+        for start in 0..member.len() {
+            if !member[start] || seen[start] {
+                continue;
+            }
+            seen[start] = true;
+            stack.push(start);
+            let mut bounds = [usize::MAX, usize::MAX, 0, 0];
+            let mut count = 0;
+            while let Some(i) = stack.pop() {
+                let (bx, by) = (i % self.across, i / self.across);
+                bounds = [
+                    bounds[0].min(bx),
+                    bounds[1].min(by),
+                    bounds[2].max(bx),
+                    bounds[3].max(by),
+                ];
+                count += counted[i] as usize;
+                for n in self.neighbourhood(i) {
+                    if member[n] && !seen[n] {
+                        seen[n] = true;
+                        stack.push(n);
+                    }
+                }
+            }
+            groups.push((count, bounds));
+        }
+        groups
+    }
+}
+
 /// Side of the blocks whose texture [`Binary::proposals`] measures.
 const BLOCK: usize = 16;
 /// Transitions along each axis that make a block textured: a 5–9 px/module symbol gives
@@ -291,7 +339,14 @@ const MIN_TRANSITIONS: u32 = 8;
 /// Textured blocks a region needs across each axis: 10 modules at 5 px are 50 px.
 const MIN_REGION_BLOCKS: usize = 3;
 /// Regions traced before the whole frame is scanned instead.
-const MAX_PROPOSALS: usize = 12;
+const MAX_PROPOSALS: usize = 16;
+/// Textured blocks of its 3×3 neighbourhood that make a textured block a core block.
+const CORE_NEIGHBOURS: usize = 7;
+/// Core groups proposed, largest first.
+const MAX_CORES: usize = 4;
+/// Blocks around a core group: the symbol's edge blocks (whose texture is one-sided) and
+/// its quiet zone.
+const CORE_MARGIN_BLOCKS: usize = 3;
 
 /// Otsu's threshold: the grey level (dark = at or below it) that maximises the variance
 /// between the two classes it makes.
@@ -523,15 +578,17 @@ mod tests {
             .collect();
         let frame = Frame::from_owned(w, h, w, pixels).unwrap();
         let proposals = Binary::of(&frame).proposals();
-        assert_eq!(proposals.len(), 1, "{proposals:?}");
-        let r = proposals[0];
-        assert!(r.x <= 100 && r.y <= 60 && r.x + r.width >= 190 && r.y + r.height >= 150);
-        // Rounding out to whole blocks, the one-block closing and the one-block margin add
-        // at most two blocks on each side.
-        let most = 90 + 6 * BLOCK;
-        assert!(
-            r.width <= most && r.height <= most,
-            "{r:?} is tight around the texture"
-        );
+        // Its core, then its whole group; nothing on the flat ground.
+        assert_eq!(proposals.len(), 2, "{proposals:?}");
+        for r in proposals {
+            assert!(r.x <= 100 && r.y <= 60 && r.x + r.width >= 190 && r.y + r.height >= 150);
+            // Rounding out to whole blocks and three blocks of margin (or the one-block
+            // closing and one-block margin) add at most four blocks on each side.
+            let most = 90 + 8 * BLOCK;
+            assert!(
+                r.width <= most && r.height <= most,
+                "{r:?} is tight around the texture"
+            );
+        }
     }
 }

@@ -184,7 +184,7 @@ fn read_windows(
     efforts: &[Effort],
     all_symbols: bool,
 ) -> Vec<SymbolRead> {
-    let mut reads = Vec::new();
+    let mut reads: Vec<SymbolRead> = Vec::new();
     let mut read = vec![false; windows.len()];
     for &effort in efforts {
         for (i, &window) in windows.iter().enumerate() {
@@ -203,6 +203,11 @@ fn read_windows(
             };
             if let Some(symbol) = found {
                 read[i] = true;
+                // Windows overlap (a symbol's core and its whole group): one symbol, one read.
+                let centre = symbol.corners.iter().fold(Point::default(), |a, &p| a + p) * 0.25;
+                if reads.iter().any(|r| inside(&r.corners, centre)) {
+                    continue;
+                }
                 reads.push(symbol);
                 if !all_symbols {
                     return reads;
