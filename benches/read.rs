@@ -1,6 +1,6 @@
 //! The whole frame → verdict path on the line-speed frames (see `common`): locate + decode +
 //! grade of the one symbol, at 1280×1024 and at 2448×2048 (5 MP), from scratch and with the
-//! camera's previous symbol position known; and the reader alone, first symbol and every
+//! camera's previous symbol position known or the pack moved away from it; and the reader alone, first symbol and every
 //! symbol. Each iteration takes the next frame of the set, so a median is over all of them.
 
 mod common;
@@ -65,6 +65,14 @@ fn bench_frames(c: &mut Criterion) {
                 inspect(f, &profile, None, &options)
             },
         );
+        // The pack moved: the window searched first is where the previous frame's symbol was.
+        over_frames(&mut group, "locate_decode_grade_moved", &frames, |i, f| {
+            let options = ReadOptions {
+                search_first: windows[(i + frames.len() - 1) % frames.len()],
+                ..ReadOptions::first_symbol()
+            };
+            inspect(f, &profile, None, &options)
+        });
         over_frames(&mut group, "read_first_symbol", &frames, |_, f| {
             read(f, &ReadOptions::first_symbol())
         });

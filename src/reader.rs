@@ -146,10 +146,11 @@ pub fn read(frame: &Frame, options: &ReadOptions) -> Vec<SymbolRead> {
             .and_then(|r| r.clipped(frame.width(), frame.height()));
         if let Some(window) = window {
             let view = frame.view(window);
-            // Only the cheap efforts: a pack elsewhere in the frame is found faster by the
-            // whole-frame search than by the dearest effort here.
-            let efforts = [Effort::CentreLines, Effort::AllLines];
-            let found = read_windows(&view, &Binary::of(&view), &[view.rect()], &efforts, false);
+            let binary = Binary::of(&view);
+            // Only what looks like a symbol, at the cheap efforts: when the pack has moved,
+            // the whole-frame search finds it faster than a thorough search of this window.
+            let efforts = [Effort::CentreLines];
+            let found = read_windows(&view, &binary, &binary.proposals(), &efforts, false);
             if let Some(read) = found.into_iter().next() {
                 return vec![read.translated(window.origin())];
             }
