@@ -4,6 +4,8 @@
 //! corners and a module count; the grid stage ([`crate::grid`]) turns it into measured module
 //! centres.
 
+pub mod blob;
+
 use crate::frame::Frame;
 use crate::geometry::{Point, Rect};
 use rxing::common::{BitArray, BitMatrix, DetectorRXingResult};
@@ -18,7 +20,7 @@ pub struct Candidate {
     pub rows: usize,
     pub cols: usize,
     /// The detector's own module sample, used when the measured grid cannot be read.
-    pub bits: BitMatrix,
+    pub bits: Option<BitMatrix>,
     /// Found in the inverted binary image: light modules on a dark ground.
     pub light_on_dark: bool,
 }
@@ -485,7 +487,7 @@ pub fn candidates(
                 corners: [corner(0), corner(1), corner(2), corner(3)],
                 cols: b.getWidth() as usize,
                 rows: b.getHeight() as usize,
-                bits: b.clone(),
+                bits: Some(b.clone()),
                 light_on_dark,
             })
         })

@@ -163,6 +163,10 @@ pub fn read(frame: &Frame, options: &ReadOptions) -> Vec<SymbolRead> {
     read_magnified(frame, options)
 }
 
+/// Windows searched for a blob, most symbol-like first: the effort is for a damaged symbol
+/// in its own window, and costs a frame without any symbol most.
+const BLOB_WINDOWS: usize = 4;
+
 /// How hard a window is searched. Every window is tried at one effort before any is tried
 /// at the next: the symbol's own window usually reads at the cheapest, and a large window of
 /// text costs most at the dearest.
@@ -174,6 +178,9 @@ enum Effort {
     AllLines,
     /// Both, on the window thresholded as a whole (a symbol on mid-grey artwork).
     GlobalThreshold,
+    /// The window's largest blob taken for the symbol's square (a finder L with gaps, which
+    /// the tracer cannot follow).
+    Blob,
 }
 
 /// Reads the symbols traced in `windows` of the binary image at each of `efforts` in turn,
@@ -189,7 +196,7 @@ fn read_windows(
     let mut read = vec![false; windows.len()];
     for &effort in efforts {
         for (i, &window) in windows.iter().enumerate() {
-            if read[i] {
+            if read[i] || (matches!(effort, Effort::Blob) && i >= BLOB_WINDOWS) {
                 continue;
             }
             let found = match effort {
@@ -199,6 +206,14 @@ fn read_windows(
                     let global = Binary::global(&frame.view(window));
                     [false, true].into_iter().find_map(|thorough| {
                         trace_window(frame, &global, global.rect(), window.origin(), thorough)
+                    })
+                }
+                Effort::Blob => {
+                    let global = Binary::global(&frame.view(window));
+                    [false, true].into_iter().find_map(|light_on_dark| {
+                        locate::blob::candidates(&global, window.origin(), light_on_dark)
+                            .iter()
+                            .find_map(|candidate| read_candidate(frame, candidate))
                     })
                 }
             };
@@ -310,6 +325,7 @@ fn read_at_scale(frame: &Frame, options: &ReadOptions) -> Vec<SymbolRead> {
         Effort::CentreLines,
         Effort::AllLines,
         Effort::GlobalThreshold,
+        Effort::Blob,
     ];
     let proposals = binary.proposals();
     let mut reads = read_windows(frame, &binary, &proposals, &efforts, options.all_symbols);
@@ -404,7 +420,7 @@ pub fn read_candidate(frame: &Frame, candidate: &Candidate) -> Option<SymbolRead
     }
     // The detector's own sampling, for symbols whose grid measurement went astray.
     let (size, mirrored, grid) = fallback_grid?;
-    let bits = &candidate.bits;
+    let bits = candidate.bits.as_ref()?;
     let module_dark = |r: usize, c: usize| {
         let (or, oc) = observed(mirrored, rows, cols, r, c);
         bits.get(oc as u32, or as u32)

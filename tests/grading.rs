@@ -167,6 +167,46 @@ fn a_damaged_clock_track_lowers_fixed_pattern_damage() {
 }
 
 #[test]
+fn a_finder_with_light_modules_still_reads_and_grades_its_damage() {
+    // Light modules in the solid L stop the outline tracer; the symbol is found from its
+    // blob instead, and each leg's fixed pattern damage grade follows the count of its
+    // damaged modules through the profile's cut-offs (0/1/2/3 modules for A/B/C/D).
+    let grade_for = |damaged: usize| match damaged {
+        0 => 4,
+        1 => 3,
+        2 => 2,
+        3 => 1,
+        _ => 0,
+    };
+    for (damage_finder, rotation_deg, seed) in
+        [(1, 0.0, 1), (2, 20.0, 2), (3, 63.0, 3), (5, 110.0, 4)]
+    {
+        let (truth, g) = graded(&GenSpec {
+            damage_finder,
+            rotation_deg,
+            seed,
+            ..spec()
+        });
+        assert_eq!(truth.text, GS1_TEXT);
+        let rows = 24;
+        let in_l1 = truth.damaged_fixed.iter().filter(|&&(_, c)| c == 0).count();
+        let in_l2 = truth
+            .damaged_fixed
+            .iter()
+            .filter(|&&(r, _)| r == rows - 1)
+            .count();
+        let fpd = &g.fixed_pattern_damage;
+        assert_eq!(
+            (fpd.l1, fpd.l2),
+            (grade_for(in_l1), grade_for(in_l2)),
+            "{damage_finder} damaged at {rotation_deg}°: {:?}, {fpd:?}",
+            truth.damaged_fixed
+        );
+        assert_eq!(fpd.grade, grade_for(in_l1.max(in_l2)).min(fpd.octasa));
+    }
+}
+
+#[test]
 fn an_undecodable_symbol_grades_zero() {
     // More inverted codewords than the error correction can take: the reader finds nothing
     // to grade, the inspection says so with grade 0.

@@ -284,6 +284,51 @@ fn symbols_on_a_cluttered_carton_read_at_any_angle() {
     }
 }
 
+#[test]
+fn a_finder_with_light_modules_reads_at_any_angle_size_and_polarity() {
+    // Light modules in the solid L (a missed nozzle, a scratch) stop the outline tracer; the
+    // symbol's blob still gives its square, and the clock tracks its size.
+    type Variant = fn(GenSpec) -> GenSpec;
+    let cases: [(&str, f64, usize, Variant); 6] = [
+        ("20x20", 0.0, 1, |s| s),
+        ("26x26", 17.0, 3, |s| GenSpec {
+            mirrored: true,
+            ..s
+        }),
+        ("44x44", 72.0, 5, |s| GenSpec {
+            light_on_dark: true,
+            ..s
+        }),
+        ("16x48", 45.0, 3, |s| s),
+        ("26x26", 45.0, 2, |s| GenSpec {
+            carton: true,
+            canvas: Some((640, 480)),
+            blur: 1.0,
+            noise: 4.0,
+            ..s
+        }),
+        ("20x20", 290.0, 4, |s| GenSpec {
+            carton: true,
+            canvas: Some((640, 480)),
+            offset: (120.0, -60.0),
+            ..s
+        }),
+    ];
+    for (i, (size, rotation_deg, damage_finder, variant)) in cases.into_iter().enumerate() {
+        let spec = variant(GenSpec {
+            text: "0109506000134352172812311012AB34".into(),
+            gs1: true,
+            size: Some(size.into()),
+            module_px: 6.0,
+            rotation_deg,
+            damage_finder,
+            seed: 20 + i as u64,
+            ..GenSpec::default()
+        });
+        assert_reads_exactly(&spec);
+    }
+}
+
 /// The line-speed frame set (`gen --line-frame`): 5–9 px/module, any angle, anywhere on a
 /// cluttered carton (frame 27: text up to the quiet zone; 31: on mid-grey artwork). Every
 /// frame must read its own serial, first-symbol mode as on a line.

@@ -1,0 +1,424 @@
+//! A second way to find a symbol, for when the outline tracer cannot follow its finder: one
+//! light module in the solid L (a missed nozzle, a scratch) stops the trace. The symbol's
+//! dark modules, joined across gaps of about a module, form one blob whose convex hull is the
+//! symbol's square whatever the damage inside it or along the L; the hull's minimum-area
+//! rectangle gives the corners. Of its sides, the two mostly dark ones are the L and the
+//! other two the clock tracks, whose modules give the size. The grid is then measured on the
+//! clock tracks as for any candidate, and the decode is the judge.
+
+use super::{Binary, Candidate};
+use crate::geometry::Point;
+use crate::symbol::size_for;
+
+/// Shortest side, in modules, of any Data Matrix symbol.
+const MIN_MODULES: f64 = 8.0;
+
+/// A side of the outline whose samples are at least this dark is taken for a leg of the L
+/// (a clock track is half dark).
+const MIN_L_DARKNESS: f64 = 0.7;
+
+/// Blobs tried per window, largest first: on a carton, text and artwork near the symbol
+/// make blobs of their own.
+const MAX_BLOBS: usize = 4;
+
+/// The symbols `binary` may hold, found from its blobs; `origin` is where its pixel (0, 0)
+/// is in the frame. Only blobs with the shape of a Data Matrix are returned.
+pub fn candidates(binary: &Binary, origin: Point, light_on_dark: bool) -> Vec<Candidate> {
+    let mask = Mask::of(binary, light_on_dark);
+    let Some(module) = mask.module_size() else {
+        return Vec::new();
+    };
+    mask.blobs((module / 2.0).ceil() as usize)
+        .into_iter()
+        .take(MAX_BLOBS)
+        .flat_map(|outline| mask.candidates(&convex_hull(outline), module))
+        .map(|candidate| Candidate {
+            corners: candidate.corners.map(|p| p + origin),
+            light_on_dark,
+            ..candidate
+        })
+        .collect()
+}
+
+/// The window as one flag per pixel: dark in the symbol's polarity.
+struct Mask {
+    width: usize,
+    height: usize,
+    dark: Vec<bool>,
+}
+
+impl Mask {
+    fn of(binary: &Binary, light_on_dark: bool) -> Mask {
+        let (width, height) = (binary.width(), binary.height());
+        let dark = (0..height)
+            .flat_map(|y| (0..width).map(move |x| binary.get(x, y) != light_on_dark))
+            .collect();
+        Mask {
+            width,
+            height,
+            dark,
+        }
+    }
+
+    /// The symbol whose outline is `hull`: its minimum-area rectangle, the L where two dark
+    /// sides meet, the module counts along the other two (the clock tracks); one candidate per
+    /// count that makes a Data Matrix size.
+    fn candidates(&self, hull: &[Point], module: f64) -> Vec<Candidate> {
+        let Some(corners) = min_area_rectangle(hull) else {
+            return Vec::new();
+        };
+        let side = |i: usize| corners[i].distance(corners[(i + 1) % 4]);
+        if (0..4).any(|i| side(i) < MIN_MODULES * module * 0.75) {
+            return Vec::new();
+        }
+        let darkness: Vec<f64> = (0..4)
+            .map(|i| self.side_darkness(corners[i], corners[(i + 1) % 4], module / 2.0))
+            .collect();
+        let l_corner = (0..4)
+            .max_by(|&a, &b| {
+                let score = |k: usize| darkness[(k + 3) % 4] + darkness[k];
+                score(a).total_cmp(&score(b))
+            })
+            .filter(|&k| darkness[(k + 3) % 4].min(darkness[k]) >= MIN_L_DARKNESS);
+        let Some(l_corner) = l_corner else {
+            return Vec::new();
+        };
+        // Clockwise from the L corner: the far end of one leg, the clock corner, the other
+        // leg's end; the tracer's order starts at the first of these and ends at the L corner.
+        let corners = [1, 2, 3, 0].map(|i| corners[(l_corner + i) % 4]);
+        let cols = self.clock_modules(corners[0], corners[1], module);
+        let rows = self.clock_modules(corners[1], corners[2], module);
+        let sizes = rows
+            .iter()
+            .flat_map(|&r| cols.iter().map(move |&c| (r, c)))
+            .filter(|&(r, c)| size_for(r, c).or_else(|| size_for(c, r)).is_some());
+        sizes
+            .map(|(rows, cols)| Candidate {
+                corners,
+                rows,
+                cols,
+                bits: None,
+                light_on_dark: false,
+            })
+            .collect()
+    }
+
+    fn at(&self, p: Point) -> bool {
+        let (x, y) = (p.x.floor(), p.y.floor());
+        x >= 0.0
+            && y >= 0.0
+            && (x as usize) < self.width
+            && (y as usize) < self.height
+            && self.dark[y as usize * self.width + x as usize]
+    }
+
+    /// The module size: the commonest run length (two pixels or longer) along rows and
+    /// columns, averaged over dark and light runs so that print growth cancels out. Half of
+    /// a symbol's runs are one module long, a quarter two.
+    fn module_size(&self) -> Option<f64> {
+        let longest = self.width.max(self.height) + 1;
+        let mut histograms = [vec![0usize; longest + 2], vec![0usize; longest + 2]];
+        let mut line = |pixels: &mut dyn Iterator<Item = bool>| {
+            let mut run = 0usize;
+            let mut colour = None;
+            for dark in pixels {
+                if Some(dark) == colour {
+                    run += 1;
+                } else {
+                    if let Some(c) = colour {
+                        histograms[usize::from(c)][run] += 1;
+                    }
+                    colour = Some(dark);
+                    run = 1;
+                }
+            }
+        };
+        for y in 0..self.height {
+            line(&mut (0..self.width).map(|x| self.dark[y * self.width + x]));
+        }
+        for x in 0..self.width {
+            line(&mut (0..self.height).map(|y| self.dark[y * self.width + x]));
+        }
+        let commonest = |histogram: &[usize]| -> Option<f64> {
+            // Runs of one pixel are noise; a module's runs spread over neighbouring lengths.
+            let (peak, weight) = (3..histogram.len() - 1)
+                .map(|k| (k, histogram[k - 1] + histogram[k] + histogram[k + 1]))
+                .max_by_key(|&(k, weight)| (weight, std::cmp::Reverse(k)))?;
+            if weight == 0 {
+                return None;
+            }
+            let moment: usize = (peak - 1..=peak + 1).map(|k| k * histogram[k]).sum();
+            Some(moment as f64 / weight as f64)
+        };
+        Some((commonest(&histograms[1])? + commonest(&histograms[0])?) / 2.0)
+    }
+
+    /// The groups of dark pixels joined across light gaps of up to `2 * reach` pixels, most
+    /// dark pixels first, each as its outline points (pixel corners at each row's first and
+    /// last dark pixel).
+    fn blobs(&self, reach: usize) -> Vec<Vec<Point>> {
+        let (w, h) = (self.width, self.height);
+        let joined = dilate(&self.dark, w, h, reach);
+        let mut label = vec![u32::MAX; w * h];
+        let mut sizes: Vec<(usize, u32)> = Vec::new();
+        let mut stack = Vec::new();
+        for start in 0..w * h {
+            if !joined[start] || label[start] != u32::MAX {
+                continue;
+            }
+            let this = sizes.len() as u32;
+            let mut dark_pixels = 0usize;
+            label[start] = this;
+            stack.push(start);
+            while let Some(i) = stack.pop() {
+                dark_pixels += usize::from(self.dark[i]);
+                let (x, y) = (i % w, i / w);
+                let neighbours = [
+                    (x > 0).then(|| i - 1),
+                    (x + 1 < w).then(|| i + 1),
+                    (y > 0).then(|| i - w),
+                    (y + 1 < h).then(|| i + w),
+                ];
+                for n in neighbours.into_iter().flatten() {
+                    if joined[n] && label[n] == u32::MAX {
+                        label[n] = this;
+                        stack.push(n);
+                    }
+                }
+            }
+            sizes.push((dark_pixels, this));
+        }
+        sizes.sort_unstable_by_key(|&(dark_pixels, _)| std::cmp::Reverse(dark_pixels));
+        sizes.truncate(MAX_BLOBS);
+        // Outline points, one pass over the labels for all chosen blobs.
+        let mut outlines: Vec<Vec<Point>> = vec![Vec::new(); sizes.len()];
+        let slot = |l: u32| sizes.iter().position(|&(_, chosen)| chosen == l);
+        for y in 0..h {
+            let mut first_last: Vec<Option<(usize, usize)>> = vec![None; sizes.len()];
+            for x in 0..w {
+                let i = y * w + x;
+                if !self.dark[i] || label[i] == u32::MAX {
+                    continue;
+                }
+                if let Some(k) = slot(label[i]) {
+                    let span = first_last[k].get_or_insert((x, x));
+                    span.1 = x;
+                }
+            }
+            for (k, span) in first_last.into_iter().enumerate() {
+                if let Some((first, last)) = span {
+                    for (x, y) in [(first, y), (first, y + 1), (last + 1, y), (last + 1, y + 1)] {
+                        outlines[k].push(Point::new(x as f64, y as f64));
+                    }
+                }
+            }
+        }
+        outlines
+    }
+
+    /// Samples along the side from `a` to `b`, `inset` pixels inside the outline (which runs
+    /// clockwise, so inside is to the right), one per half pixel.
+    fn along(&self, a: Point, b: Point, inset: f64) -> Vec<bool> {
+        let length = a.distance(b);
+        let along = (b - a) * (1.0 / length);
+        let inward = Point::new(-along.y, along.x);
+        let steps = (length * 2.0) as usize;
+        (0..steps)
+            .map(|s| self.at(a + along * ((s as f64 + 0.5) / 2.0) + inward * inset))
+            .collect()
+    }
+
+    fn side_darkness(&self, a: Point, b: Point, inset: f64) -> f64 {
+        let samples = self.along(a, b, inset);
+        samples.iter().filter(|&&d| d).count() as f64 / samples.len().max(1) as f64
+    }
+
+    /// Module counts for the clock track from `a` to `b`: the track alternates dark and
+    /// light, so its runs of either colour are modules (runs shorter than a third of a
+    /// module are noise); and, where damage or a steep angle confuses the runs, its length in
+    /// modules of the estimated size.
+    fn clock_modules(&self, a: Point, b: Point, module: f64) -> Vec<usize> {
+        let length = a.distance(b);
+        // Every Data Matrix side has an even number of modules.
+        let even = |modules: f64| ((modules / 2.0).round() * 2.0) as usize;
+        // The module estimate is good to a few per cent: a long side may be two modules off.
+        let by_length = even(length / module);
+        let mut counts = vec![by_length, by_length + 2, by_length.saturating_sub(2)];
+        // A first count at the estimated module size, then the count again along the middle
+        // of the track at the module size that count gives.
+        let mut modules = length / module;
+        for _ in 0..2 {
+            let pitch = length / modules;
+            let samples = self.along(a, b, pitch / 2.0);
+            // Samples are half a pixel apart.
+            let shortest = (pitch / 3.0 * 2.0).max(1.0) as usize;
+            let mut runs: Vec<(bool, usize)> = Vec::new();
+            for s in samples {
+                match runs.last_mut() {
+                    Some((colour, n)) if *colour == s => *n += 1,
+                    Some((_, n)) if *n < shortest => {
+                        // The run before was a speck: it belongs to the one it interrupted.
+                        runs.pop();
+                        match runs.last_mut() {
+                            Some((colour, n)) if *colour == s => *n += 1,
+                            _ => runs.push((s, 1)),
+                        }
+                    }
+                    _ => runs.push((s, 1)),
+                }
+            }
+            if runs.last().is_some_and(|&(_, n)| n < shortest) {
+                runs.pop();
+            }
+            modules = runs.len() as f64;
+            if modules < MIN_MODULES {
+                break;
+            }
+        }
+        counts.retain(|&n| n != even(modules));
+        counts.insert(0, even(modules));
+        counts.retain(|&n| n as f64 >= MIN_MODULES);
+        counts
+    }
+}
+
+/// `mask` with every pixel within `reach` (a square) of a set one set: two passes, rows then
+/// columns, each a sliding count.
+fn dilate(mask: &[bool], w: usize, h: usize, reach: usize) -> Vec<bool> {
+    let slide = |get: &dyn Fn(usize) -> bool, n: usize, out: &mut dyn FnMut(usize, bool)| {
+        let mut inside = 0usize;
+        for i in 0..n + reach {
+            if i < n && get(i) {
+                inside += 1;
+            }
+            if i > 2 * reach && get(i - 2 * reach - 1) {
+                inside -= 1;
+            }
+            if i >= reach {
+                out(i - reach, inside > 0);
+            }
+        }
+    };
+    let mut rows = vec![false; w * h];
+    for y in 0..h {
+        slide(&|x| mask[y * w + x], w, &mut |x, v| rows[y * w + x] = v);
+    }
+    let mut both = vec![false; w * h];
+    for x in 0..w {
+        slide(&|y| rows[y * w + x], h, &mut |y, v| both[y * w + x] = v);
+    }
+    both
+}
+
+/// Andrew's monotone chain: the hull's corners in counter-clockwise order (as seen with y
+/// up; clockwise on screen).
+fn convex_hull(mut points: Vec<Point>) -> Vec<Point> {
+    points.sort_by(|a, b| a.x.total_cmp(&b.x).then(a.y.total_cmp(&b.y)));
+    points.dedup_by(|a, b| a.x == b.x && a.y == b.y);
+    if points.len() < 3 {
+        return points;
+    }
+    let cross =
+        |o: Point, a: Point, b: Point| (a.x - o.x) * (b.y - o.y) - (a.y - o.y) * (b.x - o.x);
+    let mut hull: Vec<Point> = Vec::with_capacity(points.len() + 1);
+    for pass in [
+        &points[..],
+        &points.iter().rev().copied().collect::<Vec<_>>()[..],
+    ] {
+        let start = hull.len();
+        for &p in pass {
+            while hull.len() >= start + 2
+                && cross(hull[hull.len() - 2], hull[hull.len() - 1], p) <= 0.0
+            {
+                hull.pop();
+            }
+            hull.push(p);
+        }
+        hull.pop();
+    }
+    hull
+}
+
+/// The smallest rectangle around `hull` (one of its sides lies on a hull edge), corners in
+/// clockwise screen order (y down).
+fn min_area_rectangle(hull: &[Point]) -> Option<[Point; 4]> {
+    if hull.len() < 3 {
+        return None;
+    }
+    let mut best: Option<(f64, [Point; 4])> = None;
+    for i in 0..hull.len() {
+        let edge = hull[(i + 1) % hull.len()] - hull[i];
+        let length = edge.x.hypot(edge.y);
+        if length == 0.0 {
+            continue;
+        }
+        let u = edge * (1.0 / length);
+        let v = Point::new(-u.y, u.x);
+        let (mut u0, mut u1, mut v0, mut v1) = (f64::MAX, f64::MIN, f64::MAX, f64::MIN);
+        for &p in hull {
+            let (pu, pv) = (p.x * u.x + p.y * u.y, p.x * v.x + p.y * v.y);
+            (u0, u1, v0, v1) = (u0.min(pu), u1.max(pu), v0.min(pv), v1.max(pv));
+        }
+        let area = (u1 - u0) * (v1 - v0);
+        if best.is_none_or(|(smallest, _)| area < smallest) {
+            let at = |a: f64, b: f64| u * a + v * b;
+            best = Some((area, [at(u0, v0), at(u1, v0), at(u1, v1), at(u0, v1)]));
+        }
+    }
+    let (_, mut corners) = best?;
+    // Shoelace with y down: positive for clockwise on screen.
+    let twice_area: f64 = (0..4)
+        .map(|i| {
+            let (a, b) = (corners[i], corners[(i + 1) % 4]);
+            a.x * b.y - b.x * a.y
+        })
+        .sum();
+    if twice_area < 0.0 {
+        corners.reverse();
+    }
+    Some(corners)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dilation_reaches_exactly_its_reach() {
+        let (w, h) = (9, 5);
+        let mut mask = vec![false; w * h];
+        mask[2 * w + 4] = true;
+        let grown = dilate(&mask, w, h, 2);
+        for y in 0..h {
+            for x in 0..w {
+                let near = x.abs_diff(4) <= 2 && y.abs_diff(2) <= 2;
+                assert_eq!(grown[y * w + x], near, "({x}, {y})");
+            }
+        }
+    }
+
+    #[test]
+    fn rectangle_of_a_rotated_square_is_the_square() {
+        let (c, s) = (30f64.to_radians().cos(), 30f64.to_radians().sin());
+        let square: Vec<Point> = [
+            (0.0, 0.0),
+            (10.0, 0.0),
+            (10.0, 10.0),
+            (0.0, 10.0),
+            (5.0, 5.0),
+        ]
+        .iter()
+        .map(|&(x, y)| Point::new(20.0 + c * x - s * y, 20.0 + s * x + c * y))
+        .collect();
+        let corners = min_area_rectangle(&convex_hull(square)).unwrap();
+        for i in 0..4 {
+            let side = corners[i].distance(corners[(i + 1) % 4]);
+            assert!((side - 10.0).abs() < 1e-9, "side {i}: {side}");
+        }
+        let cross = |a: Point, b: Point| a.x * b.y - a.y * b.x;
+        assert!(
+            cross(corners[1] - corners[0], corners[2] - corners[1]) > 0.0,
+            "clockwise on screen"
+        );
+    }
+}
