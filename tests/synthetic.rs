@@ -329,6 +329,45 @@ fn a_finder_with_light_modules_reads_at_any_angle_size_and_polarity() {
     }
 }
 
+#[test]
+fn a_missing_nozzle_line_across_the_whole_symbol_reads() {
+    // An inkjet head with a blocked nozzle leaves a light line through the print, across the
+    // finder L and a clock track: up to a module wide, along either axis.
+    let spec = GenSpec {
+        text: "0109506000134352172812311012AB34".into(),
+        gs1: true,
+        size: Some("26x26".into()),
+        module_px: 8.0,
+        ..GenSpec::default()
+    };
+    for (vertical, at, width) in [
+        (true, 60, 2),
+        (true, 100, 4),
+        (true, 61, 8),
+        (false, 100, 3),
+        (false, 141, 8),
+    ] {
+        let mut rendered = render(&spec).expect("renders");
+        let (w, h) = rendered.image.dimensions();
+        for y in 0..h {
+            for x in 0..w {
+                let across = if vertical { x } else { y };
+                if (at..at + width).contains(&across) {
+                    rendered.image.put_pixel(x, y, image::Luma([230]));
+                }
+            }
+        }
+        let (truth, frame) = rendered.into_frame();
+        let reads = read(&frame, &ReadOptions::first_symbol());
+        let text = reads.first().map(|r| r.decoded.text.as_str());
+        assert_eq!(
+            text,
+            Some(truth.text.as_str()),
+            "line {width} px at {at}, vertical {vertical}"
+        );
+    }
+}
+
 /// The line-speed frame set (`gen --line-frame`): 5–9 px/module, any angle, anywhere on a
 /// cluttered carton (frame 27: text up to the quiet zone; 31: on mid-grey artwork). Every
 /// frame must read its own serial, first-symbol mode as on a line.
