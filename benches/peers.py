@@ -8,7 +8,11 @@ each peer (in-process, image already in memory, median of R reads, as
 ../shared/tools/peer-decode.py does), and prints per decoder the frames decoded to the expected
 text, the median time per frame and its ratio to verigrade's.
 
-Usage: python3 benches/peers.py [--frames 40] [--canvas 1280x1024] [--repeat 5]
+With `--set damaged-finder` the frames are instead 26x26 GS1 symbols at 6 px/module on a cluttered
+carton, any angle, blurred and noisy, with 1-5 modules of the finder L printed light (`gen
+--damage-finder`): how each decoder copes with a damaged finder.
+
+Usage: python3 benches/peers.py [--set line|damaged-finder] [--frames 40] [--canvas 1280x1024] [--repeat 5]
 Peers: pip install zxing-cpp pillow numpy; apt-get install -y libdmtx0b && pip install pylibdmtx
 (a missing peer is reported and skipped). Builds verigrade with `cargo build --release`.
 """
@@ -40,6 +44,7 @@ def same(a, b):
 
 def main():
     ap = argparse.ArgumentParser()
+    ap.add_argument('--set', choices=['line', 'damaged-finder'], default='line')
     ap.add_argument('--frames', type=int, default=40)
     ap.add_argument('--canvas', default='1280x1024')
     ap.add_argument('--repeat', type=int, default=5)
@@ -51,7 +56,13 @@ def main():
     expected = {}
     for i in range(a.frames):
         path = os.path.join(work, f'frame{i:03d}.png')
-        subprocess.run([verigrade, 'gen', '--line-frame', str(i), '--canvas', a.canvas, '-o', path], check=True)
+        if a.set == 'line':
+            spec = ['--line-frame', str(i), '--canvas', a.canvas]
+        else:
+            spec = ['--text', '0109506000134352172812311012AB34', '--gs1', '--size', '26x26', '--module-px', '6',
+                    '--rotate', str(i * 37 % 360), '--damage-finder', str(1 + i % 5), '--carton',
+                    '--canvas', a.canvas, '--blur', '0.8', '--noise', '3', '--seed', str(i)]
+        subprocess.run([verigrade, 'gen', *spec, '-o', path], check=True, stdout=subprocess.DEVNULL)
         with open(path[:-4] + '.json') as f:
             expected[path] = json.load(f)['text']
     frames = sorted(expected)
@@ -88,7 +99,8 @@ def main():
         results[name] = (ok, statistics.median(times))
 
     base = results['verigrade'][1]
-    print(f'{len(frames)} line-speed frames at {a.canvas}, median of {a.repeat} reads each; '
+    what = 'line-speed frames' if a.set == 'line' else 'frames with a damaged finder L'
+    print(f'{len(frames)} {what} at {a.canvas}, median of {a.repeat} reads each; '
           f'{platform.processor() or platform.machine()}, {os.cpu_count()} cores')
     print(f'| decoder | decoded | median per frame | ratio to verigrade |')
     print(f'|---|---|---|---|')
