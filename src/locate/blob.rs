@@ -88,11 +88,9 @@ impl Mask {
         let corners = [1, 2, 3, 0].map(|i| corners[(l_corner + i) % 4]);
         let cols = self.clock_modules(corners[0], corners[1], module);
         let rows = self.clock_modules(corners[1], corners[2], module);
-        let sizes = rows
-            .iter()
+        rows.iter()
             .flat_map(|&r| cols.iter().map(move |&c| (r, c)))
-            .filter(|&(r, c)| size_for(r, c).or_else(|| size_for(c, r)).is_some());
-        sizes
+            .filter(|&(r, c)| size_for(r, c).or_else(|| size_for(c, r)).is_some())
             .map(|(rows, cols)| Candidate {
                 corners,
                 rows,
