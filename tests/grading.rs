@@ -207,6 +207,45 @@ fn a_finder_with_light_modules_still_reads_and_grades_its_damage() {
 }
 
 #[test]
+fn dark_specks_in_the_quiet_zone_read_and_grade_as_quiet_zone_damage() {
+    // Dark modules printed just outside the L (QZL1 left, QZL2 below) bend the finder's outer
+    // edge, which stops the outline tracer; each segment's grade follows its speck count.
+    let spec = spec();
+    let (module, quiet) = (8u32, 16u32);
+    for (specks, qzl1, qzl2) in [
+        (vec![(24i32, 11i32)], 4, 3),
+        (vec![(5, -1), (15, -1), (24, 20)], 2, 3),
+        (vec![(3, -1), (9, -1), (12, -1), (20, -1)], 0, 4),
+    ] {
+        let mut rendered = render(&spec).expect("renders");
+        for &(row, col) in &specks {
+            let (x0, y0) = (
+                (quiet as i32 + col * module as i32) as u32,
+                (quiet as i32 + row * module as i32) as u32,
+            );
+            for y in y0..y0 + module {
+                for x in x0..x0 + module {
+                    rendered.image.put_pixel(x, y, image::Luma([13]));
+                }
+            }
+        }
+        let (truth, frame) = rendered.into_frame();
+        let symbol = read(&frame, &ReadOptions::first_symbol())
+            .into_iter()
+            .next()
+            .unwrap_or_else(|| panic!("reads with quiet-zone specks at {specks:?}"));
+        assert_eq!(symbol.decoded.text, truth.text);
+        let g = grade(&frame, &symbol, &Profile::default_profile(), None);
+        let fpd = &g.fixed_pattern_damage;
+        assert_eq!(
+            (fpd.qzl1, fpd.qzl2, fpd.l1, fpd.l2),
+            (qzl1, qzl2, 4, 4),
+            "{specks:?}: {fpd:?}"
+        );
+    }
+}
+
+#[test]
 fn an_undecodable_symbol_grades_zero() {
     // More inverted codewords than the error correction can take: the reader finds nothing
     // to grade, the inspection says so with grade 0.

@@ -17,6 +17,10 @@ const MIN_MODULES: f64 = 8.0;
 /// (a clock track is half dark).
 const MIN_L_DARKNESS: f64 = 0.7;
 
+/// A side of the symbol is where its edge runs along at least this many modules: a clock
+/// track's dark modules give half its length, the L all of it.
+const EDGE_SUPPORT_MODULES: f64 = 2.5;
+
 /// Blobs tried per window, largest first: on a carton, text and artwork near the symbol
 /// make blobs of their own.
 const MAX_BLOBS: usize = 4;
@@ -67,6 +71,7 @@ impl Mask {
         let Some(corners) = min_area_rectangle(hull) else {
             return Vec::new();
         };
+        let corners = self.trimmed(corners, module);
         let side = |i: usize| corners[i].distance(corners[(i + 1) % 4]);
         if (0..4).any(|i| side(i) < MIN_MODULES * module * 0.75) {
             return Vec::new();
@@ -99,6 +104,43 @@ impl Mask {
                 light_on_dark: false,
             })
             .collect()
+    }
+
+    /// `corners` (clockwise) with each side moved in to where the symbol's edge runs along
+    /// at least [`EDGE_SUPPORT_MODULES`] of its length: a dark speck in the quiet zone, joined
+    /// to the blob, pushes its hull out by a module over a module's length only.
+    fn trimmed(&self, corners: [Point; 4], module: f64) -> [Point; 4] {
+        let inward = |i: usize| {
+            let along = corners[(i + 1) % 4] - corners[i];
+            let along = along * (1.0 / along.x.hypot(along.y).max(f64::MIN_POSITIVE));
+            (along, Point::new(-along.y, along.x))
+        };
+        let deepest = 3.0 * module;
+        let trim: Vec<f64> = (0..4)
+            .map(|i| {
+                let (along, inward) = inward(i);
+                let length = corners[i].distance(corners[(i + 1) % 4]);
+                // Per pixel along the side, how far in its first dark pixel is.
+                let mut depths: Vec<f64> = (0..length as usize)
+                    .map(|s| {
+                        let start = corners[i] + along * (s as f64 + 0.5);
+                        (0..(deepest * 2.0) as usize)
+                            .map(|d| d as f64 / 2.0)
+                            .find(|&d| self.at(start + inward * (d + 0.25)))
+                            .unwrap_or(deepest)
+                    })
+                    .collect();
+                let supported = (EDGE_SUPPORT_MODULES * module) as usize;
+                if depths.len() <= supported {
+                    return 0.0;
+                }
+                *depths.select_nth_unstable_by(supported, f64::total_cmp).1
+            })
+            .collect();
+        std::array::from_fn(|i| {
+            let before = (i + 3) % 4;
+            corners[i] + inward(i).1 * trim[i] + inward(before).1 * trim[before]
+        })
     }
 
     fn at(&self, p: Point) -> bool {
