@@ -45,7 +45,11 @@ fn main() {
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).expect("bench folder");
     let path = dir.join("verdicts.sqlite");
-    let conn = open_database(&path).expect("database");
+    let conn = open_database(
+        &path,
+        verigrade::serve::config::Limits::default().store_cache_bytes,
+    )
+    .expect("database");
     let mut rng = StdRng::seed_from_u64(7);
     let mut seen: Vec<(usize, String)> = Vec::with_capacity(CHECKS);
 

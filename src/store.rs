@@ -127,15 +127,15 @@ pub struct Store {
 
 impl Store {
     /// Opens (or creates) the store in `data_dir`, keeping at most `evidence_budget` bytes of
-    /// evidence frames.
-    pub fn open(data_dir: &Path, evidence_budget: u64) -> Result<Store> {
+    /// evidence frames, with `cache_bytes` of page cache for its writer.
+    pub fn open(data_dir: &Path, evidence_budget: u64, cache_bytes: u64) -> Result<Store> {
         let evidence_dir = data_dir.join("evidence");
         std::fs::create_dir_all(&evidence_dir).map_err(|source| Error::Io {
             path: evidence_dir.display().to_string(),
             source,
         })?;
         let path = data_dir.join("verdicts.sqlite");
-        let writer = open_database(&path)?;
+        let writer = open_database(&path, cache_bytes)?;
         sweep_orphans(&writer, &evidence_dir)?;
         let reader = Connection::open(&path)?;
         reader.pragma_update(None, "query_only", true)?;
@@ -325,15 +325,16 @@ impl Drop for Store {
     }
 }
 
-/// Opens (or creates) the store's database as its writer does: WAL, `synchronous=FULL`, the
-/// schema in place.
-pub fn open_database(path: &Path) -> Result<Connection> {
+/// Opens (or creates) the store's database as its writer does: WAL, `synchronous=FULL`,
+/// `cache_bytes` of page cache (the serial indexes are looked up at random; 64 MiB keeps their
+/// inner pages in memory at ten million serials), the schema in place.
+pub fn open_database(path: &Path, cache_bytes: u64) -> Result<Connection> {
     let conn = Connection::open(path)?;
     conn.pragma_update(None, "journal_mode", "WAL")?;
     conn.pragma_update(None, "synchronous", "FULL")?;
-    // The serial indexes are looked up at random; 64 MiB of page cache keeps their inner
-    // pages in memory at ten million serials.
-    conn.pragma_update(None, "cache_size", -65_536)?;
+    // A negative cache_size is in KiB.
+    let cache_kib = i64::try_from(cache_bytes / 1024).unwrap_or(i64::MAX);
+    conn.pragma_update(None, "cache_size", -cache_kib)?;
     conn.execute_batch(SCHEMA)?;
     Ok(conn)
 }
@@ -762,4 +763,23 @@ fn enforce_budget(tx: &rusqlite::Transaction, budget: u64) -> Result<Vec<String>
         files.push(file);
     }
     Ok(files)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_writer_gets_the_page_cache_it_is_given() {
+        let dir = std::env::temp_dir().join(format!("verigrade-cache-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        for (bytes, kib) in [(8u64 << 20, 8192i64), (64 << 20, 65_536)] {
+            let conn = open_database(&dir.join("verdicts.sqlite"), bytes).unwrap();
+            let cache: i64 = conn
+                .query_row("PRAGMA cache_size", [], |row| row.get(0))
+                .unwrap();
+            assert_eq!(cache, -kib, "negative: KiB");
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }

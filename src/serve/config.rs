@@ -38,6 +38,9 @@ pub struct Limits {
     pub stream_window: usize,
     /// Bytes of failed frames kept as evidence; the oldest go first.
     pub evidence_budget_bytes: u64,
+    /// The store's page cache: the serial index's inner pages at ten million serials fit in
+    /// the default; a gateway short of memory trades duplicate-check speed for it.
+    pub store_cache_bytes: u64,
 }
 
 #[derive(Clone, Debug, Default, Deserialize, PartialEq)]
@@ -80,6 +83,7 @@ impl Default for Limits {
             max_concurrent_streams: 64,
             stream_window: 8,
             evidence_budget_bytes: 1 << 30,
+            store_cache_bytes: 64 << 20,
         }
     }
 }
@@ -126,8 +130,8 @@ impl Config {
 
     /// Applies `VERIGRADE_LISTEN`, `VERIGRADE_DATA_DIR`, `VERIGRADE_DEFAULT_PROFILE`,
     /// `VERIGRADE_WORKERS`, `VERIGRADE_MAX_FRAME_BYTES`, `VERIGRADE_MAX_PIXELS`,
-    /// `VERIGRADE_MAX_CONCURRENT_STREAMS`, `VERIGRADE_STREAM_WINDOW` and
-    /// `VERIGRADE_EVIDENCE_BUDGET_BYTES`.
+    /// `VERIGRADE_MAX_CONCURRENT_STREAMS`, `VERIGRADE_STREAM_WINDOW`,
+    /// `VERIGRADE_EVIDENCE_BUDGET_BYTES` and `VERIGRADE_STORE_CACHE_BYTES`.
     pub fn apply_env(&mut self, var: impl Fn(&str) -> Option<String>) -> Result<()> {
         fn number<T: std::str::FromStr>(name: &str, value: String) -> Result<T> {
             value.trim().parse().map_err(|_| Error::InvalidConfig {
@@ -159,8 +163,16 @@ impl Config {
                 *slot = number(name, v)?;
             }
         }
-        if let Some(v) = var("VERIGRADE_EVIDENCE_BUDGET_BYTES") {
-            limits.evidence_budget_bytes = number("VERIGRADE_EVIDENCE_BUDGET_BYTES", v)?;
+        for (name, slot) in [
+            (
+                "VERIGRADE_EVIDENCE_BUDGET_BYTES",
+                &mut limits.evidence_budget_bytes,
+            ),
+            ("VERIGRADE_STORE_CACHE_BYTES", &mut limits.store_cache_bytes),
+        ] {
+            if let Some(v) = var(name) {
+                *slot = number(name, v)?;
+            }
         }
         Ok(())
     }
@@ -203,6 +215,11 @@ mod tests {
             .apply_env(|name| (name == "VERIGRADE_MAX_PIXELS").then(|| "2000".to_string()))
             .unwrap();
         assert_eq!(config.limits.max_pixels, 2000);
+        assert_eq!(config.limits.store_cache_bytes, 64 << 20);
+        config
+            .apply_env(|name| (name == "VERIGRADE_STORE_CACHE_BYTES").then(|| "8388608".into()))
+            .unwrap();
+        assert_eq!(config.limits.store_cache_bytes, 8 << 20);
         assert_eq!(config.line_profile("L2"), "gs1-healthcare");
         assert_eq!(config.line_profile("L1"), "iso15415");
     }

@@ -78,8 +78,11 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<()> {
     let data_dir = config.data_dir.clone();
-    let budget = config.limits.evidence_budget_bytes;
-    let store = tokio::task::spawn_blocking(move || Store::open(&data_dir, budget))
+    let (budget, cache) = (
+        config.limits.evidence_budget_bytes,
+        config.limits.store_cache_bytes,
+    );
+    let store = tokio::task::spawn_blocking(move || Store::open(&data_dir, budget, cache))
         .await
         .map_err(|e| Error::Internal(e.to_string()))??;
     let store = Arc::new(store);
