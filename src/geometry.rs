@@ -115,6 +115,13 @@ impl Rect {
     }
 }
 
+/// The mean of `points`: the centre of a symbol's four corners.
+pub fn centroid(points: &[Point]) -> Point {
+    let n = points.len().max(1) as f64;
+    let sum = points.iter().fold(Point::default(), |a, &p| a + p);
+    Point::new(sum.x / n, sum.y / n)
+}
+
 /// Intersection of the infinite lines through `a0,a1` and `b0,b1`; `None` when parallel.
 pub fn intersect_lines(a0: Point, a1: Point, b0: Point, b1: Point) -> Option<Point> {
     let da = a1 - a0;
@@ -236,11 +243,10 @@ impl Homography {
 /// Similarity moving the centroid to the origin and the mean distance to √2, and its inverse.
 fn normaliser(points: &[Point]) -> Option<(Homography, Homography)> {
     let n = points.len() as f64;
-    let cx = points.iter().map(|p| p.x).sum::<f64>() / n;
-    let cy = points.iter().map(|p| p.y).sum::<f64>() / n;
+    let Point { x: cx, y: cy } = centroid(points);
     let mean = points
         .iter()
-        .map(|p| (p.x - cx).hypot(p.y - cy))
+        .map(|p| p.distance(Point::new(cx, cy)))
         .sum::<f64>()
         / n;
     if mean < 1e-12 {

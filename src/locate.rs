@@ -7,7 +7,7 @@
 pub mod blob;
 
 use crate::frame::Frame;
-use crate::geometry::{Point, Rect};
+use crate::geometry::{Point, Rect, centroid};
 use rxing::common::{BitArray, BitMatrix, DetectorRXingResult};
 use rxing::datamatrix::detector::zxing_cpp_detector;
 
@@ -27,8 +27,7 @@ pub struct Candidate {
 
 impl Candidate {
     pub fn centre(&self) -> Point {
-        let s = self.corners.iter().fold(Point::default(), |a, &p| a + p);
-        s * 0.25
+        centroid(&self.corners)
     }
 }
 

@@ -3,7 +3,7 @@
 
 use crate::decode::{Decoded, decode_modules};
 use crate::frame::Frame;
-use crate::geometry::{Homography, Point, Rect};
+use crate::geometry::{Homography, Point, Rect, centroid};
 use crate::grid::{self, ModuleGrid};
 use crate::locate::{self, Binary, Candidate};
 use crate::symbol::{SymbolSize, size_for};
@@ -220,8 +220,10 @@ fn read_windows(
             if let Some(symbol) = found {
                 read[i] = true;
                 // Windows overlap (a symbol's core and its whole group): one symbol, one read.
-                let centre = symbol.corners.iter().fold(Point::default(), |a, &p| a + p) * 0.25;
-                if reads.iter().any(|r| inside(&r.corners, centre)) {
+                if reads
+                    .iter()
+                    .any(|r| inside(&r.corners, centroid(&symbol.corners)))
+                {
                     continue;
                 }
                 reads.push(symbol);
@@ -364,7 +366,7 @@ fn read_at_scale(frame: &Frame, options: &ReadOptions) -> Vec<SymbolRead> {
 
 /// Clears a symbol (and a margin of a tenth of its size) from a binary image.
 fn erase(bits: &mut BitMatrix, corners: &[Point; 4]) {
-    let centre = corners.iter().fold(Point::default(), |a, &p| a + p) * 0.25;
+    let centre = centroid(corners);
     let grown = corners.map(|p| centre + (p - centre) * 1.1);
     let (w, h) = (bits.getWidth() as usize, bits.getHeight() as usize);
     let Some(bounds) = Rect::around(&grown, w, h) else {
