@@ -110,15 +110,11 @@ impl Mask {
     /// at least [`EDGE_SUPPORT_MODULES`] of its length: a dark speck in the quiet zone, joined
     /// to the blob, pushes its hull out by a module over a module's length only.
     fn trimmed(&self, corners: [Point; 4], module: f64) -> [Point; 4] {
-        let inward = |i: usize| {
-            let along = corners[(i + 1) % 4] - corners[i];
-            let along = along * (1.0 / along.x.hypot(along.y).max(f64::MIN_POSITIVE));
-            (along, Point::new(-along.y, along.x))
-        };
+        let axes = |i: usize| side_axes(corners[i], corners[(i + 1) % 4]);
         let deepest = 3.0 * module;
         let trim: Vec<f64> = (0..4)
             .map(|i| {
-                let (along, inward) = inward(i);
+                let (along, inward) = axes(i);
                 let length = corners[i].distance(corners[(i + 1) % 4]);
                 // Per pixel along the side, how far in its first dark pixel is.
                 let mut depths: Vec<f64> = (0..length as usize)
@@ -139,7 +135,7 @@ impl Mask {
             .collect();
         std::array::from_fn(|i| {
             let before = (i + 3) % 4;
-            corners[i] + inward(i).1 * trim[i] + inward(before).1 * trim[before]
+            corners[i] + axes(i).1 * trim[i] + axes(before).1 * trim[before]
         })
     }
 
@@ -228,19 +224,23 @@ impl Mask {
             }
             sizes.push((dark_pixels, this));
         }
+        let mut slot_of_label = vec![None; sizes.len()];
         sizes.sort_unstable_by_key(|&(dark_pixels, _)| std::cmp::Reverse(dark_pixels));
         sizes.truncate(MAX_BLOBS);
+        for (slot, &(_, chosen)) in sizes.iter().enumerate() {
+            slot_of_label[chosen as usize] = Some(slot);
+        }
         // Outline points, one pass over the labels for all chosen blobs.
         let mut outlines: Vec<Vec<Point>> = vec![Vec::new(); sizes.len()];
-        let slot = |l: u32| sizes.iter().position(|&(_, chosen)| chosen == l);
         for y in 0..h {
             let mut first_last: Vec<Option<(usize, usize)>> = vec![None; sizes.len()];
             for x in 0..w {
                 let i = y * w + x;
-                if !self.dark[i] || label[i] == u32::MAX {
+                if !self.dark[i] {
                     continue;
                 }
-                if let Some(k) = slot(label[i]) {
+                // Every dark pixel is in a blob: the joined mask holds it.
+                if let Some(k) = slot_of_label[label[i] as usize] {
                     let span = first_last[k].get_or_insert((x, x));
                     span.1 = x;
                 }
@@ -259,10 +259,8 @@ impl Mask {
     /// Samples along the side from `a` to `b`, `inset` pixels inside the outline (which runs
     /// clockwise, so inside is to the right), one per half pixel.
     fn along(&self, a: Point, b: Point, inset: f64) -> Vec<bool> {
-        let length = a.distance(b);
-        let along = (b - a) * (1.0 / length);
-        let inward = Point::new(-along.y, along.x);
-        let steps = (length * 2.0) as usize;
+        let (along, inward) = side_axes(a, b);
+        let steps = (a.distance(b) * 2.0) as usize;
         (0..steps)
             .map(|s| self.at(a + along * ((s as f64 + 0.5) / 2.0) + inward * inset))
             .collect()
@@ -320,6 +318,13 @@ impl Mask {
         counts.retain(|&n| n as f64 >= MIN_MODULES);
         counts
     }
+}
+
+/// Unit vectors along the side from `a` to `b` and into the outline (which runs clockwise on
+/// screen, so inside is to the right); zero for a side of no length.
+fn side_axes(a: Point, b: Point) -> (Point, Point) {
+    let along = (b - a) * (1.0 / a.distance(b).max(f64::MIN_POSITIVE));
+    (along, Point::new(-along.y, along.x))
 }
 
 /// `mask` with every pixel within `reach` (a square) of a set one set: two passes, rows then
@@ -388,7 +393,7 @@ fn min_area_rectangle(hull: &[Point]) -> Option<[Point; 4]> {
     let mut best: Option<(f64, [Point; 4])> = None;
     for i in 0..hull.len() {
         let edge = hull[(i + 1) % hull.len()] - hull[i];
-        let length = edge.x.hypot(edge.y);
+        let length = edge.norm();
         if length == 0.0 {
             continue;
         }
