@@ -196,7 +196,9 @@ fn read_windows(
     let mut read = vec![false; windows.len()];
     for &effort in efforts {
         for (i, &window) in windows.iter().enumerate() {
-            if read[i] || (matches!(effort, Effort::Blob) && i >= BLOB_WINDOWS) {
+            // A core window can be its whole group's as well: each window is searched once.
+            let repeated = windows[..i].contains(&window);
+            if read[i] || repeated || (matches!(effort, Effort::Blob) && i >= BLOB_WINDOWS) {
                 continue;
             }
             let found = match effort {
