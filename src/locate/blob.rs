@@ -6,7 +6,7 @@
 //! other two the clock tracks, whose modules give the size. The grid is then measured on the
 //! clock tracks as for any candidate, and the decode is the judge.
 
-use super::{Binary, Candidate};
+use super::{Binary, Candidate, WORD};
 use crate::geometry::Point;
 use crate::symbol::size_for;
 
@@ -54,9 +54,13 @@ struct Mask {
 impl Mask {
     fn of(binary: &Binary, light_on_dark: bool) -> Mask {
         let (width, height) = (binary.width(), binary.height());
-        let dark = (0..height)
-            .flat_map(|y| (0..width).map(move |x| binary.get(x, y) != light_on_dark))
-            .collect();
+        let mut dark = Vec::with_capacity(width * height);
+        for y in 0..height {
+            let words = binary.row(y);
+            dark.extend(
+                (0..width).map(|x| (words[x / WORD] >> (x % WORD) & 1 == 1) != light_on_dark),
+            );
+        }
         Mask {
             width,
             height,
@@ -152,28 +156,31 @@ impl Mask {
     /// columns, averaged over dark and light runs so that print growth cancels out. Half of
     /// a symbol's runs are one module long, a quarter two.
     fn module_size(&self) -> Option<f64> {
-        let longest = self.width.max(self.height) + 1;
+        let (w, h) = (self.width, self.height);
+        let longest = w.max(h) + 1;
         let mut histograms = [vec![0usize; longest + 2], vec![0usize; longest + 2]];
-        let mut line = |pixels: &mut dyn Iterator<Item = bool>| {
+        // A run is counted where it ends inside the line; the last run of a line is not.
+        for row in self.dark.chunks_exact(w.max(1)) {
             let mut run = 0usize;
-            let mut colour = None;
-            for dark in pixels {
-                if Some(dark) == colour {
-                    run += 1;
-                } else {
-                    if let Some(c) = colour {
-                        histograms[usize::from(c)][run] += 1;
-                    }
-                    colour = Some(dark);
-                    run = 1;
+            for (x, &dark) in row.iter().enumerate() {
+                if x > 0 && dark != row[x - 1] {
+                    histograms[usize::from(row[x - 1])][run] += 1;
+                    run = 0;
                 }
+                run += 1;
             }
-        };
-        for y in 0..self.height {
-            line(&mut (0..self.width).map(|x| self.dark[y * self.width + x]));
         }
-        for x in 0..self.width {
-            line(&mut (0..self.height).map(|y| self.dark[y * self.width + x]));
+        // Columns row by row: each column's current run carried down.
+        let mut runs = vec![0usize; w];
+        for y in 0..h {
+            let row = &self.dark[y * w..(y + 1) * w];
+            for (x, (&dark, run)) in row.iter().zip(&mut runs).enumerate() {
+                if y > 0 && dark != self.dark[(y - 1) * w + x] {
+                    histograms[usize::from(!dark)][*run] += 1;
+                    *run = 0;
+                }
+                *run += 1;
+            }
         }
         let commonest = |histogram: &[usize]| -> Option<f64> {
             // Runs of one pixel are noise; a module's runs spread over neighbouring lengths.
@@ -191,64 +198,86 @@ impl Mask {
 
     /// The groups of dark pixels joined across light gaps of up to `2 * reach` pixels, most
     /// dark pixels first, each as its outline points (pixel corners at each row's first and
-    /// last dark pixel).
+    /// last dark pixel). Labelled by runs, not pixels: a run of joined pixels belongs with
+    /// every run it touches in the row above.
     fn blobs(&self, reach: usize) -> Vec<Vec<Point>> {
         let (w, h) = (self.width, self.height);
         let joined = dilate(&self.dark, w, h, reach);
-        let mut label = vec![u32::MAX; w * h];
-        let mut sizes: Vec<(usize, u32)> = Vec::new();
-        let mut stack = Vec::new();
-        for start in 0..w * h {
-            if !joined[start] || label[start] != u32::MAX {
-                continue;
-            }
-            let this = sizes.len() as u32;
-            let mut dark_pixels = 0usize;
-            label[start] = this;
-            stack.push(start);
-            while let Some(i) = stack.pop() {
-                dark_pixels += usize::from(self.dark[i]);
-                let (x, y) = (i % w, i / w);
-                let neighbours = [
-                    (x > 0).then(|| i - 1),
-                    (x + 1 < w).then(|| i + 1),
-                    (y > 0).then(|| i - w),
-                    (y + 1 < h).then(|| i + w),
-                ];
-                for n in neighbours.into_iter().flatten() {
-                    if joined[n] && label[n] == u32::MAX {
-                        label[n] = this;
-                        stack.push(n);
-                    }
-                }
-            }
-            sizes.push((dark_pixels, this));
-        }
-        let mut slot_of_label = vec![None; sizes.len()];
-        sizes.sort_unstable_by_key(|&(dark_pixels, _)| std::cmp::Reverse(dark_pixels));
-        sizes.truncate(MAX_BLOBS);
-        for (slot, &(_, chosen)) in sizes.iter().enumerate() {
-            slot_of_label[chosen as usize] = Some(slot);
-        }
-        // Outline points, one pass over the labels for all chosen blobs.
-        let mut outlines: Vec<Vec<Point>> = vec![Vec::new(); sizes.len()];
+        let mut runs: Vec<Run> = Vec::new();
+        // Union–find over runs; a group's root is its first run in raster order.
+        let mut parent: Vec<usize> = Vec::new();
+        let mut above = 0..0;
         for y in 0..h {
-            let mut first_last: Vec<Option<(usize, usize)>> = vec![None; sizes.len()];
-            for x in 0..w {
-                let i = y * w + x;
-                if !self.dark[i] {
+            let row = &joined[y * w..(y + 1) * w];
+            let first_in_row = runs.len();
+            let mut overlap = above.start;
+            let mut x = 0;
+            while x < w {
+                if !row[x] {
+                    x += 1;
                     continue;
                 }
-                // Every dark pixel is in a blob: the joined mask holds it.
-                if let Some(k) = slot_of_label[label[i] as usize] {
-                    let span = first_last[k].get_or_insert((x, x));
-                    span.1 = x;
+                let x0 = x;
+                while x < w && row[x] {
+                    x += 1;
+                }
+                let this = runs.len();
+                runs.push(Run { y, x0, x1: x });
+                parent.push(this);
+                while overlap < above.end && runs[overlap].x1 <= x0 {
+                    overlap += 1;
+                }
+                // The last run above that touches this one may touch the next one too.
+                let mut k = overlap;
+                while k < above.end && runs[k].x0 < x {
+                    let (a, b) = (root(&mut parent, this), root(&mut parent, k));
+                    parent[a.max(b)] = a.min(b);
+                    k += 1;
                 }
             }
-            for (k, span) in first_last.into_iter().enumerate() {
-                if let Some((first, last)) = span {
-                    for (x, y) in [(first, y), (first, y + 1), (last + 1, y), (last + 1, y + 1)] {
-                        outlines[k].push(Point::new(x as f64, y as f64));
+            above = first_in_row..runs.len();
+        }
+        // Dark pixels per group, groups in order of their first pixel.
+        let group: Vec<usize> = (0..runs.len()).map(|i| root(&mut parent, i)).collect();
+        let mut dark_pixels = vec![0usize; runs.len()];
+        for (run, &g) in runs.iter().zip(&group) {
+            dark_pixels[g] += self.dark[run.y * w + run.x0..run.y * w + run.x1]
+                .iter()
+                .filter(|&&d| d)
+                .count();
+        }
+        let mut sizes: Vec<(usize, usize)> = (0..runs.len())
+            .filter(|&i| group[i] == i)
+            .map(|i| (dark_pixels[i], i))
+            .collect();
+        sizes.sort_unstable_by_key(|&(dark_pixels, _)| std::cmp::Reverse(dark_pixels));
+        sizes.truncate(MAX_BLOBS);
+        let mut slot_of_root = vec![None; runs.len()];
+        for (slot, &(_, chosen)) in sizes.iter().enumerate() {
+            slot_of_root[chosen] = Some(slot);
+        }
+        // Outline points, one pass over the runs (row by row) for all chosen groups.
+        let mut outlines: Vec<Vec<Point>> = vec![Vec::new(); sizes.len()];
+        let mut first_last: Vec<Option<(usize, usize)>> = vec![None; sizes.len()];
+        for (i, run) in runs.iter().enumerate() {
+            if let Some(k) = slot_of_root[group[i]] {
+                let dark = &self.dark[run.y * w + run.x0..run.y * w + run.x1];
+                // Every run holds a dark pixel: it is one grown.
+                if let (Some(first), Some(last)) =
+                    (dark.iter().position(|&d| d), dark.iter().rposition(|&d| d))
+                {
+                    let span = first_last[k].get_or_insert((run.x0 + first, run.x0 + last));
+                    *span = (span.0.min(run.x0 + first), span.1.max(run.x0 + last));
+                }
+            }
+            if runs.get(i + 1).is_none_or(|next| next.y != run.y) {
+                for (k, span) in first_last.iter_mut().enumerate() {
+                    if let Some((first, last)) = span.take() {
+                        let y = run.y;
+                        for (x, y) in [(first, y), (first, y + 1), (last + 1, y), (last + 1, y + 1)]
+                        {
+                            outlines[k].push(Point::new(x as f64, y as f64));
+                        }
                     }
                 }
             }
@@ -327,30 +356,64 @@ fn side_axes(a: Point, b: Point) -> (Point, Point) {
     (along, Point::new(-along.y, along.x))
 }
 
-/// `mask` with every pixel within `reach` (a square) of a set one set: two passes, rows then
-/// columns, each a sliding count.
+/// A run of joined pixels in row `y`, columns `x0..x1`.
+struct Run {
+    y: usize,
+    x0: usize,
+    x1: usize,
+}
+
+/// The root of `i`'s group, halving the path to it on the way.
+fn root(parent: &mut [usize], mut i: usize) -> usize {
+    while parent[i] != i {
+        parent[i] = parent[parent[i]];
+        i = parent[i];
+    }
+    i
+}
+
+/// `mask` with every pixel within `reach` (a square) of a set one set: rows by a sliding
+/// count along each row, then columns by a count per column carried down the rows (row by
+/// row, so both passes read memory in order).
 fn dilate(mask: &[bool], w: usize, h: usize, reach: usize) -> Vec<bool> {
-    let slide = |get: &dyn Fn(usize) -> bool, n: usize, out: &mut dyn FnMut(usize, bool)| {
+    let mut rows = vec![false; w * h];
+    if w == 0 {
+        return rows;
+    }
+    for (src, dst) in mask.chunks_exact(w).zip(rows.chunks_exact_mut(w)) {
         let mut inside = 0usize;
-        for i in 0..n + reach {
-            if i < n && get(i) {
+        for i in 0..w + reach {
+            if i < w && src[i] {
                 inside += 1;
             }
-            if i > 2 * reach && get(i - 2 * reach - 1) {
+            if i > 2 * reach && src[i - 2 * reach - 1] {
                 inside -= 1;
             }
             if i >= reach {
-                out(i - reach, inside > 0);
+                dst[i - reach] = inside > 0;
             }
         }
-    };
-    let mut rows = vec![false; w * h];
-    for y in 0..h {
-        slide(&|x| mask[y * w + x], w, &mut |x, v| rows[y * w + x] = v);
     }
+    let mut counts = vec![0u32; w];
     let mut both = vec![false; w * h];
-    for x in 0..w {
-        slide(&|y| rows[y * w + x], h, &mut |y, v| both[y * w + x] = v);
+    for i in 0..h + reach {
+        if i < h {
+            for (count, &set) in counts.iter_mut().zip(&rows[i * w..(i + 1) * w]) {
+                *count += u32::from(set);
+            }
+        }
+        if i > 2 * reach {
+            let gone = i - 2 * reach - 1;
+            for (count, &set) in counts.iter_mut().zip(&rows[gone * w..(gone + 1) * w]) {
+                *count -= u32::from(set);
+            }
+        }
+        if i >= reach {
+            let y = i - reach;
+            for (out, &count) in both[y * w..(y + 1) * w].iter_mut().zip(&counts) {
+                *out = count > 0;
+            }
+        }
     }
     both
 }
@@ -427,6 +490,49 @@ fn min_area_rectangle(hull: &[Point]) -> Option<[Point; 4]> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A mask of `w`×`h` with the given rectangles (x, y, width, height) dark.
+    fn mask_with(w: usize, h: usize, rects: &[(usize, usize, usize, usize)]) -> Mask {
+        let mut dark = vec![false; w * h];
+        for &(x0, y0, rw, rh) in rects {
+            for y in y0..y0 + rh {
+                dark[y * w + x0..y * w + x0 + rw].fill(true);
+            }
+        }
+        Mask {
+            width: w,
+            height: h,
+            dark,
+        }
+    }
+
+    #[test]
+    fn blobs_join_across_gaps_up_to_twice_their_reach() {
+        // Two bars 4 pixels apart: one blob at reach 2, two at reach 1.
+        let mask = mask_with(30, 10, &[(2, 2, 10, 5), (16, 2, 6, 5)]);
+        assert_eq!(mask.blobs(2).len(), 1);
+        let apart = mask.blobs(1);
+        assert_eq!(apart.len(), 2);
+        // Most dark pixels first; outline points at the rows' first and last dark pixels.
+        let xs = |outline: &[Point]| {
+            let (lo, hi) = outline.iter().fold((f64::MAX, f64::MIN), |(lo, hi), p| {
+                (lo.min(p.x), hi.max(p.x))
+            });
+            (lo, hi)
+        };
+        assert_eq!(xs(&apart[0]), (2.0, 12.0));
+        assert_eq!(xs(&apart[1]), (16.0, 22.0));
+        assert_eq!(apart[0].len(), 4 * 5);
+    }
+
+    #[test]
+    fn a_u_shape_is_one_blob_though_its_legs_start_apart() {
+        // Legs meet only at the bottom row: the runs of the upper rows are joined late.
+        let mask = mask_with(20, 12, &[(1, 1, 2, 10), (15, 1, 2, 10), (1, 10, 16, 1)]);
+        let blobs = mask.blobs(0);
+        assert_eq!(blobs.len(), 1);
+        assert_eq!(blobs[0].len(), 4 * 10);
+    }
 
     #[test]
     fn dilation_reaches_exactly_its_reach() {
