@@ -1,19 +1,45 @@
 //! The whole frame → verdict path on the line-speed frames (see `common`): locate + decode +
 //! grade of the one symbol, at 1280×1024 and at 2448×2048 (5 MP), from scratch and with the
-//! camera's previous symbol position known or the pack moved away from it; and the reader alone, first symbol and every
-//! symbol. Each iteration takes the next frame of the set, so a median is over all of them.
+//! camera's previous symbol position known or the pack moved away from it; the reader alone,
+//! first symbol and every symbol; and a carton whose code was not printed (the no-read
+//! verdict). Each iteration takes the next frame of the set, so a median is over all of them.
 
 mod common;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use std::hint::black_box;
-use verigrade::geometry::Rect;
+use verigrade::geometry::{Point, Rect};
 use verigrade::profile::Profile;
+use verigrade::synth::{line_frame, render};
 use verigrade::verdict::inspect;
 use verigrade::{Frame, ReadOptions, read};
 
 /// Frames of the line-speed set measured per run.
 const LINE_FRAMES: u64 = 16;
+
+/// Frame `index` of the line-speed set with its code unprinted: the symbol and its quiet zone
+/// are the quiet zone's grey, as on a pack the printer missed. The reader's dearest case: every
+/// effort runs before it answers "no read".
+fn line_unprinted(index: u64, canvas: (u32, u32)) -> Frame<'static> {
+    let mut rendered = render(&line_frame(index, canvas)).expect("line frame renders");
+    let to_image = rendered.truth.module_to_image();
+    let to_module = to_image.inverse().expect("a rendered symbol's map inverts");
+    let side: f64 = rendered
+        .truth
+        .size
+        .split('x')
+        .map(|n| n.parse::<f64>().expect("size is ROWSxCOLS"))
+        .fold(0.0, f64::max);
+    let quiet = to_image.map(Point::new(-1.0, -1.0));
+    let grey = rendered.image.get_pixel(quiet.x as u32, quiet.y as u32).0[0];
+    for (x, y, pixel) in rendered.image.enumerate_pixels_mut() {
+        let m = to_module.map(Point::new(x as f64 + 0.5, y as f64 + 0.5));
+        if (-2.0..side + 2.0).contains(&m.x) && (-2.0..side + 2.0).contains(&m.y) {
+            pixel.0[0] = grey;
+        }
+    }
+    rendered.into_frame().1
+}
 
 /// Benches `run` over the frames in turn.
 fn over_frames<T>(
@@ -79,6 +105,18 @@ fn bench_frames(c: &mut Criterion) {
         if canvas.0 == 1280 {
             over_frames(&mut group, "read_all_symbols", &frames, |_, f| {
                 read(f, &ReadOptions::default())
+            });
+            let unprinted: Vec<Frame> = (0..LINE_FRAMES)
+                .map(|i| line_unprinted(i, canvas))
+                .collect();
+            assert!(
+                unprinted
+                    .iter()
+                    .all(|f| read(f, &ReadOptions::first_symbol()).is_empty()),
+                "an unprinted frame reads"
+            );
+            over_frames(&mut group, "no_symbol", &unprinted, |_, f| {
+                inspect(f, &profile, None, &ReadOptions::first_symbol())
             });
         }
         group.finish();
