@@ -198,47 +198,11 @@ impl Mask {
 
     /// The groups of dark pixels joined across light gaps of up to `2 * reach` pixels, most
     /// dark pixels first, each as its outline points (pixel corners at each row's first and
-    /// last dark pixel). Labelled by runs, not pixels: a run of joined pixels belongs with
-    /// every run it touches in the row above.
+    /// last dark pixel).
     fn blobs(&self, reach: usize) -> Vec<Vec<Point>> {
         let (w, h) = (self.width, self.height);
-        let joined = dilate(&self.dark, w, h, reach);
-        let mut runs: Vec<Run> = Vec::new();
-        // Union–find over runs; a group's root is its first run in raster order.
-        let mut parent: Vec<usize> = Vec::new();
-        let mut above = 0..0;
-        for y in 0..h {
-            let row = &joined[y * w..(y + 1) * w];
-            let first_in_row = runs.len();
-            let mut overlap = above.start;
-            let mut x = 0;
-            while x < w {
-                if !row[x] {
-                    x += 1;
-                    continue;
-                }
-                let x0 = x;
-                while x < w && row[x] {
-                    x += 1;
-                }
-                let this = runs.len();
-                runs.push(Run { y, x0, x1: x });
-                parent.push(this);
-                while overlap < above.end && runs[overlap].x1 <= x0 {
-                    overlap += 1;
-                }
-                // The last run above that touches this one may touch the next one too.
-                let mut k = overlap;
-                while k < above.end && runs[k].x0 < x {
-                    let (a, b) = (root(&mut parent, this), root(&mut parent, k));
-                    parent[a.max(b)] = a.min(b);
-                    k += 1;
-                }
-            }
-            above = first_in_row..runs.len();
-        }
+        let (runs, group) = grouped_runs(&dilate(&self.dark, w, h, reach), w, h);
         // Dark pixels per group, groups in order of their first pixel.
-        let group: Vec<usize> = (0..runs.len()).map(|i| root(&mut parent, i)).collect();
         let mut dark_pixels = vec![0usize; runs.len()];
         for (run, &g) in runs.iter().zip(&group) {
             dark_pixels[g] += self.dark[run.y * w + run.x0..run.y * w + run.x1]
@@ -262,7 +226,7 @@ impl Mask {
         for (i, run) in runs.iter().enumerate() {
             if let Some(k) = slot_of_root[group[i]] {
                 let dark = &self.dark[run.y * w + run.x0..run.y * w + run.x1];
-                // Every run holds a dark pixel: it is one grown.
+                // A run can hold no dark pixel: joined from the rows above and below.
                 if let (Some(first), Some(last)) =
                     (dark.iter().position(|&d| d), dark.iter().rposition(|&d| d))
                 {
@@ -273,11 +237,14 @@ impl Mask {
             if runs.get(i + 1).is_none_or(|next| next.y != run.y) {
                 for (k, span) in first_last.iter_mut().enumerate() {
                     if let Some((first, last)) = span.take() {
-                        let y = run.y;
-                        for (x, y) in [(first, y), (first, y + 1), (last + 1, y), (last + 1, y + 1)]
-                        {
-                            outlines[k].push(Point::new(x as f64, y as f64));
-                        }
+                        let (left, right) = (first as f64, (last + 1) as f64);
+                        let (top, bottom) = (run.y as f64, (run.y + 1) as f64);
+                        outlines[k].extend([
+                            Point::new(left, top),
+                            Point::new(left, bottom),
+                            Point::new(right, top),
+                            Point::new(right, bottom),
+                        ]);
                     }
                 }
             }
@@ -354,6 +321,48 @@ impl Mask {
 fn side_axes(a: Point, b: Point) -> (Point, Point) {
     let along = (b - a) * (1.0 / a.distance(b).max(f64::MIN_POSITIVE));
     (along, Point::new(-along.y, along.x))
+}
+
+/// The runs of set pixels in `joined` (`w`×`h`), row by row, and for each the group it
+/// belongs to (the index of the group's first run): a run joins every run it touches in the
+/// row above.
+fn grouped_runs(joined: &[bool], w: usize, h: usize) -> (Vec<Run>, Vec<usize>) {
+    let mut runs: Vec<Run> = Vec::new();
+    // Union–find over runs; a group's root is its first run in raster order.
+    let mut parent: Vec<usize> = Vec::new();
+    let mut above = 0..0;
+    for y in 0..h {
+        let row = &joined[y * w..(y + 1) * w];
+        let first_in_row = runs.len();
+        let mut overlap = above.start;
+        let mut x = 0;
+        while x < w {
+            if !row[x] {
+                x += 1;
+                continue;
+            }
+            let x0 = x;
+            while x < w && row[x] {
+                x += 1;
+            }
+            let this = runs.len();
+            runs.push(Run { y, x0, x1: x });
+            parent.push(this);
+            while overlap < above.end && runs[overlap].x1 <= x0 {
+                overlap += 1;
+            }
+            // The last run above that touches this one may touch the next one too.
+            let mut k = overlap;
+            while k < above.end && runs[k].x0 < x {
+                let (a, b) = (root(&mut parent, this), root(&mut parent, k));
+                parent[a.max(b)] = a.min(b);
+                k += 1;
+            }
+        }
+        above = first_in_row..runs.len();
+    }
+    let group = (0..runs.len()).map(|i| root(&mut parent, i)).collect();
+    (runs, group)
 }
 
 /// A run of joined pixels in row `y`, columns `x0..x1`.
