@@ -194,6 +194,8 @@ fn read_windows(
 ) -> Vec<SymbolRead> {
     let mut reads: Vec<SymbolRead> = Vec::new();
     let mut read = vec![false; windows.len()];
+    // Each window thresholded as a whole, made by the first effort that needs it.
+    let mut globals: Vec<Option<Binary>> = vec![None; windows.len()];
     for &effort in efforts {
         for (i, &window) in windows.iter().enumerate() {
             // A core window can be its whole group's as well: each window is searched once.
@@ -205,15 +207,17 @@ fn read_windows(
                 Effort::CentreLines => trace_window(frame, binary, window, Point::default(), false),
                 Effort::AllLines => trace_window(frame, binary, window, Point::default(), true),
                 Effort::GlobalThreshold => {
-                    let global = Binary::global(&frame.view(window));
+                    let global =
+                        globals[i].get_or_insert_with(|| Binary::global(&frame.view(window)));
                     [false, true].into_iter().find_map(|thorough| {
-                        trace_window(frame, &global, global.rect(), window.origin(), thorough)
+                        trace_window(frame, global, global.rect(), window.origin(), thorough)
                     })
                 }
                 Effort::Blob => {
-                    let global = Binary::global(&frame.view(window));
+                    let global =
+                        globals[i].get_or_insert_with(|| Binary::global(&frame.view(window)));
                     [false, true].into_iter().find_map(|light_on_dark| {
-                        locate::blob::candidates(&global, window.origin(), light_on_dark)
+                        locate::blob::candidates(global, window.origin(), light_on_dark)
                             .iter()
                             .find_map(|candidate| read_candidate(frame, candidate))
                     })
