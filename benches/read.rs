@@ -10,6 +10,7 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use std::hint::black_box;
 use verigrade::geometry::{Point, Rect};
 use verigrade::profile::Profile;
+use verigrade::symbol::parse_size;
 use verigrade::synth::{line_frame, render};
 use verigrade::verdict::inspect;
 use verigrade::{Frame, ReadOptions, read};
@@ -24,17 +25,15 @@ fn line_unprinted(index: u64, canvas: (u32, u32)) -> Frame<'static> {
     let mut rendered = render(&line_frame(index, canvas)).expect("line frame renders");
     let to_image = rendered.truth.module_to_image();
     let to_module = to_image.inverse().expect("a rendered symbol's map inverts");
-    let side: f64 = rendered
-        .truth
-        .size
-        .split('x')
-        .map(|n| n.parse::<f64>().expect("size is ROWSxCOLS"))
-        .fold(0.0, f64::max);
-    let quiet = to_image.map(Point::new(-1.0, -1.0));
+    let size = parse_size(&rendered.truth.size).expect("a rendered size parses");
+    // Module coordinates: u along the columns, v down the rows.
+    let (cols, rows) = (size.cols as f64, size.rows as f64);
+    let margin = rendered.truth.spec.quiet_zone;
+    let quiet = to_image.map(Point::new(-margin / 2.0, -margin / 2.0));
     let grey = rendered.image.get_pixel(quiet.x as u32, quiet.y as u32).0[0];
     for (x, y, pixel) in rendered.image.enumerate_pixels_mut() {
         let m = to_module.map(Point::new(x as f64 + 0.5, y as f64 + 0.5));
-        if (-2.0..side + 2.0).contains(&m.x) && (-2.0..side + 2.0).contains(&m.y) {
+        if (-margin..cols + margin).contains(&m.x) && (-margin..rows + margin).contains(&m.y) {
             pixel.0[0] = grey;
         }
     }
