@@ -6,7 +6,7 @@
 //! other two the clock tracks, whose modules give the size. The grid is then measured on the
 //! clock tracks as for any candidate, and the decode is the judge.
 
-use super::{Binary, Candidate, WORD};
+use super::{Binary, Candidate};
 use crate::geometry::Point;
 use crate::symbol::size_for;
 
@@ -54,13 +54,9 @@ struct Mask {
 impl Mask {
     fn of(binary: &Binary, light_on_dark: bool) -> Mask {
         let (width, height) = (binary.width(), binary.height());
-        let mut dark = Vec::with_capacity(width * height);
-        for y in 0..height {
-            let words = binary.row(y);
-            dark.extend(
-                (0..width).map(|x| (words[x / WORD] >> (x % WORD) & 1 == 1) != light_on_dark),
-            );
-        }
+        let dark = (0..height)
+            .flat_map(|y| (0..width).map(move |x| binary.get(x, y) != light_on_dark))
+            .collect();
         Mask {
             width,
             height,
@@ -143,6 +139,12 @@ impl Mask {
         })
     }
 
+    /// The mask's pixels under `run`.
+    fn dark_in(&self, run: &Run) -> &[bool] {
+        let start = run.y * self.width;
+        &self.dark[start + run.x0..start + run.x1]
+    }
+
     fn at(&self, p: Point) -> bool {
         let (x, y) = (p.x.floor(), p.y.floor());
         x >= 0.0
@@ -205,10 +207,7 @@ impl Mask {
         // Dark pixels per group, groups in order of their first pixel.
         let mut dark_pixels = vec![0usize; runs.len()];
         for (run, &g) in runs.iter().zip(&group) {
-            dark_pixels[g] += self.dark[run.y * w + run.x0..run.y * w + run.x1]
-                .iter()
-                .filter(|&&d| d)
-                .count();
+            dark_pixels[g] += self.dark_in(run).iter().filter(|&&d| d).count();
         }
         let mut sizes: Vec<(usize, usize)> = (0..runs.len())
             .filter(|&i| group[i] == i)
@@ -225,7 +224,7 @@ impl Mask {
         let mut first_last: Vec<Option<(usize, usize)>> = vec![None; sizes.len()];
         for (i, run) in runs.iter().enumerate() {
             if let Some(k) = slot_of_root[group[i]] {
-                let dark = &self.dark[run.y * w + run.x0..run.y * w + run.x1];
+                let dark = self.dark_in(run);
                 // A run can hold no dark pixel: joined from the rows above and below.
                 if let (Some(first), Some(last)) =
                     (dark.iter().position(|&d| d), dark.iter().rposition(|&d| d))
