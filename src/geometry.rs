@@ -243,12 +243,9 @@ impl Homography {
 /// Similarity moving the centroid to the origin and the mean distance to √2, and its inverse.
 fn normaliser(points: &[Point]) -> Option<(Homography, Homography)> {
     let n = points.len() as f64;
-    let Point { x: cx, y: cy } = centroid(points);
-    let mean = points
-        .iter()
-        .map(|p| p.distance(Point::new(cx, cy)))
-        .sum::<f64>()
-        / n;
+    let centre = centroid(points);
+    let (cx, cy) = (centre.x, centre.y);
+    let mean = points.iter().map(|p| p.distance(centre)).sum::<f64>() / n;
     if mean < 1e-12 {
         return None;
     }

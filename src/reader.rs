@@ -194,13 +194,15 @@ fn read_windows(
 ) -> Vec<SymbolRead> {
     let mut reads: Vec<SymbolRead> = Vec::new();
     let mut read = vec![false; windows.len()];
+    // A core window can be its whole group's as well: each window is searched once.
+    let repeated: Vec<bool> = (0..windows.len())
+        .map(|i| windows[..i].contains(&windows[i]))
+        .collect();
     // Each window thresholded as a whole, made by the first effort that needs it.
     let mut globals: Vec<Option<Binary>> = vec![None; windows.len()];
     for &effort in efforts {
         for (i, &window) in windows.iter().enumerate() {
-            // A core window can be its whole group's as well: each window is searched once.
-            let repeated = windows[..i].contains(&window);
-            if read[i] || repeated || (matches!(effort, Effort::Blob) && i >= BLOB_WINDOWS) {
+            if read[i] || repeated[i] || (matches!(effort, Effort::Blob) && i >= BLOB_WINDOWS) {
                 continue;
             }
             let found = match effort {
@@ -226,10 +228,8 @@ fn read_windows(
             if let Some(symbol) = found {
                 read[i] = true;
                 // Windows overlap (a symbol's core and its whole group): one symbol, one read.
-                if reads
-                    .iter()
-                    .any(|r| inside(&r.corners, centroid(&symbol.corners)))
-                {
+                let centre = centroid(&symbol.corners);
+                if reads.iter().any(|r| inside(&r.corners, centre)) {
                     continue;
                 }
                 reads.push(symbol);
