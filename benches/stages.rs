@@ -6,10 +6,11 @@ mod common;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use std::hint::black_box;
+use verigrade::binarize::Binary;
 use verigrade::geometry::Point;
 use verigrade::grade::grade;
 use verigrade::grid;
-use verigrade::locate::{Binary, Candidate, candidates};
+use verigrade::locate::{Candidate, candidates, proposals};
 use verigrade::profile::Profile;
 use verigrade::reader::decode_grid;
 use verigrade::symbol::size_for;
@@ -18,9 +19,9 @@ use verigrade::{ReadOptions, read};
 fn bench_stages(c: &mut Criterion) {
     let frame = common::line(0, (1280, 1024));
     let binary = Binary::of(&frame);
-    let proposals = binary.proposals();
+    let windows = proposals(&binary);
     // The region and outline the reader uses for this frame.
-    let (window, thorough, candidate): (_, _, Candidate) = proposals
+    let (window, thorough, candidate): (_, _, Candidate) = windows
         .iter()
         .flat_map(|&w| [(w, false), (w, true)])
         .find_map(|(w, thorough)| {
@@ -44,7 +45,7 @@ fn bench_stages(c: &mut Criterion) {
 
     let mut group = c.benchmark_group("stage");
     group.bench_function("binarize", |b| b.iter(|| Binary::of(black_box(&frame))));
-    group.bench_function("propose", |b| b.iter(|| black_box(&binary).proposals()));
+    group.bench_function("propose", |b| b.iter(|| proposals(black_box(&binary))));
     group.bench_function("trace", |b| {
         b.iter(|| {
             candidates(

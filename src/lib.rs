@@ -1,10 +1,11 @@
 //! verigrade: a line-speed Data Matrix (ECC200) verifier.
 //!
 //! The modules follow the data flow of a verification:
-//! [`frame`] → [`locate`] → [`grid`] → [`decode`] → [`grade`] → [`verdict`] → [`store`] →
+//! [`frame`] → [`binarize`] → [`locate`] → [`grid`] → [`decode`] → [`grade`] → [`verdict`] → [`store`] →
 //! [`serve`], with [`symbol`] holding the ECC200 geometry every stage shares, [`gs1`] checking
 //! GS1 data, and [`synth`] rendering synthetic symbols whose ground truth is known by construction.
 
+pub mod binarize;
 pub mod decode;
 pub mod error;
 pub mod frame;

@@ -1,11 +1,12 @@
 //! The reading pipeline for one frame: binarise → trace candidate outlines → fit the module
 //! grid → sample → decode, for dark-on-light and light-on-dark, normal and mirrored symbols.
 
+use crate::binarize::Binary;
 use crate::decode::{Decoded, decode_modules};
 use crate::frame::Frame;
 use crate::geometry::{Homography, Point, Rect, centroid};
 use crate::grid::{self, ModuleGrid};
-use crate::locate::{self, Binary, Candidate};
+use crate::locate::{self, Candidate};
 use crate::symbol::{SymbolSize, size_for};
 use rxing::common::BitMatrix;
 
@@ -150,7 +151,7 @@ pub fn read(frame: &Frame, options: &ReadOptions) -> Vec<SymbolRead> {
             // Only what looks like a symbol, at the cheap efforts: when the pack has moved,
             // the whole-frame search finds it faster than a thorough search of this window.
             let efforts = [Effort::CentreLines];
-            let found = read_windows(&view, &binary, &binary.proposals(), &efforts, false);
+            let found = read_windows(&view, &binary, &locate::proposals(&binary), &efforts, false);
             if let Some(read) = found.into_iter().next() {
                 return vec![read.translated(window.origin())];
             }
@@ -335,7 +336,7 @@ fn read_at_scale(frame: &Frame, options: &ReadOptions) -> Vec<SymbolRead> {
         Effort::GlobalThreshold,
         Effort::Blob,
     ];
-    let proposals = binary.proposals();
+    let proposals = locate::proposals(&binary);
     let mut reads = read_windows(frame, &binary, &proposals, &efforts, options.all_symbols);
     if !reads.is_empty() && !options.all_symbols {
         return reads;
@@ -366,6 +367,19 @@ fn read_at_scale(frame: &Frame, options: &ReadOptions) -> Vec<SymbolRead> {
                 erase(&mut image, &read.corners);
             }
         }
+    }
+    if reads.is_empty() {
+        // The frame thresholded as a whole, traced through its centre: a lab scan of a
+        // low-contrast symbol whose modules are larger than the binariser's tiles, so that
+        // the local threshold sees flat ground inside them and no region looks textured.
+        let global = Binary::global(frame);
+        reads.extend(trace_window(
+            frame,
+            &global,
+            frame.rect(),
+            Point::default(),
+            false,
+        ));
     }
     reads
 }

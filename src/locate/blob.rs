@@ -6,7 +6,8 @@
 //! other two the clock tracks, whose modules give the size. The grid is then measured on the
 //! clock tracks as for any candidate, and the decode is the judge.
 
-use super::{Binary, Candidate};
+use super::Candidate;
+use crate::binarize::Binary;
 use crate::geometry::Point;
 use crate::symbol::size_for;
 

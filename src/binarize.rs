@@ -1,0 +1,346 @@
+//! Binarisation: a grey frame to one bit per pixel, dark = 1, packed in machine words as
+//! rxing's `BitMatrix` packs them. A local-average threshold for camera frames (uneven light)
+//! and one global threshold (Otsu's) for a window on mid-grey artwork; the locator traces the
+//! result, the grid stage goes back to the grey pixels.
+
+use crate::frame::Frame;
+use crate::geometry::Rect;
+use rxing::common::{BitArray, BitMatrix};
+
+/// Side of the square tiles over which the binariser measures local brightness.
+const TILE: usize = 8;
+/// Tiles whose grey range is at most this are treated as flat background (zxing's value)…
+const MIN_TILE_RANGE: u8 = 24;
+/// …or at most this multiple of the median grey difference between neighbouring pixels: on a
+/// noisy camera frame that difference is the noise (edges are a minority of pixel pairs even
+/// inside a symbol at 2.5 px/module), and thresholding flat ground at its mean would turn the
+/// noise into speckle. Measured on pixel pairs rather than on tile ranges, because a tightly
+/// cropped symbol fills most tiles with edges and its contrast would pass for noise.
+const NOISE_RANGE_FACTOR: u32 = 7;
+/// Bits per word of the packed binary image; rxing's `BitMatrix` uses the same word.
+pub(crate) const WORD: usize = usize::BITS as usize;
+
+/// A binarised frame, one bit per pixel packed in machine words (bit `x % WORD` of word
+/// `x / WORD` is pixel x, as in rxing's `BitMatrix`), `true` = darker than its surroundings.
+#[derive(Clone, Debug)]
+pub struct Binary {
+    width: usize,
+    height: usize,
+    words_per_row: usize,
+    words: Vec<usize>,
+}
+
+impl Binary {
+    /// Local-average binarisation (the scheme of zxing's hybrid binariser): each 8×8 tile gets
+    /// a black point from its own range, each pixel is compared with the mean black point of
+    /// the 5×5 tiles around it.
+    pub fn of(frame: &Frame) -> Binary {
+        let tiles_x = frame.width().div_ceil(TILE);
+        let tiles_y = frame.height().div_ceil(TILE);
+        let black_points = black_points(frame, tiles_x, tiles_y);
+        Binary::thresholded(frame, |y, threshold| {
+            if y % TILE != 0 {
+                return;
+            }
+            let ty = y / TILE;
+            let y0 = ty.saturating_sub(2).min(tiles_y.saturating_sub(5));
+            let y1 = (y0 + 5).min(tiles_y);
+            for (tx, tile_threshold) in threshold.chunks_mut(TILE).enumerate() {
+                let x0 = tx.saturating_sub(2).min(tiles_x.saturating_sub(5));
+                let x1 = (x0 + 5).min(tiles_x);
+                let sum: u32 = (y0..y1)
+                    .map(|yy| {
+                        black_points[yy * tiles_x + x0..yy * tiles_x + x1]
+                            .iter()
+                            .sum::<u32>()
+                    })
+                    .sum();
+                // A mean of black points, each at most 255.
+                tile_threshold.fill((sum / ((y1 - y0) * (x1 - x0)) as u32) as u8);
+            }
+        })
+    }
+
+    /// One threshold for the whole frame, Otsu's (the split that best separates two grey
+    /// populations): for a window around a symbol on mid-grey artwork, where a local
+    /// threshold calls the artwork dark and merges it with the finder and clock tracks.
+    pub fn global(frame: &Frame) -> Binary {
+        let mut histogram = [0u64; 256];
+        for y in 0..frame.height() {
+            for &p in frame.row(y) {
+                histogram[p as usize] += 1;
+            }
+        }
+        let threshold = otsu(&histogram);
+        Binary::thresholded(frame, |_, row| row.fill(threshold))
+    }
+
+    /// The frame with each pixel dark where it is at or below its threshold. `thresholds`
+    /// is called for every row in order with the per-pixel thresholds of the row before, to
+    /// change what differs; both passes run over whole rows, so they vectorise.
+    fn thresholded(frame: &Frame, mut thresholds: impl FnMut(usize, &mut [u8])) -> Binary {
+        let (w, h) = (frame.width(), frame.height());
+        let words_per_row = w.div_ceil(WORD);
+        let mut words = vec![0usize; words_per_row * h];
+        let mut threshold = vec![0u8; w];
+        // 0/1 per pixel, padded to whole words.
+        let mut dark = vec![0u8; w.next_multiple_of(WORD)];
+        for y in 0..h {
+            thresholds(y, &mut threshold);
+            for ((d, &p), &t) in dark.iter_mut().zip(frame.row(y)).zip(&threshold) {
+                *d = (p <= t) as u8;
+            }
+            let out = &mut words[y * words_per_row..(y + 1) * words_per_row];
+            for (word, bytes) in out.iter_mut().zip(dark.chunks_exact(WORD)) {
+                *word = bytes
+                    .chunks_exact(8)
+                    .enumerate()
+                    .fold(0, |acc, (i, eight)| acc | (pack_bits(eight) << (8 * i)));
+            }
+        }
+        Binary {
+            width: w,
+            height: h,
+            words_per_row,
+            words,
+        }
+    }
+
+    /// The whole image as a rectangle.
+    pub fn rect(&self) -> Rect {
+        Rect::new(0, 0, self.width, self.height)
+    }
+
+    pub fn width(&self) -> usize {
+        self.width
+    }
+
+    pub fn height(&self) -> usize {
+        self.height
+    }
+
+    pub(crate) fn row(&self, y: usize) -> &[usize] {
+        &self.words[y * self.words_per_row..(y + 1) * self.words_per_row]
+    }
+
+    pub fn get(&self, x: usize, y: usize) -> bool {
+        self.row(y)[x / WORD] >> (x % WORD) & 1 == 1
+    }
+
+    /// `rect` of the image as rxing's bit matrix, dark and light swapped when `invert`.
+    pub fn bit_matrix(&self, rect: Rect, invert: bool) -> BitMatrix {
+        let mut matrix =
+            BitMatrix::new(rect.width as u32, rect.height as u32).expect("rect is not empty");
+        let out_words = rect.width.div_ceil(WORD);
+        let shift = rect.x % WORD;
+        let first = rect.x / WORD;
+        let tail = rect.width % WORD;
+        let mut out = BitArray::with_size(rect.width);
+        for y in 0..rect.height {
+            let row = self.row(rect.y + y);
+            for i in 0..out_words {
+                let lo = row[first + i] >> shift;
+                let hi = match (shift, row.get(first + i + 1)) {
+                    (0, _) | (_, None) => 0,
+                    (_, Some(&next)) => next << (WORD - shift),
+                };
+                let mut word = if invert { !(lo | hi) } else { lo | hi };
+                if i == out_words - 1 && tail != 0 {
+                    word &= (1usize << tail) - 1;
+                }
+                out.setBulk(i * WORD, word);
+            }
+            matrix.setRow(y as u32, &out);
+        }
+        matrix
+    }
+}
+
+/// Otsu's threshold: the grey level (dark = at or below it) that maximises the variance
+/// between the two classes it makes.
+fn otsu(histogram: &[u64; 256]) -> u8 {
+    let total: u64 = histogram.iter().sum();
+    let grey_sum: f64 = histogram
+        .iter()
+        .enumerate()
+        .map(|(g, &n)| g as f64 * n as f64)
+        .sum();
+    let (mut below, mut below_sum) = (0u64, 0.0f64);
+    let (mut best, mut best_variance) = (0u8, -1.0f64);
+    for (g, &n) in histogram.iter().enumerate() {
+        below += n;
+        below_sum += g as f64 * n as f64;
+        let above = total - below;
+        if below == 0 || above == 0 {
+            continue;
+        }
+        let mean_below = below_sum / below as f64;
+        let mean_above = (grey_sum - below_sum) / above as f64;
+        let variance = below as f64 * above as f64 * (mean_above - mean_below).powi(2);
+        if variance > best_variance {
+            (best, best_variance) = (g as u8, variance);
+        }
+    }
+    best
+}
+
+/// Eight 0/1 bytes packed into the low eight bits, byte i to bit i: the multiplier moves
+/// byte i's bit from position 8i to 56 + i, with no two partial products overlapping.
+fn pack_bits(eight: &[u8]) -> usize {
+    let bytes = u64::from_le_bytes(eight.try_into().expect("eight bytes"));
+    (bytes.wrapping_mul(0x0102_0408_1020_4080) >> 56) as usize
+}
+
+/// Black point of every tile (row-major): its mean grey, or for a flat tile just below its
+/// minimum unless its neighbours say it lies inside a dark area.
+fn black_points(frame: &Frame, tiles_x: usize, tiles_y: usize) -> Vec<u32> {
+    let (w, h) = (frame.width(), frame.height());
+    let mut tile_min = vec![0u8; tiles_x * tiles_y];
+    let mut tile_max = vec![0u8; tiles_x * tiles_y];
+    let mut tile_mean = vec![0u32; tiles_x * tiles_y];
+    // Per pixel column over the tile's rows, element-wise so that it vectorises; reduced
+    // per tile afterwards.
+    let mut min = vec![u8::MAX; w];
+    let mut max = vec![0u8; w];
+    let mut sum = vec![0u16; w];
+    for ty in 0..tiles_y {
+        min.fill(u8::MAX);
+        max.fill(0);
+        sum.fill(0);
+        let rows = ty * TILE..((ty + 1) * TILE).min(h);
+        let tile_rows = rows.len();
+        for y in rows {
+            let row = frame.row(y);
+            for (((lo, hi), total), &p) in min.iter_mut().zip(&mut max).zip(&mut sum).zip(row) {
+                *lo = (*lo).min(p);
+                *hi = (*hi).max(p);
+                *total += p as u16;
+            }
+        }
+        for tx in 0..tiles_x {
+            let columns = tx * TILE..((tx + 1) * TILE).min(w);
+            let n = (tile_rows * columns.len()) as u32;
+            let t = ty * tiles_x + tx;
+            tile_min[t] = min[columns.clone()].iter().copied().min().unwrap_or(0);
+            tile_max[t] = max[columns.clone()].iter().copied().max().unwrap_or(0);
+            tile_mean[t] = sum[columns].iter().map(|&s| s as u32).sum::<u32>() / n;
+        }
+    }
+    let flat_range = flat_range(frame);
+    let mut black_points = tile_mean;
+    for ty in 0..tiles_y {
+        for tx in 0..tiles_x {
+            let t = ty * tiles_x + tx;
+            if tile_max[t] - tile_min[t] > flat_range {
+                continue;
+            }
+            // Flat ground is light unless its neighbours say it lies inside a dark area: its
+            // black point goes just below its darkest pixel (zxing halves that pixel, which
+            // calls a dark module light whenever dark is more than half as bright as light).
+            let lowest = tile_min[t] as u32;
+            let mut average = (lowest / 2).max(lowest.saturating_sub(flat_range as u32));
+            if tx > 0 && ty > 0 {
+                let above = black_points[t - tiles_x];
+                let left = black_points[t - 1];
+                let diag = black_points[t - tiles_x - 1];
+                let neighbours = (above + 2 * left + diag) / 4;
+                if (tile_min[t] as u32) < neighbours {
+                    average = neighbours;
+                }
+            }
+            black_points[t] = average;
+        }
+    }
+    black_points
+}
+
+/// The largest grey range of a tile that is still flat ground: [`MIN_TILE_RANGE`], raised on
+/// noisy frames to [`NOISE_RANGE_FACTOR`] times the median neighbour difference, sampled on
+/// the first row of every tile row.
+fn flat_range(frame: &Frame) -> u8 {
+    let mut histogram = [0usize; 256];
+    for y in (0..frame.height()).step_by(TILE) {
+        for pair in frame.row(y).windows(2) {
+            histogram[pair[0].abs_diff(pair[1]) as usize] += 1;
+        }
+    }
+    let pairs: usize = histogram.iter().sum();
+    let mut seen = 0;
+    let median = (0..256u32)
+        .find(|&d| {
+            seen += histogram[d as usize];
+            2 * seen >= pairs
+        })
+        .unwrap_or(0);
+    MIN_TILE_RANGE.max((median * NOISE_RANGE_FACTOR).min(255) as u8)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A frame of pseudo-random grey levels with a dark square, odd-sized so that rows end
+    /// inside a word and a tile.
+    fn frame() -> Frame<'static> {
+        let (w, h) = (203, 77);
+        let mut state = 12345u32;
+        let pixels = (0..w * h)
+            .map(|i| {
+                state = state.wrapping_mul(1_103_515_245).wrapping_add(12345);
+                let (x, y) = (i % w, i / w);
+                let base = if (40..90).contains(&x) && (20..60).contains(&y) {
+                    30
+                } else {
+                    200
+                };
+                base + (state >> 24) as u8 % 20
+            })
+            .collect();
+        Frame::from_owned(w, h, w, pixels).unwrap()
+    }
+
+    #[test]
+    fn packed_bits_follow_pixel_order() {
+        assert_eq!(pack_bits(&[1, 0, 0, 0, 0, 0, 0, 1]), 0b1000_0001);
+        assert_eq!(pack_bits(&[0, 1, 1, 0, 1, 0, 0, 0]), 0b0001_0110);
+        assert_eq!(pack_bits(&[1; 8]), 0xff);
+    }
+
+    #[test]
+    fn binary_marks_the_dark_square_and_nothing_past_the_row_end() {
+        let binary = Binary::of(&frame());
+        assert!(binary.get(60, 40) && binary.get(40, 20) && binary.get(89, 59));
+        assert!(!binary.get(150, 40) && !binary.get(10, 10));
+        let last = binary.row(0)[binary.words_per_row - 1];
+        assert_eq!(last >> (binary.width % WORD), 0, "padding bits stay clear");
+    }
+
+    #[test]
+    fn bit_matrix_crops_are_the_same_pixels_at_any_offset() {
+        let binary = Binary::of(&frame());
+        for rect in [
+            Rect::new(0, 0, 203, 77),
+            Rect::new(1, 3, 130, 50),
+            Rect::new(63, 10, 65, 9),
+            Rect::new(64, 0, 139, 77),
+            Rect::new(37, 20, 1, 1),
+        ] {
+            for invert in [false, true] {
+                let matrix = binary.bit_matrix(rect, invert);
+                assert_eq!(
+                    (matrix.getWidth() as usize, matrix.getHeight() as usize),
+                    (rect.width, rect.height)
+                );
+                for y in 0..rect.height {
+                    for x in 0..rect.width {
+                        assert_eq!(
+                            matrix.get(x as u32, y as u32),
+                            binary.get(rect.x + x, rect.y + y) != invert,
+                            "{rect:?} invert={invert} at ({x},{y})"
+                        );
+                    }
+                }
+            }
+        }
+    }
+}
