@@ -548,7 +548,7 @@ impl Pack {
         }
         let bits = splitmix(&mut state.wrapping_add(glyph));
         // One glyph in six is a space.
-        bits % 6 != 0 && (bits >> 8) & (1 << (dot_row * 3 + dot_col)) != 0
+        !bits.is_multiple_of(6) && (bits >> 8) & (1 << (dot_row * 3 + dot_col)) != 0
     }
 }
 
@@ -1220,8 +1220,35 @@ impl Artwork<'_> {
             }
             false
         };
+        // A pixel wholly inside one module, clear of where a neighbour's growth reaches, is that
+        // module's colour: the 16 samples would all agree (the map is affine; a displaced quarter
+        // moves ink, so then every pixel is sampled).
+        let whole_module = |x: f64, y: f64| -> Option<bool> {
+            if self.displaced.shift != 0.0 {
+                return None;
+            }
+            let margin = half.abs();
+            let corners = [(x, y), (x + 1.0, y), (x, y + 1.0), (x + 1.0, y + 1.0)]
+                .map(|(px, py)| self.to_module.map(Point::new(px, py)));
+            let (c, r) = (corners[0].x.floor(), corners[0].y.floor());
+            corners
+                .iter()
+                .all(|m| {
+                    m.x >= c + margin
+                        && m.x <= c + 1.0 - margin
+                        && m.y >= r + margin
+                        && m.y <= r + 1.0 - margin
+                })
+                .then(|| is_dark(r as isize, c as isize))
+        };
         for y in region.y {
             for x in region.x.clone() {
+                if let Some(dark) = whole_module(x as f64, y as f64) {
+                    if dark {
+                        coverage[y * width + x] = 1.0;
+                    }
+                    continue;
+                }
                 let mut hits = 0;
                 for sy in 0..SUB {
                     for sx in 0..SUB {
