@@ -9,7 +9,6 @@ use serde_json::json;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use verigrade::synth::{self, GenSpec};
 use verigrade::{Frame, ReadOptions, SymbolRead, read};
 
 #[derive(Parser)]
@@ -30,7 +29,7 @@ enum Command {
     /// Find and decode every Data Matrix in images or folders of images.
     Read(ReadArgs),
     /// Render a synthetic symbol with known degradations, and its ground truth beside it.
-    Gen(Box<GenArgs>),
+    Gen(Box<cli::generate::GenArgs>),
     /// Run the gRPC service for camera gateways and line controllers.
     Serve(cli::serve::ServeArgs),
     /// Send images to a running service and print the verdicts (exit 0 when all pass).
@@ -70,128 +69,12 @@ struct ReadArgs {
     paths: Vec<PathBuf>,
 }
 
-#[derive(Args)]
-struct GenArgs {
-    /// Data to encode; `\x1d` stands for GS (an FNC1 separator with --gs1).
-    #[arg(long, required_unless_present = "line_frame")]
-    text: Option<String>,
-    /// Render frame N of the line-speed set instead (a GS1 pack code at 5–9 px/module, any
-    /// angle, on a cluttered carton; --canvas sets the frame size, default 1280x1024). The
-    /// set's own symbol options replace the others.
-    #[arg(long, conflicts_with = "text")]
-    line_frame: Option<u64>,
-    /// Encode as GS1 (leading FNC1, GS → FNC1).
-    #[arg(long)]
-    gs1: bool,
-    /// Symbol size ROWSxCOLS (default: the smallest square that fits).
-    #[arg(long)]
-    size: Option<String>,
-    /// Pixels per module.
-    #[arg(long, default_value_t = 8.0)]
-    module_px: f64,
-    /// Quiet zone in modules.
-    #[arg(long, default_value_t = 2.0)]
-    quiet_zone: f64,
-    /// Reflectance of dark modules (0..1).
-    #[arg(long, default_value_t = 0.05)]
-    dark: f64,
-    /// Reflectance of light modules and background (0..1).
-    #[arg(long, default_value_t = 0.90)]
-    light: f64,
-    /// Stretch along the symbol's x axis (0.08 = 8 %).
-    #[arg(long, default_value_t = 0.0, allow_negative_numbers = true)]
-    stretch_x: f64,
-    /// Stretch along the symbol's y axis.
-    #[arg(long, default_value_t = 0.0, allow_negative_numbers = true)]
-    stretch_y: f64,
-    /// Rotation in degrees, counter-clockwise.
-    #[arg(long, default_value_t = 0.0, allow_negative_numbers = true)]
-    rotate: f64,
-    /// Print growth of dark modules as a fraction of X (negative: loss).
-    #[arg(long, default_value_t = 0.0, allow_negative_numbers = true)]
-    growth: f64,
-    /// Gaussian blur sigma in pixels.
-    #[arg(long, default_value_t = 0.0)]
-    blur: f64,
-    /// Gaussian noise sigma in grey levels.
-    #[arg(long, default_value_t = 0.0)]
-    noise: f64,
-    /// Invert a codeword (symbol order index); repeatable.
-    #[arg(long = "invert-codeword")]
-    invert_codeword: Vec<usize>,
-    /// Invert K codewords of Reed–Solomon block B, as B:K; repeatable.
-    #[arg(long = "invert-in-block", value_parser = parse_block_damage)]
-    invert_in_block: Vec<(usize, usize)>,
-    /// Print the symbol mirrored.
-    #[arg(long)]
-    mirror: bool,
-    /// Light modules on a dark ground.
-    #[arg(long)]
-    light_on_dark: bool,
-    /// Canvas WIDTHxHEIGHT in pixels (default: fit the symbol).
-    #[arg(long, value_parser = parse_canvas)]
-    canvas: Option<(u32, u32)>,
-    /// Offset of the symbol centre from the canvas centre, as DX,DY pixels.
-    #[arg(long, value_parser = parse_offset, allow_hyphen_values = true)]
-    offset: Option<(f64, f64)>,
-    /// Print on a cluttered carton (text, a 1D barcode, artwork) around the quiet zone.
-    #[arg(long)]
-    carton: bool,
-    /// Print N modules of the solid finder L light.
-    #[arg(long, default_value_t = 0)]
-    damage_finder: usize,
-    /// Print N clock-track modules in the wrong colour.
-    #[arg(long, default_value_t = 0)]
-    damage_clock: usize,
-    /// Displace the symbol's top-right quarter along x by this fraction of X.
-    #[arg(long, default_value_t = 0.0, allow_negative_numbers = true)]
-    displace_quarter: f64,
-    /// Seed for noise and damage placement.
-    #[arg(long, default_value_t = 1)]
-    seed: u64,
-    /// Output image (PNG, BMP, TIFF or PGM by extension); the ground truth goes beside it as .json.
-    #[arg(long, short)]
-    out: PathBuf,
-}
-
-fn parse_block_damage(s: &str) -> std::result::Result<(usize, usize), String> {
-    let (b, k) = s.split_once(':').ok_or("expected BLOCK:COUNT, e.g. 0:3")?;
-    Ok((
-        b.parse().map_err(|_| format!("bad block index {b:?}"))?,
-        k.parse().map_err(|_| format!("bad count {k:?}"))?,
-    ))
-}
-
-fn parse_offset(s: &str) -> std::result::Result<(f64, f64), String> {
-    let (x, y) = s
-        .split_once(',')
-        .ok_or_else(|| format!("offset must be DX,DY, not {s:?}"))?;
-    let number = |v: &str| {
-        v.trim()
-            .parse::<f64>()
-            .ok()
-            .filter(|n| n.is_finite())
-            .ok_or_else(|| format!("offset must be DX,DY in pixels, not {s:?}"))
-    };
-    Ok((number(x)?, number(y)?))
-}
-
-fn parse_canvas(s: &str) -> std::result::Result<(u32, u32), String> {
-    let (w, h) = s
-        .split_once(['x', 'X'])
-        .ok_or("expected WIDTHxHEIGHT, e.g. 1280x1024")?;
-    Ok((
-        w.parse().map_err(|_| format!("bad width {w:?}"))?,
-        h.parse().map_err(|_| format!("bad height {h:?}"))?,
-    ))
-}
-
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let outcome = match cli.command {
         Command::Grade(args) => cli::grade::run(&args),
         Command::Read(args) => run_read(&args),
-        Command::Gen(args) => run_gen(&args).map(|()| ExitCode::SUCCESS),
+        Command::Gen(args) => cli::generate::run(&args).map(|()| ExitCode::SUCCESS),
         Command::Serve(args) => cli::serve::run(&args).map(|()| ExitCode::SUCCESS),
         Command::Stream(args) => cli::client::stream(&args),
         Command::Verdicts(args) => cli::client::verdicts(&args),
@@ -361,75 +244,4 @@ pub(crate) fn unescape(text: &str) -> String {
     text.replace("\\x1d", "\u{1d}")
         .replace("\\x1D", "\u{1d}")
         .replace("\\\\", "\\")
-}
-
-fn run_gen(args: &GenArgs) -> Result<()> {
-    let spec = match (args.line_frame, &args.text) {
-        (Some(index), _) => synth::line_frame(index, args.canvas.unwrap_or((1280, 1024))),
-        (None, Some(text)) => gen_spec(args, text),
-        (None, None) => anyhow::bail!("give --text or --line-frame"),
-    };
-    let rendered = synth::render(&spec)?;
-    save_image(&rendered.image, &args.out)
-        .with_context(|| format!("cannot write {}", args.out.display()))?;
-    let truth_path = args.out.with_extension("json");
-    std::fs::write(
-        &truth_path,
-        serde_json::to_string_pretty(&rendered.truth)? + "\n",
-    )
-    .with_context(|| format!("cannot write {}", truth_path.display()))?;
-    Ok(())
-}
-
-/// Saves by extension; `.pgm` as a binary greymap (P5), which every PGM reader takes (the
-/// image crate would otherwise write the PAM variant).
-fn save_image(image: &image::GrayImage, path: &std::path::Path) -> Result<()> {
-    let is_pgm = path
-        .extension()
-        .is_some_and(|e| e.eq_ignore_ascii_case("pgm"));
-    if !is_pgm {
-        return Ok(image.save(path)?);
-    }
-    use image::codecs::pnm::{PnmEncoder, PnmSubtype, SampleEncoding};
-    use image::{ExtendedColorType, ImageEncoder};
-    let file = std::io::BufWriter::new(std::fs::File::create(path)?);
-    PnmEncoder::new(file)
-        .with_subtype(PnmSubtype::Graymap(SampleEncoding::Binary))
-        .write_image(
-            image.as_raw(),
-            image.width(),
-            image.height(),
-            ExtendedColorType::L8,
-        )?;
-    Ok(())
-}
-
-/// The symbol the options describe.
-fn gen_spec(args: &GenArgs, text: &str) -> GenSpec {
-    GenSpec {
-        text: unescape(text),
-        gs1: args.gs1,
-        size: args.size.clone(),
-        module_px: args.module_px,
-        quiet_zone: args.quiet_zone,
-        dark: args.dark,
-        light: args.light,
-        stretch_x: args.stretch_x,
-        stretch_y: args.stretch_y,
-        rotation_deg: args.rotate,
-        growth: args.growth,
-        blur: args.blur,
-        noise: args.noise,
-        invert_codewords: args.invert_codeword.clone(),
-        invert_in_block: args.invert_in_block.clone(),
-        mirrored: args.mirror,
-        light_on_dark: args.light_on_dark,
-        canvas: args.canvas,
-        offset: args.offset.unwrap_or((0.0, 0.0)),
-        carton: args.carton,
-        damage_finder: args.damage_finder,
-        damage_clock: args.damage_clock,
-        displace_quarter: args.displace_quarter,
-        seed: args.seed,
-    }
 }

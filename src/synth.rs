@@ -52,8 +52,14 @@ pub struct GenSpec {
     pub invert_in_block: Vec<(usize, usize)>,
     pub mirrored: bool,
     pub light_on_dark: bool,
-    /// Canvas size in pixels; the symbol is centred. Fits the symbol when absent.
+    /// Canvas size in pixels; the symbol is centred. Fits the symbol and its quiet zone when
+    /// absent.
     pub canvas: Option<(u32, u32)>,
+    /// A tight, axis-aligned crop instead of a canvas: the image cut this many X (0–4,
+    /// fractions allowed) beyond the symbol's outermost corners, as a scanner's or a lab
+    /// verifier's crop leaves it. The quiet zone stays what is printed: a crop narrower than
+    /// it shows only part of it, a wider one shows the ground beyond it.
+    pub crop: Option<f64>,
     /// Offset of the symbol centre from the canvas centre, in pixels.
     pub offset: (f64, f64),
     /// Print on a cluttered carton (text, a 1D barcode, artwork) instead of plain paper;
@@ -91,6 +97,7 @@ impl Default for GenSpec {
             mirrored: false,
             light_on_dark: false,
             canvas: None,
+            crop: None,
             offset: (0.0, 0.0),
             carton: false,
             damage_finder: 0,
@@ -174,6 +181,377 @@ pub fn line_frame(index: u64, canvas: (u32, u32)) -> GenSpec {
     }
 }
 
+/// A view into an open case: `count` packs in a grid, each with its own GS1 code (its own
+/// serial), small tilts and quarter turns, on a carton ground with dividers. Every symbol has
+/// the same size, module size, quiet zone and reflectances; the camera's blur and noise apply
+/// to the whole frame.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default)]
+pub struct CrowdSpec {
+    pub count: usize,
+    pub canvas: (u32, u32),
+    /// `ROWSxCOLS`; the smallest square size that holds the data when absent.
+    pub size: Option<String>,
+    pub module_px: f64,
+    pub quiet_zone: f64,
+    /// Each pack is tilted by up to this many degrees either way.
+    pub tilt_deg: f64,
+    /// Packs also lie turned by 0, 90, 180 or 270 degrees.
+    pub quarter_turns: bool,
+    pub dark: f64,
+    pub light: f64,
+    pub blur: f64,
+    pub noise: f64,
+    pub seed: u64,
+}
+
+impl Default for CrowdSpec {
+    fn default() -> Self {
+        CrowdSpec {
+            count: 30,
+            canvas: (2448, 2048),
+            size: None,
+            module_px: 6.0,
+            quiet_zone: 2.0,
+            tilt_deg: 5.0,
+            quarter_turns: true,
+            dark: 0.05,
+            light: 0.90,
+            blur: 0.0,
+            noise: 0.0,
+            seed: 1,
+        }
+    }
+}
+
+/// One symbol of a crowded frame, as constructed.
+#[derive(Clone, Debug, Serialize)]
+pub struct CrowdSymbol {
+    /// The data as a reader reports it (GS for FNC1 separators).
+    pub text: String,
+    pub size: String,
+    /// Outer corners in frame pixels, finder corner first (see [`outer_corners`]).
+    pub corners: [Point; 4],
+    /// Counter-clockwise rotation in degrees: the quarter turn plus the tilt.
+    pub rotation_deg: f64,
+    /// Row-major 3×3 map from module coordinates to frame pixels, as in [`GroundTruth`].
+    pub module_to_image: [f64; 9],
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct CrowdTruth {
+    pub spec: CrowdSpec,
+    /// In grid order: left to right, then top to bottom.
+    pub symbols: Vec<CrowdSymbol>,
+}
+
+pub struct RenderedCrowd {
+    pub image: GrayImage,
+    pub truth: CrowdTruth,
+}
+
+impl RenderedCrowd {
+    /// The image as a frame (its pixels moved, not copied), with the ground truth.
+    pub fn into_frame(self) -> (CrowdTruth, Frame<'static>) {
+        (
+            self.truth,
+            Frame::from_image(image::DynamicImage::ImageLuma8(self.image)),
+        )
+    }
+}
+
+/// The GS1 data of pack `index` of a crowd: GTIN, expiry, batch (from the seed) and a serial
+/// of its own.
+pub fn crowd_text(seed: u64, index: usize) -> String {
+    const ALPHABET: &[u8] = b"0123456789ABCDEFGHJKLMNPQRSTUVWXYZ";
+    let mut state = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ index as u64;
+    let serial: String = (0..10)
+        .map(|_| ALPHABET[(splitmix(&mut state) % ALPHABET.len() as u64) as usize] as char)
+        .collect();
+    format!(
+        "01095060001343521728123110B{batch:05}\u{1d}21{serial}",
+        batch = seed % 100_000
+    )
+}
+
+/// SplitMix64: a well-mixed hash of a counter, so that a pack's glyphs are a function of their
+/// position (painted pixel by pixel, in any order) rather than of a generator's state.
+fn splitmix(state: &mut u64) -> u64 {
+    *state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    let mut z = *state;
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
+/// Renders a crowded frame; the ground truth lists every symbol.
+pub fn render_crowd(spec: &CrowdSpec) -> Result<RenderedCrowd> {
+    check_crowd(spec)?;
+    let (width, height) = spec.canvas;
+    let (w, h) = (width as usize, height as usize);
+    // A grid about as many columns to rows as the canvas is wide to high.
+    let grid_cols = ((spec.count as f64 * width as f64 / height as f64)
+        .sqrt()
+        .ceil() as usize)
+        .clamp(1, spec.count);
+    let grid_rows = spec.count.div_ceil(grid_cols);
+    let cell = (
+        width as f64 / grid_cols as f64,
+        height as f64 / grid_rows as f64,
+    );
+    let cell_side = cell.0.min(cell.1);
+    // Faces fill 90 % of a cell at the largest tilt, which leaves room to shift them a little.
+    let tilt_max = spec.tilt_deg.abs().min(45.0).to_radians();
+    let face = 0.9 * cell_side / (tilt_max.cos() + tilt_max.sin());
+    let wobble = 0.04 * cell_side;
+
+    let paper = 255.0 * spec.light as f32;
+    let mut grey = kraft_ground(spec, (grid_cols, grid_rows), cell);
+    let mut coverage = vec![0f32; w * h];
+    let mut rng = rand::rngs::StdRng::seed_from_u64(spec.seed ^ 0xc40d_ca5e);
+    let mut symbols = Vec::with_capacity(spec.count);
+    for index in 0..spec.count {
+        let text = crowd_text(spec.seed, index);
+        let (size, codewords) = encode(&text, true, spec.size.as_deref())?;
+        let symbol_w = (size.cols as f64 + 2.0 * spec.quiet_zone) * spec.module_px;
+        let symbol_h = (size.rows as f64 + 2.0 * spec.quiet_zone) * spec.module_px;
+        if symbol_w.max(symbol_h) > face {
+            let fits = face / (size.rows.max(size.cols) as f64 + 2.0 * spec.quiet_zone);
+            return Err(Error::InvalidSpec(format!(
+                "{} packs of {} with a {}-module quiet zone fit {}x{} at up to {fits:.1} px/module, not {}",
+                spec.count,
+                size.name(),
+                spec.quiet_zone,
+                width,
+                height,
+                spec.module_px
+            )));
+        }
+        let turn = if spec.quarter_turns {
+            90.0 * rng.random_range(0..4) as f64
+        } else {
+            0.0
+        };
+        let rotation_deg = turn + rng.random_range(-spec.tilt_deg..=spec.tilt_deg);
+        let (gx, gy) = ((index % grid_cols) as f64, (index / grid_cols) as f64);
+        let face_centre = Point::new(
+            (gx + 0.5) * cell.0 + rng.random_range(-wobble..=wobble),
+            (gy + 0.5) * cell.1 + rng.random_range(-wobble..=wobble),
+        );
+        // The symbol somewhere on the face (face coordinates: the pack's own axes), the rest
+        // of the face printed with text.
+        let room = ((face - symbol_w) / 2.0, (face - symbol_h) / 2.0);
+        let on_face = Point::new(
+            rng.random_range(-room.0..=room.0),
+            rng.random_range(-room.1..=room.1),
+        );
+        let pack = Pack {
+            centre: face_centre,
+            side: face,
+            rotation: rotation_deg.to_radians().sin_cos(),
+            clear: (on_face, symbol_w / 2.0, symbol_h / 2.0),
+            paper: paper * rng.random_range(0.94..=1.0),
+            ink: 255.0 * spec.dark as f32,
+            texture: rng.random(),
+            dot: (0.4 * spec.module_px).clamp(1.5, 4.0),
+        };
+        pack.paint(&mut grey, (w, h));
+
+        let centre = pack.to_frame(on_face);
+        let module_to_image = placement(
+            size,
+            (spec.module_px, spec.module_px),
+            rotation_deg,
+            false,
+            centre,
+        );
+        let to_image = Homography::from_matrix(module_to_image);
+        let to_module = to_image
+            .inverse()
+            .ok_or_else(|| Error::InvalidSpec("degenerate geometry".into()))?;
+        let dark_modules = size.module_colours(&codewords);
+        Artwork {
+            to_module: &to_module,
+            size,
+            dark_modules: &dark_modules,
+            growth: 0.0,
+            displaced: &Displacement::top_right_quarter(size, 0.0),
+        }
+        .rasterise(
+            &mut coverage,
+            w,
+            footprint(&to_image, size, 1.0, width, height),
+        );
+        symbols.push(CrowdSymbol {
+            text,
+            size: size.name(),
+            corners: outer_corners(&to_image, size),
+            rotation_deg,
+            module_to_image,
+        });
+    }
+    let image = finish(
+        grey,
+        &coverage,
+        spec.canvas,
+        255.0 * spec.dark as f32,
+        (spec.blur, spec.noise),
+        spec.seed,
+    );
+    Ok(RenderedCrowd {
+        image,
+        truth: CrowdTruth {
+            spec: spec.clone(),
+            symbols,
+        },
+    })
+}
+
+fn check_crowd(spec: &CrowdSpec) -> Result<()> {
+    let bad = |what: &str| Err(Error::InvalidSpec(what.to_string()));
+    if !(1..=1000).contains(&spec.count) {
+        return bad("a crowd holds 1 to 1000 symbols");
+    }
+    // The per-symbol limits are the single symbol's.
+    check(&GenSpec {
+        text: "crowd".into(),
+        module_px: spec.module_px,
+        quiet_zone: spec.quiet_zone,
+        dark: spec.dark,
+        light: spec.light,
+        blur: spec.blur,
+        noise: spec.noise,
+        canvas: Some(spec.canvas),
+        ..GenSpec::default()
+    })?;
+    if !(spec.tilt_deg.is_finite() && spec.tilt_deg.abs() <= 45.0) {
+        return bad("tilt must be within 0..45 degrees");
+    }
+    Ok(())
+}
+
+/// The inside of a case: kraft board at about half the packs' reflectance, a little shaded,
+/// with dark dividers between the rows and columns of packs.
+fn kraft_ground(
+    spec: &CrowdSpec,
+    (grid_cols, grid_rows): (usize, usize),
+    cell: (f64, f64),
+) -> Vec<f32> {
+    let (w, h) = (spec.canvas.0 as usize, spec.canvas.1 as usize);
+    let kraft = 0.5 * 255.0 * spec.light as f32;
+    let divider = 0.15 * 255.0 * spec.light as f32;
+    let half_line = (0.006 * cell.0.min(cell.1)).max(1.0);
+    let near_line = |p: f64, pitch: f64, lines: usize| {
+        (1..lines).any(|k| (p - k as f64 * pitch).abs() < half_line)
+    };
+    let mut grey = Vec::with_capacity(w * h);
+    for y in 0..h {
+        let on_row_line = near_line(y as f64 + 0.5, cell.1, grid_rows);
+        for x in 0..w {
+            let level = if on_row_line || near_line(x as f64 + 0.5, cell.0, grid_cols) {
+                divider
+            } else {
+                kraft * (0.9 + 0.1 * (x + y) as f32 / (w + h) as f32)
+            };
+            grey.push(level);
+        }
+    }
+    grey
+}
+
+/// One pack's face: a square of paper in the pack's own axes, printed with lines of small
+/// glyphs everywhere but the symbol and its quiet zone.
+struct Pack {
+    centre: Point,
+    side: f64,
+    /// (sin, cos) of the counter-clockwise rotation.
+    rotation: (f64, f64),
+    /// The area kept clear, in face coordinates: centre and half extents.
+    clear: (Point, f64, f64),
+    paper: f32,
+    ink: f32,
+    /// Seeds the glyphs.
+    texture: u64,
+    /// Glyph dot size in pixels.
+    dot: f64,
+}
+
+impl Pack {
+    /// Face coordinates (pixels along the pack's axes from its centre) to frame pixels.
+    fn to_frame(&self, p: Point) -> Point {
+        let (sin, cos) = self.rotation;
+        Point::new(
+            self.centre.x + cos * p.x + sin * p.y,
+            self.centre.y - sin * p.x + cos * p.y,
+        )
+    }
+
+    fn to_face(&self, p: Point) -> Point {
+        let (sin, cos) = self.rotation;
+        let (dx, dy) = (p.x - self.centre.x, p.y - self.centre.y);
+        Point::new(cos * dx - sin * dy, sin * dx + cos * dy)
+    }
+
+    fn paint(&self, grey: &mut [f32], (w, h): (usize, usize)) {
+        let half = self.side / 2.0;
+        let reach = half * std::f64::consts::SQRT_2 + 1.0;
+        let span = |c: f64, limit: usize| {
+            ((c - reach).floor().max(0.0) as usize).min(limit)
+                ..((c + reach).ceil().max(0.0) as usize).min(limit)
+        };
+        for y in span(self.centre.y, h) {
+            for x in span(self.centre.x, w) {
+                let f = self.to_face(Point::new(x as f64 + 0.5, y as f64 + 0.5));
+                if f.x.abs() <= half && f.y.abs() <= half {
+                    grey[y * w + x] = if self.glyph_dot(f) {
+                        self.ink
+                    } else {
+                        self.paper
+                    };
+                }
+            }
+        }
+    }
+
+    /// Whether face point `f` lies on a printed dot of the face's text: some lines of 3×5-dot
+    /// glyphs, a dot apart, some glyphs left blank as spaces; a border and the symbol's area
+    /// (grown by a dot) left clear.
+    fn glyph_dot(&self, f: Point) -> bool {
+        let (clear_centre, clear_w, clear_h) = self.clear;
+        let margin = self.dot;
+        if (f.x - clear_centre.x).abs() <= clear_w + margin
+            && (f.y - clear_centre.y).abs() <= clear_h + margin
+        {
+            return false;
+        }
+        let half = self.side / 2.0;
+        let (fx, fy) = (f.x + half, f.y + half);
+        if fx < 2.0 * margin
+            || fy < 2.0 * margin
+            || fx > self.side - 2.0 * margin
+            || fy > self.side - 2.0 * margin
+        {
+            return false;
+        }
+        let (col, row) = ((fx / self.dot) as u64, (fy / self.dot) as u64);
+        let (line, dot_row) = (row / 8, row % 8);
+        let (glyph, dot_col) = (col / 4, col % 4);
+        if dot_row >= 5 || dot_col >= 3 {
+            return false;
+        }
+        // Two lines in five are printed, each to a length of its own.
+        let mut state = self.texture ^ (line << 32);
+        let printed = splitmix(&mut state);
+        let glyphs_per_line = (self.side / (4.0 * self.dot)) as u64 + 1;
+        if printed % 5 >= 2 || glyph >= (printed >> 8) % glyphs_per_line {
+            return false;
+        }
+        let bits = splitmix(&mut state.wrapping_add(glyph));
+        // One glyph in six is a space.
+        !bits.is_multiple_of(6) && (bits >> 8) & (1 << (dot_row * 3 + dot_col)) != 0
+    }
+}
+
 /// Encodes and renders a symbol.
 pub fn render(spec: &GenSpec) -> Result<Rendered> {
     check(spec)?;
@@ -194,28 +572,50 @@ pub fn render(spec: &GenSpec) -> Result<Rendered> {
     let (rows, cols) = (size.rows as f64, size.cols as f64);
     let pitch_x = spec.module_px * (1.0 + spec.stretch_x);
     let pitch_y = spec.module_px * (1.0 + spec.stretch_y);
-    let theta = spec.rotation_deg.to_radians();
-    let (sin, cos) = theta.sin_cos();
-    // Symbol extent including the quiet zone, rotated, decides the fitted canvas.
-    let half_w = (cols / 2.0 + spec.quiet_zone) * pitch_x;
-    let half_h = (rows / 2.0 + spec.quiet_zone) * pitch_y;
-    let ext_x = half_w * cos.abs() + half_h * sin.abs();
-    let ext_y = half_w * sin.abs() + half_h * cos.abs();
-    let (width, height) = spec.canvas.unwrap_or((
-        (2.0 * ext_x).ceil() as u32 + 2,
-        (2.0 * ext_y).ceil() as u32 + 2,
-    ));
-    let centre = Point::new(
-        width as f64 / 2.0 + spec.offset.0,
-        height as f64 / 2.0 + spec.offset.1,
+    let (sin, cos) = spec.rotation_deg.to_radians().sin_cos();
+    // Half the axis-aligned extent of the symbol grown by `margin` modules, rotated.
+    let extent = |margin: f64| {
+        let half_w = (cols / 2.0 + margin) * pitch_x;
+        let half_h = (rows / 2.0 + margin) * pitch_y;
+        (
+            half_w * cos.abs() + half_h * sin.abs(),
+            half_w * sin.abs() + half_h * cos.abs(),
+        )
+    };
+    let (width, height, centre) = match (spec.crop, spec.canvas) {
+        // A tight crop: left and top edges exactly `crop` X from the symbol's outermost
+        // corners, right and bottom rounded up to whole pixels.
+        (Some(crop), _) => {
+            let (ext_x, ext_y) = extent(0.0);
+            let margin = crop * spec.module_px;
+            (
+                (2.0 * (ext_x + margin)).ceil() as u32,
+                (2.0 * (ext_y + margin)).ceil() as u32,
+                Point::new(ext_x + margin, ext_y + margin),
+            )
+        }
+        (None, canvas) => {
+            let (ext_x, ext_y) = extent(spec.quiet_zone);
+            let (width, height) = canvas.unwrap_or((
+                (2.0 * ext_x).ceil() as u32 + 2,
+                (2.0 * ext_y).ceil() as u32 + 2,
+            ));
+            let centre = Point::new(
+                width as f64 / 2.0 + spec.offset.0,
+                height as f64 / 2.0 + spec.offset.1,
+            );
+            (width, height, centre)
+        }
+    };
+    let module_to_image = placement(
+        size,
+        (pitch_x, pitch_y),
+        spec.rotation_deg,
+        spec.mirrored,
+        centre,
     );
-    // module (u, v) → image: mirror, centre, scale, rotate (counter-clockwise on screen), place.
-    let mx = if spec.mirrored { -pitch_x } else { pitch_x };
-    let a = [cos * mx, sin * pitch_y, -sin * mx, cos * pitch_y];
-    let tx = centre.x - (a[0] * cols / 2.0 + a[1] * rows / 2.0);
-    let ty = centre.y - (a[2] * cols / 2.0 + a[3] * rows / 2.0);
-    let module_to_image = [a[0], a[1], tx, a[2], a[3], ty, 0.0, 0.0, 1.0];
-    let to_module = Homography::from_matrix(module_to_image)
+    let to_image = Homography::from_matrix(module_to_image);
+    let to_module = to_image
         .inverse()
         .ok_or_else(|| Error::InvalidSpec("degenerate geometry".into()))?;
 
@@ -225,14 +625,20 @@ pub fn render(spec: &GenSpec) -> Result<Rendered> {
         (spec.dark, spec.light)
     };
     let displaced = Displacement::top_right_quarter(size, spec.displace_quarter);
-    let coverage = rasterise(
-        width,
-        height,
-        &to_module,
+    let mut coverage = vec![0f32; width as usize * height as usize];
+    // Ink reaches at most the grown, displaced modules; a module more keeps every sample.
+    let reach = spec.growth.abs() / 2.0 + spec.displace_quarter.abs() + 1.0;
+    Artwork {
+        to_module: &to_module,
         size,
-        &dark_modules,
-        spec.growth,
-        &displaced,
+        dark_modules: &dark_modules,
+        growth: spec.growth,
+        displaced: &displaced,
+    }
+    .rasterise(
+        &mut coverage,
+        width as usize,
+        footprint(&to_image, size, reach, width, height),
     );
     let background = if spec.carton {
         let clear = QuietArea {
@@ -245,28 +651,14 @@ pub fn render(spec: &GenSpec) -> Result<Rendered> {
     } else {
         vec![255.0 * paper as f32; coverage.len()]
     };
-    let ink_grey = 255.0 * ink as f32;
-    let mut grey: Vec<f32> = coverage
-        .iter()
-        .zip(&background)
-        .map(|(&c, &bg)| bg + (ink_grey - bg) * c)
-        .collect();
-    if spec.blur > 0.0 {
-        gaussian_blur(&mut grey, width as usize, height as usize, spec.blur);
-    }
-    if spec.noise > 0.0 {
-        let mut rng = rand::rngs::StdRng::seed_from_u64(spec.seed);
-        let normal =
-            Normal::new(0.0, spec.noise as f32).expect("noise sigma is finite and positive");
-        for g in &mut grey {
-            *g += normal.sample(&mut rng);
-        }
-    }
-    let pixels = grey
-        .iter()
-        .map(|&g| g.round().clamp(0.0, 255.0) as u8)
-        .collect();
-    let image = GrayImage::from_raw(width, height, pixels).expect("buffer matches the canvas");
+    let image = finish(
+        background,
+        &coverage,
+        (width, height),
+        255.0 * ink as f32,
+        (spec.blur, spec.noise),
+        spec.seed,
+    );
     Ok(Rendered {
         image,
         truth: GroundTruth {
@@ -282,6 +674,99 @@ pub fn render(spec: &GenSpec) -> Result<Rendered> {
             pitch_y,
         },
     })
+}
+
+/// Row-major map from module coordinates (u along the columns, v down the rows) to image
+/// pixels: mirror, centre, scale by the pitch, rotate counter-clockwise on screen, place the
+/// symbol's centre at `centre`.
+fn placement(
+    size: &SymbolSize,
+    (pitch_x, pitch_y): (f64, f64),
+    rotation_deg: f64,
+    mirrored: bool,
+    centre: Point,
+) -> [f64; 9] {
+    let (rows, cols) = (size.rows as f64, size.cols as f64);
+    let (sin, cos) = rotation_deg.to_radians().sin_cos();
+    let mx = if mirrored { -pitch_x } else { pitch_x };
+    let a = [cos * mx, sin * pitch_y, -sin * mx, cos * pitch_y];
+    let tx = centre.x - (a[0] * cols / 2.0 + a[1] * rows / 2.0);
+    let ty = centre.y - (a[2] * cols / 2.0 + a[3] * rows / 2.0);
+    [a[0], a[1], tx, a[2], a[3], ty, 0.0, 0.0, 1.0]
+}
+
+/// The symbol's four outer corners in image pixels, in the symbol's own order: the finder's
+/// corner (where the solid L bends) first, then the end of the L's vertical bar, the clock
+/// corner, and the end of the L's horizontal bar.
+pub fn outer_corners(module_to_image: &Homography, size: &SymbolSize) -> [Point; 4] {
+    let (rows, cols) = (size.rows as f64, size.cols as f64);
+    [(0.0, rows), (0.0, 0.0), (cols, 0.0), (cols, rows)]
+        .map(|(u, v)| module_to_image.map(Point::new(u, v)))
+}
+
+/// The pixels a symbol grown by `margin` modules can touch, clipped to the canvas.
+fn footprint(
+    module_to_image: &Homography,
+    size: &SymbolSize,
+    margin: f64,
+    width: u32,
+    height: u32,
+) -> PixelRegion {
+    let (rows, cols) = (size.rows as f64, size.cols as f64);
+    let corners = [
+        (-margin, -margin),
+        (cols + margin, -margin),
+        (cols + margin, rows + margin),
+        (-margin, rows + margin),
+    ]
+    .map(|(u, v)| module_to_image.map(Point::new(u, v)));
+    let span = |values: [f64; 4], limit: u32| {
+        let lo = values.iter().copied().fold(f64::INFINITY, f64::min);
+        let hi = values.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        (lo.floor().max(0.0) as usize).min(limit as usize)
+            ..(hi.ceil().max(0.0) as usize).min(limit as usize)
+    };
+    PixelRegion {
+        x: span(corners.map(|p| p.x), width),
+        y: span(corners.map(|p| p.y), height),
+    }
+}
+
+/// A rectangle of pixels, half-open.
+#[derive(Clone, Debug)]
+struct PixelRegion {
+    x: std::ops::Range<usize>,
+    y: std::ops::Range<usize>,
+}
+
+/// Ink over paper, then the camera: blur, noise and 8-bit quantisation. `background` holds the
+/// paper's grey levels, `coverage` each pixel's ink fraction.
+fn finish(
+    mut grey: Vec<f32>,
+    coverage: &[f32],
+    (width, height): (u32, u32),
+    ink_grey: f32,
+    (blur, noise): (f64, f64),
+    seed: u64,
+) -> GrayImage {
+    for (g, &c) in grey.iter_mut().zip(coverage) {
+        *g += (ink_grey - *g) * c;
+    }
+    if blur > 0.0 {
+        gaussian_blur(&mut grey, width as usize, height as usize, blur);
+    }
+    if noise > 0.0 {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+        let normal = Normal::new(0.0, noise as f32).expect("noise sigma is finite and positive");
+        for g in &mut grey {
+            *g += normal.sample(&mut rng);
+        }
+    }
+    let pixels = grey
+        .iter()
+        .map(|&g| g.round().clamp(0.0, 255.0) as u8)
+        .collect();
+    GrayImage::from_raw(width, height, pixels).expect("buffer matches the canvas")
 }
 
 fn check(spec: &GenSpec) -> Result<()> {
@@ -326,6 +811,16 @@ fn check(spec: &GenSpec) -> Result<()> {
     }
     if !spec.rotation_deg.is_finite() {
         return bad("rotation must be a number");
+    }
+    if let Some(crop) = spec.crop {
+        if !(crop.is_finite() && (0.0..=20.0).contains(&crop)) {
+            return bad("crop must be within 0..20 modules");
+        }
+        if spec.canvas.is_some() || spec.offset != (0.0, 0.0) {
+            return bad(
+                "a crop sets the canvas itself: give a crop or a canvas and offset, not both",
+            );
+        }
     }
     if let Some((w, h)) = spec.canvas
         && (w == 0 || h == 0 || (w as u64 * h as u64) > 64 << 20)
@@ -687,60 +1182,91 @@ fn carton(width: u32, height: u32, paper: f32, clear: &QuietArea, seed: u64) -> 
     grey
 }
 
-/// Ink coverage (0..1) of every pixel, from 4×4 samples per pixel mapped back into module
-/// space. A dark module covers its cell widened by `growth`/2 on every side.
-fn rasterise(
-    width: u32,
-    height: u32,
-    to_module: &Homography,
-    size: &SymbolSize,
-    dark: &[bool],
+/// A symbol's printed modules and how they land on the canvas.
+struct Artwork<'a> {
+    to_module: &'a Homography,
+    size: &'a SymbolSize,
+    /// Row-major, true where a module is printed dark.
+    dark_modules: &'a [bool],
+    /// Dark modules cover their cell widened by `growth`/2 on every side.
     growth: f64,
-    displaced: &Displacement,
-) -> Vec<f32> {
-    const SUB: usize = 4;
-    let (rows, cols) = (size.rows as isize, size.cols as isize);
-    let is_dark = |r: isize, c: isize| {
-        r >= 0 && c >= 0 && r < rows && c < cols && dark[(r * cols + c) as usize]
-    };
-    let half = growth / 2.0;
-    let inked = |u: f64, v: f64| -> bool {
-        let (c, r) = (u.floor() as isize, v.floor() as isize);
-        for dr in -1..=1 {
-            for dc in -1..=1 {
-                let (mr, mc) = (r + dr, c + dc);
-                if is_dark(mr, mc)
-                    && u >= mc as f64 - half
-                    && u < (mc + 1) as f64 + half
-                    && v >= mr as f64 - half
-                    && v < (mr + 1) as f64 + half
-                {
-                    return true;
-                }
-            }
-        }
-        false
-    };
-    let mut out = Vec::with_capacity(width as usize * height as usize);
-    for y in 0..height {
-        for x in 0..width {
-            let mut hits = 0;
-            for sy in 0..SUB {
-                for sx in 0..SUB {
-                    let p = Point::new(
-                        x as f64 + (sx as f64 + 0.5) / SUB as f64,
-                        y as f64 + (sy as f64 + 0.5) / SUB as f64,
-                    );
-                    let m = displaced.undo(to_module.map(p));
-                    if inked(m.x, m.y) {
-                        hits += 1;
+    displaced: &'a Displacement,
+}
+
+impl Artwork<'_> {
+    /// Adds the ink coverage (0..1) of the pixels in `region` to `coverage` (a canvas `width`
+    /// pixels wide), from 4×4 samples per pixel mapped back into module space.
+    fn rasterise(&self, coverage: &mut [f32], width: usize, region: PixelRegion) {
+        const SUB: usize = 4;
+        let (rows, cols) = (self.size.rows as isize, self.size.cols as isize);
+        let is_dark = |r: isize, c: isize| {
+            r >= 0 && c >= 0 && r < rows && c < cols && self.dark_modules[(r * cols + c) as usize]
+        };
+        let half = self.growth / 2.0;
+        let inked = |u: f64, v: f64| -> bool {
+            let (c, r) = (u.floor() as isize, v.floor() as isize);
+            for dr in -1..=1 {
+                for dc in -1..=1 {
+                    let (mr, mc) = (r + dr, c + dc);
+                    if is_dark(mr, mc)
+                        && u >= mc as f64 - half
+                        && u < (mc + 1) as f64 + half
+                        && v >= mr as f64 - half
+                        && v < (mr + 1) as f64 + half
+                    {
+                        return true;
                     }
                 }
             }
-            out.push(hits as f32 / (SUB * SUB) as f32);
+            false
+        };
+        // A pixel wholly inside one module, clear of where a neighbour's growth reaches, is that
+        // module's colour: the 16 samples would all agree (the map is affine; a displaced quarter
+        // moves ink, so then every pixel is sampled).
+        let whole_module = |x: f64, y: f64| -> Option<bool> {
+            if self.displaced.shift != 0.0 {
+                return None;
+            }
+            let margin = half.abs();
+            let corners = [(x, y), (x + 1.0, y), (x, y + 1.0), (x + 1.0, y + 1.0)]
+                .map(|(px, py)| self.to_module.map(Point::new(px, py)));
+            let (c, r) = (corners[0].x.floor(), corners[0].y.floor());
+            corners
+                .iter()
+                .all(|m| {
+                    m.x >= c + margin
+                        && m.x <= c + 1.0 - margin
+                        && m.y >= r + margin
+                        && m.y <= r + 1.0 - margin
+                })
+                .then(|| is_dark(r as isize, c as isize))
+        };
+        for y in region.y {
+            for x in region.x.clone() {
+                if let Some(dark) = whole_module(x as f64, y as f64) {
+                    if dark {
+                        coverage[y * width + x] = 1.0;
+                    }
+                    continue;
+                }
+                let mut hits = 0;
+                for sy in 0..SUB {
+                    for sx in 0..SUB {
+                        let p = Point::new(
+                            x as f64 + (sx as f64 + 0.5) / SUB as f64,
+                            y as f64 + (sy as f64 + 0.5) / SUB as f64,
+                        );
+                        let m = self.displaced.undo(self.to_module.map(p));
+                        if inked(m.x, m.y) {
+                            hits += 1;
+                        }
+                    }
+                }
+                let c = &mut coverage[y * width + x];
+                *c = (*c + hits as f32 / (SUB * SUB) as f32).min(1.0);
+            }
         }
     }
-    out
 }
 
 /// Separable Gaussian blur, edges clamped.

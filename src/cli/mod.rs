@@ -1,6 +1,7 @@
 //! Command-line front ends that need more than a function in main.rs.
 
 pub mod client;
+pub mod generate;
 pub mod grade;
 pub mod gs1;
 pub mod report;
