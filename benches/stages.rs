@@ -19,7 +19,7 @@ use verigrade::{ReadOptions, read};
 fn bench_stages(c: &mut Criterion) {
     let frame = common::line(0, (1280, 1024));
     let binary = Binary::of(&frame);
-    let windows = proposals(&binary);
+    let windows = proposals(&binary, false);
     // The region and outline the reader uses for this frame.
     let (window, thorough, candidate): (_, _, Candidate) = windows
         .iter()
@@ -45,7 +45,9 @@ fn bench_stages(c: &mut Criterion) {
 
     let mut group = c.benchmark_group("stage");
     group.bench_function("binarize", |b| b.iter(|| Binary::of(black_box(&frame))));
-    group.bench_function("propose", |b| b.iter(|| proposals(black_box(&binary))));
+    group.bench_function("propose", |b| {
+        b.iter(|| proposals(black_box(&binary), false))
+    });
     group.bench_function("trace", |b| {
         b.iter(|| {
             candidates(

@@ -110,6 +110,14 @@ impl Rect {
             .then(|| Rect::new(left - outer.x, top - outer.y, right - left, bottom - top))
     }
 
+    /// Whether `p` (in pixel coordinates, a pixel's centre at +0.5) lies inside.
+    pub fn contains(&self, p: Point) -> bool {
+        p.x >= self.x as f64
+            && p.y >= self.y as f64
+            && p.x < (self.x + self.width) as f64
+            && p.y < (self.y + self.height) as f64
+    }
+
     pub fn origin(&self) -> Point {
         Point::new(self.x as f64, self.y as f64)
     }

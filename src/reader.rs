@@ -86,6 +86,14 @@ impl SymbolRead {
         }
     }
 
+    /// The outer corners in the contract's order: the finder L's corner first, then the end
+    /// of its vertical side, the clock corner and the end of its horizontal side (the same
+    /// turn as [`SymbolRead::corners`]).
+    pub fn corners_finder_first(&self) -> [Point; 4] {
+        let [top_left, clock, finder_end, finder_corner] = self.corners;
+        [finder_corner, top_left, clock, finder_end]
+    }
+
     /// Image position of module (`row`, `col`) of the symbol (symbol orientation).
     pub fn centre(&self, row: usize, col: usize) -> Point {
         let (r, c) = self.observed(row, col);
@@ -151,7 +159,13 @@ pub fn read(frame: &Frame, options: &ReadOptions) -> Vec<SymbolRead> {
             // Only what looks like a symbol, at the cheap efforts: when the pack has moved,
             // the whole-frame search finds it faster than a thorough search of this window.
             let efforts = [Effort::CentreLines];
-            let found = read_windows(&view, &binary, &locate::proposals(&binary), &efforts, false);
+            let found = read_windows(
+                &view,
+                &binary,
+                &locate::proposals(&binary, false),
+                &efforts,
+                false,
+            );
             if let Some(read) = found.into_iter().next() {
                 return vec![read.translated(window.origin())];
             }
@@ -201,9 +215,14 @@ fn read_windows(
         .collect();
     // Each window thresholded as a whole, made by the first effort that needs it.
     let mut globals: Vec<Option<Binary>> = vec![None; windows.len()];
+    let mut explained = vec![false; windows.len()];
     for &effort in efforts {
         for (i, &window) in windows.iter().enumerate() {
-            if read[i] || repeated[i] || (matches!(effort, Effort::Blob) && i >= BLOB_WINDOWS) {
+            if read[i]
+                || repeated[i]
+                || explained[i]
+                || (matches!(effort, Effort::Blob) && i >= BLOB_WINDOWS)
+            {
                 continue;
             }
             let found = match effort {
@@ -232,6 +251,11 @@ fn read_windows(
                 let centre = centroid(&symbol.corners);
                 if reads.iter().any(|r| inside(&r.corners, centre)) {
                     continue;
+                }
+                // A wider window around a symbol already read (its group: the symbol and the
+                // text beside it) would trace it again; every symbol has its own core window.
+                for (j, w) in windows.iter().enumerate() {
+                    explained[j] |= w.contains(centre);
                 }
                 reads.push(symbol);
                 if !all_symbols {
@@ -336,13 +360,15 @@ fn read_at_scale(frame: &Frame, options: &ReadOptions) -> Vec<SymbolRead> {
         Effort::GlobalThreshold,
         Effort::Blob,
     ];
-    let proposals = locate::proposals(&binary);
+    let proposals = locate::proposals(&binary, options.all_symbols);
     let mut reads = read_windows(frame, &binary, &proposals, &efforts, options.all_symbols);
-    if !reads.is_empty() && !options.all_symbols {
+    // The proposals found this frame's symbols: a whole-frame scan would only trace them
+    // again (and every line of text between them), at many times the cost.
+    if !reads.is_empty() {
         return reads;
     }
     for (thorough, light_on_dark) in [(false, false), (true, false), (false, true), (true, true)] {
-        // Once a symbol is read, only whole-frame scans can add more.
+        // Once a symbol is read, only thorough scans (erasing what they read) can add more.
         if !reads.is_empty() && (!options.all_symbols || !thorough) {
             continue;
         }

@@ -62,6 +62,8 @@ pub struct Expected {
     pub expiry: Option<String>,
     /// Serials commissioned for this run; a pack whose (21) is not among them fails.
     pub commissioned: Option<HashSet<String>>,
+    /// Symbols the frame must hold exactly (a case of packs); at least one when absent.
+    pub count: Option<usize>,
 }
 
 impl Expected {
@@ -89,6 +91,7 @@ impl Expected {
             batch: checked("batch", "10", batch)?,
             expiry: checked("expiry", "17", expiry)?,
             commissioned: None,
+            count: None,
         })
     }
 
@@ -277,30 +280,141 @@ pub fn grade_json(g: &Grading, overall: f64, notation: &str) -> Value {
     Value::Object(out)
 }
 
-/// One image inspected: the first symbol read (if any) and its grading.
+/// A symbol read from a frame and graded.
 #[derive(Clone, Debug)]
+pub struct GradedSymbol {
+    pub symbol: SymbolRead,
+    pub grading: Grading,
+}
+
+/// One image inspected: every symbol read (in the order the reader found them) and graded.
+#[derive(Clone, Debug, Default)]
 pub struct Inspection {
-    pub symbol: Option<SymbolRead>,
-    pub grading: Option<Grading>,
+    pub symbols: Vec<GradedSymbol>,
 }
 
 impl Inspection {
-    /// The scan grade: 0 when nothing was decoded.
+    /// The symbol the frame's one-symbol fields describe.
+    pub fn first(&self) -> Option<&GradedSymbol> {
+        self.symbols.first()
+    }
+
+    /// The first symbol's scan grade: 0 when nothing was decoded.
     pub fn scan_grade(&self) -> u8 {
-        self.grading.as_ref().map_or(0, |g| g.scan_grade)
+        self.first().map_or(0, |s| s.grading.scan_grade)
     }
 }
 
-/// Reads the first symbol in a frame (`options` say where to look) and grades it.
+/// Reads the symbols of a frame (`options` say where to look and whether to stop at the
+/// first) and grades each.
 pub fn inspect(
     frame: &Frame,
     profile: &Profile,
     px_per_mm: Option<f64>,
     options: &ReadOptions,
 ) -> Inspection {
-    let symbol = read(frame, options).into_iter().next();
-    let grading = symbol.as_ref().map(|s| grade(frame, s, profile, px_per_mm));
-    Inspection { symbol, grading }
+    let symbols = read(frame, options)
+        .into_iter()
+        .map(|symbol| {
+            let grading = grade(frame, &symbol, profile, px_per_mm);
+            GradedSymbol { symbol, grading }
+        })
+        .collect();
+    Inspection { symbols }
+}
+
+/// The verdict on a frame and on each of its symbols.
+#[derive(Clone, Debug)]
+pub struct FrameVerdict {
+    /// Passes only when every symbol passes and the frame holds the expected count.
+    pub frame: Verdict,
+    /// Per symbol of [`Inspection::symbols`], with its overall grade.
+    pub symbols: Vec<(Verdict, f64)>,
+}
+
+/// Judges every symbol of a frame and the frame as a whole. `first_overall` is the first
+/// symbol's overall grade (its group's mean with averaging); the others' is their scan grade.
+/// The frame's reasons are the first symbol's, then each other failing symbol's prefixed by
+/// its position, a serial that two symbols of the frame share, and a wrong count.
+pub fn judge_frame(
+    inspection: &Inspection,
+    first_overall: f64,
+    profile: &Profile,
+    px_per_mm: Option<f64>,
+    expected: &Expected,
+) -> FrameVerdict {
+    let serials: Vec<Option<(String, String)>> = inspection
+        .symbols
+        .iter()
+        .map(|s| gtin_and_serial(&s.symbol))
+        .collect();
+    let symbols: Vec<(Verdict, f64)> = inspection
+        .symbols
+        .iter()
+        .enumerate()
+        .map(|(k, s)| {
+            let overall = if k == 0 {
+                first_overall
+            } else {
+                f64::from(s.grading.scan_grade)
+            };
+            let mut verdict = judge(
+                Some(&s.symbol),
+                Some(&s.grading),
+                overall,
+                profile,
+                px_per_mm,
+                expected,
+            );
+            if let Some((gtin, serial)) = &serials[k]
+                && let Some(other) = (0..serials.len())
+                    .find(|&j| j != k && serials[j].as_ref() == serials[k].as_ref())
+            {
+                verdict.reasons.push(format!(
+                    "duplicate serial (21) {serial} for GTIN {gtin} (symbol {} of this frame)",
+                    other + 1
+                ));
+                verdict.pass = false;
+            }
+            (verdict, overall)
+        })
+        .collect();
+    let mut reasons = match symbols.first() {
+        Some((first, _)) => first.reasons.clone(),
+        None => judge(None, None, 0.0, profile, px_per_mm, expected).reasons,
+    };
+    for (k, (verdict, _)) in symbols.iter().enumerate().skip(1) {
+        reasons.extend(
+            verdict
+                .reasons
+                .iter()
+                .map(|r| format!("symbol {}: {r}", k + 1)),
+        );
+    }
+    if let Some(count) = expected.count
+        && count != symbols.len()
+    {
+        reasons.push(format!(
+            "the frame holds {} symbols, the line expects {count}",
+            symbols.len()
+        ));
+    }
+    FrameVerdict {
+        frame: Verdict {
+            pass: reasons.is_empty(),
+            reasons,
+        },
+        symbols,
+    }
+}
+
+/// (01) and (21) of a GS1 symbol that carries both.
+fn gtin_and_serial(symbol: &SymbolRead) -> Option<(String, String)> {
+    if !symbol.decoded.gs1 {
+        return None;
+    }
+    let data = gs1::parse_element_string(&symbol.decoded.text);
+    Some((data.get("01")?.to_string(), data.get("21")?.to_string()))
 }
 
 /// HRI of a GS1 symbol's data (None for non-GS1 data).
@@ -311,7 +425,45 @@ pub fn hri(symbol: &SymbolRead) -> Option<String> {
         .then(|| gs1::parse_element_string(&symbol.decoded.text).hri())
 }
 
-/// The contract's JSON record of one inspected image.
+/// The contract's one-symbol fields (`decoded` … `hri`, `grade`) of a graded symbol, or of
+/// none.
+fn symbol_fields(
+    graded: Option<&GradedSymbol>,
+    overall: f64,
+    profile: &Profile,
+    px_per_mm: Option<f64>,
+) -> serde_json::Map<String, Value> {
+    let symbol = graded.map(|g| &g.symbol);
+    let grading = graded.map(|g| &g.grading);
+    let notation = notation(overall, profile, grading, px_per_mm);
+    let grade = match grading {
+        Some(g) => grade_json(g, overall, &notation),
+        None => {
+            json!({"overall": 0.0, "letter": "F", "notation": notation, "decode": {"grade": 0}})
+        }
+    };
+    let fields = json!({
+        "decoded": symbol.is_some(),
+        "symbology_identifier": symbol.map(|s| s.decoded.symbology_identifier.clone()),
+        "size": symbol.map(|s| s.size.name()),
+        "text": symbol.map(|s| s.decoded.text.clone()),
+        "gs1": symbol.map(|s| s.decoded.gs1),
+        "hri": symbol.and_then(hri),
+        "grade": grade,
+    });
+    match fields {
+        Value::Object(map) => map,
+        _ => unreachable!("a JSON object literal"),
+    }
+}
+
+fn verdict_word(pass: bool) -> &'static str {
+    if pass { "pass" } else { "fail" }
+}
+
+/// The contract's JSON record of one inspected image: the first symbol's fields, the frame's
+/// verdict and reasons, and every symbol in `symbols` (each with its own verdict and its
+/// corners in frame pixels, the finder's corner first).
 pub fn record_json(
     path: &str,
     inspection: &Inspection,
@@ -320,26 +472,32 @@ pub fn record_json(
     px_per_mm: Option<f64>,
     expected: &Expected,
 ) -> Value {
-    let symbol = inspection.symbol.as_ref();
-    let grading = inspection.grading.as_ref();
-    let verdict = judge(symbol, grading, overall, profile, px_per_mm, expected);
-    let notation = notation(overall, profile, grading, px_per_mm);
-    let grade = match grading {
-        Some(g) => grade_json(g, overall, &notation),
-        None => {
-            json!({"overall": 0.0, "letter": "F", "notation": notation, "decode": {"grade": 0}})
-        }
-    };
-    json!({
-        "path": path,
-        "decoded": symbol.is_some(),
-        "symbology_identifier": symbol.map(|s| s.decoded.symbology_identifier.clone()),
-        "size": symbol.map(|s| s.size.name()),
-        "text": symbol.map(|s| s.decoded.text.clone()),
-        "gs1": symbol.map(|s| s.decoded.gs1),
-        "hri": symbol.and_then(hri),
-        "grade": grade,
-        "verdict": if verdict.pass { "pass" } else { "fail" },
-        "reasons": verdict.reasons,
-    })
+    let judged = judge_frame(inspection, overall, profile, px_per_mm, expected);
+    let mut record = serde_json::Map::new();
+    record.insert("path".into(), json!(path));
+    record.extend(symbol_fields(
+        inspection.first(),
+        overall,
+        profile,
+        px_per_mm,
+    ));
+    record.insert("verdict".into(), json!(verdict_word(judged.frame.pass)));
+    record.insert("reasons".into(), json!(judged.frame.reasons));
+    let symbols: Vec<Value> = inspection
+        .symbols
+        .iter()
+        .zip(&judged.symbols)
+        .map(|(graded, (verdict, overall))| {
+            let mut fields = symbol_fields(Some(graded), *overall, profile, px_per_mm);
+            fields.insert("verdict".into(), json!(verdict_word(verdict.pass)));
+            fields.insert("reasons".into(), json!(verdict.reasons));
+            fields.insert(
+                "corners".into(),
+                json!(graded.symbol.corners_finder_first()),
+            );
+            Value::Object(fields)
+        })
+        .collect();
+    record.insert("symbols".into(), json!(symbols));
+    Value::Object(record)
 }

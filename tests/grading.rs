@@ -261,7 +261,7 @@ fn an_undecodable_symbol_grades_zero() {
         None,
         &ReadOptions::first_symbol(),
     );
-    assert!(inspection.symbol.is_none());
+    assert!(inspection.symbols.is_empty());
     assert_eq!(inspection.scan_grade(), 0);
 }
 

@@ -62,7 +62,7 @@ async fn commissioned_duplicate_and_uncommissioned_serials_reconcile() {
     let expected = Expected {
         gtin: GTIN.into(),
         batch: BATCH.into(),
-        expiry: String::new(),
+        ..Expected::default()
     };
     let wrong_check_digit = gs1_text("S4").replace("09506000134352", "09506000134353");
     let frames: Vec<(&str, Bytes, Expected)> = vec![

@@ -64,6 +64,9 @@ pub struct StreamArgs {
     /// The expiry the line was told to print, YYMMDD.
     #[arg(long, default_value = "", value_name = "YYMMDD")]
     expect_expiry: String,
+    /// Symbols each frame must hold (a case of packs); the server then reads every symbol.
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    expect_count: u32,
     /// Image files or folders.
     #[arg(required = true)]
     paths: Vec<PathBuf>,
@@ -216,6 +219,7 @@ pub fn stream(args: &StreamArgs) -> Result<ExitCode> {
                 gtin: args.expect_gtin.clone(),
                 batch: args.expect_batch.clone(),
                 expiry: args.expect_expiry.clone(),
+                count: args.expect_count,
             };
             let (repeat, rate, quiet, format) = (args.repeat, args.rate, args.quiet, args.format);
             streams.push(tokio::spawn(async move {

@@ -51,6 +51,14 @@ pub struct GradeArgs {
     /// File of commissioned serials, one per line: a pack whose (21) is not listed fails.
     #[arg(long, value_name = "FILE")]
     commissioned: Option<PathBuf>,
+    /// Symbols each image must hold (a case of packs): an image with more or fewer fails,
+    /// naming how many it held.
+    #[arg(long, value_name = "N")]
+    expect_count: Option<usize>,
+    /// Stop at the first symbol of each image (the line case, faster) instead of grading
+    /// every symbol in it.
+    #[arg(long, conflicts_with = "expect_count")]
+    first: bool,
     /// Image files (PNG, JPEG, BMP, TIFF, PGM) or folders.
     #[arg(required = true)]
     paths: Vec<PathBuf>,
@@ -69,6 +77,7 @@ fn expected(args: &GradeArgs) -> Result<Expected> {
             .with_context(|| format!("cannot read {}", path.display()))?;
         expected.commissioned = Some(read_serials(&text));
     }
+    expected.count = args.expect_count;
     Ok(expected)
 }
 
@@ -93,6 +102,11 @@ pub fn run(args: &GradeArgs) -> Result<ExitCode> {
         None => None,
     };
     let files = crate::collect_images(&args.paths)?;
+    let read_options = if args.first {
+        ReadOptions::first_symbol()
+    } else {
+        ReadOptions::default()
+    };
     let progress = ProgressBar::with_draw_target(
         Some(files.len() as u64),
         if std::io::stderr().is_terminal() {
@@ -109,7 +123,7 @@ pub fn run(args: &GradeArgs) -> Result<ExitCode> {
         .par_iter()
         .map(|path| {
             let outcome = Frame::open(path)
-                .map(|frame| inspect(&frame, &profile, px_per_mm, &ReadOptions::first_symbol()))
+                .map(|frame| inspect(&frame, &profile, px_per_mm, &read_options))
                 .map_err(|e| e.to_string());
             progress.inc(1);
             outcome
@@ -299,6 +313,20 @@ fn text_line(r: &Value) -> String {
             g["print_growth"]["horizontal"].as_f64().unwrap_or(0.0),
             g["print_growth"]["vertical"].as_f64().unwrap_or(0.0)
         );
+    }
+    let symbols = r["symbols"].as_array().map_or(&[][..], Vec::as_slice);
+    if symbols.len() > 1 {
+        for (k, s) in symbols.iter().enumerate() {
+            line += &format!(
+                "\n  symbol {}: {} {} ({}) {} {:?}",
+                k + 1,
+                s["verdict"].as_str().unwrap_or("fail").to_uppercase(),
+                s["grade"]["notation"].as_str().unwrap_or(""),
+                s["grade"]["letter"].as_str().unwrap_or("F"),
+                s["size"].as_str().unwrap_or(""),
+                s["text"].as_str().unwrap_or(""),
+            );
+        }
     }
     if let Some(reasons) = r["reasons"].as_array().filter(|a| !a.is_empty()) {
         for reason in reasons.iter().filter_map(Value::as_str) {

@@ -7,8 +7,15 @@ use crate::geometry::Rect;
 /// Regions worth tracing, most symbol-like first: connected groups of 16×16 blocks with
 /// dark/light transitions along both axes (a 2-D symbol's texture; a 1-D barcode has them
 /// along one axis, flat print and background along none), large enough to hold a symbol
-/// and grown by a quiet-zone margin.
-pub fn proposals(binary: &Binary) -> Vec<Rect> {
+/// and grown by a quiet-zone margin. With `every_symbol` (a case of packs, a sheet of labels)
+/// every region is proposed; otherwise the few most symbol-like, since the line's one symbol
+/// is among them and a frame without one must stay cheap.
+pub fn proposals(binary: &Binary, every_symbol: bool) -> Vec<Rect> {
+    let (most_cores, most_proposals) = if every_symbol {
+        (usize::MAX, usize::MAX)
+    } else {
+        (MAX_CORES, MAX_PROPOSALS)
+    };
     let blocks = Blocks {
         across: binary.width().div_ceil(BLOCK),
         down: binary.height().div_ceil(BLOCK),
@@ -27,7 +34,7 @@ pub fn proposals(binary: &Binary) -> Vec<Rect> {
     cores.sort_by_key(|&(count, _)| std::cmp::Reverse(count));
     let core_windows = cores
         .into_iter()
-        .take(MAX_CORES)
+        .take(most_cores)
         .map(|(_, group)| window(binary, group, CORE_MARGIN_BLOCKS));
     // Then whole groups, one-block gaps (a solid module, a quiet finder edge) closed.
     let grown: Vec<bool> = neighbours.iter().map(|&n| n > 0).collect();
@@ -51,7 +58,7 @@ pub fn proposals(binary: &Binary) -> Vec<Rect> {
     groups.sort_by_key(|&(score, _)| std::cmp::Reverse(score));
     core_windows
         .chain(groups.into_iter().map(|(_, window)| window))
-        .take(MAX_PROPOSALS)
+        .take(most_proposals)
         .collect()
 }
 
@@ -165,11 +172,11 @@ const BLOCK: usize = 16;
 const MIN_TRANSITIONS: u32 = 8;
 /// Textured blocks a region needs across each axis: 10 modules at 5 px are 50 px.
 const MIN_REGION_BLOCKS: usize = 3;
-/// Regions traced before the whole frame is scanned instead.
+/// Regions traced for the first symbol before the whole frame is scanned instead.
 const MAX_PROPOSALS: usize = 16;
 /// Textured blocks of its 3×3 neighbourhood that make a textured block a core block.
 const CORE_NEIGHBOURS: usize = 7;
-/// Core groups proposed, largest first.
+/// Core groups proposed for the first symbol, largest first.
 const MAX_CORES: usize = 4;
 /// Blocks around a core group: the symbol's edge blocks (whose texture is one-sided) and
 /// its quiet zone.
@@ -196,7 +203,7 @@ mod tests {
             })
             .collect();
         let frame = Frame::from_owned(w, h, w, pixels).unwrap();
-        let proposals = proposals(&Binary::of(&frame));
+        let proposals = proposals(&Binary::of(&frame), false);
         // Its core, then its whole group; nothing on the flat ground.
         assert_eq!(proposals.len(), 2, "{proposals:?}");
         for r in proposals {

@@ -9,9 +9,9 @@ use crate::geometry::Rect;
 use crate::gs1;
 use crate::profile::Profile;
 use crate::proto::{self, Parameter, Verdict, verify_request};
-use crate::reader::ReadOptions;
+use crate::reader::{ReadOptions, SymbolRead};
 use crate::store::{Evidence, Pending};
-use crate::verdict::{self, Expected, inspect};
+use crate::verdict::{self, Expected, GradedSymbol, inspect};
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -108,21 +108,25 @@ impl Engine {
             }
         };
         let expected = match &request.expected {
-            Some(e) => Expected::new(&e.gtin, &e.batch, &e.expiry)?,
+            Some(e) => Expected {
+                count: (e.count > 0).then_some(e.count as usize),
+                ..Expected::new(&e.gtin, &e.batch, &e.expiry)?
+            },
             None => Expected::default(),
         };
         let px_per_mm = (request.dpi > 0.0).then(|| request.dpi / 25.4);
         let camera = (request.line_id.clone(), request.camera_id.clone());
+        // A count asks for every symbol of the frame; otherwise the line's one pack is read
+        // and the search stops there.
         let options = ReadOptions {
             region: self.config.roi(&request.line_id, &request.camera_id),
             search_first: self.last_seen().get(&camera).copied(),
-            ..ReadOptions::first_symbol()
+            all_symbols: expected.count.is_some(),
         };
         let inspection = inspect(&frame, profile, px_per_mm, &options);
         if let Some(window) = inspection
-            .symbol
-            .as_ref()
-            .and_then(|s| s.search_window(frame.width(), frame.height()))
+            .first()
+            .and_then(|s| s.symbol.search_window(frame.width(), frame.height()))
         {
             let mut last_seen = self.last_seen();
             if last_seen.len() >= MAX_CAMERAS && !last_seen.contains_key(&camera) {
@@ -131,53 +135,48 @@ impl Engine {
             last_seen.insert(camera, window);
         }
         let overall = f64::from(inspection.scan_grade());
-        let symbol = inspection.symbol.as_ref();
-        let grading = inspection.grading.as_ref();
-        let judged = verdict::judge(symbol, grading, overall, profile, px_per_mm, &expected);
-        let gs1_data = symbol
-            .filter(|s| s.decoded.gs1)
-            .map(|s| gs1::parse_element_string(&s.decoded.text));
-        let field = |ai: &str| {
-            gs1_data
-                .as_ref()
-                .and_then(|d| d.get(ai))
-                .unwrap_or_default()
-                .to_string()
-        };
+        let judged = verdict::judge_frame(&inspection, overall, profile, px_per_mm, &expected);
+        let symbols: Vec<proto::Symbol> = inspection
+            .symbols
+            .iter()
+            .zip(&judged.symbols)
+            .map(|(graded, (judgement, overall))| {
+                proto_symbol(graded, judgement, *overall, profile, px_per_mm)
+            })
+            .collect();
+        let first = symbols.first().cloned().unwrap_or_default();
         let verdict = Verdict {
             line_id: request.line_id.clone(),
             frame_id: request.frame_id.clone(),
             camera_id: request.camera_id.clone(),
             profile: profile_name.to_string(),
-            pass: judged.pass,
-            reasons: judged.reasons,
-            decoded: symbol.is_some(),
-            text: symbol.map(|s| s.decoded.text.clone()).unwrap_or_default(),
-            hri: gs1_data.as_ref().map(|d| d.hri()).unwrap_or_default(),
-            symbology_identifier: symbol
-                .map(|s| s.decoded.symbology_identifier.clone())
-                .unwrap_or_default(),
-            gs1: symbol.is_some_and(|s| s.decoded.gs1),
-            size: symbol.map(|s| s.size.name()).unwrap_or_default(),
+            pass: judged.frame.pass,
+            reasons: judged.frame.reasons,
+            decoded: first.decoded,
+            symbology_identifier: first.symbology_identifier,
+            gs1: first.gs1,
+            size: first.size,
             overall_grade: overall,
             grade_letter: verdict::overall_letter(overall).into(),
-            notation: verdict::notation(overall, profile, grading, px_per_mm),
-            parameters: grading
-                .map(|g| {
-                    verdict::parameters(g)
-                        .into_iter()
-                        .map(|(name, value, grade)| Parameter {
-                            name: name.into(),
-                            value,
-                            grade: grade.into(),
-                        })
-                        .collect()
-                })
-                .unwrap_or_default(),
-            gtin: field("01"),
-            serial: field("21"),
-            batch: expected.batch.clone().unwrap_or_else(|| field("10")),
+            notation: verdict::notation(
+                overall,
+                profile,
+                inspection.first().map(|s| &s.grading),
+                px_per_mm,
+            ),
+            parameters: first.parameters,
+            batch: expected.batch.clone().unwrap_or_else(|| {
+                inspection
+                    .first()
+                    .and_then(|s| gs1_field(&s.symbol, "10"))
+                    .unwrap_or_default()
+            }),
+            text: first.text,
+            hri: first.hri,
+            gtin: first.gtin,
+            serial: first.serial,
             processing_ms: received.elapsed().as_secs_f64() * 1000.0,
+            symbols,
             ..Verdict::default()
         };
         let evidence = if verdict.pass {
@@ -214,6 +213,54 @@ impl Engine {
             bytes: bytes.len() as u64,
         })
     }
+}
+
+/// One symbol of a frame as the proto carries it.
+fn proto_symbol(
+    graded: &GradedSymbol,
+    judgement: &verdict::Verdict,
+    overall: f64,
+    profile: &Profile,
+    px_per_mm: Option<f64>,
+) -> proto::Symbol {
+    let symbol = &graded.symbol;
+    proto::Symbol {
+        text: symbol.decoded.text.clone(),
+        hri: verdict::hri(symbol).unwrap_or_default(),
+        size: symbol.size.name(),
+        decoded: true,
+        overall_grade: overall,
+        grade_letter: verdict::overall_letter(overall).into(),
+        notation: verdict::notation(overall, profile, Some(&graded.grading), px_per_mm),
+        parameters: verdict::parameters(&graded.grading)
+            .into_iter()
+            .map(|(name, value, grade)| Parameter {
+                name: name.into(),
+                value,
+                grade: grade.into(),
+            })
+            .collect(),
+        pass: judgement.pass,
+        reasons: judgement.reasons.clone(),
+        gtin: gs1_field(symbol, "01").unwrap_or_default(),
+        serial: gs1_field(symbol, "21").unwrap_or_default(),
+        corners: symbol
+            .corners_finder_first()
+            .iter()
+            .map(|p| proto::Point { x: p.x, y: p.y })
+            .collect(),
+        symbology_identifier: symbol.decoded.symbology_identifier.clone(),
+        gs1: symbol.decoded.gs1,
+    }
+}
+
+/// The value of `ai` in a GS1 symbol's data.
+fn gs1_field(symbol: &SymbolRead, ai: &str) -> Option<String> {
+    symbol
+        .decoded
+        .gs1
+        .then(|| gs1::parse_element_string(&symbol.decoded.text))
+        .and_then(|d| d.get(ai).map(str::to_string))
 }
 
 fn check_bytes(bytes: usize, limits: &Limits) -> Result<()> {
