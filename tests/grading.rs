@@ -314,3 +314,39 @@ fn orientation_mirroring_and_inversion_do_not_change_the_grade() {
         assert!((g.axial_nonuniformity.value - base.axial_nonuniformity.value).abs() < 0.01);
     }
 }
+
+#[test]
+fn low_contrast_lab_scans_decode_and_grade_on_contrast() {
+    // Tightly cropped, sharp, axis-aligned: a lab scan. Symbol Contrast is light − dark
+    // reflectance by construction; the reference decode (global threshold) still reads, so
+    // only contrast is marked down: D from 0.20 to 0.40, F below 0.20.
+    for (light, dark, sc_grade) in [
+        (0.60, 0.30, 1),
+        (0.80, 0.50, 1),
+        (0.50, 0.30, 1),
+        (0.70, 0.55, 0),
+    ] {
+        for module_px in [4.0, 8.0] {
+            let spec = GenSpec {
+                light,
+                dark,
+                module_px,
+                crop: Some(2.0),
+                ..spec()
+            };
+            let (_, g) = graded(&spec);
+            let true_sc = light - dark;
+            assert!(
+                (g.symbol_contrast.value - true_sc).abs() < 0.02,
+                "SC {} for {light}/{dark}",
+                g.symbol_contrast.value
+            );
+            assert_eq!(g.symbol_contrast.grade, sc_grade, "{light}/{dark}: {g:#?}");
+            assert_eq!(g.decode, 4, "{light}/{dark}: the reference decode reads");
+            assert_eq!(
+                g.scan_grade, sc_grade,
+                "{light}/{dark}: contrast is what fails"
+            );
+        }
+    }
+}

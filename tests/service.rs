@@ -500,3 +500,59 @@ async fn a_line_region_of_interest_limits_the_search_and_a_camera_can_have_its_o
     }
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_case_frame_answers_every_symbol_and_its_count() {
+    let dir = data_dir("crowd");
+    let server = Server::start(config(&dir)).await;
+    let mut client = server.verifier().await;
+    let spec = verigrade::synth::CrowdSpec {
+        count: 6,
+        canvas: (960, 640),
+        size: Some("22x22".into()),
+        module_px: 5.0,
+        seed: 7,
+        ..verigrade::synth::CrowdSpec::default()
+    };
+    let rendered = verigrade::synth::render_crowd(&spec).unwrap();
+    let truth = rendered.truth.symbols;
+    let mut png = Vec::new();
+    rendered
+        .image
+        .write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
+        .unwrap();
+    let request = |frame: &str, count: u32| {
+        let mut request = image_request("CASE", frame, Bytes::from(png.clone()));
+        request.expected = Some(verigrade::proto::Expected {
+            count,
+            ..Default::default()
+        });
+        request
+    };
+    let verdict = client.verify(request("1", 6)).await.unwrap().into_inner();
+    assert!(verdict.pass, "{:?}", verdict.reasons);
+    assert_eq!(verdict.symbols.len(), 6);
+    let mut serials: Vec<&str> = verdict.symbols.iter().map(|s| s.serial.as_str()).collect();
+    let mut expected: Vec<String> = truth
+        .iter()
+        .map(|s| s.text.rsplit("\u{1d}21").next().unwrap().to_string())
+        .collect();
+    serials.sort_unstable();
+    expected.sort_unstable();
+    assert_eq!(serials, expected);
+    for symbol in &verdict.symbols {
+        assert!(symbol.pass && symbol.decoded && symbol.corners.len() == 4);
+        assert_eq!(symbol.parameters.len(), 8);
+    }
+    // The same case held up as seven: the frame fails and says what it held.
+    let short = client.verify(request("2", 7)).await.unwrap().into_inner();
+    assert!(!short.pass);
+    assert!(
+        short
+            .reasons
+            .contains(&"the frame holds 6 symbols, the line expects 7".to_string()),
+        "{:?}",
+        short.reasons
+    );
+    server.stop().await;
+}
