@@ -1,0 +1,119 @@
+//! Crowded frames (issue 14): a 2448×2048 (5 MP) view into an open case of 30 GS1 packs at
+//! 6 px/module or 100 at 5 px/module (`verigrade gen --crowd`), every symbol read; and the same
+//! case with no code printed on any pack, which must cost no more than a full one. Each
+//! iteration takes the next frame of the set, so a median is over all of them.
+//! `benches/peers.py --set crowd` times zxing-cpp on the same frames.
+
+use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
+use std::hint::black_box;
+use verigrade::geometry::{Homography, Point};
+use verigrade::symbol::parse_size;
+use verigrade::synth::{CrowdSpec, RenderedCrowd, render_crowd};
+use verigrade::{Frame, ReadOptions, read};
+
+/// Frames per set: each a different layout, tilt and serials.
+const FRAMES: u64 = 4;
+
+/// Frame `seed` of the case with `count` packs, as `gen --crowd` renders it.
+fn case(count: usize, seed: u64) -> CrowdSpec {
+    CrowdSpec {
+        count,
+        size: Some("22x22".into()),
+        module_px: if count <= 30 { 6.0 } else { 5.0 },
+        seed,
+        ..CrowdSpec::default()
+    }
+}
+
+/// The case with every pack's code and quiet zone painted over in the quiet zone's grey, as
+/// when the printer missed the whole case.
+fn unprinted(mut rendered: RenderedCrowd) -> Frame<'static> {
+    let margin = rendered.truth.spec.quiet_zone;
+    for symbol in &rendered.truth.symbols {
+        let to_image = Homography::from_matrix(symbol.module_to_image);
+        let to_module = to_image.inverse().expect("a rendered symbol's map inverts");
+        let size = parse_size(&symbol.size).expect("a rendered size parses");
+        let (cols, rows) = (size.cols as f64, size.rows as f64);
+        let quiet = to_image.map(Point::new(-margin / 2.0, -margin / 2.0));
+        let grey = rendered.image.get_pixel(quiet.x as u32, quiet.y as u32).0[0];
+        let reach = (cols.max(rows) + 2.0 * margin) * rendered.truth.spec.module_px;
+        let centre = to_image.map(Point::new(cols / 2.0, rows / 2.0));
+        let span = |c: f64, limit: u32| {
+            ((c - reach).max(0.0) as u32).min(limit)..((c + reach).max(0.0) as u32).min(limit)
+        };
+        let (width, height) = rendered.image.dimensions();
+        for y in span(centre.y, height) {
+            for x in span(centre.x, width) {
+                let m = to_module.map(Point::new(x as f64 + 0.5, y as f64 + 0.5));
+                if (-margin..cols + margin).contains(&m.x)
+                    && (-margin..rows + margin).contains(&m.y)
+                {
+                    rendered.image.put_pixel(x, y, image::Luma([grey]));
+                }
+            }
+        }
+    }
+    rendered.into_frame().1
+}
+
+/// Benches `run` over the frames in turn.
+fn over_frames<T>(
+    group: &mut criterion::BenchmarkGroup<criterion::measurement::WallTime>,
+    id: BenchmarkId,
+    frames: &[Frame],
+    mut run: impl FnMut(&Frame) -> T,
+) {
+    let mut next = 0;
+    group.bench_function(id, |b| {
+        b.iter(|| {
+            next = (next + 1) % frames.len();
+            black_box(run(&frames[next]))
+        })
+    });
+}
+
+fn bench_crowd(c: &mut Criterion) {
+    let all = ReadOptions::default();
+    let mut group = c.benchmark_group("crowd_5mp");
+    group.sample_size(20);
+    for count in [30, 100] {
+        let rendered: Vec<_> = (1..=FRAMES)
+            .map(|seed| render_crowd(&case(count, seed)).expect("crowd renders"))
+            .collect();
+        let frames: Vec<Frame> = rendered.into_iter().map(|r| r.into_frame().1).collect();
+        // Today's reader does not read every pack; the bench measures it all the same, and
+        // says how many it reads.
+        let read_packs: usize = frames.iter().map(|f| read(f, &all).len()).sum();
+        eprintln!(
+            "crowd_5mp/{count}: {read_packs} of {} packs read over {FRAMES} frames",
+            count as u64 * FRAMES
+        );
+        over_frames(
+            &mut group,
+            BenchmarkId::from_parameter(count),
+            &frames,
+            |f| read(f, &all),
+        );
+    }
+    group.finish();
+
+    let mut group = c.benchmark_group("frame_2448x2048");
+    group.sample_size(20);
+    let empty: Vec<Frame> = (1..=FRAMES)
+        .map(|seed| unprinted(render_crowd(&case(30, seed)).expect("crowd renders")))
+        .collect();
+    assert!(
+        empty.iter().all(|f| read(f, &all).is_empty()),
+        "an unprinted case reads"
+    );
+    over_frames(
+        &mut group,
+        BenchmarkId::from_parameter("no_symbol"),
+        &empty,
+        |f| read(f, &all),
+    );
+    group.finish();
+}
+
+criterion_group!(benches, bench_crowd);
+criterion_main!(benches);
