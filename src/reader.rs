@@ -362,9 +362,7 @@ fn read_at_scale(frame: &Frame, options: &ReadOptions) -> Vec<SymbolRead> {
     ];
     let proposals = locate::proposals(&binary, options.all_symbols);
     let mut reads = read_windows(frame, &binary, &proposals, &efforts, options.all_symbols);
-    // The proposals found this frame's symbols: a whole-frame scan would only trace them
-    // again (and every line of text between them), at many times the cost.
-    if !reads.is_empty() {
+    if !reads.is_empty() && !options.all_symbols {
         return reads;
     }
     for (thorough, light_on_dark) in [(false, false), (true, false), (false, true), (true, true)] {
@@ -373,6 +371,11 @@ fn read_at_scale(frame: &Frame, options: &ReadOptions) -> Vec<SymbolRead> {
             continue;
         }
         let mut image = binary.bit_matrix(frame.rect(), light_on_dark);
+        // What the proposals read is out of the tracer's way: it would be traced again, and
+        // it hides what lies behind it on a scan line.
+        for read in &reads {
+            erase(&mut image, &read.corners);
+        }
         for _ in 0..MAX_RESCANS {
             let before = reads.len();
             for candidate in locate::candidates(&image, Point::default(), thorough, light_on_dark) {

@@ -420,7 +420,7 @@ fn crowded_frames_read_every_pack() {
         let (truth, frame) = render_crowd(spec).expect("crowd renders").into_frame();
         for r in read(&frame, &ReadOptions::default()) {
             if let Some(symbol) = truth.symbols.iter().find(|s| s.text == r.decoded.text)
-                && r.corners[0].distance(symbol.corners[0]) >= spec.module_px / 2.0
+                && r.corners_finder_first()[0].distance(symbol.corners[0]) >= spec.module_px / 2.0
             {
                 failures.push(format!("{}: first corner is not the finder's", symbol.text));
                 break;
