@@ -63,7 +63,7 @@ impl Shared {
 /// The gRPC status for a library error: bad input is INVALID_ARGUMENT, the rest INTERNAL.
 fn status(error: &Error) -> Status {
     match error {
-        Error::Io { .. } | Error::Store(_) | Error::Internal(_) => {
+        Error::Io { .. } | Error::Store(_) | Error::StoreFull(_) | Error::Internal(_) => {
             Status::internal(error.to_string())
         }
         _ => Status::invalid_argument(error.to_string()),
