@@ -60,12 +60,14 @@ impl Shared {
     }
 }
 
-/// The gRPC status for a library error: bad input is INVALID_ARGUMENT, the rest INTERNAL.
+/// The gRPC status for a library error: bad input is INVALID_ARGUMENT; a store that cannot
+/// write is UNAVAILABLE (RESOURCE_EXHAUSTED when its disk is full): try again later, nothing
+/// was stored; the rest INTERNAL.
 fn status(error: &Error) -> Status {
     match error {
-        Error::Io { .. } | Error::Store(_) | Error::StoreFull(_) | Error::Internal(_) => {
-            Status::internal(error.to_string())
-        }
+        Error::StoreFull(_) => Status::resource_exhausted(error.to_string()),
+        Error::Store(_) => Status::unavailable(error.to_string()),
+        Error::Io { .. } | Error::Internal(_) => Status::internal(error.to_string()),
         _ => Status::invalid_argument(error.to_string()),
     }
 }
