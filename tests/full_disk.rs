@@ -1,8 +1,16 @@
-//! The store on a filesystem that really fills up: a 6 MB tmpfs. Needs root (or the right to
-//! mount); without it the test says SKIPPED and why.
+//! The store and the service on a filesystem that really fills up: a small tmpfs. Needs root
+//! (or the right to mount); without it each test says SKIPPED and why.
 
+mod support;
+
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::time::{Duration, Instant};
+use support::{Server, config, image_request};
+use tonic_health::pb::HealthCheckRequest;
+use tonic_health::pb::health_check_response::ServingStatus;
+use tonic_health::pb::health_client::HealthClient;
 use verigrade::proto::Verdict;
 use verigrade::store::{Pending, Store};
 
@@ -143,5 +151,119 @@ async fn a_full_disk_stores_whole_batches_or_nothing_and_recovers_when_space_ret
     }
     assert_eq!(store.counts("L1").unwrap().total, 800);
     assert_eq!(store.audit().unwrap(), Vec::<String>::new());
+    store.close();
+}
+
+/// Fills the filesystem of `path` to the last byte; the file is removed to give the space back.
+fn fill(path: &Path) {
+    let mut file = std::fs::File::create(path).unwrap();
+    let chunk = vec![0u8; 64 * 1024];
+    while file.write_all(&chunk).is_ok() {}
+    while file.write_all(&chunk[..512]).is_ok() {}
+    let _ = file.sync_all();
+}
+
+/// A PNG with no symbol in it: a failed frame, kept as evidence when there is room.
+fn blank_png() -> bytes::Bytes {
+    let image = image::GrayImage::from_pixel(320, 240, image::Luma([255]));
+    let mut png = Vec::new();
+    image
+        .write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
+        .unwrap();
+    png.into()
+}
+
+/// Asks the Verifier's health until it is `wanted`, for up to ten seconds.
+async fn wait_for_health(url: &str, wanted: ServingStatus) {
+    let channel = tonic::transport::Endpoint::from_shared(url.to_string())
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let mut health = HealthClient::new(channel);
+    let started = Instant::now();
+    loop {
+        let status = health
+            .check(HealthCheckRequest {
+                service: "verigrade.v1.Verifier".into(),
+            })
+            .await
+            .unwrap()
+            .into_inner()
+            .status;
+        if status == wanted as i32 {
+            return;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "Verifier health is {status}, not {wanted:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_disk_makes_the_verifier_not_serving_until_space_returns() {
+    let tmpfs = match Tmpfs::mount("service", "6m") {
+        Ok(tmpfs) => tmpfs,
+        Err(why) => {
+            eprintln!("SKIPPED: full-disk service test: {why}");
+            return;
+        }
+    };
+    let data = tmpfs.path().join("data");
+    let server = Server::start(config(&data)).await;
+    let mut verifier = server.verifier().await;
+    verifier
+        .verify(image_request("L1", "before", blank_png()))
+        .await
+        .unwrap();
+    wait_for_health(&server.url, ServingStatus::Serving).await;
+
+    let filler = tmpfs.path().join("filler");
+    fill(&filler);
+    let refused = verifier
+        .verify(image_request("L1", "full", blank_png()))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        refused.code(),
+        tonic::Code::ResourceExhausted,
+        "{refused:?}"
+    );
+    assert!(
+        refused.message().starts_with("store is full: "),
+        "one prefix, saying what: {}",
+        refused.message()
+    );
+    wait_for_health(&server.url, ServingStatus::NotServing).await;
+    let evidence: Vec<_> = std::fs::read_dir(data.join("evidence"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(
+        evidence.len(),
+        1,
+        "only the stored frame's evidence: {evidence:?}"
+    );
+
+    // Space returns: the service finds out by itself and stores again.
+    std::fs::remove_file(&filler).unwrap();
+    wait_for_health(&server.url, ServingStatus::Serving).await;
+    let stored = verifier
+        .verify(image_request("L1", "after", blank_png()))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(stored.sequence > 0);
+    let stopped = server.stop().await;
+    assert_eq!((stopped.stored, stopped.refused), (2, 1));
+    assert_eq!(
+        stopped.to_string(),
+        "2 verdicts stored; 1 frames were answered with a store error and not stored"
+    );
+    let store = Store::open(&data, 1 << 30, 1 << 20).unwrap();
+    assert_eq!(store.audit().unwrap(), Vec::<String>::new());
+    assert!(store.get("L1", "full").unwrap().is_none());
     store.close();
 }

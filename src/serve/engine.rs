@@ -208,7 +208,12 @@ impl Engine {
             file_safe(&request.line_id),
             file_safe(&request.frame_id),
         );
-        std::fs::write(self.evidence_dir.join(&file_name), &bytes).ok()?;
+        let path = self.evidence_dir.join(&file_name);
+        if std::fs::write(&path, &bytes).is_err() {
+            // A full disk leaves a short or empty file: no verdict will name it.
+            let _ = std::fs::remove_file(&path);
+            return None;
+        }
         Some(Evidence {
             file_name,
             bytes: bytes.len() as u64,

@@ -26,9 +26,10 @@ use crate::error::{Error, Result};
 use crate::proto::Verdict;
 use rusqlite::Connection;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
-use tokio::sync::{broadcast, mpsc, oneshot};
+use tokio::sync::{broadcast, mpsc, oneshot, watch};
 use writer::{Job, Writer};
 
 /// How many verdicts one transaction commits at most.
@@ -48,12 +49,44 @@ pub struct Evidence {
     pub bytes: u64,
 }
 
+/// Whether the store can write, as its last batch (or probe) found.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Health {
+    Writing,
+    /// Nothing can be stored; the cause, in words.
+    Failing(String),
+}
+
+/// Verdicts the store stored, and those it answered with an error instead, since it opened.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Tally {
+    pub stored: u64,
+    pub refused: u64,
+}
+
+#[derive(Default)]
+struct Counters {
+    stored: AtomicU64,
+    refused: AtomicU64,
+}
+
+impl Counters {
+    fn tally(&self) -> Tally {
+        Tally {
+            stored: self.stored.load(Ordering::Relaxed),
+            refused: self.refused.load(Ordering::Relaxed),
+        }
+    }
+}
+
 /// Handle to the store; cheap to share behind an `Arc`.
 pub struct Store {
     jobs: Mutex<Option<mpsc::Sender<Job>>>,
     writer: Mutex<Option<std::thread::JoinHandle<()>>>,
     reader: Mutex<Connection>,
     committed: broadcast::Sender<Arc<Verdict>>,
+    health: watch::Receiver<Health>,
+    counters: Arc<Counters>,
     evidence_dir: PathBuf,
 }
 
@@ -73,11 +106,16 @@ impl Store {
         reader.pragma_update(None, "query_only", true)?;
         let (committed, _) = broadcast::channel(4096);
         let (jobs, queue) = mpsc::channel(4 * MAX_BATCH);
+        let (health_tx, health) = watch::channel(Health::Writing);
+        let counters = Arc::new(Counters::default());
         let mut state = Writer {
             conn: writer,
             evidence_dir: evidence_dir.clone(),
             evidence_budget,
             committed: committed.clone(),
+            health: health_tx,
+            counters: counters.clone(),
+            probe_file: data_dir.join("writable.probe"),
             fail_at: None,
         };
         let thread = std::thread::Builder::new()
@@ -92,8 +130,25 @@ impl Store {
             writer: Mutex::new(Some(thread)),
             reader: Mutex::new(reader),
             committed,
+            health,
+            counters,
             evidence_dir,
         })
+    }
+
+    /// Whether the store can write; changes when a batch fails after one succeeded, or back.
+    pub fn health(&self) -> watch::Receiver<Health> {
+        self.health.clone()
+    }
+
+    /// Tries a small write (and that the disk has room for more), so a failing store finds out
+    /// that it can write again without waiting for a frame.
+    pub async fn probe(&self) -> Result<()> {
+        let jobs = self.jobs.lock().map_err(|_| closed())?.clone();
+        let jobs = jobs.ok_or_else(closed)?;
+        let (reply, answer) = oneshot::channel();
+        jobs.send(Job::Probe(reply)).await.map_err(|_| closed())?;
+        answer.await.map_err(|_| closed())?
     }
 
     /// Every broken invariant of the stored data, in words (see [`audit`]); empty when the
@@ -144,8 +199,9 @@ impl Store {
         self.committed.subscribe()
     }
 
-    /// Stops taking verdicts, commits every one already queued and checkpoints the WAL.
-    pub fn close(&self) {
+    /// Stops taking verdicts, commits every one already queued and checkpoints the WAL; what
+    /// was stored and what was not.
+    pub fn close(&self) -> Tally {
         if let Ok(mut jobs) = self.jobs.lock() {
             jobs.take();
         }
@@ -153,12 +209,13 @@ impl Store {
         if let Some(thread) = thread {
             let _ = thread.join();
         }
+        self.counters.tally()
     }
 }
 
 impl Drop for Store {
     fn drop(&mut self) {
-        self.close();
+        let _ = self.close();
     }
 }
 

@@ -6,28 +6,39 @@ use super::queries::row_verdict;
 use super::serials::{self, Commission, Commissioned};
 use super::stats;
 use super::tx::WriteTx;
-use super::{MAX_BATCH, Pending, now_ms};
+use super::{Counters, Health, MAX_BATCH, Pending, now_ms};
 use crate::error::{Error, Result};
 use crate::proto::Verdict;
 use prost::Message;
 use rusqlite::{Connection, params};
+use std::io::Write;
 use std::path::PathBuf;
 use std::sync::Arc;
-use tokio::sync::{broadcast, mpsc, oneshot};
+use std::sync::atomic::Ordering;
+use tokio::sync::{broadcast, mpsc, oneshot, watch};
 
 pub(super) type Reply = oneshot::Sender<Result<Arc<Verdict>>>;
 pub(super) type CommissionReply = oneshot::Sender<Result<Commissioned>>;
+pub(super) type ProbeReply = oneshot::Sender<Result<()>>;
 
 pub(super) enum Job {
     Commit(Box<Pending>, Reply),
     Commission(Commission, CommissionReply),
+    Probe(ProbeReply),
 }
+
+/// Room a probe asks the disk for beyond one write: a batch of verdicts and their pages.
+const PROBE_HEADROOM: usize = 1 << 20;
 
 pub(super) struct Writer {
     pub(super) conn: Connection,
     pub(super) evidence_dir: PathBuf,
     pub(super) evidence_budget: u64,
     pub(super) committed: broadcast::Sender<Arc<Verdict>>,
+    pub(super) health: watch::Sender<Health>,
+    pub(super) counters: Arc<Counters>,
+    /// Written and removed by a probe, to see that the disk has room.
+    pub(super) probe_file: PathBuf,
     /// Test hook: the statement of each batch that fails (see [`WriteTx`]); `None` in service.
     pub(super) fail_at: Option<u64>,
 }
@@ -36,6 +47,7 @@ pub(super) struct Writer {
 enum Written {
     Verdict(Arc<Verdict>),
     Commission(Commissioned),
+    Probe,
 }
 
 /// A committed batch: each job's answer, and the evidence files it no longer needs.
@@ -49,8 +61,12 @@ impl Job {
     fn evidence(&self) -> Option<String> {
         match self {
             Job::Commit(pending, _) => pending.evidence.as_ref().map(|e| e.file_name.clone()),
-            Job::Commission(..) => None,
+            Job::Commission(..) | Job::Probe(_) => None,
         }
+    }
+
+    fn is_verdict(&self) -> bool {
+        matches!(self, Job::Commit(..))
     }
 
     fn answer(self, written: Written, committed: &broadcast::Sender<Arc<Verdict>>) {
@@ -62,6 +78,9 @@ impl Job {
             (Job::Commission(_, reply), Written::Commission(outcome)) => {
                 let _ = reply.send(Ok(outcome));
             }
+            (Job::Probe(reply), Written::Probe) => {
+                let _ = reply.send(Ok(()));
+            }
             (job, _) => job.fail(&Error::Internal("a batch answer was mismatched".into())),
         }
     }
@@ -72,6 +91,9 @@ impl Job {
                 let _ = reply.send(Err(error.cloned()));
             }
             Job::Commission(_, reply) => {
+                let _ = reply.send(Err(error.cloned()));
+            }
+            Job::Probe(reply) => {
                 let _ = reply.send(Err(error.cloned()));
             }
         }
@@ -92,14 +114,27 @@ impl Writer {
     /// statement failed, all with that error and nothing of the batch stored (its evidence
     /// files removed).
     fn process(&mut self, jobs: Vec<Job>) {
+        let verdicts = jobs.iter().filter(|job| job.is_verdict()).count() as u64;
         match self.commit_batch(&jobs) {
             Ok(Committed { answers, released }) => {
+                self.counters.stored.fetch_add(verdicts, Ordering::Relaxed);
+                self.health.send_if_modified(|health| {
+                    let changed = *health != Health::Writing;
+                    *health = Health::Writing;
+                    changed
+                });
                 evidence::remove(&self.evidence_dir, released);
                 for (job, written) in jobs.into_iter().zip(answers) {
                     job.answer(written, &self.committed);
                 }
             }
             Err(e) => {
+                self.counters.refused.fetch_add(verdicts, Ordering::Relaxed);
+                self.health.send_if_modified(|health| {
+                    let changed = *health == Health::Writing;
+                    *health = Health::Failing(e.to_string());
+                    changed
+                });
                 evidence::remove(&self.evidence_dir, jobs.iter().filter_map(Job::evidence));
                 for job in jobs {
                     job.fail(&e);
@@ -130,6 +165,14 @@ impl Writer {
                     let outcome = serials::commission_serials(&tx, commission)?;
                     answers.push(Written::Commission(outcome));
                 }
+                Job::Probe(_) => {
+                    self.check_room()?;
+                    tx.execute(
+                        "INSERT OR REPLACE INTO writable (id, checked_ms) VALUES (1, ?1)",
+                        params![now_ms()],
+                    )?;
+                    answers.push(Written::Probe);
+                }
             }
         }
         if evidence_added {
@@ -137,6 +180,27 @@ impl Writer {
         }
         tx.commit()?;
         Ok(Committed { answers, released })
+    }
+}
+
+impl Writer {
+    /// Writes, syncs and removes a file of `PROBE_HEADROOM` bytes: the disk has room for more
+    /// than one write.
+    fn check_room(&self) -> Result<()> {
+        let path = &self.probe_file;
+        let written = std::fs::File::create(path).and_then(|mut file| {
+            file.write_all(&[0u8; PROBE_HEADROOM])?;
+            file.sync_all()
+        });
+        let _ = std::fs::remove_file(path);
+        written.map_err(|source| {
+            let message = format!("cannot write {}: {source}", path.display());
+            if source.kind() == std::io::ErrorKind::StorageFull {
+                Error::StoreFull(message)
+            } else {
+                Error::Store(message)
+            }
+        })
     }
 }
 
@@ -217,6 +281,9 @@ mod tests {
                 evidence_dir: self.0.join("evidence"),
                 evidence_budget: BUDGET,
                 committed: broadcast::channel(64).0,
+                health: watch::channel(Health::Writing).0,
+                counters: Arc::default(),
+                probe_file: self.0.join("writable.probe"),
                 fail_at: None,
             }
         }
