@@ -42,8 +42,6 @@ pub enum Error {
     FrameBytes { bytes: usize, limit: usize },
     #[error("{0} is required")]
     MissingField(&'static str),
-    #[error("message refused: {0}")]
-    Refused(String),
     #[error("internal error: {0}")]
     Internal(String),
     #[error("store: {0}")]

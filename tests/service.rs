@@ -500,3 +500,79 @@ async fn a_line_region_of_interest_limits_the_search_and_a_camera_can_have_its_o
     }
     server.stop().await;
 }
+
+/// A message the transport refuses (too large; a string that is not UTF-8) ends the stream with
+/// its own code once the frames before it are answered: never OK with frames unanswered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_message_ends_the_stream_with_its_code_after_the_frames_before_it() {
+    let dir = data_dir("refused");
+    let mut settings = config(&dir);
+    settings.limits.max_frame_bytes = 100_000;
+    let server = Server::start(settings).await;
+
+    // Past the transport's limit (twice max_frame_bytes, plus 1 MiB).
+    let requests = vec![
+        image_request("L1", "a1", pack_png("REF0001")),
+        image_request("L1", "a2", Bytes::from(vec![0u8; 2 << 20])),
+        image_request("L1", "a3", pack_png("REF0003")),
+    ];
+    let answers: Vec<_> = server
+        .verifier()
+        .await
+        .verify_stream(tokio_stream::iter(requests))
+        .await
+        .unwrap()
+        .into_inner()
+        .collect()
+        .await;
+    assert_eq!(answers.len(), 2, "{answers:?}");
+    assert_eq!(answers[0].as_ref().unwrap().frame_id, "a1");
+    let ending = answers[1].as_ref().unwrap_err();
+    assert_eq!(ending.code(), Code::ResourceExhausted, "{ending:?}");
+
+    // A line_id that is not UTF-8, from a client that does not check its strings.
+    #[derive(Clone, PartialEq, prost::Message)]
+    struct LooseRequest {
+        #[prost(bytes = "vec", tag = "1")]
+        line_id: Vec<u8>,
+        #[prost(bytes = "vec", tag = "3")]
+        frame_id: Vec<u8>,
+        #[prost(bytes = "vec", tag = "4")]
+        image: Vec<u8>,
+    }
+    let loose = |line: &[u8], frame: &str| LooseRequest {
+        line_id: line.to_vec(),
+        frame_id: frame.as_bytes().to_vec(),
+        image: pack_png(frame).to_vec(),
+    };
+    let channel = tonic::transport::Endpoint::from_shared(server.url.clone())
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let mut grpc = tonic::client::Grpc::new(channel);
+    grpc.ready().await.unwrap();
+    let requests = vec![
+        loose(b"L1", "U1"),
+        loose(&[b'L', 0xff, 0xfe], "U2"),
+        loose(b"L1", "U3"),
+    ];
+    let answers: Vec<_> = grpc
+        .streaming(
+            tonic::Request::new(tokio_stream::iter(requests)),
+            tonic::codegen::http::uri::PathAndQuery::from_static(
+                "/verigrade.v1.Verifier/VerifyStream",
+            ),
+            tonic_prost::ProstCodec::<LooseRequest, verigrade::proto::Verdict>::default(),
+        )
+        .await
+        .unwrap()
+        .into_inner()
+        .collect()
+        .await;
+    assert_eq!(answers.len(), 2, "{answers:?}");
+    assert_eq!(answers[0].as_ref().unwrap().frame_id, "U1");
+    let ending = answers[1].as_ref().unwrap_err();
+    assert_eq!(ending.code(), Code::InvalidArgument, "{ending:?}");
+    server.stop().await;
+}

@@ -1,6 +1,11 @@
 //! `Verifier`: frames in, verdicts out. A stream answers in frame order through three bounded
 //! stages — read and submit for grading, submit to the store in order, await the commit — so
 //! at most `stream_window` frames of a stream are held at each stage.
+//!
+//! A stream ends OK only when the client ended it and every frame it sent was answered. A
+//! refused message ends it with that message's code, after the frames before it are answered;
+//! a shutdown stops reading, answers what was read (for up to `SHUTDOWN_DRAIN`) and ends it
+//! UNAVAILABLE, since the client may have sent frames that were never read.
 
 use super::{Shared, status};
 use crate::error::{Error, Result};
@@ -9,10 +14,34 @@ use crate::proto::{FrameError, Verdict, VerifyRequest};
 use crate::store::Pending;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 use tokio_stream::Stream;
 use tokio_stream::wrappers::ReceiverStream;
-use tonic::{Request, Response, Status, Streaming};
+use tonic::{Code, Request, Response, Status, Streaming};
+
+/// How long after a shutdown signal a stream's frames already read get to be answered (within
+/// the server's own grace period).
+const SHUTDOWN_DRAIN: Duration = Duration::from_secs(5);
+
+/// How a stream ends when the server stops reading it.
+fn shutting_down() -> Status {
+    Status::unavailable(
+        "the server is shutting down: frames sent after the last answer were not read; \
+         send them again (a frame id sent again returns its stored verdict)",
+    )
+}
+
+/// The status a stream ends with when the transport refused one of its messages: too large
+/// is RESOURCE_EXHAUSTED, one that does not decode (a string that is not UTF-8) INVALID_ARGUMENT.
+fn refused(status: &Status) -> Status {
+    let message = format!("message refused: {}", status.message());
+    match status.code() {
+        Code::OutOfRange => Status::resource_exhausted(message),
+        Code::Internal => Status::invalid_argument(message),
+        code => Status::new(code, message),
+    }
+}
 
 pub struct VerifierService(pub(super) Arc<Shared>);
 
@@ -87,36 +116,28 @@ impl Verifier for VerifierService {
         let (committing_tx, mut committing_rx) = mpsc::channel::<Committing>(window);
         let (answers_tx, answers_rx) = mpsc::channel::<Result<Verdict, Status>>(window);
 
-        // Stage 1: read frames and hand them to the grading pool, until the client is done or
-        // the server shuts down.
+        // Stage 1: read frames and hand them to the grading pool, until the client is done,
+        // a message is refused or the server shuts down; then say which.
         let reader = shared.clone();
+        let (ended_tx, ended) = oneshot::channel::<Option<Status>>();
         tokio::spawn(async move {
-            loop {
+            let ending = loop {
                 let next = tokio::select! {
                     biased;
-                    _ = reader.shutdown.cancelled() => break,
+                    _ = reader.shutdown.cancelled() => break Some(shutting_down()),
                     next = inbound.message() => next,
                 };
-                let (ids, graded) = match next {
-                    Ok(Some(request)) => (FrameIds::of(&request), reader.grade(request)),
-                    Ok(None) => break,
-                    // The transport refused a message (too large, malformed): say so, then end.
-                    Err(refused) => {
-                        let (tx, rx) = oneshot::channel();
-                        let _ = tx.send(Err(Error::Refused(refused.message().to_string())));
-                        let ids = FrameIds {
-                            line_id: String::new(),
-                            camera_id: String::new(),
-                            frame_id: String::new(),
-                        };
-                        let _ = graded_tx.send((ids, rx)).await;
-                        break;
-                    }
+                let request = match next {
+                    Ok(Some(request)) => request,
+                    Ok(None) => break None,
+                    Err(status) => break Some(refused(&status)),
                 };
-                if graded_tx.send((ids, graded)).await.is_err() {
-                    break;
+                let ids = FrameIds::of(&request);
+                if graded_tx.send((ids, reader.grade(request))).await.is_err() {
+                    break None;
                 }
-            }
+            };
+            let _ = ended_tx.send(ending);
         });
 
         // Stage 2: in frame order, pass each graded frame to the store (which keeps that order).
@@ -142,18 +163,44 @@ impl Verifier for VerifierService {
             }
         });
 
-        // Stage 3: answer each frame once its verdict is committed.
+        // Stage 3: answer each frame once its verdict is committed, then end the stream as
+        // stage 1 says, or UNAVAILABLE when a shutdown's deadline came first.
+        let shutdown = shared.shutdown.clone();
         tokio::spawn(async move {
             let _permit = permit;
-            while let Some((ids, committing)) = committing_rx.recv().await {
-                let verdict = match committing.await {
+            let deadline = async {
+                shutdown.cancelled().await;
+                tokio::time::sleep(SHUTDOWN_DRAIN).await;
+            };
+            tokio::pin!(deadline);
+            let answered_all = loop {
+                let next = tokio::select! {
+                    next = committing_rx.recv() => next,
+                    _ = &mut deadline => break false,
+                };
+                let Some((ids, committing)) = next else {
+                    break true;
+                };
+                let committed = tokio::select! {
+                    committed = committing => committed,
+                    _ = &mut deadline => break false,
+                };
+                let verdict = match committed {
                     Ok(Ok(stored)) => Verdict::clone(&stored),
                     Ok(Err(e)) => ids.error_verdict(&e),
                     Err(_) => ids.error_verdict(&Error::Store("the store is closed".into())),
                 };
                 if answers_tx.send(Ok(verdict)).await.is_err() {
-                    break;
+                    return;
                 }
+            };
+            let ending = if answered_all {
+                ended.await.ok().flatten()
+            } else {
+                Some(shutting_down())
+            };
+            if let Some(status) = ending {
+                let _ = answers_tx.send(Err(status)).await;
             }
         });
 
