@@ -42,6 +42,8 @@ pub enum Error {
     FrameBytes { bytes: usize, limit: usize },
     #[error("{0} is required")]
     MissingField(&'static str),
+    #[error("{field} {reason}")]
+    InvalidId { field: &'static str, reason: String },
     #[error("internal error: {0}")]
     Internal(String),
     #[error("store: {0}")]

@@ -159,6 +159,28 @@ async fn bad_input_is_invalid_argument_with_a_message_and_the_service_goes_on() 
         ),
         (image_request("", "", pack_png("X2")), "line_id is required"),
         (
+            image_request(&"L".repeat(129), "", pack_png("X3")),
+            "line_id is 129 bytes, over the limit of 128",
+        ),
+        (
+            VerifyRequest {
+                camera_id: "cam\0".into(),
+                ..image_request("L1", "", pack_png("X4"))
+            },
+            "camera_id holds control character U+0000",
+        ),
+        (
+            image_request("L1", "f\u{7}", pack_png("X5")),
+            "frame_id holds control character U+0007",
+        ),
+        (
+            VerifyRequest {
+                profile: "iso15415\n".into(),
+                ..image_request("L1", "", pack_png("X6"))
+            },
+            "profile holds control character U+000A",
+        ),
+        (
             VerifyRequest {
                 line_id: "L1".into(),
                 ..VerifyRequest::default()
@@ -178,6 +200,12 @@ async fn bad_input_is_invalid_argument_with_a_message_and_the_service_goes_on() 
         .into_inner();
     assert!(good.pass);
     assert_eq!(good.frame_id, "auto-1", "rejected frames are not stored");
+    let longest = client
+        .verify(image_request(&"L".repeat(128), "", pack_png("AFTER0002")))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(longest.line_id.len(), 128, "an id at the limit is taken");
     server.stop().await;
 }
 

@@ -41,6 +41,9 @@ pub struct Limits {
     /// The store's page cache: the serial index's inner pages at ten million serials fit in
     /// the default; a gateway short of memory trades duplicate-check speed for it.
     pub store_cache_bytes: u64,
+    /// Longest `line_id`, `camera_id`, `frame_id` or profile name accepted, in bytes: ids are
+    /// stored with every verdict and echoed in every answer.
+    pub max_id_bytes: usize,
 }
 
 #[derive(Clone, Debug, Default, Deserialize, PartialEq)]
@@ -84,6 +87,7 @@ impl Default for Limits {
             stream_window: 8,
             evidence_budget_bytes: 1 << 30,
             store_cache_bytes: 64 << 20,
+            max_id_bytes: 128,
         }
     }
 }
@@ -131,7 +135,8 @@ impl Config {
     /// Applies `VERIGRADE_LISTEN`, `VERIGRADE_DATA_DIR`, `VERIGRADE_DEFAULT_PROFILE`,
     /// `VERIGRADE_WORKERS`, `VERIGRADE_MAX_FRAME_BYTES`, `VERIGRADE_MAX_PIXELS`,
     /// `VERIGRADE_MAX_CONCURRENT_STREAMS`, `VERIGRADE_STREAM_WINDOW`,
-    /// `VERIGRADE_EVIDENCE_BUDGET_BYTES` and `VERIGRADE_STORE_CACHE_BYTES`.
+    /// `VERIGRADE_EVIDENCE_BUDGET_BYTES`, `VERIGRADE_STORE_CACHE_BYTES` and
+    /// `VERIGRADE_MAX_ID_BYTES`.
     pub fn apply_env(&mut self, var: impl Fn(&str) -> Option<String>) -> Result<()> {
         fn number<T: std::str::FromStr>(name: &str, value: String) -> Result<T> {
             value.trim().parse().map_err(|_| Error::InvalidConfig {
@@ -158,6 +163,7 @@ impl Config {
                 &mut limits.max_concurrent_streams,
             ),
             ("VERIGRADE_STREAM_WINDOW", &mut limits.stream_window),
+            ("VERIGRADE_MAX_ID_BYTES", &mut limits.max_id_bytes),
         ] {
             if let Some(v) = var(name) {
                 *slot = number(name, v)?;
@@ -173,6 +179,29 @@ impl Config {
             if let Some(v) = var(name) {
                 *slot = number(name, v)?;
             }
+        }
+        Ok(())
+    }
+
+    /// Checks an identifier a client sent: at most `max_id_bytes` bytes, no control character
+    /// (NUL, line breaks, escapes). Ids are only ever text: stored, compared and echoed, never
+    /// used as a path (an evidence file name keeps only letters, digits, '-' and '_' of them).
+    pub fn check_id(&self, field: &'static str, value: &str) -> Result<()> {
+        let limit = self.limits.max_id_bytes;
+        if value.len() > limit {
+            return Err(Error::InvalidId {
+                field,
+                reason: format!("is {} bytes, over the limit of {limit}", value.len()),
+            });
+        }
+        if let Some((at, c)) = value.char_indices().find(|(_, c)| c.is_control()) {
+            return Err(Error::InvalidId {
+                field,
+                reason: format!(
+                    "holds control character U+{:04X} at byte {at}; ids are printable text",
+                    c as u32
+                ),
+            });
         }
         Ok(())
     }
@@ -236,6 +265,29 @@ mod tests {
         assert_eq!(config.roi("L2", "top"), None);
         let err = Config::parse("[lines.L1]\nroi = [0, 0, 0, 10]\n", "test").unwrap_err();
         assert!(err.to_string().contains("line L1: roi"), "{err}");
+    }
+
+    #[test]
+    fn ids_are_printable_and_bounded() {
+        let mut config = Config::default();
+        config.limits.max_id_bytes = 8;
+        for good in ["L1", "L-2 é", "../../x", "12345678"] {
+            assert!(config.check_id("line_id", good).is_ok(), "{good:?}");
+        }
+        for (bad, reason) in [
+            ("123456789", "line_id is 9 bytes, over the limit of 8"),
+            ("ééééé", "line_id is 10 bytes"),
+            (
+                "L\u{0}1",
+                "line_id holds control character U+0000 at byte 1",
+            ),
+            ("L\n", "U+000A"),
+            ("\u{1b}[2J", "U+001B"),
+            ("\u{85}", "U+0085"),
+        ] {
+            let err = config.check_id("line_id", bad).unwrap_err().to_string();
+            assert!(err.contains(reason), "{bad:?}: {err}");
+        }
     }
 
     #[test]

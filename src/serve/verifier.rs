@@ -54,11 +54,20 @@ struct FrameIds {
 }
 
 impl FrameIds {
-    fn of(request: &VerifyRequest) -> FrameIds {
+    /// The request's ids, each cut to `max_bytes`: an answer does not echo an id refused for
+    /// its length in full.
+    fn of(request: &VerifyRequest, max_bytes: usize) -> FrameIds {
+        let clipped = |id: &str| {
+            let mut end = id.len().min(max_bytes);
+            while !id.is_char_boundary(end) {
+                end -= 1;
+            }
+            id[..end].to_string()
+        };
         FrameIds {
-            line_id: request.line_id.clone(),
-            camera_id: request.camera_id.clone(),
-            frame_id: request.frame_id.clone(),
+            line_id: clipped(&request.line_id),
+            camera_id: clipped(&request.camera_id),
+            frame_id: clipped(&request.frame_id),
         }
     }
 
@@ -132,7 +141,7 @@ impl Verifier for VerifierService {
                     Ok(None) => break None,
                     Err(status) => break Some(refused(&status)),
                 };
-                let ids = FrameIds::of(&request);
+                let ids = FrameIds::of(&request, reader.engine.limits().max_id_bytes);
                 if graded_tx.send((ids, reader.grade(request))).await.is_err() {
                     break None;
                 }
