@@ -604,3 +604,72 @@ async fn a_refused_message_ends_the_stream_with_its_code_after_the_frames_before
     assert_eq!(ending.code(), Code::InvalidArgument, "{ending:?}");
     server.stop().await;
 }
+
+/// Idle streams close; one client cannot hold every stream; a frame budget smaller than one
+/// frame still answers every frame (each waits for the budget).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_streams_close_one_client_gets_its_share_and_the_frame_budget_holds_frames_back() {
+    let dir = data_dir("limits");
+    let mut settings = config(&dir);
+    settings.limits.stream_idle_timeout = 1;
+    settings.limits.max_streams_per_client = 2;
+    settings.limits.max_inflight_bytes = 1000;
+    let server = Server::start(settings).await;
+
+    // Two streams held open by this client: a third is refused with the per-client limit.
+    let mut held = Vec::new();
+    for i in 0..2 {
+        let (tx, rx) = tokio::sync::mpsc::channel::<VerifyRequest>(4);
+        let frame = image_request("L1", &format!("held{i}"), pack_png(&format!("HELD{i}")));
+        tx.send(frame).await.unwrap();
+        let answers = server
+            .verifier()
+            .await
+            .verify_stream(tokio_stream::wrappers::ReceiverStream::new(rx))
+            .await
+            .unwrap()
+            .into_inner();
+        held.push((tx, answers));
+    }
+    let refused = server
+        .verifier()
+        .await
+        .verify_stream(tokio_stream::iter(Vec::<VerifyRequest>::new()))
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), Code::ResourceExhausted, "{refused:?}");
+    assert!(
+        refused.message().contains("max_streams_per_client 2"),
+        "{refused:?}"
+    );
+
+    // Each held stream answers its frame, then closes for idleness: UNAVAILABLE, not OK.
+    for (tx, mut answers) in held {
+        assert!(answers.next().await.unwrap().unwrap().pass);
+        let ending = answers.next().await.unwrap().unwrap_err();
+        assert_eq!(ending.code(), Code::Unavailable, "{ending:?}");
+        assert!(
+            ending.message().contains("stream_idle_timeout"),
+            "{ending:?}"
+        );
+        assert!(answers.next().await.is_none());
+        drop(tx);
+    }
+
+    // Frames several times the 1000-byte budget, on a new stream: all answered, in order.
+    let requests: Vec<VerifyRequest> = (0..6)
+        .map(|i| image_request("L1", &format!("big{i}"), pack_png(&format!("BIG{i}"))))
+        .collect();
+    let answers: Vec<_> = server
+        .verifier()
+        .await
+        .verify_stream(tokio_stream::iter(requests))
+        .await
+        .unwrap()
+        .into_inner()
+        .collect()
+        .await;
+    let frames: Vec<String> = answers.into_iter().map(|a| a.unwrap().frame_id).collect();
+    assert_eq!(frames, ["big0", "big1", "big2", "big3", "big4", "big5"]);
+    server.stop().await;
+}

@@ -34,6 +34,14 @@ pub struct Limits {
     pub max_pixels: usize,
     /// VerifyStream calls open at once.
     pub max_concurrent_streams: usize,
+    /// VerifyStream calls open at once from one client (peer address), so one client cannot
+    /// take every stream.
+    pub max_streams_per_client: usize,
+    /// Seconds without a frame after which a stream is closed (UNAVAILABLE); 0 = never.
+    pub stream_idle_timeout: u64,
+    /// Bytes of frames received and not yet answered, all streams together; past it the
+    /// server stops reading (HTTP/2 flow control holds the clients back).
+    pub max_inflight_bytes: u64,
     /// Frames of one stream in flight (read, grading or waiting to be answered) at once.
     pub stream_window: usize,
     /// Bytes of failed frames kept as evidence; the oldest go first.
@@ -84,6 +92,9 @@ impl Default for Limits {
             max_frame_bytes: 32 << 20,
             max_pixels: 25_000_000,
             max_concurrent_streams: 64,
+            max_streams_per_client: 32,
+            stream_idle_timeout: 60,
+            max_inflight_bytes: 512 << 20,
             stream_window: 8,
             evidence_budget_bytes: 1 << 30,
             store_cache_bytes: 64 << 20,
@@ -135,8 +146,9 @@ impl Config {
     /// Applies `VERIGRADE_LISTEN`, `VERIGRADE_DATA_DIR`, `VERIGRADE_DEFAULT_PROFILE`,
     /// `VERIGRADE_WORKERS`, `VERIGRADE_MAX_FRAME_BYTES`, `VERIGRADE_MAX_PIXELS`,
     /// `VERIGRADE_MAX_CONCURRENT_STREAMS`, `VERIGRADE_STREAM_WINDOW`,
-    /// `VERIGRADE_EVIDENCE_BUDGET_BYTES`, `VERIGRADE_STORE_CACHE_BYTES` and
-    /// `VERIGRADE_MAX_ID_BYTES`.
+    /// `VERIGRADE_EVIDENCE_BUDGET_BYTES`, `VERIGRADE_STORE_CACHE_BYTES`,
+    /// `VERIGRADE_MAX_ID_BYTES`, `VERIGRADE_MAX_STREAMS_PER_CLIENT`,
+    /// `VERIGRADE_STREAM_IDLE_TIMEOUT` and `VERIGRADE_MAX_INFLIGHT_BYTES`.
     pub fn apply_env(&mut self, var: impl Fn(&str) -> Option<String>) -> Result<()> {
         fn number<T: std::str::FromStr>(name: &str, value: String) -> Result<T> {
             value.trim().parse().map_err(|_| Error::InvalidConfig {
@@ -164,6 +176,10 @@ impl Config {
             ),
             ("VERIGRADE_STREAM_WINDOW", &mut limits.stream_window),
             ("VERIGRADE_MAX_ID_BYTES", &mut limits.max_id_bytes),
+            (
+                "VERIGRADE_MAX_STREAMS_PER_CLIENT",
+                &mut limits.max_streams_per_client,
+            ),
         ] {
             if let Some(v) = var(name) {
                 *slot = number(name, v)?;
@@ -175,6 +191,14 @@ impl Config {
                 &mut limits.evidence_budget_bytes,
             ),
             ("VERIGRADE_STORE_CACHE_BYTES", &mut limits.store_cache_bytes),
+            (
+                "VERIGRADE_STREAM_IDLE_TIMEOUT",
+                &mut limits.stream_idle_timeout,
+            ),
+            (
+                "VERIGRADE_MAX_INFLIGHT_BYTES",
+                &mut limits.max_inflight_bytes,
+            ),
         ] {
             if let Some(v) = var(name) {
                 *slot = number(name, v)?;

@@ -19,8 +19,10 @@ use crate::proto::verifier_server::VerifierServer;
 use crate::store::{Health, Pending, Store};
 use config::Config;
 use engine::Engine;
+use std::collections::HashMap;
 use std::future::Future;
-use std::sync::Arc;
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, oneshot};
@@ -68,6 +70,10 @@ struct Shared {
     store: Arc<Store>,
     pool: rayon::ThreadPool,
     streams: Arc<Semaphore>,
+    /// Open streams per client address.
+    clients: Arc<Mutex<HashMap<IpAddr, usize>>>,
+    /// Bytes of frames received and not yet answered may take (see `max_inflight_bytes`).
+    inflight: Arc<Semaphore>,
     shutdown: CancellationToken,
 }
 
@@ -127,6 +133,10 @@ pub async fn run(
         .map_err(|e| Error::Internal(e.to_string()))?;
     let max_message = config.limits.max_frame_bytes.saturating_mul(2) + (1 << 20);
     let streams = Arc::new(Semaphore::new(config.limits.max_concurrent_streams.max(1)));
+    let inflight_budget = usize::try_from(config.limits.max_inflight_bytes)
+        .unwrap_or(usize::MAX)
+        .clamp(1, Semaphore::MAX_PERMITS);
+    let inflight = Arc::new(Semaphore::new(inflight_budget));
     let engine = Arc::new(Engine::new(config, store.evidence_dir().to_path_buf())?);
     let cancel = CancellationToken::new();
     let shared = Arc::new(Shared {
@@ -134,6 +144,8 @@ pub async fn run(
         store: store.clone(),
         pool,
         streams,
+        clients: Arc::default(),
+        inflight,
         shutdown: cancel.clone(),
     });
 
