@@ -11,7 +11,7 @@ use rand::{Rng, SeedableRng};
 use std::hint::black_box;
 use std::path::PathBuf;
 use std::time::Instant;
-use verigrade::store::{open_database, register_serial};
+use verigrade::store::{WriteTx, open_database, register_serial};
 
 /// Products on the line: serials are unique per GTIN.
 const GTINS: [&str; 4] = [
@@ -56,7 +56,7 @@ fn main() {
     let started = Instant::now();
     let mut seq = 0i64;
     while (seq as usize) < count {
-        let tx = conn.unchecked_transaction().expect("transaction");
+        let tx = WriteTx::begin(&conn).expect("transaction");
         for _ in 0..BATCH.min(count - seq as usize) {
             seq += 1;
             let product = seq as usize % GTINS.len();
@@ -81,7 +81,7 @@ fn main() {
     );
 
     // Single checks, each timed, inside one transaction as in a writer batch.
-    let tx = conn.unchecked_transaction().expect("transaction");
+    let tx = WriteTx::begin(&conn).expect("transaction");
     let mut timings = |label: &str, serials: &mut dyn FnMut(usize) -> (usize, String)| {
         let mut ms: Vec<f64> = (0..CHECKS)
             .map(|i| {

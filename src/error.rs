@@ -42,12 +42,15 @@ pub enum Error {
     FrameBytes { bytes: usize, limit: usize },
     #[error("{0} is required")]
     MissingField(&'static str),
-    #[error("message refused: {0}")]
-    Refused(String),
+    #[error("{field} {reason}")]
+    InvalidId { field: &'static str, reason: String },
     #[error("internal error: {0}")]
     Internal(String),
     #[error("store: {0}")]
     Store(String),
+    /// The store's disk is full: nothing more can be stored until space is freed.
+    #[error("store is full: {0}")]
+    StoreFull(String),
     #[error("expected {field}: {reason}")]
     InvalidExpected { field: &'static str, reason: String },
     #[error("invalid configuration {origin}: {reason}")]
@@ -56,7 +59,22 @@ pub enum Error {
 
 impl From<rusqlite::Error> for Error {
     fn from(e: rusqlite::Error) -> Self {
-        Error::Store(e.to_string())
+        if e.sqlite_error_code() == Some(rusqlite::ErrorCode::DiskFull) {
+            Error::StoreFull(e.to_string())
+        } else {
+            Error::Store(e.to_string())
+        }
+    }
+}
+
+impl Error {
+    /// The same failure, for another waiter: a store batch fails for every frame in it.
+    pub fn cloned(&self) -> Error {
+        match self {
+            Error::StoreFull(message) => Error::StoreFull(message.clone()),
+            Error::Store(message) => Error::Store(message.clone()),
+            other => Error::Store(other.to_string()),
+        }
     }
 }
 

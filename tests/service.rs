@@ -159,6 +159,28 @@ async fn bad_input_is_invalid_argument_with_a_message_and_the_service_goes_on() 
         ),
         (image_request("", "", pack_png("X2")), "line_id is required"),
         (
+            image_request(&"L".repeat(129), "", pack_png("X3")),
+            "line_id is 129 bytes, over the limit of 128",
+        ),
+        (
+            VerifyRequest {
+                camera_id: "cam\0".into(),
+                ..image_request("L1", "", pack_png("X4"))
+            },
+            "camera_id holds control character U+0000",
+        ),
+        (
+            image_request("L1", "f\u{7}", pack_png("X5")),
+            "frame_id holds control character U+0007",
+        ),
+        (
+            VerifyRequest {
+                profile: "iso15415\n".into(),
+                ..image_request("L1", "", pack_png("X6"))
+            },
+            "profile holds control character U+000A",
+        ),
+        (
             VerifyRequest {
                 line_id: "L1".into(),
                 ..VerifyRequest::default()
@@ -178,6 +200,12 @@ async fn bad_input_is_invalid_argument_with_a_message_and_the_service_goes_on() 
         .into_inner();
     assert!(good.pass);
     assert_eq!(good.frame_id, "auto-1", "rejected frames are not stored");
+    let longest = client
+        .verify(image_request(&"L".repeat(128), "", pack_png("AFTER0002")))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(longest.line_id.len(), 128, "an id at the limit is taken");
     server.stop().await;
 }
 
@@ -554,5 +582,150 @@ async fn a_case_frame_answers_every_symbol_and_its_count() {
         "{:?}",
         short.reasons
     );
+    server.stop().await;
+}
+
+/// A message the transport refuses (too large; a string that is not UTF-8) ends the stream with
+/// its own code once the frames before it are answered: never OK with frames unanswered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_message_ends_the_stream_with_its_code_after_the_frames_before_it() {
+    let dir = data_dir("refused");
+    let mut settings = config(&dir);
+    settings.limits.max_frame_bytes = 100_000;
+    let server = Server::start(settings).await;
+
+    // Past the transport's limit (twice max_frame_bytes, plus 1 MiB).
+    let requests = vec![
+        image_request("L1", "a1", pack_png("REF0001")),
+        image_request("L1", "a2", Bytes::from(vec![0u8; 2 << 20])),
+        image_request("L1", "a3", pack_png("REF0003")),
+    ];
+    let answers: Vec<_> = server
+        .verifier()
+        .await
+        .verify_stream(tokio_stream::iter(requests))
+        .await
+        .unwrap()
+        .into_inner()
+        .collect()
+        .await;
+    assert_eq!(answers.len(), 2, "{answers:?}");
+    assert_eq!(answers[0].as_ref().unwrap().frame_id, "a1");
+    let ending = answers[1].as_ref().unwrap_err();
+    assert_eq!(ending.code(), Code::ResourceExhausted, "{ending:?}");
+
+    // A line_id that is not UTF-8, from a client that does not check its strings.
+    #[derive(Clone, PartialEq, prost::Message)]
+    struct LooseRequest {
+        #[prost(bytes = "vec", tag = "1")]
+        line_id: Vec<u8>,
+        #[prost(bytes = "vec", tag = "3")]
+        frame_id: Vec<u8>,
+        #[prost(bytes = "vec", tag = "4")]
+        image: Vec<u8>,
+    }
+    let loose = |line: &[u8], frame: &str| LooseRequest {
+        line_id: line.to_vec(),
+        frame_id: frame.as_bytes().to_vec(),
+        image: pack_png(frame).to_vec(),
+    };
+    let channel = tonic::transport::Endpoint::from_shared(server.url.clone())
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let mut grpc = tonic::client::Grpc::new(channel);
+    grpc.ready().await.unwrap();
+    let requests = vec![
+        loose(b"L1", "U1"),
+        loose(&[b'L', 0xff, 0xfe], "U2"),
+        loose(b"L1", "U3"),
+    ];
+    let answers: Vec<_> = grpc
+        .streaming(
+            tonic::Request::new(tokio_stream::iter(requests)),
+            tonic::codegen::http::uri::PathAndQuery::from_static(
+                "/verigrade.v1.Verifier/VerifyStream",
+            ),
+            tonic_prost::ProstCodec::<LooseRequest, verigrade::proto::Verdict>::default(),
+        )
+        .await
+        .unwrap()
+        .into_inner()
+        .collect()
+        .await;
+    assert_eq!(answers.len(), 2, "{answers:?}");
+    assert_eq!(answers[0].as_ref().unwrap().frame_id, "U1");
+    let ending = answers[1].as_ref().unwrap_err();
+    assert_eq!(ending.code(), Code::InvalidArgument, "{ending:?}");
+    server.stop().await;
+}
+
+/// Idle streams close; one client cannot hold every stream; a frame budget smaller than one
+/// frame still answers every frame (each waits for the budget).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_streams_close_one_client_gets_its_share_and_the_frame_budget_holds_frames_back() {
+    let dir = data_dir("limits");
+    let mut settings = config(&dir);
+    settings.limits.stream_idle_timeout = 1;
+    settings.limits.max_streams_per_client = 2;
+    settings.limits.max_inflight_bytes = 1000;
+    let server = Server::start(settings).await;
+
+    // Two streams held open by this client: a third is refused with the per-client limit.
+    let mut held = Vec::new();
+    for i in 0..2 {
+        let (tx, rx) = tokio::sync::mpsc::channel::<VerifyRequest>(4);
+        let frame = image_request("L1", &format!("held{i}"), pack_png(&format!("HELD{i}")));
+        tx.send(frame).await.unwrap();
+        let answers = server
+            .verifier()
+            .await
+            .verify_stream(tokio_stream::wrappers::ReceiverStream::new(rx))
+            .await
+            .unwrap()
+            .into_inner();
+        held.push((tx, answers));
+    }
+    let refused = server
+        .verifier()
+        .await
+        .verify_stream(tokio_stream::iter(Vec::<VerifyRequest>::new()))
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), Code::ResourceExhausted, "{refused:?}");
+    assert!(
+        refused.message().contains("max_streams_per_client 2"),
+        "{refused:?}"
+    );
+
+    // Each held stream answers its frame, then closes for idleness: UNAVAILABLE, not OK.
+    for (tx, mut answers) in held {
+        assert!(answers.next().await.unwrap().unwrap().pass);
+        let ending = answers.next().await.unwrap().unwrap_err();
+        assert_eq!(ending.code(), Code::Unavailable, "{ending:?}");
+        assert!(
+            ending.message().contains("stream_idle_timeout"),
+            "{ending:?}"
+        );
+        assert!(answers.next().await.is_none());
+        drop(tx);
+    }
+
+    // Frames several times the 1000-byte budget, on a new stream: all answered, in order.
+    let requests: Vec<VerifyRequest> = (0..6)
+        .map(|i| image_request("L1", &format!("big{i}"), pack_png(&format!("BIG{i}"))))
+        .collect();
+    let answers: Vec<_> = server
+        .verifier()
+        .await
+        .verify_stream(tokio_stream::iter(requests))
+        .await
+        .unwrap()
+        .into_inner()
+        .collect()
+        .await;
+    let frames: Vec<String> = answers.into_iter().map(|a| a.unwrap().frame_id).collect();
+    assert_eq!(frames, ["big0", "big1", "big2", "big3", "big4", "big5"]);
     server.stop().await;
 }

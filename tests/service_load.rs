@@ -191,7 +191,7 @@ async fn a_client_that_stops_reading_slows_its_own_stream() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn shutdown_mid_stream_answers_what_it_took_and_stores_every_answer() {
+async fn shutdown_mid_stream_answers_what_it_took_ends_unavailable_and_stores_every_answer() {
     let dir = data_dir("shutdown");
     let server = Server::start(config(&dir)).await;
     let png = pack_png("STOP0001");
@@ -208,14 +208,21 @@ async fn shutdown_mid_stream_answers_what_it_took_and_stores_every_answer() {
     let reader = tokio::spawn(async move {
         let mut frames = Vec::new();
         while let Some(answer) = answers.next().await {
-            frames.push(answer.expect("the stream ends cleanly").frame_id);
+            match answer {
+                Ok(verdict) => frames.push(verdict.frame_id),
+                Err(ending) => return (frames, Some(ending)),
+            }
         }
-        frames
+        (frames, None)
     });
     tokio::time::sleep(Duration::from_millis(500)).await;
     server.stop().await;
-    let frames = reader.await.unwrap();
+    let (frames, ending) = reader.await.unwrap();
     assert!(!frames.is_empty() && frames.len() < 10_000);
+    // The client was still sending: a stream cut short must not look finished.
+    let ending = ending.expect("a stream cut by a shutdown does not end OK");
+    assert_eq!(ending.code(), tonic::Code::Unavailable, "{ending:?}");
+    assert!(ending.message().contains("send them again"), "{ending:?}");
     for (i, frame) in frames.iter().enumerate() {
         assert_eq!(frame, &format!("t{i}"));
     }

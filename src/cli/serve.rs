@@ -37,8 +37,8 @@ pub fn run(args: &ServeArgs) -> Result<()> {
             config.data_dir.display(),
             config.default_profile
         );
-        verigrade::serve::run(config, listener, shutdown_signal()).await?;
-        eprintln!("verigrade: stopped; every verdict is stored");
+        let stopped = verigrade::serve::run(config, listener, shutdown_signal()).await?;
+        eprintln!("verigrade: stopped; {stopped}");
         Ok(())
     })
 }

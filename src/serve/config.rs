@@ -34,6 +34,14 @@ pub struct Limits {
     pub max_pixels: usize,
     /// VerifyStream calls open at once.
     pub max_concurrent_streams: usize,
+    /// VerifyStream calls open at once from one client (peer address), so one client cannot
+    /// take every stream.
+    pub max_streams_per_client: usize,
+    /// Seconds without a frame after which a stream is closed (UNAVAILABLE); 0 = never.
+    pub stream_idle_timeout: u64,
+    /// Bytes of frames received and not yet answered, all streams together; past it the
+    /// server stops reading (HTTP/2 flow control holds the clients back).
+    pub max_inflight_bytes: u64,
     /// Frames of one stream in flight (read, grading or waiting to be answered) at once.
     pub stream_window: usize,
     /// Bytes of failed frames kept as evidence; the oldest go first.
@@ -41,6 +49,9 @@ pub struct Limits {
     /// The store's page cache: the serial index's inner pages at ten million serials fit in
     /// the default; a gateway short of memory trades duplicate-check speed for it.
     pub store_cache_bytes: u64,
+    /// Longest `line_id`, `camera_id`, `frame_id` or profile name accepted, in bytes: ids are
+    /// stored with every verdict and echoed in every answer.
+    pub max_id_bytes: usize,
 }
 
 #[derive(Clone, Debug, Default, Deserialize, PartialEq)]
@@ -81,9 +92,13 @@ impl Default for Limits {
             max_frame_bytes: 32 << 20,
             max_pixels: 25_000_000,
             max_concurrent_streams: 64,
+            max_streams_per_client: 32,
+            stream_idle_timeout: 60,
+            max_inflight_bytes: 512 << 20,
             stream_window: 8,
             evidence_budget_bytes: 1 << 30,
             store_cache_bytes: 64 << 20,
+            max_id_bytes: 128,
         }
     }
 }
@@ -131,7 +146,9 @@ impl Config {
     /// Applies `VERIGRADE_LISTEN`, `VERIGRADE_DATA_DIR`, `VERIGRADE_DEFAULT_PROFILE`,
     /// `VERIGRADE_WORKERS`, `VERIGRADE_MAX_FRAME_BYTES`, `VERIGRADE_MAX_PIXELS`,
     /// `VERIGRADE_MAX_CONCURRENT_STREAMS`, `VERIGRADE_STREAM_WINDOW`,
-    /// `VERIGRADE_EVIDENCE_BUDGET_BYTES` and `VERIGRADE_STORE_CACHE_BYTES`.
+    /// `VERIGRADE_EVIDENCE_BUDGET_BYTES`, `VERIGRADE_STORE_CACHE_BYTES`,
+    /// `VERIGRADE_MAX_ID_BYTES`, `VERIGRADE_MAX_STREAMS_PER_CLIENT`,
+    /// `VERIGRADE_STREAM_IDLE_TIMEOUT` and `VERIGRADE_MAX_INFLIGHT_BYTES`.
     pub fn apply_env(&mut self, var: impl Fn(&str) -> Option<String>) -> Result<()> {
         fn number<T: std::str::FromStr>(name: &str, value: String) -> Result<T> {
             value.trim().parse().map_err(|_| Error::InvalidConfig {
@@ -158,6 +175,11 @@ impl Config {
                 &mut limits.max_concurrent_streams,
             ),
             ("VERIGRADE_STREAM_WINDOW", &mut limits.stream_window),
+            ("VERIGRADE_MAX_ID_BYTES", &mut limits.max_id_bytes),
+            (
+                "VERIGRADE_MAX_STREAMS_PER_CLIENT",
+                &mut limits.max_streams_per_client,
+            ),
         ] {
             if let Some(v) = var(name) {
                 *slot = number(name, v)?;
@@ -169,10 +191,41 @@ impl Config {
                 &mut limits.evidence_budget_bytes,
             ),
             ("VERIGRADE_STORE_CACHE_BYTES", &mut limits.store_cache_bytes),
+            (
+                "VERIGRADE_STREAM_IDLE_TIMEOUT",
+                &mut limits.stream_idle_timeout,
+            ),
+            (
+                "VERIGRADE_MAX_INFLIGHT_BYTES",
+                &mut limits.max_inflight_bytes,
+            ),
         ] {
             if let Some(v) = var(name) {
                 *slot = number(name, v)?;
             }
+        }
+        Ok(())
+    }
+
+    /// Checks an identifier a client sent: at most `max_id_bytes` bytes, no control character
+    /// (NUL, line breaks, escapes). Ids are only ever text: stored, compared and echoed, never
+    /// used as a path (an evidence file name keeps only letters, digits, '-' and '_' of them).
+    pub fn check_id(&self, field: &'static str, value: &str) -> Result<()> {
+        let limit = self.limits.max_id_bytes;
+        if value.len() > limit {
+            return Err(Error::InvalidId {
+                field,
+                reason: format!("is {} bytes, over the limit of {limit}", value.len()),
+            });
+        }
+        if let Some((at, c)) = value.char_indices().find(|(_, c)| c.is_control()) {
+            return Err(Error::InvalidId {
+                field,
+                reason: format!(
+                    "holds control character U+{:04X} at byte {at}; ids are printable text",
+                    c as u32
+                ),
+            });
         }
         Ok(())
     }
@@ -236,6 +289,29 @@ mod tests {
         assert_eq!(config.roi("L2", "top"), None);
         let err = Config::parse("[lines.L1]\nroi = [0, 0, 0, 10]\n", "test").unwrap_err();
         assert!(err.to_string().contains("line L1: roi"), "{err}");
+    }
+
+    #[test]
+    fn ids_are_printable_and_bounded() {
+        let mut config = Config::default();
+        config.limits.max_id_bytes = 8;
+        for good in ["L1", "L-2 é", "../../x", "12345678"] {
+            assert!(config.check_id("line_id", good).is_ok(), "{good:?}");
+        }
+        for (bad, reason) in [
+            ("123456789", "line_id is 9 bytes, over the limit of 8"),
+            ("ééééé", "line_id is 10 bytes"),
+            (
+                "L\u{0}1",
+                "line_id holds control character U+0000 at byte 1",
+            ),
+            ("L\n", "U+000A"),
+            ("\u{1b}[2J", "U+001B"),
+            ("\u{85}", "U+0085"),
+        ] {
+            let err = config.check_id("line_id", bad).unwrap_err().to_string();
+            assert!(err.contains(reason), "{bad:?}: {err}");
+        }
     }
 
     #[test]

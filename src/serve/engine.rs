@@ -67,6 +67,10 @@ impl Engine {
         &self.config.limits
     }
 
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
     fn profile(&self, name: &str) -> Result<&Arc<Profile>> {
         self.profiles.get(name).ok_or_else(|| {
             let mut known: Vec<&str> = self.profiles.keys().map(String::as_str).collect();
@@ -82,6 +86,14 @@ impl Engine {
     pub fn verify(&self, request: &proto::VerifyRequest, received: Instant) -> Result<Pending> {
         if request.line_id.is_empty() {
             return Err(Error::MissingField("line_id"));
+        }
+        for (field, id) in [
+            ("line_id", &request.line_id),
+            ("camera_id", &request.camera_id),
+            ("frame_id", &request.frame_id),
+            ("profile", &request.profile),
+        ] {
+            self.config.check_id(field, id)?;
         }
         let profile_name = match request.profile.as_str() {
             "" => self.config.line_profile(&request.line_id),
@@ -207,7 +219,12 @@ impl Engine {
             file_safe(&request.line_id),
             file_safe(&request.frame_id),
         );
-        std::fs::write(self.evidence_dir.join(&file_name), &bytes).ok()?;
+        let path = self.evidence_dir.join(&file_name);
+        if std::fs::write(&path, &bytes).is_err() {
+            // A full disk leaves a short or empty file: no verdict will name it.
+            let _ = std::fs::remove_file(&path);
+            return None;
+        }
         Some(Evidence {
             file_name,
             bytes: bytes.len() as u64,

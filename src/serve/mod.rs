@@ -16,11 +16,13 @@ use crate::error::{Error, Result};
 use crate::proto::serials_server::SerialsServer;
 use crate::proto::verdicts_server::VerdictsServer;
 use crate::proto::verifier_server::VerifierServer;
-use crate::store::{Pending, Store};
+use crate::store::{Health, Pending, Store};
 use config::Config;
 use engine::Engine;
+use std::collections::HashMap;
 use std::future::Future;
-use std::sync::Arc;
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, oneshot};
@@ -29,6 +31,34 @@ use tonic::Status;
 
 /// How long in-flight streams get to finish after a shutdown signal.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+
+/// How often a store that cannot write is tried again while no frame comes.
+const STORE_PROBE_EVERY: Duration = Duration::from_secs(1);
+
+/// What a run of the service stored, and what it answered without storing.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Stopped {
+    /// Verdicts stored.
+    pub stored: u64,
+    /// Frames answered with a store error: not stored, their gateway told so.
+    pub refused: u64,
+}
+
+impl std::fmt::Display for Stopped {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} verdicts stored", self.stored)?;
+        if self.refused > 0 {
+            write!(
+                f,
+                "; {} frames were answered with a store error and not stored",
+                self.refused
+            )?;
+        } else {
+            write!(f, "; every verdict answered is stored")?;
+        }
+        Ok(())
+    }
+}
 
 /// HTTP/2 receive window per stream: HTTP/2's default 64 KiB would take twenty round trips to
 /// receive one 1.3 MB frame; 4 MiB holds a few frames per camera and bounds what a stream buffers.
@@ -40,6 +70,10 @@ struct Shared {
     store: Arc<Store>,
     pool: rayon::ThreadPool,
     streams: Arc<Semaphore>,
+    /// Open streams per client address.
+    clients: Arc<Mutex<HashMap<IpAddr, usize>>>,
+    /// Bytes of frames received and not yet answered may take (see `max_inflight_bytes`).
+    inflight: Arc<Semaphore>,
     shutdown: CancellationToken,
 }
 
@@ -60,12 +94,14 @@ impl Shared {
     }
 }
 
-/// The gRPC status for a library error: bad input is INVALID_ARGUMENT, the rest INTERNAL.
+/// The gRPC status for a library error: bad input is INVALID_ARGUMENT; a store that cannot
+/// write is UNAVAILABLE (RESOURCE_EXHAUSTED when its disk is full): try again later, nothing
+/// was stored; the rest INTERNAL.
 fn status(error: &Error) -> Status {
     match error {
-        Error::Io { .. } | Error::Store(_) | Error::Internal(_) => {
-            Status::internal(error.to_string())
-        }
+        Error::StoreFull(_) => Status::resource_exhausted(error.to_string()),
+        Error::Store(_) => Status::unavailable(error.to_string()),
+        Error::Io { .. } | Error::Internal(_) => Status::internal(error.to_string()),
         _ => Status::invalid_argument(error.to_string()),
     }
 }
@@ -76,7 +112,7 @@ pub async fn run(
     config: Config,
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
-) -> Result<()> {
+) -> Result<Stopped> {
     let data_dir = config.data_dir.clone();
     let (budget, cache) = (
         config.limits.evidence_budget_bytes,
@@ -97,6 +133,10 @@ pub async fn run(
         .map_err(|e| Error::Internal(e.to_string()))?;
     let max_message = config.limits.max_frame_bytes.saturating_mul(2) + (1 << 20);
     let streams = Arc::new(Semaphore::new(config.limits.max_concurrent_streams.max(1)));
+    let inflight_budget = usize::try_from(config.limits.max_inflight_bytes)
+        .unwrap_or(usize::MAX)
+        .clamp(1, Semaphore::MAX_PERMITS);
+    let inflight = Arc::new(Semaphore::new(inflight_budget));
     let engine = Arc::new(Engine::new(config, store.evidence_dir().to_path_buf())?);
     let cancel = CancellationToken::new();
     let shared = Arc::new(Shared {
@@ -104,6 +144,8 @@ pub async fn run(
         store: store.clone(),
         pool,
         streams,
+        clients: Arc::default(),
+        inflight,
         shutdown: cancel.clone(),
     });
 
@@ -117,6 +159,7 @@ pub async fn run(
     health
         .set_serving::<SerialsServer<serials::SerialsService>>()
         .await;
+    tokio::spawn(watch_store(store.clone(), health.clone(), cancel.clone()));
     let reflection = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(crate::proto::FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
@@ -161,8 +204,54 @@ pub async fn run(
         _ = async { cancel.cancelled().await; tokio::time::sleep(SHUTDOWN_GRACE).await } => Ok(()),
     };
     drop(shared);
-    tokio::task::spawn_blocking(move || store.close())
+    let tally = tokio::task::spawn_blocking(move || store.close())
         .await
         .map_err(|e| Error::Internal(e.to_string()))?;
-    served
+    served.map(|()| Stopped {
+        stored: tally.stored,
+        refused: tally.refused,
+    })
+}
+
+/// Keeps the Verifier's health in step with the store: NOT_SERVING while it cannot write
+/// (logged once, with the cause), SERVING again once it can (logged too). While it cannot,
+/// a probe tries it every second, so it recovers without waiting for a frame.
+async fn watch_store(
+    store: Arc<Store>,
+    health: tonic_health::server::HealthReporter,
+    shutdown: CancellationToken,
+) {
+    let mut state = store.health();
+    let mut failing = false;
+    loop {
+        let cause = match &*state.borrow_and_update() {
+            Health::Writing => None,
+            Health::Failing(cause) => Some(cause.clone()),
+        };
+        match (&cause, failing) {
+            (Some(cause), false) => {
+                eprintln!(
+                    "verigrade: the store cannot write ({cause}); Verifier is NOT_SERVING until it can"
+                );
+                health
+                    .set_not_serving::<VerifierServer<verifier::VerifierService>>()
+                    .await;
+            }
+            (None, true) => {
+                eprintln!("verigrade: the store writes again; Verifier is SERVING");
+                health
+                    .set_serving::<VerifierServer<verifier::VerifierService>>()
+                    .await;
+            }
+            _ => {}
+        }
+        failing = cause.is_some();
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            changed = state.changed() => if changed.is_err() { return },
+            _ = tokio::time::sleep(STORE_PROBE_EVERY), if failing => {
+                let _ = store.probe().await;
+            }
+        }
+    }
 }

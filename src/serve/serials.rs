@@ -1,6 +1,7 @@
 //! `Serials`: commissioning (the serials a line may print, per batch) and reconciliation
 //! (counts per line and batch that must add up).
 
+use super::config::Config;
 use super::verdicts::read;
 use super::{Shared, status};
 use crate::error::{Error, Result};
@@ -16,8 +17,9 @@ use tonic::{Request, Response, Status, Streaming};
 
 pub struct SerialsService(pub(super) Arc<Shared>);
 
-/// Checks one chunk: every field present, the GTIN and each serial valid GS1 data.
-fn commission_of(request: CommissionRequest) -> Result<Commission> {
+/// Checks one chunk: every field present, the line a valid id, the GTIN and each serial valid
+/// GS1 data.
+fn commission_of(request: CommissionRequest, config: &Config) -> Result<Commission> {
     for (name, value) in [
         ("line_id", &request.line_id),
         ("batch", &request.batch),
@@ -27,6 +29,7 @@ fn commission_of(request: CommissionRequest) -> Result<Commission> {
             return Err(Error::MissingField(name));
         }
     }
+    config.check_id("line_id", &request.line_id)?;
     let expected = Expected::new(&request.gtin, &request.batch, "")?;
     for serial in &request.serials {
         if let Some(problem) = gs1::check_ai_value("21", serial).first() {
@@ -53,7 +56,8 @@ impl Serials for SerialsService {
         let mut chunks = request.into_inner();
         let mut total = CommissionResponse::default();
         while let Some(chunk) = chunks.message().await? {
-            let commission = commission_of(chunk).map_err(|e| status(&e))?;
+            let commission =
+                commission_of(chunk, self.0.engine.config()).map_err(|e| status(&e))?;
             let outcome = self
                 .0
                 .store

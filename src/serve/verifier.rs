@@ -1,18 +1,58 @@
 //! `Verifier`: frames in, verdicts out. A stream answers in frame order through three bounded
 //! stages — read and submit for grading, submit to the store in order, await the commit — so
 //! at most `stream_window` frames of a stream are held at each stage.
+//!
+//! A stream ends OK only when the client ended it and every frame it sent was answered. A
+//! refused message ends it with that message's code, after the frames before it are answered;
+//! a shutdown stops reading, answers what was read (for up to `SHUTDOWN_DRAIN`) and ends it
+//! UNAVAILABLE, since the client may have sent frames that were never read.
 
 use super::{Shared, status};
 use crate::error::{Error, Result};
 use crate::proto::verifier_server::Verifier;
 use crate::proto::{FrameError, Verdict, VerifyRequest};
 use crate::store::Pending;
+use prost::Message;
+use std::collections::HashMap;
+use std::net::IpAddr;
 use std::pin::Pin;
-use std::sync::Arc;
-use tokio::sync::{mpsc, oneshot};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::{OwnedSemaphorePermit, mpsc, oneshot};
 use tokio_stream::Stream;
 use tokio_stream::wrappers::ReceiverStream;
-use tonic::{Request, Response, Status, Streaming};
+use tonic::{Code, Request, Response, Status, Streaming};
+
+/// How long after a shutdown signal a stream's frames already read get to be answered (within
+/// the server's own grace period).
+const SHUTDOWN_DRAIN: Duration = Duration::from_secs(5);
+
+/// How a stream ends when the server stops reading it.
+fn shutting_down() -> Status {
+    Status::unavailable(
+        "the server is shutting down: frames sent after the last answer were not read; \
+         send them again (a frame id sent again returns its stored verdict)",
+    )
+}
+
+/// How a stream that sent no frame for `stream_idle_timeout` ends.
+fn idle_too_long(idle: Duration) -> Status {
+    Status::unavailable(format!(
+        "no frame for {} s: the stream is closed (stream_idle_timeout); open a new one",
+        idle.as_secs()
+    ))
+}
+
+/// The status a stream ends with when the transport refused one of its messages: too large
+/// is RESOURCE_EXHAUSTED, one that does not decode (a string that is not UTF-8) INVALID_ARGUMENT.
+fn refused(status: &Status) -> Status {
+    let message = format!("message refused: {}", status.message());
+    match status.code() {
+        Code::OutOfRange => Status::resource_exhausted(message),
+        Code::Internal => Status::invalid_argument(message),
+        code => Status::new(code, message),
+    }
+}
 
 pub struct VerifierService(pub(super) Arc<Shared>);
 
@@ -25,11 +65,20 @@ struct FrameIds {
 }
 
 impl FrameIds {
-    fn of(request: &VerifyRequest) -> FrameIds {
+    /// The request's ids, each cut to `max_bytes`: an answer does not echo an id refused for
+    /// its length in full.
+    fn of(request: &VerifyRequest, max_bytes: usize) -> FrameIds {
+        let clipped = |id: &str| {
+            let mut end = id.len().min(max_bytes);
+            while !id.is_char_boundary(end) {
+                end -= 1;
+            }
+            id[..end].to_string()
+        };
         FrameIds {
-            line_id: request.line_id.clone(),
-            camera_id: request.camera_id.clone(),
-            frame_id: request.frame_id.clone(),
+            line_id: clipped(&request.line_id),
+            camera_id: clipped(&request.camera_id),
+            frame_id: clipped(&request.frame_id),
         }
     }
 
@@ -52,15 +101,65 @@ impl FrameIds {
     }
 }
 
-type Graded = (FrameIds, oneshot::Receiver<Result<Pending>>);
-type Committing = (FrameIds, oneshot::Receiver<Result<Arc<Verdict>>>);
+/// A frame's share of `max_inflight_bytes`, held until it is answered.
+type Inflight = OwnedSemaphorePermit;
+type Graded = (FrameIds, oneshot::Receiver<Result<Pending>>, Inflight);
+type Committing = (FrameIds, oneshot::Receiver<Result<Arc<Verdict>>>, Inflight);
+
+/// One open stream of a client, counted in `Shared::clients` until dropped.
+struct ClientStream {
+    clients: Arc<Mutex<HashMap<IpAddr, usize>>>,
+    address: IpAddr,
+}
+
+impl ClientStream {
+    /// Counts a stream for `address`, unless it already has `limit` open.
+    fn open(
+        clients: &Arc<Mutex<HashMap<IpAddr, usize>>>,
+        address: IpAddr,
+        limit: usize,
+    ) -> Result<ClientStream, Status> {
+        let mut open = clients.lock().unwrap_or_else(|e| e.into_inner());
+        let count = open.entry(address).or_default();
+        if *count >= limit {
+            return Err(Status::resource_exhausted(format!(
+                "{address} has {count} streams open, the limit per client (max_streams_per_client {limit})"
+            )));
+        }
+        *count += 1;
+        Ok(ClientStream {
+            clients: clients.clone(),
+            address,
+        })
+    }
+}
+
+impl Drop for ClientStream {
+    fn drop(&mut self) {
+        let mut open = self.clients.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(count) = open.get_mut(&self.address) {
+            *count -= 1;
+            if *count == 0 {
+                open.remove(&self.address);
+            }
+        }
+    }
+}
 
 #[tonic::async_trait]
 impl Verifier for VerifierService {
     async fn verify(&self, request: Request<VerifyRequest>) -> Result<Response<Verdict>, Status> {
         let shared = &self.0;
+        let request = request.into_inner();
+        let budget = u32::try_from(shared.engine.limits().max_inflight_bytes).unwrap_or(u32::MAX);
+        let bytes = u32::try_from(request.encoded_len()).unwrap_or(u32::MAX);
+        let _inflight = shared
+            .inflight
+            .acquire_many(bytes.clamp(1, budget.max(1)))
+            .await
+            .map_err(|_| Status::unavailable("the server is shutting down"))?;
         let pending = shared
-            .grade(request.into_inner())
+            .grade(request)
             .await
             .map_err(|_| Status::unavailable("the server is shutting down"))?
             .map_err(|e| status(&e))?;
@@ -75,54 +174,70 @@ impl Verifier for VerifierService {
         request: Request<Streaming<VerifyRequest>>,
     ) -> Result<Response<Self::VerifyStreamStream>, Status> {
         let shared = self.0.clone();
+        let limits = shared.engine.limits();
+        let client = match request.remote_addr() {
+            Some(peer) => Some(ClientStream::open(
+                &shared.clients,
+                peer.ip(),
+                limits.max_streams_per_client.max(1),
+            )?),
+            None => None,
+        };
         let permit = shared.streams.clone().try_acquire_owned().map_err(|_| {
             Status::resource_exhausted(format!(
                 "too many open streams (limit {})",
                 shared.engine.limits().max_concurrent_streams
             ))
         })?;
-        let window = shared.engine.limits().stream_window.max(1);
+        let window = limits.stream_window.max(1);
+        let idle = Duration::from_secs(limits.stream_idle_timeout);
+        let budget = u32::try_from(limits.max_inflight_bytes).unwrap_or(u32::MAX);
         let mut inbound = request.into_inner();
         let (graded_tx, mut graded_rx) = mpsc::channel::<Graded>(window);
         let (committing_tx, mut committing_rx) = mpsc::channel::<Committing>(window);
         let (answers_tx, answers_rx) = mpsc::channel::<Result<Verdict, Status>>(window);
 
-        // Stage 1: read frames and hand them to the grading pool, until the client is done or
-        // the server shuts down.
+        // Stage 1: read frames and hand them to the grading pool, until the client is done,
+        // a message is refused or the server shuts down; then say which.
         let reader = shared.clone();
+        let (ended_tx, ended) = oneshot::channel::<Option<Status>>();
         tokio::spawn(async move {
-            loop {
+            let ending = loop {
                 let next = tokio::select! {
                     biased;
-                    _ = reader.shutdown.cancelled() => break,
+                    _ = reader.shutdown.cancelled() => break Some(shutting_down()),
                     next = inbound.message() => next,
+                    _ = tokio::time::sleep(idle), if !idle.is_zero() => break Some(idle_too_long(idle)),
                 };
-                let (ids, graded) = match next {
-                    Ok(Some(request)) => (FrameIds::of(&request), reader.grade(request)),
-                    Ok(None) => break,
-                    // The transport refused a message (too large, malformed): say so, then end.
-                    Err(refused) => {
-                        let (tx, rx) = oneshot::channel();
-                        let _ = tx.send(Err(Error::Refused(refused.message().to_string())));
-                        let ids = FrameIds {
-                            line_id: String::new(),
-                            camera_id: String::new(),
-                            frame_id: String::new(),
-                        };
-                        let _ = graded_tx.send((ids, rx)).await;
-                        break;
-                    }
+                let request = match next {
+                    Ok(Some(request)) => request,
+                    Ok(None) => break None,
+                    Err(status) => break Some(refused(&status)),
                 };
-                if graded_tx.send((ids, graded)).await.is_err() {
-                    break;
+                // A frame larger than the whole budget waits until it has the budget alone.
+                let bytes = u32::try_from(request.encoded_len()).unwrap_or(u32::MAX);
+                let inflight = tokio::select! {
+                    biased;
+                    _ = reader.shutdown.cancelled() => break Some(shutting_down()),
+                    permit = reader.inflight.clone().acquire_many_owned(bytes.clamp(1, budget.max(1))) => permit,
+                };
+                let Ok(inflight) = inflight else { break None };
+                let ids = FrameIds::of(&request, reader.engine.limits().max_id_bytes);
+                if graded_tx
+                    .send((ids, reader.grade(request), inflight))
+                    .await
+                    .is_err()
+                {
+                    break None;
                 }
-            }
+            };
+            let _ = ended_tx.send(ending);
         });
 
         // Stage 2: in frame order, pass each graded frame to the store (which keeps that order).
         let committer = shared.clone();
         tokio::spawn(async move {
-            while let Some((ids, graded)) = graded_rx.recv().await {
+            while let Some((ids, graded, inflight)) = graded_rx.recv().await {
                 let submitted = match graded.await {
                     Ok(Ok(pending)) => committer.store.submit(pending).await,
                     Ok(Err(e)) => Err(e),
@@ -136,24 +251,55 @@ impl Verifier for VerifierService {
                         rx
                     }
                 };
-                if committing_tx.send((ids, committing)).await.is_err() {
+                if committing_tx
+                    .send((ids, committing, inflight))
+                    .await
+                    .is_err()
+                {
                     break;
                 }
             }
         });
 
-        // Stage 3: answer each frame once its verdict is committed.
+        // Stage 3: answer each frame once its verdict is committed, then end the stream as
+        // stage 1 says, or UNAVAILABLE when a shutdown's deadline came first.
+        let shutdown = shared.shutdown.clone();
         tokio::spawn(async move {
-            let _permit = permit;
-            while let Some((ids, committing)) = committing_rx.recv().await {
-                let verdict = match committing.await {
+            let _stream = (permit, client);
+            let deadline = async {
+                shutdown.cancelled().await;
+                tokio::time::sleep(SHUTDOWN_DRAIN).await;
+            };
+            tokio::pin!(deadline);
+            let answered_all = loop {
+                let next = tokio::select! {
+                    next = committing_rx.recv() => next,
+                    _ = &mut deadline => break false,
+                };
+                let Some((ids, committing, inflight)) = next else {
+                    break true;
+                };
+                let committed = tokio::select! {
+                    committed = committing => committed,
+                    _ = &mut deadline => break false,
+                };
+                let verdict = match committed {
                     Ok(Ok(stored)) => Verdict::clone(&stored),
                     Ok(Err(e)) => ids.error_verdict(&e),
                     Err(_) => ids.error_verdict(&Error::Store("the store is closed".into())),
                 };
+                drop(inflight);
                 if answers_tx.send(Ok(verdict)).await.is_err() {
-                    break;
+                    return;
                 }
+            };
+            let ending = if answered_all {
+                ended.await.ok().flatten()
+            } else {
+                Some(shutting_down())
+            };
+            if let Some(status) = ending {
+                let _ = answers_tx.send(Err(status)).await;
             }
         });
 

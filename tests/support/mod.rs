@@ -16,7 +16,7 @@ use verigrade::synth::{GenSpec, render};
 pub struct Server {
     pub url: String,
     shutdown: Option<oneshot::Sender<()>>,
-    handle: tokio::task::JoinHandle<verigrade::Result<()>>,
+    handle: tokio::task::JoinHandle<verigrade::Result<verigrade::serve::Stopped>>,
 }
 
 impl Server {
@@ -50,12 +50,12 @@ impl Server {
         SerialsClient::connect(self.url.clone()).await.unwrap()
     }
 
-    /// Graceful shutdown, as on SIGTERM.
-    pub async fn stop(mut self) {
+    /// Graceful shutdown, as on SIGTERM; what the run stored and did not.
+    pub async fn stop(mut self) -> verigrade::serve::Stopped {
         if let Some(shutdown) = self.shutdown.take() {
             let _ = shutdown.send(());
         }
-        self.handle.await.unwrap().unwrap();
+        self.handle.await.unwrap().unwrap()
     }
 }
 

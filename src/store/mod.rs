@@ -1,0 +1,231 @@
+//! The verdict store: SQLite in WAL mode under the data directory, plus the evidence folder.
+//!
+//! One writer thread owns the write connection. Verdicts queue to it in the order they are
+//! submitted; it commits them in batches (one fsync per batch, `synchronous=FULL`, so a verdict
+//! survives a kill or a power cut) and only then releases the answers. The duplicate-serial
+//! check runs inside that transaction, so two frames with one serial cannot both pass.
+//! Reads use their own connection and never wait for a write.
+
+mod audit;
+mod evidence;
+mod queries;
+mod schema;
+mod serials;
+mod stats;
+mod tx;
+mod writer;
+
+pub use audit::audit;
+pub use queries::Query;
+pub use schema::open_database;
+pub use serials::{Commission, Commissioned, Reconciliation, register_serial};
+pub use stats::LineCounts;
+pub use tx::WriteTx;
+
+use crate::error::{Error, Result};
+use crate::proto::Verdict;
+use rusqlite::Connection;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{SystemTime, UNIX_EPOCH};
+use tokio::sync::{broadcast, mpsc, oneshot, watch};
+use writer::{Job, Writer};
+
+/// How many verdicts one transaction commits at most.
+const MAX_BATCH: usize = 512;
+
+/// A graded frame on its way into the store.
+#[derive(Debug)]
+pub struct Pending {
+    pub verdict: Verdict,
+    /// File name under `<data-dir>/evidence` already written for this (failed) frame.
+    pub evidence: Option<Evidence>,
+}
+
+#[derive(Debug)]
+pub struct Evidence {
+    pub file_name: String,
+    pub bytes: u64,
+}
+
+/// Whether the store can write, as its last batch (or probe) found.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Health {
+    Writing,
+    /// Nothing can be stored; the cause, in words.
+    Failing(String),
+}
+
+/// Verdicts the store stored, and those it answered with an error instead, since it opened.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Tally {
+    pub stored: u64,
+    pub refused: u64,
+}
+
+#[derive(Default)]
+struct Counters {
+    stored: AtomicU64,
+    refused: AtomicU64,
+}
+
+impl Counters {
+    fn tally(&self) -> Tally {
+        Tally {
+            stored: self.stored.load(Ordering::Relaxed),
+            refused: self.refused.load(Ordering::Relaxed),
+        }
+    }
+}
+
+/// Handle to the store; cheap to share behind an `Arc`.
+pub struct Store {
+    jobs: Mutex<Option<mpsc::Sender<Job>>>,
+    writer: Mutex<Option<std::thread::JoinHandle<()>>>,
+    reader: Mutex<Connection>,
+    committed: broadcast::Sender<Arc<Verdict>>,
+    health: watch::Receiver<Health>,
+    counters: Arc<Counters>,
+    evidence_dir: PathBuf,
+}
+
+impl Store {
+    /// Opens (or creates) the store in `data_dir`, keeping at most `evidence_budget` bytes of
+    /// evidence frames, with `cache_bytes` of page cache for its writer.
+    pub fn open(data_dir: &Path, evidence_budget: u64, cache_bytes: u64) -> Result<Store> {
+        let evidence_dir = data_dir.join("evidence");
+        std::fs::create_dir_all(&evidence_dir).map_err(|source| Error::Io {
+            path: evidence_dir.display().to_string(),
+            source,
+        })?;
+        let path = data_dir.join("verdicts.sqlite");
+        let writer = open_database(&path, cache_bytes)?;
+        evidence::sweep_orphans(&writer, &evidence_dir)?;
+        let reader = Connection::open(&path)?;
+        reader.pragma_update(None, "query_only", true)?;
+        let (committed, _) = broadcast::channel(4096);
+        let (jobs, queue) = mpsc::channel(4 * MAX_BATCH);
+        let (health_tx, health) = watch::channel(Health::Writing);
+        let counters = Arc::new(Counters::default());
+        let mut state = Writer {
+            conn: writer,
+            evidence_dir: evidence_dir.clone(),
+            evidence_budget,
+            committed: committed.clone(),
+            health: health_tx,
+            counters: counters.clone(),
+            probe_file: data_dir.join("writable.probe"),
+            fail_at: None,
+        };
+        let thread = std::thread::Builder::new()
+            .name("verigrade-store".into())
+            .spawn(move || state.run(queue))
+            .map_err(|source| Error::Io {
+                path: path.display().to_string(),
+                source,
+            })?;
+        Ok(Store {
+            jobs: Mutex::new(Some(jobs)),
+            writer: Mutex::new(Some(thread)),
+            reader: Mutex::new(reader),
+            committed,
+            health,
+            counters,
+            evidence_dir,
+        })
+    }
+
+    /// Whether the store can write; changes when a batch fails after one succeeded, or back.
+    pub fn health(&self) -> watch::Receiver<Health> {
+        self.health.clone()
+    }
+
+    /// Tries a small write (and that the disk has room for more), so a failing store finds out
+    /// that it can write again without waiting for a frame.
+    pub async fn probe(&self) -> Result<()> {
+        let jobs = self.jobs.lock().map_err(|_| closed())?.clone();
+        let jobs = jobs.ok_or_else(closed)?;
+        let (reply, answer) = oneshot::channel();
+        jobs.send(Job::Probe(reply)).await.map_err(|_| closed())?;
+        answer.await.map_err(|_| closed())?
+    }
+
+    /// Every broken invariant of the stored data, in words (see [`audit`]); empty when the
+    /// store is consistent.
+    pub fn audit(&self) -> Result<Vec<String>> {
+        let conn = self.reader.lock().map_err(|_| closed())?;
+        audit(&conn, &self.evidence_dir)
+    }
+
+    /// Where evidence frames are written.
+    pub fn evidence_dir(&self) -> &Path {
+        &self.evidence_dir
+    }
+
+    /// Queues a verdict for storage and returns a receiver for the stored verdict (sequence,
+    /// time, duplicate flag filled in). Waits while the queue is full.
+    pub async fn submit(
+        &self,
+        pending: Pending,
+    ) -> Result<oneshot::Receiver<Result<Arc<Verdict>>>> {
+        let jobs = self.jobs.lock().map_err(|_| closed())?.clone();
+        let jobs = jobs.ok_or_else(closed)?;
+        let (reply, answer) = oneshot::channel();
+        jobs.send(Job::Commit(Box::new(pending), reply))
+            .await
+            .map_err(|_| closed())?;
+        Ok(answer)
+    }
+
+    /// Commissions serials for a line and batch; waits until they are committed.
+    pub async fn commission(&self, commission: Commission) -> Result<Commissioned> {
+        let jobs = self.jobs.lock().map_err(|_| closed())?.clone();
+        let jobs = jobs.ok_or_else(closed)?;
+        let (reply, answer) = oneshot::channel();
+        jobs.send(Job::Commission(commission, reply))
+            .await
+            .map_err(|_| closed())?;
+        answer.await.map_err(|_| closed())?
+    }
+
+    /// Stores a verdict and waits until it is committed.
+    pub async fn commit(&self, pending: Pending) -> Result<Arc<Verdict>> {
+        self.submit(pending).await?.await.map_err(|_| closed())?
+    }
+
+    /// Every verdict committed from now on.
+    pub fn subscribe(&self) -> broadcast::Receiver<Arc<Verdict>> {
+        self.committed.subscribe()
+    }
+
+    /// Stops taking verdicts, commits every one already queued and checkpoints the WAL; what
+    /// was stored and what was not.
+    pub fn close(&self) -> Tally {
+        if let Ok(mut jobs) = self.jobs.lock() {
+            jobs.take();
+        }
+        let thread = self.writer.lock().ok().and_then(|mut w| w.take());
+        if let Some(thread) = thread {
+            let _ = thread.join();
+        }
+        self.counters.tally()
+    }
+}
+
+impl Drop for Store {
+    fn drop(&mut self) {
+        let _ = self.close();
+    }
+}
+
+fn closed() -> Error {
+    Error::Store("the store is closed".into())
+}
+
+/// Milliseconds since 1970-01-01 UTC.
+pub fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
