@@ -146,10 +146,7 @@ pub fn judge(
             reasons: vec!["no Data Matrix decoded".into()],
         };
     };
-    let gs1_data = symbol
-        .decoded
-        .gs1
-        .then(|| gs1::parse_element_string(&symbol.decoded.text));
+    let gs1_data = gs1_data(symbol);
     if overall < profile.min_grade {
         reasons.push(format!(
             "grade {overall:.1} below profile minimum {:.1}",
@@ -410,19 +407,21 @@ pub fn judge_frame(
 
 /// (01) and (21) of a GS1 symbol that carries both.
 fn gtin_and_serial(symbol: &SymbolRead) -> Option<(String, String)> {
-    if !symbol.decoded.gs1 {
-        return None;
-    }
-    let data = gs1::parse_element_string(&symbol.decoded.text);
+    let data = gs1_data(symbol)?;
     Some((data.get("01")?.to_string(), data.get("21")?.to_string()))
+}
+
+/// A GS1 symbol's data split into its elements (None for non-GS1 data).
+pub fn gs1_data(symbol: &SymbolRead) -> Option<Gs1Data> {
+    symbol
+        .decoded
+        .gs1
+        .then(|| gs1::parse_element_string(&symbol.decoded.text))
 }
 
 /// HRI of a GS1 symbol's data (None for non-GS1 data).
 pub fn hri(symbol: &SymbolRead) -> Option<String> {
-    symbol
-        .decoded
-        .gs1
-        .then(|| gs1::parse_element_string(&symbol.decoded.text).hri())
+    gs1_data(symbol).map(|d| d.hri())
 }
 
 /// The contract's one-symbol fields (`decoded` … `hri`, `grade`) of a graded symbol, or of

@@ -6,10 +6,9 @@ use super::config::{Config, Limits};
 use crate::error::{Error, Result};
 use crate::frame::Frame;
 use crate::geometry::Rect;
-use crate::gs1;
 use crate::profile::Profile;
 use crate::proto::{self, Parameter, Verdict, verify_request};
-use crate::reader::{ReadOptions, SymbolRead};
+use crate::reader::ReadOptions;
 use crate::store::{Evidence, Pending};
 use crate::verdict::{self, Expected, GradedSymbol, inspect};
 use std::collections::HashMap;
@@ -180,7 +179,8 @@ impl Engine {
             batch: expected.batch.clone().unwrap_or_else(|| {
                 inspection
                     .first()
-                    .and_then(|s| gs1_field(&s.symbol, "10"))
+                    .and_then(|s| verdict::gs1_data(&s.symbol))
+                    .and_then(|d| d.get("10").map(str::to_string))
                     .unwrap_or_default()
             }),
             text: first.text,
@@ -241,9 +241,17 @@ fn proto_symbol(
     px_per_mm: Option<f64>,
 ) -> proto::Symbol {
     let symbol = &graded.symbol;
+    // Parsed once for the HRI, GTIN and serial.
+    let data = verdict::gs1_data(symbol);
+    let field = |ai: &str| {
+        data.as_ref()
+            .and_then(|d| d.get(ai))
+            .unwrap_or_default()
+            .to_string()
+    };
     proto::Symbol {
         text: symbol.decoded.text.clone(),
-        hri: verdict::hri(symbol).unwrap_or_default(),
+        hri: data.as_ref().map(|d| d.hri()).unwrap_or_default(),
         size: symbol.size.name(),
         decoded: true,
         overall_grade: overall,
@@ -259,8 +267,8 @@ fn proto_symbol(
             .collect(),
         pass: judgement.pass,
         reasons: judgement.reasons.clone(),
-        gtin: gs1_field(symbol, "01").unwrap_or_default(),
-        serial: gs1_field(symbol, "21").unwrap_or_default(),
+        gtin: field("01"),
+        serial: field("21"),
         corners: symbol
             .corners_finder_first()
             .iter()
@@ -269,15 +277,6 @@ fn proto_symbol(
         symbology_identifier: symbol.decoded.symbology_identifier.clone(),
         gs1: symbol.decoded.gs1,
     }
-}
-
-/// The value of `ai` in a GS1 symbol's data.
-fn gs1_field(symbol: &SymbolRead, ai: &str) -> Option<String> {
-    symbol
-        .decoded
-        .gs1
-        .then(|| gs1::parse_element_string(&symbol.decoded.text))
-        .and_then(|d| d.get(ai).map(str::to_string))
 }
 
 fn check_bytes(bytes: usize, limits: &Limits) -> Result<()> {
