@@ -107,6 +107,35 @@ impl<'a> Frame<'a> {
         }
     }
 
+    /// The frame shrunk by `factor` on each axis, each pixel the mean of a `factor`×`factor`
+    /// block (a partial block at the right or bottom edge is dropped); `None` when that leaves
+    /// nothing or `factor` is not 2 to 16. Pixel centres map as `x_full = factor × x_reduced`.
+    pub fn reduced(&self, factor: usize) -> Option<Frame<'static>> {
+        let (w, h) = (self.width / factor.max(1), self.height / factor.max(1));
+        // At most 16 rows of 255 per column total.
+        if !(2..=16).contains(&factor) || w == 0 || h == 0 {
+            return None;
+        }
+        // Whole rows are summed into per-column totals first (a loop that vectorises), then
+        // each block's columns are added up.
+        let mut columns = vec![0u16; w * factor];
+        let mut pixels = Vec::with_capacity(w * h);
+        let area = (factor * factor) as u32;
+        for y in 0..h {
+            columns.fill(0);
+            for row in y * factor..(y + 1) * factor {
+                for (total, &p) in columns.iter_mut().zip(self.row(row)) {
+                    *total += p as u16;
+                }
+            }
+            pixels.extend(columns.chunks_exact(factor).map(|block| {
+                let sum: u32 = block.iter().map(|&c| c as u32).sum();
+                ((sum + area / 2) / area) as u8
+            }));
+        }
+        Frame::from_owned(w, h, w, pixels).ok()
+    }
+
     pub fn row(&self, y: usize) -> &[u8] {
         let start = y * self.stride;
         &self.pixels[start..start + self.width]
@@ -252,6 +281,24 @@ mod tests {
         let padded = vec![0u8; 12 * 9 + 10];
         let f = Frame::from_raw(10, 10, 12, &padded).unwrap();
         assert_eq!(f.row(9).len(), 10);
+    }
+
+    #[test]
+    fn a_reduced_frame_averages_whole_blocks() {
+        // 7×4 with a stride of 8: a 3×3 block of 10s and 40s averages to 20, the partial
+        // column and row are dropped.
+        let mut data = vec![200u8; 8 * 4];
+        for (i, p) in data.iter_mut().enumerate() {
+            let (x, y) = (i % 8, i / 8);
+            if x < 3 && y < 3 {
+                *p = if x == 0 { 40 } else { 10 };
+            }
+        }
+        let f = Frame::from_raw(7, 4, 8, &data).unwrap();
+        let r = f.reduced(3).unwrap();
+        assert_eq!((r.width(), r.height()), (2, 1));
+        assert_eq!(r.row(0), &[20, 200]);
+        assert!(f.reduced(5).is_none() && f.reduced(1).is_none());
     }
 
     #[test]

@@ -165,17 +165,70 @@ pub fn read(frame: &Frame, options: &ReadOptions) -> Vec<SymbolRead> {
                 &locate::proposals(&binary, false),
                 &efforts,
                 false,
+                &[],
             );
             if let Some(read) = found.into_iter().next() {
                 return vec![read.translated(window.origin())];
             }
         }
     }
-    let reads = read_at_scale(frame, options);
-    if !reads.is_empty() || frame.width().max(frame.height()) >= SMALL_FRAME {
+    let mut reads = read_at_scale(frame, options, None);
+    if !reads.is_empty() && !options.all_symbols {
         return reads;
     }
-    read_magnified(frame, options)
+    if frame.width().max(frame.height()) < SMALL_FRAME {
+        if reads.is_empty() {
+            reads = read_magnified(frame, options);
+        }
+        return reads;
+    }
+    let coarse = read_coarse(frame, options, &reads);
+    reads.extend(coarse);
+    reads
+}
+
+/// The factor by which [`read_coarse`] shrinks a frame: 30 px modules become 10 px, which the
+/// binariser's tiles and the proposals' blocks see as texture.
+const COARSE: usize = 3;
+
+/// Reads the frame shrunk by [`COARSE`], for symbols whose modules are too large for the
+/// binariser's 8-pixel tiles to threshold well (a lab scan at 20–30 px/module, a case label's
+/// code beside its packs). The `known` symbols are not read again. A whole-frame scan at full
+/// size finds fewer of them, at many times the cost on every frame, empty ones included.
+fn read_coarse(frame: &Frame, options: &ReadOptions, known: &[SymbolRead]) -> Vec<SymbolRead> {
+    let Some(reduced) = frame.reduced(COARSE) else {
+        return Vec::new();
+    };
+    let scale = COARSE as f64;
+    let known_outlines: Vec<[Point; 4]> = known
+        .iter()
+        .map(|r| r.corners.map(|p| p * (1.0 / scale)))
+        .collect();
+    let back = Homography::from_matrix([scale, 0.0, 0.0, 0.0, scale, 0.0, 0.0, 0.0, 1.0]);
+    read_at_scale(&reduced, options, Some(&known_outlines))
+        .into_iter()
+        .map(|r| {
+            // Found small, measured at full size where that reads: the grid the grades are
+            // measured on comes from the frame's own pixels.
+            let corners = r.corners.map(|p| back.map(p));
+            let candidate = Candidate {
+                corners,
+                rows: r.grid.rows,
+                cols: r.grid.cols,
+                bits: None,
+                light_on_dark: r.grid.light_on_dark,
+            };
+            read_candidate(frame, &candidate).unwrap_or_else(|| SymbolRead {
+                grid: r.grid.mapped(&back),
+                corners,
+                ..r
+            })
+        })
+        .filter(|r| {
+            let centre = centroid(&r.corners);
+            !known.iter().any(|k| inside(&k.corners, centre))
+        })
+        .collect()
 }
 
 /// Windows searched for a blob, most symbol-like first: the effort is for a damaged symbol
@@ -199,67 +252,117 @@ enum Effort {
 }
 
 /// Reads the symbols traced in `windows` of the binary image at each of `efforts` in turn,
-/// one per window; stops at the first unless `all_symbols`.
+/// stopping at the first unless `all_symbols`. The `known` outlines (symbols
+/// read before, in this frame's pixels) are not read again.
 fn read_windows(
     frame: &Frame,
     binary: &Binary,
     windows: &[Rect],
     efforts: &[Effort],
     all_symbols: bool,
+    known: &[[Point; 4]],
 ) -> Vec<SymbolRead> {
     let mut reads: Vec<SymbolRead> = Vec::new();
-    let mut read = vec![false; windows.len()];
+    let mut outlines: Vec<[Point; 4]> = known.to_vec();
     // A core window can be its whole group's as well: each window is searched once.
     let repeated: Vec<bool> = (0..windows.len())
         .map(|i| windows[..i].contains(&windows[i]))
         .collect();
     // Each window thresholded as a whole, made by the first effort that needs it.
     let mut globals: Vec<Option<Binary>> = vec![None; windows.len()];
-    let mut explained = vec![false; windows.len()];
+    // Pixels of each window that the symbols read so far take up: a window mostly taken up
+    // is the symbol's own (its core, or its group with the text beside it) and is searched
+    // no further; a wider one (two packs side by side, a whole case) is, with them erased.
+    let mut covered = vec![0usize; windows.len()];
+    // The largest symbol read in each window (pixels of its bounding box).
+    let mut largest = vec![0usize; windows.len()];
+    let cover = |covered: &mut [usize], largest: &mut [usize], outline: &[Point; 4]| {
+        let centre = centroid(outline);
+        let grown = outline.map(|p| centre + (p - centre) * QUIET_MARGIN);
+        let Some(bounds) = Rect::around(&grown, frame.width(), frame.height()) else {
+            return;
+        };
+        for ((c, l), w) in covered.iter_mut().zip(largest.iter_mut()).zip(windows) {
+            if w.contains(centre) {
+                *c += bounds.relative_to(*w).map_or(0, |r| r.width * r.height);
+                *l = (*l).max(bounds.width * bounds.height);
+            }
+        }
+    };
+    for outline in known {
+        cover(&mut covered, &mut largest, outline);
+    }
     for &effort in efforts {
         for (i, &window) in windows.iter().enumerate() {
-            if read[i]
-                || repeated[i]
-                || explained[i]
+            let area = window.width * window.height;
+            let explained = 2 * covered[i] >= area;
+            // A window with symbols read in it is traced at its own threshold only, and across
+            // all its lines only when it is a few symbols large (one symbol's core window
+            // holding its neighbour too), not when it holds a whole case of packs.
+            let occupied = covered[i] > 0;
+            let few_symbols = area <= NEIGHBOURS * largest[i];
+            let dearer = occupied
+                && match effort {
+                    Effort::CentreLines => false,
+                    Effort::AllLines => !few_symbols,
+                    Effort::GlobalThreshold | Effort::Blob => true,
+                };
+            if repeated[i]
+                || explained
+                || dearer
                 || (matches!(effort, Effort::Blob) && i >= BLOB_WINDOWS)
             {
                 continue;
             }
-            let found = match effort {
-                Effort::CentreLines => trace_window(frame, binary, window, Point::default(), false),
-                Effort::AllLines => trace_window(frame, binary, window, Point::default(), true),
-                Effort::GlobalThreshold => {
-                    let global =
-                        globals[i].get_or_insert_with(|| Binary::global(&frame.view(window)));
-                    [false, true].into_iter().find_map(|thorough| {
-                        trace_window(frame, global, global.rect(), window.origin(), thorough)
-                    })
-                }
-                Effort::Blob => {
-                    let global =
-                        globals[i].get_or_insert_with(|| Binary::global(&frame.view(window)));
-                    [false, true].into_iter().find_map(|light_on_dark| {
-                        locate::blob::candidates(global, window.origin(), light_on_dark)
-                            .iter()
-                            .find_map(|candidate| read_candidate(frame, candidate))
-                    })
-                }
-            };
-            if let Some(symbol) = found {
-                read[i] = true;
+            // A window goes on being searched at this effort, what it read erased, while it
+            // reads more: two packs side by side in one core window.
+            loop {
+                let erased = &outlines[..];
+                let found = match effort {
+                    Effort::CentreLines => {
+                        trace_window(frame, binary, window, Point::default(), false, erased)
+                    }
+                    Effort::AllLines => {
+                        trace_window(frame, binary, window, Point::default(), true, erased)
+                    }
+                    Effort::GlobalThreshold => {
+                        let global =
+                            globals[i].get_or_insert_with(|| Binary::global(&frame.view(window)));
+                        [false, true].into_iter().find_map(|thorough| {
+                            trace_window(
+                                frame,
+                                global,
+                                global.rect(),
+                                window.origin(),
+                                thorough,
+                                erased,
+                            )
+                        })
+                    }
+                    Effort::Blob => {
+                        let global =
+                            globals[i].get_or_insert_with(|| Binary::global(&frame.view(window)));
+                        [false, true].into_iter().find_map(|light_on_dark| {
+                            locate::blob::candidates(global, window.origin(), light_on_dark)
+                                .iter()
+                                .find_map(|candidate| read_candidate(frame, candidate))
+                        })
+                    }
+                };
+                let Some(symbol) = found else { break };
                 // Windows overlap (a symbol's core and its whole group): one symbol, one read.
                 let centre = centroid(&symbol.corners);
-                if reads.iter().any(|r| inside(&r.corners, centre)) {
-                    continue;
+                if outlines.iter().any(|o| inside(o, centre)) {
+                    break;
                 }
-                // A wider window around a symbol already read (its group: the symbol and the
-                // text beside it) would trace it again; every symbol has its own core window.
-                for (j, w) in windows.iter().enumerate() {
-                    explained[j] |= w.contains(centre);
-                }
+                cover(&mut covered, &mut largest, &symbol.corners);
+                outlines.push(symbol.corners);
                 reads.push(symbol);
                 if !all_symbols {
                     return reads;
+                }
+                if 2 * covered[i] >= area {
+                    break;
                 }
             }
         }
@@ -267,21 +370,67 @@ fn read_windows(
     reads
 }
 
+/// A window this many times the size of a symbol read in it may hold another symbol beside
+/// it, worth a search at every effort.
+const NEIGHBOURS: usize = 8;
+
+/// A symbol read is erased with this much of its size around it (its quiet zone), and
+/// counts as taking up as much of a window.
+const QUIET_MARGIN: f64 = 1.2;
+
 /// Traces `window` of `binary`, whose pixel (0, 0) is at `origin` in the frame, dark-on-light
-/// then light-on-dark, and reads the first candidate that decodes.
+/// then light-on-dark, with the `erased` symbols (frame pixels) cleared first, and reads the
+/// first candidate that decodes.
 fn trace_window(
     frame: &Frame,
     binary: &Binary,
     window: Rect,
     origin: Point,
     thorough: bool,
+    erased: &[[Point; 4]],
 ) -> Option<SymbolRead> {
+    let at = origin + window.origin();
     [false, true].into_iter().find_map(|light_on_dark| {
-        let bits = binary.bit_matrix(window, light_on_dark);
-        locate::candidates(&bits, origin + window.origin(), thorough, light_on_dark)
+        let mut bits = binary.bit_matrix(window, light_on_dark);
+        for outline in erased {
+            erase(&mut bits, &outline.map(|p| p - at));
+        }
+        locate::candidates(&bits, at, thorough, light_on_dark)
             .iter()
             .find_map(|candidate| read_candidate(frame, candidate))
     })
+}
+
+/// Clears a symbol and its quiet zone from a binary image: a symbol already read hides what
+/// lies behind it on a scan line, and would be traced again.
+fn erase(bits: &mut BitMatrix, corners: &[Point; 4]) {
+    let centre = centroid(corners);
+    let grown = corners.map(|p| centre + (p - centre) * QUIET_MARGIN);
+    let (w, h) = (bits.getWidth() as usize, bits.getHeight() as usize);
+    let (top, bottom) = grown
+        .iter()
+        .fold((f64::MAX, f64::MIN), |(t, b), p| (t.min(p.y), b.max(p.y)));
+    let rows = (top.max(0.0) as usize).min(h)..(bottom.ceil().max(0.0) as usize).min(h);
+    for y in rows {
+        // The outline is convex: each row of pixel centres crosses it in one span.
+        let yc = y as f64 + 0.5;
+        let (mut left, mut right) = (f64::MAX, f64::MIN);
+        for i in 0..4 {
+            let (a, b) = (grown[i], grown[(i + 1) % 4]);
+            if (a.y <= yc) != (b.y <= yc) {
+                let x = a.x + (yc - a.y) / (b.y - a.y) * (b.x - a.x);
+                (left, right) = (left.min(x), right.max(x));
+            }
+        }
+        if left > right {
+            continue;
+        }
+        let from = (left.round().max(0.0) as usize).min(w);
+        let to = (right.round().max(0.0) as usize).min(w);
+        for x in from..to {
+            bits.unset(x as u32, y as u32);
+        }
+    }
 }
 
 /// Reads a small frame magnified (nearest neighbour) inside a padded quiet zone, light then
@@ -330,7 +479,7 @@ fn read_magnified(frame: &Frame, options: &ReadOptions) -> Vec<SymbolRead> {
         let Ok(magnified) = Frame::from_owned(bw, bh, bw, pixels) else {
             continue;
         };
-        let reads = read_at_scale(&magnified, options);
+        let reads = read_at_scale(&magnified, options, None);
         if !reads.is_empty() {
             return reads
                 .into_iter()
@@ -345,15 +494,17 @@ fn read_magnified(frame: &Frame, options: &ReadOptions) -> Vec<SymbolRead> {
     Vec::new()
 }
 
-/// Whole-frame scans repeated after erasing what they read, at most this often: the tracer
-/// stops at the first symbol on each scan line, so a symbol behind another is only reached
-/// once the one in front is out of the way.
-const MAX_RESCANS: usize = 8;
-
-fn read_at_scale(frame: &Frame, options: &ReadOptions) -> Vec<SymbolRead> {
+/// Reads the regions of `frame` that look like a symbol. On a `coarse` pass, the symbols read
+/// at full size (their outlines in this frame's pixels) are not read again; otherwise a frame
+/// where none reads is also traced through its centre at one global threshold.
+fn read_at_scale(
+    frame: &Frame,
+    options: &ReadOptions,
+    coarse: Option<&[[Point; 4]]>,
+) -> Vec<SymbolRead> {
     let binary = Binary::of(frame);
-    // The regions that look like a symbol, before the whole frame: tracing a small region
-    // is cheap, and its centre lines cross the symbol.
+    // The regions that look like a symbol: tracing a small region is cheap, and its centre
+    // lines cross the symbol.
     let efforts = [
         Effort::CentreLines,
         Effort::AllLines,
@@ -361,43 +512,15 @@ fn read_at_scale(frame: &Frame, options: &ReadOptions) -> Vec<SymbolRead> {
         Effort::Blob,
     ];
     let proposals = locate::proposals(&binary, options.all_symbols);
-    let mut reads = read_windows(frame, &binary, &proposals, &efforts, options.all_symbols);
-    if !reads.is_empty() && !options.all_symbols {
-        return reads;
-    }
-    for (thorough, light_on_dark) in [(false, false), (true, false), (false, true), (true, true)] {
-        // Once a symbol is read, only thorough scans (erasing what they read) can add more.
-        if !reads.is_empty() && (!options.all_symbols || !thorough) {
-            continue;
-        }
-        let mut image = binary.bit_matrix(frame.rect(), light_on_dark);
-        // What the proposals read is out of the tracer's way: it would be traced again, and
-        // it hides what lies behind it on a scan line.
-        for read in &reads {
-            erase(&mut image, &read.corners);
-        }
-        for _ in 0..MAX_RESCANS {
-            let before = reads.len();
-            for candidate in locate::candidates(&image, Point::default(), thorough, light_on_dark) {
-                if reads.iter().any(|r| inside(&r.corners, candidate.centre())) {
-                    continue;
-                }
-                if let Some(read) = read_candidate(frame, &candidate) {
-                    reads.push(read);
-                    if !options.all_symbols {
-                        return reads;
-                    }
-                }
-            }
-            if !thorough || reads.len() == before {
-                break;
-            }
-            for read in &reads[before..] {
-                erase(&mut image, &read.corners);
-            }
-        }
-    }
-    if reads.is_empty() {
+    let mut reads = read_windows(
+        frame,
+        &binary,
+        &proposals,
+        &efforts,
+        options.all_symbols,
+        coarse.unwrap_or_default(),
+    );
+    if reads.is_empty() && coarse.is_none() {
         // The frame thresholded as a whole, traced through its centre: a lab scan of a
         // low-contrast symbol whose modules are larger than the binariser's tiles, so that
         // the local threshold sees flat ground inside them and no region looks textured.
@@ -408,26 +531,10 @@ fn read_at_scale(frame: &Frame, options: &ReadOptions) -> Vec<SymbolRead> {
             frame.rect(),
             Point::default(),
             false,
+            &[],
         ));
     }
     reads
-}
-
-/// Clears a symbol (and a margin of a tenth of its size) from a binary image.
-fn erase(bits: &mut BitMatrix, corners: &[Point; 4]) {
-    let centre = centroid(corners);
-    let grown = corners.map(|p| centre + (p - centre) * 1.1);
-    let (w, h) = (bits.getWidth() as usize, bits.getHeight() as usize);
-    let Some(bounds) = Rect::around(&grown, w, h) else {
-        return;
-    };
-    for y in bounds.y..bounds.y + bounds.height {
-        for x in bounds.x..bounds.x + bounds.width {
-            if inside(&grown, Point::new(x as f64 + 0.5, y as f64 + 0.5)) {
-                bits.unset(x as u32, y as u32);
-            }
-        }
-    }
 }
 
 /// Whether `p` lies inside the convex quadrilateral `q`.
