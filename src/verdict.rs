@@ -338,226 +338,171 @@ mod tests {
     use crate::synth::{CrowdSpec, GenSpec, render, render_crowd};
     use serde_json::{Value, json};
 
-    /// The JSON record as it was built by hand before the typed record, kept here to show the
-    /// record's `Serialize` writes the same bytes.
-    mod by_hand {
-        use super::*;
-
-        fn round3(v: f64) -> Value {
-            if v.is_finite() {
-                json!((v * 1000.0).round() / 1000.0 + 0.0)
-            } else {
-                Value::Null
-            }
-        }
-
-        fn parameters(g: &Grading) -> Vec<(&'static str, Option<f64>, u8)> {
-            vec![
-                ("decode", None, g.decode),
-                (
-                    "symbol_contrast",
-                    Some(g.symbol_contrast.value),
-                    g.symbol_contrast.grade,
-                ),
-                ("modulation", Some(g.modulation.value), g.modulation.grade),
-                (
-                    "reflectance_margin",
-                    Some(g.reflectance_margin.value),
-                    g.reflectance_margin.grade,
-                ),
-                ("fixed_pattern_damage", None, g.fixed_pattern_damage.grade),
-                (
-                    "axial_nonuniformity",
-                    Some(g.axial_nonuniformity.value),
-                    g.axial_nonuniformity.grade,
-                ),
-                (
-                    "grid_nonuniformity",
-                    Some(g.grid_nonuniformity.value),
-                    g.grid_nonuniformity.grade,
-                ),
-                (
-                    "unused_error_correction",
-                    Some(g.unused_error_correction.value),
-                    g.unused_error_correction.grade,
-                ),
-            ]
-        }
-
-        fn grade_json(g: &Grading, overall: f64, notation: &str) -> Value {
-            let mut out = serde_json::Map::new();
-            out.insert("overall".into(), json!((overall * 10.0).round() / 10.0));
-            out.insert("letter".into(), json!(overall_letter(overall)));
-            out.insert("notation".into(), json!(notation));
-            out.insert("scan_grade".into(), json!(g.scan_grade));
-            for (name, value, grade) in parameters(g) {
-                let entry = match (name, value) {
-                    ("decode", _) => json!({"grade": grade}),
-                    (_, Some(v)) => json!({"value": round3(v), "grade": grade}),
-                    (_, None) => json!({"value": null, "grade": grade}),
-                };
-                out.insert(name.into(), entry);
-            }
-            let fpd = &g.fixed_pattern_damage;
-            out.insert(
-                "fixed_pattern_damage".into(),
-                json!({"value": null, "grade": fpd.grade,
-                       "segments": {"l1": fpd.l1, "l2": fpd.l2, "qzl1": fpd.qzl1, "qzl2": fpd.qzl2,
-                                    "octasa": fpd.octasa, "average": round3(fpd.average)}}),
-            );
-            out.insert(
-                "print_growth".into(),
-                json!({"horizontal": round3(g.print_growth.horizontal), "vertical": round3(g.print_growth.vertical)}),
-            );
-            out.insert(
-                "measurement".into(),
-                json!({"r_max": round3(g.r_max), "r_min": round3(g.r_min),
-                       "global_threshold": round3(g.global_threshold),
-                       "x_dimension_px": round3(g.x_dimension_px), "aperture_px": round3(g.aperture_px)}),
-            );
-            Value::Object(out)
-        }
-
-        fn symbol_fields(
-            graded: Option<&GradedSymbol>,
-            overall: f64,
-            profile: &Profile,
-            px_per_mm: Option<f64>,
-        ) -> serde_json::Map<String, Value> {
-            let symbol = graded.map(|g| &g.symbol);
-            let grading = graded.map(|g| &g.grading);
-            let notation = notation(overall, profile, grading, px_per_mm);
-            let grade = match grading {
-                Some(g) => grade_json(g, overall, &notation),
-                None => {
-                    json!({"overall": 0.0, "letter": "F", "notation": notation, "decode": {"grade": 0}})
-                }
-            };
-            let fields = json!({
-                "decoded": symbol.is_some(),
-                "symbology_identifier": symbol.map(|s| s.decoded.symbology_identifier.clone()),
-                "size": symbol.map(|s| s.size.name()),
-                "text": symbol.map(|s| s.decoded.text.clone()),
-                "gs1": symbol.map(|s| s.decoded.gs1),
-                "hri": symbol.and_then(|s| gs1_data(s).map(|d| d.hri())),
-                "grade": grade,
-            });
-            match fields {
-                Value::Object(map) => map,
-                _ => unreachable!("a JSON object literal"),
-            }
-        }
-
-        /// `judged` gives only the verdicts and reasons, which were strings then.
-        pub fn record_json(
-            inspection: &Inspection,
-            overall: f64,
-            profile: &Profile,
-            px_per_mm: Option<f64>,
-            judged: &FrameRecord,
-        ) -> Value {
-            let words = |reasons: &[Reason]| -> Vec<String> {
-                reasons.iter().map(ToString::to_string).collect()
-            };
-            let mut record = symbol_fields(inspection.first(), overall, profile, px_per_mm);
-            record.insert("verdict".into(), json!(verdict_word(judged.pass())));
-            record.insert("reasons".into(), json!(words(&judged.reasons)));
-            let symbols: Vec<Value> = inspection
-                .symbols
-                .iter()
-                .zip(&judged.symbols)
-                .map(|(graded, judged)| {
-                    let mut fields =
-                        symbol_fields(Some(graded), judged.overall, profile, px_per_mm);
-                    fields.insert("verdict".into(), json!(verdict_word(judged.pass())));
-                    fields.insert("reasons".into(), json!(words(&judged.reasons)));
-                    fields.insert(
-                        "corners".into(),
-                        json!(graded.symbol.corners_finder_first()),
-                    );
-                    Value::Object(fields)
-                })
-                .collect();
-            record.insert("symbols".into(), json!(symbols));
-            Value::Object(record)
-        }
-    }
-
     fn frame_of(spec: GenSpec) -> Frame<'static> {
         render(&spec).expect("renders").into_frame().1
     }
 
-    /// The typed record's JSON is byte for byte the JSON built by hand, for a clean GS1
-    /// symbol, a low-contrast one, a frame of several symbols, and a frame with none; with
-    /// and without a resolution and an expected count.
+    fn record_of(frame: &Frame, expected: &Expected) -> Value {
+        let profile = Profile::load("iso15415").unwrap();
+        let inspection = inspect(frame, &profile, None, &ReadOptions::default());
+        let overall = f64::from(inspection.scan_grade());
+        serde_json::to_value(judge_frame(inspection, overall, &profile, None, expected)).unwrap()
+    }
+
+    fn keys(v: &Value) -> Vec<&str> {
+        v.as_object().unwrap().keys().map(String::as_str).collect()
+    }
+
+    /// The contract's JSON record: its keys in the contract's order, the known payload, and
+    /// the verdict.
     #[test]
-    fn the_record_serializes_as_the_hand_built_json() {
-        let pack = "0109506000134352172812311012AB34\u{1d}21SN00001234";
-        let clean = frame_of(GenSpec {
-            text: pack.into(),
+    fn a_clean_symbol_is_recorded_under_the_contracts_names() {
+        let frame = frame_of(GenSpec {
+            text: "0109506000134352172812311012AB34\u{1d}21SN00001234".into(),
             gs1: true,
             module_px: 6.0,
             ..GenSpec::default()
         });
-        let low = frame_of(GenSpec {
+        let record = record_of(&frame, &Expected::default());
+        let one_symbol = [
+            "decoded",
+            "symbology_identifier",
+            "size",
+            "text",
+            "gs1",
+            "hri",
+            "grade",
+        ];
+        assert_eq!(
+            keys(&record),
+            [&one_symbol[..], &["verdict", "reasons", "symbols"]].concat()
+        );
+        assert_eq!(
+            record["hri"],
+            "(01)09506000134352(17)281231(10)12AB34(21)SN00001234"
+        );
+        assert_eq!(record["verdict"], "pass");
+        assert_eq!(record["reasons"], json!([]));
+        let grade = &record["grade"];
+        let parameters = Parameter::ALL.map(Parameter::name);
+        assert_eq!(
+            keys(grade),
+            [
+                &["overall", "letter", "notation", "scan_grade"][..],
+                &parameters,
+                &["print_growth", "measurement"]
+            ]
+            .concat()
+        );
+        assert_eq!(grade["decode"], json!({"grade": 4}));
+        assert_eq!(grade["fixed_pattern_damage"]["value"], Value::Null);
+        assert_eq!(keys(&grade["symbol_contrast"]), ["value", "grade"]);
+        let symbol = &record["symbols"][0];
+        assert_eq!(
+            keys(symbol),
+            [&one_symbol[..], &["verdict", "reasons", "corners"]].concat()
+        );
+        assert_eq!(symbol["grade"], record["grade"]);
+        assert_eq!(symbol["corners"].as_array().unwrap().len(), 4);
+    }
+
+    /// Symbol Contrast 0.30 (reflectances 0.45/0.15) grades D: it fails the iso15415
+    /// minimum (C) by its overall grade and by that parameter, named as the contract names it.
+    #[test]
+    fn a_low_contrast_symbol_fails_by_name() {
+        let frame = frame_of(GenSpec {
             text: "LAB-TEST-1".into(),
             size: Some("16x16".into()),
             light: 0.45,
             dark: 0.15,
             ..GenSpec::default()
         });
-        let none = frame_of(GenSpec {
+        let record = record_of(&frame, &Expected::default());
+        let contrast = record["grade"]["symbol_contrast"]["value"]
+            .as_f64()
+            .unwrap();
+        assert!((contrast - 0.30).abs() < 0.03, "{contrast}");
+        assert_eq!(record["verdict"], "fail");
+        assert_eq!(
+            record["reasons"],
+            json!(["grade 1.0 below profile minimum 1.5", "symbol_contrast D"])
+        );
+    }
+
+    /// A frame with no symbol, byte for byte.
+    #[test]
+    fn an_empty_frame_is_a_no_read() {
+        let frame = frame_of(GenSpec {
             text: "BLANK".into(),
             light: 0.8,
             dark: 0.8,
             ..GenSpec::default()
         });
-        let crowd = render_crowd(&CrowdSpec {
+        let expected = Expected {
+            count: Some(2),
+            ..Expected::default()
+        };
+        assert_eq!(
+            serde_json::to_string(&record_of(&frame, &expected)).unwrap(),
+            concat!(
+                r#"{"decoded":false,"symbology_identifier":null,"size":null,"text":null,"#,
+                r#""gs1":null,"hri":null,"grade":{"overall":0.0,"letter":"F","#,
+                r#""notation":"0.0/0.8X/660","decode":{"grade":0}},"verdict":"fail","#,
+                r#""reasons":["no Data Matrix decoded","the frame holds 0 symbols, the line expects 2"],"#,
+                r#""symbols":[]}"#
+            )
+        );
+    }
+
+    /// Every symbol of a frame in `symbols`, each with its own verdict; the frame fails on
+    /// its count and on another symbol's reason, named by that symbol's position.
+    #[test]
+    fn a_crowded_frame_records_every_symbol() {
+        let spec = CrowdSpec {
             count: 3,
             canvas: (640, 480),
             size: Some("22x22".into()),
             module_px: 5.0,
             seed: 3,
             ..CrowdSpec::default()
-        })
-        .expect("renders")
-        .into_frame()
-        .1;
-        let iso = Profile::load("iso15415").unwrap();
-        let healthcare = Profile::load("gs1-healthcare").unwrap();
-        let mut expected = Expected::new("09506000134352", "", "").unwrap();
+        };
+        let (truth, frame) = render_crowd(&spec).expect("renders").into_frame();
+        let mut expected = Expected::new("", "B00003", "").unwrap();
         expected.count = Some(2);
-        let cases = [
-            (&clean, &iso, None, Expected::default(), 1, "pass"),
-            (
-                &clean,
-                &healthcare,
-                Some(600.0 / 25.4),
-                Expected::default(),
-                1,
-                "fail", // X 0.254 mm, below the healthcare range
-            ),
-            (&low, &iso, None, Expected::default(), 1, "fail"),
-            (&crowd, &iso, None, Expected::default(), 3, "pass"),
-            (&crowd, &iso, None, expected.clone(), 3, "fail"),
-            (&none, &iso, None, expected, 0, "fail"),
-            (
-                &none,
-                &healthcare,
-                Some(600.0 / 25.4),
-                Expected::default(),
-                0,
-                "fail",
-            ),
-        ];
-        for (frame, profile, px_per_mm, expected, symbols, verdict) in cases {
-            let inspection = inspect(frame, profile, px_per_mm, &ReadOptions::default());
-            assert_eq!(inspection.symbols.len(), symbols);
-            let overall = f64::from(inspection.scan_grade());
-            let record = judge_frame(inspection.clone(), overall, profile, px_per_mm, &expected);
-            let by_hand = by_hand::record_json(&inspection, overall, profile, px_per_mm, &record);
-            assert_eq!(by_hand["verdict"], verdict, "{by_hand}");
-            assert_eq!(serde_json::to_string(&record).unwrap(), by_hand.to_string());
-        }
+        expected.commissioned = Some(
+            truth.symbols[..2]
+                .iter()
+                .map(|s| s.text.rsplit_once("\u{1d}21").unwrap().1.to_string())
+                .collect(),
+        );
+        let record = record_of(&frame, &expected);
+        let symbols = record["symbols"].as_array().unwrap();
+        let mut texts: Vec<&str> = symbols
+            .iter()
+            .map(|s| s["text"].as_str().unwrap())
+            .collect();
+        let mut truths: Vec<&str> = truth.symbols.iter().map(|s| s.text.as_str()).collect();
+        texts.sort_unstable();
+        truths.sort_unstable();
+        assert_eq!(texts, truths);
+        let third = &truth.symbols[2].text;
+        let (k, failing) = symbols
+            .iter()
+            .enumerate()
+            .find(|(_, s)| s["text"] == *third)
+            .unwrap();
+        let serial = third.rsplit_once("\u{1d}21").unwrap().1;
+        let reason = format!("serial (21) {serial} was never commissioned");
+        assert_eq!(failing["reasons"], json!([reason]));
+        assert_eq!(failing["verdict"], "fail");
+        let mut frame_reasons = if k == 0 {
+            vec![reason]
+        } else {
+            vec![format!("symbol {}: {reason}", k + 1)]
+        };
+        frame_reasons.push("the frame holds 3 symbols, the line expects 2".into());
+        assert_eq!(record["reasons"], json!(frame_reasons));
+        assert_eq!(record["verdict"], "fail");
+        assert_eq!(symbols.iter().filter(|s| s["verdict"] == "pass").count(), 2);
     }
 }
