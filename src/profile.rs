@@ -74,14 +74,72 @@ pub struct DataRules {
     pub gtin_kind: String,
 }
 
+/// How GS1 data falls short of a profile's own rules (on top of the GS1 General
+/// Specifications); `profile` names the profile in the words.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum DataProblem {
+    Missing {
+        ai: String,
+        profile: String,
+    },
+    NotAllowed {
+        ai: String,
+        profile: String,
+    },
+    TooLong {
+        ai: String,
+        length: usize,
+        max: usize,
+        profile: String,
+    },
+    GtinKind {
+        gtin: String,
+        kind: String,
+        prefixes: Vec<String>,
+    },
+}
+
+impl std::fmt::Display for DataProblem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            DataProblem::Missing { ai, profile } => {
+                write!(f, "({ai}) is missing ({profile} requires it)")
+            }
+            DataProblem::NotAllowed { ai, profile } => {
+                write!(f, "({ai}) is not allowed by {profile}")
+            }
+            DataProblem::TooLong {
+                ai,
+                length,
+                max,
+                profile,
+            } => write!(
+                f,
+                "({ai}) has {length} characters, {profile} allows at most {max}"
+            ),
+            DataProblem::GtinKind {
+                gtin,
+                kind,
+                prefixes,
+            } => write!(
+                f,
+                "(01) {gtin} is not {kind} GTIN (after the indicator digit it must start with {})",
+                prefixes.join(" or ")
+            ),
+        }
+    }
+}
+
 impl DataRules {
-    /// Every way `data` falls short of these rules, in words for the line; `market` names
-    /// the profile in them.
-    pub fn check(&self, data: &Gs1Data, market: &str) -> Vec<String> {
-        let mut reasons = Vec::new();
+    /// Every way `data` falls short of these rules; `market` names the profile.
+    pub fn check(&self, data: &Gs1Data, market: &str) -> Vec<DataProblem> {
+        let mut problems = Vec::new();
         for ai in &self.required_ais {
             if data.get(ai).is_none() {
-                reasons.push(format!("GS1: ({ai}) is missing ({market} requires it)"));
+                problems.push(DataProblem::Missing {
+                    ai: ai.clone(),
+                    profile: market.into(),
+                });
             }
         }
         if self.reject_other_ais {
@@ -89,7 +147,10 @@ impl DataRules {
                 let ai = element.ai.as_str();
                 let listed = self.required_ais.iter().chain(&self.optional_ais);
                 if !listed.into_iter().any(|a| a == ai) {
-                    reasons.push(format!("GS1: ({ai}) is not allowed by {market}"));
+                    problems.push(DataProblem::NotAllowed {
+                        ai: ai.into(),
+                        profile: market.into(),
+                    });
                 }
             }
         }
@@ -97,10 +158,12 @@ impl DataRules {
             if let Some(value) = data.get(ai)
                 && value.chars().count() > max
             {
-                reasons.push(format!(
-                    "GS1: ({ai}) has {} characters, {market} allows at most {max}",
-                    value.chars().count()
-                ));
+                problems.push(DataProblem::TooLong {
+                    ai: ai.clone(),
+                    length: value.chars().count(),
+                    max,
+                    profile: market.into(),
+                });
             }
         }
         if let Some(gtin) = data.get("01")
@@ -110,13 +173,13 @@ impl DataRules {
                     .is_some_and(|rest| rest.starts_with(p.as_str()))
             })
         {
-            reasons.push(format!(
-                "GS1: (01) {gtin} is not {} GTIN (after the indicator digit it must start with {})",
-                self.gtin_kind,
-                self.gtin_prefixes.join(" or ")
-            ));
+            problems.push(DataProblem::GtinKind {
+                gtin: gtin.into(),
+                kind: self.gtin_kind.clone(),
+                prefixes: self.gtin_prefixes.clone(),
+            });
         }
-        reasons
+        problems
     }
 
     fn validate(&self) -> std::result::Result<(), String> {
@@ -275,7 +338,13 @@ mod tests {
     fn data_reasons(profile: &str, hri: &str) -> Vec<String> {
         let data = crate::gs1::parse_hri(hri);
         assert!(data.is_valid(), "{:?}", data.problems);
-        Profile::load(profile).unwrap().data.check(&data, profile)
+        Profile::load(profile)
+            .unwrap()
+            .data
+            .check(&data, profile)
+            .into_iter()
+            .map(|p| crate::verdict::Reason::ProfileData(p).to_string())
+            .collect()
     }
 
     #[test]

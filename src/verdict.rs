@@ -1,5 +1,13 @@
-//! The verdict on one image: the grade against the profile, with the reasons a symbol fails,
-//! and the record users and their scripts read (the contract's JSON names).
+//! The verdict on one image: each symbol's grade against the profile, with the reasons it
+//! fails, gathered into the typed [`FrameRecord`] every output is made from.
+
+mod parameter;
+mod reason;
+mod record;
+
+pub use parameter::{Measurement, Parameter, shown};
+pub use reason::{ExpectedField, Reason, Sighting};
+pub use record::{FrameRecord, SymbolRecord, verdict_word};
 
 use crate::error::{Error, Result};
 use crate::frame::Frame;
@@ -8,8 +16,6 @@ use crate::gs1;
 use crate::gs1::Gs1Data;
 use crate::profile::Profile;
 use crate::reader::{ReadOptions, SymbolRead, read};
-use serde::Serialize;
-use serde_json::{Value, json};
 use std::collections::HashSet;
 
 /// Letter of an integer grade 4..0.
@@ -43,13 +49,6 @@ pub fn notation(
         _ => format!("{}X", profile.aperture.x_fraction),
     };
     format!("{overall:.1}/{aperture}/{}", profile.wavelength_nm)
-}
-
-/// Pass or fail, and every reason for a failure.
-#[derive(Clone, Debug, Serialize, PartialEq)]
-pub struct Verdict {
-    pub pass: bool,
-    pub reasons: Vec<String>,
 }
 
 /// What the line was told to print. Each field that is set must match the pack.
@@ -96,22 +95,25 @@ impl Expected {
     }
 
     /// Where the pack's data differs from what the line was told to print.
-    pub fn check(&self, data: Option<&Gs1Data>) -> Vec<String> {
+    pub fn check(&self, data: Option<&Gs1Data>) -> Vec<Reason> {
         let mut reasons = Vec::new();
-        let fields = [
-            ("GTIN", "01", &self.gtin),
-            ("batch", "10", &self.batch),
-            ("expiry", "17", &self.expiry),
-        ];
-        for (name, ai, expected) in fields {
+        for field in ExpectedField::ALL {
+            let expected = match field {
+                ExpectedField::Gtin => &self.gtin,
+                ExpectedField::Batch => &self.batch,
+                ExpectedField::Expiry => &self.expiry,
+            };
             let Some(expected) = expected else { continue };
-            match data.and_then(|d| d.get(ai)) {
-                None => reasons.push(format!(
-                    "{name} ({ai}) is missing, the line expects {expected}"
-                )),
-                Some(found) if found != expected => reasons.push(format!(
-                    "{name} ({ai}) is {found}, the line expects {expected}"
-                )),
+            match data.and_then(|d| d.get(field.ai())) {
+                None => reasons.push(Reason::ExpectedMissing {
+                    field,
+                    expected: expected.clone(),
+                }),
+                Some(found) if found != expected => reasons.push(Reason::ExpectedMismatch {
+                    field,
+                    found: found.into(),
+                    expected: expected.clone(),
+                }),
                 Some(_) => {}
             }
         }
@@ -119,162 +121,68 @@ impl Expected {
             (&self.commissioned, data.and_then(|d| d.get("21")))
             && !commissioned.contains(serial)
         {
-            reasons.push(not_commissioned(serial));
+            reasons.push(Reason::NotCommissioned {
+                serial: serial.into(),
+            });
         }
         reasons
     }
 }
 
-/// The reason a pack fails when its serial was never commissioned.
-pub fn not_commissioned(serial: &str) -> String {
-    format!("serial (21) {serial} was never commissioned")
-}
-
-/// Judges one image: `overall` is its grade (or its group's mean with averaging).
-pub fn judge(
-    symbol: Option<&SymbolRead>,
-    grading: Option<&Grading>,
+/// Why one decoded symbol fails: `overall` is its grade (or its group's mean with averaging).
+fn judge(
+    symbol: &SymbolRead,
+    gs1: Option<&Gs1Data>,
+    grading: &Grading,
     overall: f64,
     profile: &Profile,
     px_per_mm: Option<f64>,
     expected: &Expected,
-) -> Verdict {
+) -> Vec<Reason> {
     let mut reasons = Vec::new();
-    let (Some(symbol), Some(grading)) = (symbol, grading) else {
-        return Verdict {
-            pass: false,
-            reasons: vec!["no Data Matrix decoded".into()],
-        };
-    };
-    let gs1_data = gs1_data(symbol);
     if overall < profile.min_grade {
-        reasons.push(format!(
-            "grade {overall:.1} below profile minimum {:.1}",
-            profile.min_grade
-        ));
+        reasons.push(Reason::GradeBelowMinimum {
+            overall,
+            minimum: profile.min_grade,
+        });
     }
-    for (name, grade) in parameter_grades(grading) {
-        if (grade as f64) < profile.min_grade {
-            reasons.push(format!("{name} {}", letter(grade)));
+    for parameter in Parameter::ALL {
+        let grade = parameter.of(grading).grade;
+        if f64::from(grade) < profile.min_grade {
+            reasons.push(Reason::ParameterBelowMinimum { parameter, grade });
         }
     }
     if profile.require_gs1 && !symbol.decoded.gs1 {
-        reasons.push("data is not GS1 (no FNC1 in the first position)".into());
+        reasons.push(Reason::NotGs1);
     }
-    if let Some(data) = &gs1_data {
-        reasons.extend(data.problems.iter().map(|p| format!("GS1: {p}")));
-        reasons.extend(profile.data.check(data, &profile.name));
+    if let Some(data) = gs1 {
+        reasons.extend(data.problems.iter().cloned().map(Reason::Gs1));
+        reasons.extend(
+            profile
+                .data
+                .check(data, &profile.name)
+                .into_iter()
+                .map(Reason::ProfileData),
+        );
     }
-    reasons.extend(expected.check(gs1_data.as_ref()));
+    reasons.extend(expected.check(gs1));
     if let (Some([lo, hi]), Some(ppmm)) = (profile.x_dimension_mm, px_per_mm) {
         let x_mm = grading.x_dimension_px / ppmm;
         if x_mm < lo || x_mm > hi {
-            reasons.push(format!(
-                "X dimension {x_mm:.3} mm outside {lo:.3}–{hi:.3} mm"
-            ));
+            reasons.push(Reason::XDimensionOutside {
+                x_mm,
+                min_mm: lo,
+                max_mm: hi,
+            });
         }
     }
     if grading.quiet_zone_violations > 0 {
-        reasons.push(format!(
-            "quiet zone: {} dark modules within {} X of the symbol",
-            grading.quiet_zone_violations, profile.quiet_zone_modules
-        ));
+        reasons.push(Reason::QuietZone {
+            dark_modules: grading.quiet_zone_violations,
+            quiet_zone_modules: profile.quiet_zone_modules,
+        });
     }
-    Verdict {
-        pass: reasons.is_empty(),
-        reasons,
-    }
-}
-
-/// The graded parameters by their contract names.
-pub fn parameter_grades(g: &Grading) -> [(&'static str, u8); 8] {
-    [
-        ("decode", g.decode),
-        ("symbol_contrast", g.symbol_contrast.grade),
-        ("modulation", g.modulation.grade),
-        ("reflectance_margin", g.reflectance_margin.grade),
-        ("fixed_pattern_damage", g.fixed_pattern_damage.grade),
-        ("axial_nonuniformity", g.axial_nonuniformity.grade),
-        ("grid_nonuniformity", g.grid_nonuniformity.grade),
-        ("unused_error_correction", g.unused_error_correction.grade),
-    ]
-}
-
-/// Every parameter as (contract name, value if it has one, grade).
-pub fn parameters(g: &Grading) -> Vec<(&'static str, Option<f64>, u8)> {
-    vec![
-        ("decode", None, g.decode),
-        (
-            "symbol_contrast",
-            Some(g.symbol_contrast.value),
-            g.symbol_contrast.grade,
-        ),
-        ("modulation", Some(g.modulation.value), g.modulation.grade),
-        (
-            "reflectance_margin",
-            Some(g.reflectance_margin.value),
-            g.reflectance_margin.grade,
-        ),
-        ("fixed_pattern_damage", None, g.fixed_pattern_damage.grade),
-        (
-            "axial_nonuniformity",
-            Some(g.axial_nonuniformity.value),
-            g.axial_nonuniformity.grade,
-        ),
-        (
-            "grid_nonuniformity",
-            Some(g.grid_nonuniformity.value),
-            g.grid_nonuniformity.grade,
-        ),
-        (
-            "unused_error_correction",
-            Some(g.unused_error_correction.value),
-            g.unused_error_correction.grade,
-        ),
-    ]
-}
-
-fn round3(v: f64) -> Value {
-    if v.is_finite() {
-        json!((v * 1000.0).round() / 1000.0 + 0.0)
-    } else {
-        Value::Null
-    }
-}
-
-/// The contract's `grade` object.
-pub fn grade_json(g: &Grading, overall: f64, notation: &str) -> Value {
-    let mut out = serde_json::Map::new();
-    out.insert("overall".into(), json!((overall * 10.0).round() / 10.0));
-    out.insert("letter".into(), json!(overall_letter(overall)));
-    out.insert("notation".into(), json!(notation));
-    out.insert("scan_grade".into(), json!(g.scan_grade));
-    for (name, value, grade) in parameters(g) {
-        let entry = match (name, value) {
-            ("decode", _) => json!({"grade": grade}),
-            (_, Some(v)) => json!({"value": round3(v), "grade": grade}),
-            (_, None) => json!({"value": null, "grade": grade}),
-        };
-        out.insert(name.into(), entry);
-    }
-    let fpd = &g.fixed_pattern_damage;
-    out.insert(
-        "fixed_pattern_damage".into(),
-        json!({"value": null, "grade": fpd.grade,
-               "segments": {"l1": fpd.l1, "l2": fpd.l2, "qzl1": fpd.qzl1, "qzl2": fpd.qzl2,
-                            "octasa": fpd.octasa, "average": round3(fpd.average)}}),
-    );
-    out.insert(
-        "print_growth".into(),
-        json!({"horizontal": round3(g.print_growth.horizontal), "vertical": round3(g.print_growth.vertical)}),
-    );
-    out.insert(
-        "measurement".into(),
-        json!({"r_max": round3(g.r_max), "r_min": round3(g.r_min),
-               "global_threshold": round3(g.global_threshold),
-               "x_dimension_px": round3(g.x_dimension_px), "aperture_px": round3(g.aperture_px)}),
-    );
-    Value::Object(out)
+    reasons
 }
 
 /// A symbol read from a frame and graded.
@@ -320,183 +228,281 @@ pub fn inspect(
     Inspection { symbols }
 }
 
-/// The verdict on a frame and on each of its symbols.
-#[derive(Clone, Debug)]
-pub struct FrameVerdict {
-    /// Passes only when every symbol passes and the frame holds the expected count.
-    pub frame: Verdict,
-    /// Per symbol of [`Inspection::symbols`], with its overall grade.
-    pub symbols: Vec<(Verdict, f64)>,
-}
-
-/// Judges every symbol of a frame and the frame as a whole. `first_overall` is the first
-/// symbol's overall grade (its group's mean with averaging); the others' is their scan grade.
-/// The frame's reasons are the first symbol's, then each other failing symbol's prefixed by
-/// its position, a serial that two symbols of the frame share, and a wrong count.
+/// Judges every symbol of a frame and the frame as a whole, into the frame's record.
+/// `first_overall` is the first symbol's overall grade (its group's mean with averaging); the
+/// others' is their scan grade. The frame's reasons are the first symbol's, then each other
+/// failing symbol's, a serial that two symbols of the frame share, and a wrong count.
 pub fn judge_frame(
-    inspection: &Inspection,
+    inspection: Inspection,
     first_overall: f64,
     profile: &Profile,
     px_per_mm: Option<f64>,
     expected: &Expected,
-) -> FrameVerdict {
-    let serials: Vec<Option<(String, String)>> = inspection
+) -> FrameRecord {
+    let frame_notation = notation(
+        first_overall,
+        profile,
+        inspection.first().map(|s| &s.grading),
+        px_per_mm,
+    );
+    let mut symbols: Vec<SymbolRecord> = inspection
         .symbols
-        .iter()
-        .map(|s| gtin_and_serial(&s.symbol))
-        .collect();
-    let symbols: Vec<(Verdict, f64)> = inspection
-        .symbols
-        .iter()
+        .into_iter()
         .enumerate()
-        .map(|(k, s)| {
+        .map(|(k, GradedSymbol { symbol, grading })| {
             let overall = if k == 0 {
                 first_overall
             } else {
-                f64::from(s.grading.scan_grade)
+                f64::from(grading.scan_grade)
             };
-            let mut verdict = judge(
-                Some(&s.symbol),
-                Some(&s.grading),
+            let gs1 = gs1_data(&symbol);
+            let reasons = judge(
+                &symbol,
+                gs1.as_ref(),
+                &grading,
                 overall,
                 profile,
                 px_per_mm,
                 expected,
             );
-            if let Some((gtin, serial)) = &serials[k]
-                && let Some(other) = (0..serials.len())
-                    .find(|&j| j != k && serials[j].as_ref() == serials[k].as_ref())
-            {
-                verdict.reasons.push(format!(
-                    "duplicate serial (21) {serial} for GTIN {gtin} (symbol {} of this frame)",
-                    other + 1
-                ));
-                verdict.pass = false;
+            SymbolRecord {
+                size: symbol.size,
+                corners: symbol.corners_finder_first(),
+                symbology_identifier: symbol.decoded.symbology_identifier,
+                text: symbol.decoded.text,
+                gs1,
+                notation: notation(overall, profile, Some(&grading), px_per_mm),
+                grading,
+                overall,
+                reasons,
             }
-            (verdict, overall)
         })
         .collect();
+    let serials: Vec<Option<(String, String)>> = symbols
+        .iter()
+        .map(|s| Some((s.element("01")?.to_string(), s.element("21")?.to_string())))
+        .collect();
+    for (k, symbol) in symbols.iter_mut().enumerate() {
+        if let Some((gtin, serial)) = &serials[k]
+            && let Some(other) =
+                (0..serials.len()).find(|&j| j != k && serials[j].as_ref() == serials[k].as_ref())
+        {
+            symbol.reasons.push(Reason::DuplicateSerial {
+                gtin: gtin.clone(),
+                serial: serial.clone(),
+                first: Sighting::ThisFrame { symbol: other + 1 },
+            });
+        }
+    }
     let mut reasons = match symbols.first() {
-        Some((first, _)) => first.reasons.clone(),
-        None => judge(None, None, 0.0, profile, px_per_mm, expected).reasons,
+        Some(first) => first.reasons.clone(),
+        None => vec![Reason::NoSymbolDecoded],
     };
-    for (k, (verdict, _)) in symbols.iter().enumerate().skip(1) {
-        reasons.extend(
-            verdict
-                .reasons
-                .iter()
-                .map(|r| format!("symbol {}: {r}", k + 1)),
-        );
+    for (k, symbol) in symbols.iter().enumerate().skip(1) {
+        reasons.extend(symbol.reasons.iter().map(|r| Reason::OfSymbol {
+            symbol: k + 1,
+            reason: Box::new(r.clone()),
+        }));
     }
     if let Some(count) = expected.count
         && count != symbols.len()
     {
-        reasons.push(format!(
-            "the frame holds {} symbols, the line expects {count}",
-            symbols.len()
-        ));
+        reasons.push(Reason::CountMismatch {
+            found: symbols.len(),
+            expected: count,
+        });
     }
-    FrameVerdict {
-        frame: Verdict {
-            pass: reasons.is_empty(),
-            reasons,
+    FrameRecord {
+        overall: if symbols.is_empty() {
+            0.0
+        } else {
+            first_overall
         },
+        notation: frame_notation,
+        reasons,
         symbols,
     }
 }
 
-/// (01) and (21) of a GS1 symbol that carries both.
-fn gtin_and_serial(symbol: &SymbolRead) -> Option<(String, String)> {
-    let data = gs1_data(symbol)?;
-    Some((data.get("01")?.to_string(), data.get("21")?.to_string()))
-}
-
 /// A GS1 symbol's data split into its elements (None for non-GS1 data).
-pub fn gs1_data(symbol: &SymbolRead) -> Option<Gs1Data> {
+fn gs1_data(symbol: &SymbolRead) -> Option<Gs1Data> {
     symbol
         .decoded
         .gs1
         .then(|| gs1::parse_element_string(&symbol.decoded.text))
 }
 
-/// HRI of a GS1 symbol's data (None for non-GS1 data).
-pub fn hri(symbol: &SymbolRead) -> Option<String> {
-    gs1_data(symbol).map(|d| d.hri())
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::synth::{CrowdSpec, GenSpec, render, render_crowd};
+    use serde_json::{Value, json};
 
-/// The contract's one-symbol fields (`decoded` … `hri`, `grade`) of a graded symbol, or of
-/// none.
-fn symbol_fields(
-    graded: Option<&GradedSymbol>,
-    overall: f64,
-    profile: &Profile,
-    px_per_mm: Option<f64>,
-) -> serde_json::Map<String, Value> {
-    let symbol = graded.map(|g| &g.symbol);
-    let grading = graded.map(|g| &g.grading);
-    let notation = notation(overall, profile, grading, px_per_mm);
-    let grade = match grading {
-        Some(g) => grade_json(g, overall, &notation),
-        None => {
-            json!({"overall": 0.0, "letter": "F", "notation": notation, "decode": {"grade": 0}})
-        }
-    };
-    let fields = json!({
-        "decoded": symbol.is_some(),
-        "symbology_identifier": symbol.map(|s| s.decoded.symbology_identifier.clone()),
-        "size": symbol.map(|s| s.size.name()),
-        "text": symbol.map(|s| s.decoded.text.clone()),
-        "gs1": symbol.map(|s| s.decoded.gs1),
-        "hri": symbol.and_then(hri),
-        "grade": grade,
-    });
-    match fields {
-        Value::Object(map) => map,
-        _ => unreachable!("a JSON object literal"),
+    fn frame_of(spec: GenSpec) -> Frame<'static> {
+        render(&spec).expect("renders").into_frame().1
     }
-}
 
-fn verdict_word(pass: bool) -> &'static str {
-    if pass { "pass" } else { "fail" }
-}
+    fn record_of(frame: &Frame, expected: &Expected) -> Value {
+        let profile = Profile::load("iso15415").unwrap();
+        let inspection = inspect(frame, &profile, None, &ReadOptions::default());
+        let overall = f64::from(inspection.scan_grade());
+        serde_json::to_value(judge_frame(inspection, overall, &profile, None, expected)).unwrap()
+    }
 
-/// The contract's JSON record of one inspected image: the first symbol's fields, the frame's
-/// verdict and reasons, and every symbol in `symbols` (each with its own verdict and its
-/// corners in frame pixels, the finder's corner first).
-pub fn record_json(
-    path: &str,
-    inspection: &Inspection,
-    overall: f64,
-    profile: &Profile,
-    px_per_mm: Option<f64>,
-    expected: &Expected,
-) -> Value {
-    let judged = judge_frame(inspection, overall, profile, px_per_mm, expected);
-    let mut record = serde_json::Map::new();
-    record.insert("path".into(), json!(path));
-    record.extend(symbol_fields(
-        inspection.first(),
-        overall,
-        profile,
-        px_per_mm,
-    ));
-    record.insert("verdict".into(), json!(verdict_word(judged.frame.pass)));
-    record.insert("reasons".into(), json!(judged.frame.reasons));
-    let symbols: Vec<Value> = inspection
-        .symbols
-        .iter()
-        .zip(&judged.symbols)
-        .map(|(graded, (verdict, overall))| {
-            let mut fields = symbol_fields(Some(graded), *overall, profile, px_per_mm);
-            fields.insert("verdict".into(), json!(verdict_word(verdict.pass)));
-            fields.insert("reasons".into(), json!(verdict.reasons));
-            fields.insert(
-                "corners".into(),
-                json!(graded.symbol.corners_finder_first()),
-            );
-            Value::Object(fields)
-        })
-        .collect();
-    record.insert("symbols".into(), json!(symbols));
-    Value::Object(record)
+    fn keys(v: &Value) -> Vec<&str> {
+        v.as_object().unwrap().keys().map(String::as_str).collect()
+    }
+
+    /// The contract's JSON record: its keys in the contract's order, the known payload, and
+    /// the verdict.
+    #[test]
+    fn a_clean_symbol_is_recorded_under_the_contracts_names() {
+        let frame = frame_of(GenSpec {
+            text: "0109506000134352172812311012AB34\u{1d}21SN00001234".into(),
+            gs1: true,
+            module_px: 6.0,
+            ..GenSpec::default()
+        });
+        let record = record_of(&frame, &Expected::default());
+        let one_symbol = [
+            "decoded",
+            "symbology_identifier",
+            "size",
+            "text",
+            "gs1",
+            "hri",
+            "grade",
+        ];
+        assert_eq!(
+            keys(&record),
+            [&one_symbol[..], &["verdict", "reasons", "symbols"]].concat()
+        );
+        assert_eq!(
+            record["hri"],
+            "(01)09506000134352(17)281231(10)12AB34(21)SN00001234"
+        );
+        assert_eq!(record["verdict"], "pass");
+        assert_eq!(record["reasons"], json!([]));
+        let grade = &record["grade"];
+        let parameters = Parameter::ALL.map(Parameter::name);
+        assert_eq!(
+            keys(grade),
+            [
+                &["overall", "letter", "notation", "scan_grade"][..],
+                &parameters,
+                &["print_growth", "measurement"]
+            ]
+            .concat()
+        );
+        assert_eq!(grade["decode"], json!({"grade": 4}));
+        assert_eq!(grade["fixed_pattern_damage"]["value"], Value::Null);
+        assert_eq!(keys(&grade["symbol_contrast"]), ["value", "grade"]);
+        let symbol = &record["symbols"][0];
+        assert_eq!(
+            keys(symbol),
+            [&one_symbol[..], &["verdict", "reasons", "corners"]].concat()
+        );
+        assert_eq!(symbol["grade"], record["grade"]);
+        assert_eq!(symbol["corners"].as_array().unwrap().len(), 4);
+    }
+
+    /// Symbol Contrast 0.30 (reflectances 0.45/0.15) grades D: it fails the iso15415
+    /// minimum (C) by its overall grade and by that parameter, named as the contract names it.
+    #[test]
+    fn a_low_contrast_symbol_fails_by_name() {
+        let frame = frame_of(GenSpec {
+            text: "LAB-TEST-1".into(),
+            size: Some("16x16".into()),
+            light: 0.45,
+            dark: 0.15,
+            ..GenSpec::default()
+        });
+        let record = record_of(&frame, &Expected::default());
+        let contrast = record["grade"]["symbol_contrast"]["value"]
+            .as_f64()
+            .unwrap();
+        assert!((contrast - 0.30).abs() < 0.03, "{contrast}");
+        assert_eq!(record["verdict"], "fail");
+        assert_eq!(
+            record["reasons"],
+            json!(["grade 1.0 below profile minimum 1.5", "symbol_contrast D"])
+        );
+    }
+
+    /// A frame with no symbol, byte for byte.
+    #[test]
+    fn an_empty_frame_is_a_no_read() {
+        let frame = frame_of(GenSpec {
+            text: "BLANK".into(),
+            light: 0.8,
+            dark: 0.8,
+            ..GenSpec::default()
+        });
+        let expected = Expected {
+            count: Some(2),
+            ..Expected::default()
+        };
+        assert_eq!(
+            serde_json::to_string(&record_of(&frame, &expected)).unwrap(),
+            concat!(
+                r#"{"decoded":false,"symbology_identifier":null,"size":null,"text":null,"#,
+                r#""gs1":null,"hri":null,"grade":{"overall":0.0,"letter":"F","#,
+                r#""notation":"0.0/0.8X/660","decode":{"grade":0}},"verdict":"fail","#,
+                r#""reasons":["no Data Matrix decoded","the frame holds 0 symbols, the line expects 2"],"#,
+                r#""symbols":[]}"#
+            )
+        );
+    }
+
+    /// Every symbol of a frame in `symbols`, each with its own verdict; the frame fails on
+    /// its count and on another symbol's reason, named by that symbol's position.
+    #[test]
+    fn a_crowded_frame_records_every_symbol() {
+        let spec = CrowdSpec {
+            count: 3,
+            canvas: (640, 480),
+            size: Some("22x22".into()),
+            module_px: 5.0,
+            seed: 3,
+            ..CrowdSpec::default()
+        };
+        let (truth, frame) = render_crowd(&spec).expect("renders").into_frame();
+        let mut expected = Expected::new("", "B00003", "").unwrap();
+        expected.count = Some(2);
+        expected.commissioned = Some(
+            truth.symbols[..2]
+                .iter()
+                .map(|s| s.text.rsplit_once("\u{1d}21").unwrap().1.to_string())
+                .collect(),
+        );
+        let record = record_of(&frame, &expected);
+        let symbols = record["symbols"].as_array().unwrap();
+        let mut texts: Vec<&str> = symbols
+            .iter()
+            .map(|s| s["text"].as_str().unwrap())
+            .collect();
+        let mut truths: Vec<&str> = truth.symbols.iter().map(|s| s.text.as_str()).collect();
+        texts.sort_unstable();
+        truths.sort_unstable();
+        assert_eq!(texts, truths);
+        let third = &truth.symbols[2].text;
+        let (k, failing) = symbols
+            .iter()
+            .enumerate()
+            .find(|(_, s)| s["text"] == *third)
+            .unwrap();
+        let serial = third.rsplit_once("\u{1d}21").unwrap().1;
+        let reason = format!("serial (21) {serial} was never commissioned");
+        assert_eq!(failing["reasons"], json!([reason]));
+        assert_eq!(failing["verdict"], "fail");
+        let mut frame_reasons = if k == 0 {
+            vec![reason]
+        } else {
+            vec![format!("symbol {}: {reason}", k + 1)]
+        };
+        frame_reasons.push("the frame holds 3 symbols, the line expects 2".into());
+        assert_eq!(record["reasons"], json!(frame_reasons));
+        assert_eq!(record["verdict"], "fail");
+        assert_eq!(symbols.iter().filter(|s| s["verdict"] == "pass").count(), 2);
+    }
 }

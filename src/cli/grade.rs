@@ -5,12 +5,15 @@ use anyhow::{Context, Result};
 use clap::{Args, ValueEnum};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use rayon::prelude::*;
-use serde_json::Value;
+use serde::Serialize;
+use serde::ser::{SerializeMap, Serializer};
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use verigrade::profile::{DEFAULT_PROFILE, Profile};
-use verigrade::verdict::{Expected, Inspection, inspect, record_json};
+use verigrade::verdict::{
+    Expected, FrameRecord, Inspection, Parameter, inspect, judge_frame, letter, shown, verdict_word,
+};
 use verigrade::{Frame, ReadOptions};
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -147,26 +150,26 @@ pub fn run(args: &GradeArgs) -> Result<ExitCode> {
 
     let mut records = Vec::with_capacity(files.len());
     let mut unreadable = 0;
-    for ((path, outcome), &overall) in files.iter().zip(&outcomes).zip(&overall) {
-        let shown = path.display().to_string();
-        records.push(match outcome {
-            Ok(inspection) => {
-                record_json(&shown, inspection, overall, &profile, px_per_mm, &expected)
-            }
+    for ((path, outcome), &overall) in files.iter().zip(outcomes).zip(&overall) {
+        let path = path.display().to_string();
+        let outcome = match outcome {
+            Ok(inspection) => Ok(judge_frame(
+                inspection, overall, &profile, px_per_mm, &expected,
+            )),
             Err(e) => {
                 unreadable += 1;
-                eprintln!("verigrade: {shown}: {e}");
-                serde_json::json!({"path": shown, "decoded": false, "error": e,
-                                   "verdict": "fail", "reasons": [e]})
+                eprintln!("verigrade: {path}: {e}");
+                Err(e)
             }
-        });
+        };
+        records.push(ImageRecord { path, outcome });
     }
 
     let mut out = std::io::stdout().lock();
     match args.format {
         GradeFormat::Json => {
             for r in &records {
-                writeln!(out, "{r}")?;
+                writeln!(out, "{}", serde_json::to_string(r)?)?;
             }
         }
         GradeFormat::Csv => write_csv(&mut out, &records)?,
@@ -181,7 +184,7 @@ pub fn run(args: &GradeArgs) -> Result<ExitCode> {
         std::fs::write(report, super::report::html(&records, &profile))
             .with_context(|| format!("cannot write {}", report.display()))?;
     }
-    let all_pass = records.iter().all(|r| r["verdict"] == "pass");
+    let all_pass = records.iter().all(ImageRecord::pass);
     Ok(if unreadable > 0 {
         ExitCode::from(2)
     } else if all_pass {
@@ -191,147 +194,189 @@ pub fn run(args: &GradeArgs) -> Result<ExitCode> {
     })
 }
 
-/// Parameters in report order: contract name and short label.
-pub const PARAMETERS: [(&str, &str); 8] = [
-    ("decode", "DEC"),
-    ("symbol_contrast", "SC"),
-    ("modulation", "MOD"),
-    ("reflectance_margin", "RM"),
-    ("fixed_pattern_damage", "FPD"),
-    ("axial_nonuniformity", "AN"),
-    ("grid_nonuniformity", "GN"),
-    ("unused_error_correction", "UEC"),
-];
-
-/// Letter of an integer grade in a record.
-pub fn grade_letter(v: &Value) -> &'static str {
-    v.as_u64()
-        .map_or("-", |g| verigrade::verdict::letter(g.min(4) as u8))
+/// One image's line of output: its path, and its record or why it could not be read.
+pub struct ImageRecord {
+    pub path: String,
+    pub outcome: std::result::Result<FrameRecord, String>,
 }
 
-fn csv_field(v: &Value) -> String {
-    let s = match v {
-        Value::Null => String::new(),
-        Value::String(s) => s.clone(),
-        other => other.to_string(),
-    };
+impl ImageRecord {
+    pub fn pass(&self) -> bool {
+        self.outcome.as_ref().is_ok_and(FrameRecord::pass)
+    }
+
+    pub fn record(&self) -> Option<&FrameRecord> {
+        self.outcome.as_ref().ok()
+    }
+
+    /// The frame's reasons in words; an unreadable file's is its error.
+    pub fn reasons(&self) -> Vec<String> {
+        match &self.outcome {
+            Ok(record) => record.reasons.iter().map(ToString::to_string).collect(),
+            Err(e) => vec![e.clone()],
+        }
+    }
+}
+
+/// The contract's JSON line: `path`, then the frame's record, or for an unreadable file
+/// `decoded` false, the `error`, and the error as the reason it fails.
+impl Serialize for ImageRecord {
+    fn serialize<S: Serializer>(&self, serializer: S) -> std::result::Result<S::Ok, S::Error> {
+        #[derive(Serialize)]
+        struct Graded<'a> {
+            path: &'a str,
+            #[serde(flatten)]
+            record: &'a FrameRecord,
+        }
+        match &self.outcome {
+            Ok(record) => Graded {
+                path: &self.path,
+                record,
+            }
+            .serialize(serializer),
+            Err(error) => {
+                let mut map = serializer.serialize_map(Some(5))?;
+                map.serialize_entry("path", &self.path)?;
+                map.serialize_entry("decoded", &false)?;
+                map.serialize_entry("error", error)?;
+                map.serialize_entry("verdict", verdict_word(false))?;
+                map.serialize_entry("reasons", &[error])?;
+                map.end()
+            }
+        }
+    }
+}
+
+/// A parameter's value and letter as the text line and the report show them: `0.61 A`, or
+/// the letter alone for a parameter graded without a value, `-` for one not graded.
+pub fn parameter_shown(record: Option<&FrameRecord>, p: Parameter) -> (Option<f64>, &'static str) {
+    match record.and_then(|r| r.parameter(p)) {
+        Some(m) => (m.shown_value(), letter(m.grade)),
+        None => (None, "-"),
+    }
+}
+
+/// A number as the JSON writes it.
+fn json_number(v: f64) -> String {
+    serde_json::Value::from(v).to_string()
+}
+
+fn csv_field(s: &str) -> String {
     if s.contains([',', '"', '\n', '\u{1d}']) {
         format!("\"{}\"", s.replace('"', "\"\"").replace('\u{1d}', "\\x1d"))
     } else {
-        s
+        s.to_string()
     }
 }
 
-fn write_csv(out: &mut impl Write, records: &[Value]) -> Result<()> {
-    let mut header = vec![
-        "path",
-        "decoded",
-        "size",
-        "symbology_identifier",
-        "text",
-        "overall",
-        "letter",
-        "notation",
-    ]
-    .into_iter()
-    .map(String::from)
-    .collect::<Vec<_>>();
-    for (name, _) in PARAMETERS {
-        header.push(format!("{name}_value"));
-        header.push(format!("{name}_grade"));
+/// A CSV column: its header and its cell of a line (empty when the line has no such field).
+type Column = (String, Box<dyn Fn(&ImageRecord) -> Option<String>>);
+
+/// The CSV columns, in order: the frame's fields, each parameter's value and grade, print
+/// growth, verdict and reasons.
+fn csv_columns() -> Vec<Column> {
+    fn column(name: &str, cell: impl Fn(&ImageRecord) -> Option<String> + 'static) -> Column {
+        (name.to_string(), Box::new(cell))
     }
-    header.extend(
-        [
-            "print_growth_horizontal",
-            "print_growth_vertical",
-            "verdict",
-            "reasons",
-        ]
-        .map(String::from),
-    );
+    let mut columns = vec![
+        column("path", |r| Some(r.path.clone())),
+        column("decoded", |r| {
+            Some(r.record().is_some_and(FrameRecord::decoded).to_string())
+        }),
+        column("size", |r| Some(r.record()?.first()?.size.name())),
+        column("symbology_identifier", |r| {
+            Some(r.record()?.first()?.symbology_identifier.clone())
+        }),
+        column("text", |r| Some(r.record()?.first()?.text.clone())),
+        column("overall", |r| {
+            Some(json_number((r.record()?.overall * 10.0).round() / 10.0))
+        }),
+        column("letter", |r| Some(r.record()?.letter().to_string())),
+        column("notation", |r| Some(r.record()?.notation.clone())),
+    ];
+    for p in Parameter::ALL {
+        columns.push(column(&format!("{}_value", p.name()), move |r| {
+            r.record()?.parameter(p)?.shown_value().map(json_number)
+        }));
+        columns.push(column(&format!("{}_grade", p.name()), move |r| {
+            Some(r.record()?.parameter(p)?.grade.to_string())
+        }));
+    }
+    let growth = |r: &ImageRecord| Some(r.record()?.first()?.grading.print_growth);
+    columns.extend([
+        column("print_growth_horizontal", move |r| {
+            shown(growth(r)?.horizontal).map(json_number)
+        }),
+        column("print_growth_vertical", move |r| {
+            shown(growth(r)?.vertical).map(json_number)
+        }),
+        column("verdict", |r| Some(verdict_word(r.pass()).to_string())),
+        column("reasons", |r| Some(r.reasons().join("; "))),
+    ]);
+    columns
+}
+
+fn write_csv(out: &mut impl Write, records: &[ImageRecord]) -> Result<()> {
+    let columns = csv_columns();
+    let header: Vec<&str> = columns.iter().map(|(name, _)| name.as_str()).collect();
     writeln!(out, "{}", header.join(","))?;
     for r in records {
-        let g = &r["grade"];
-        let mut row: Vec<String> = [
-            &r["path"],
-            &r["decoded"],
-            &r["size"],
-            &r["symbology_identifier"],
-            &r["text"],
-            &g["overall"],
-            &g["letter"],
-            &g["notation"],
-        ]
-        .into_iter()
-        .map(csv_field)
-        .collect();
-        for (name, _) in PARAMETERS {
-            row.push(csv_field(&g[name]["value"]));
-            row.push(csv_field(&g[name]["grade"]));
-        }
-        row.push(csv_field(&g["print_growth"]["horizontal"]));
-        row.push(csv_field(&g["print_growth"]["vertical"]));
-        row.push(csv_field(&r["verdict"]));
-        let reasons: Vec<&str> = r["reasons"]
-            .as_array()
-            .map(|a| a.iter().filter_map(Value::as_str).collect())
-            .unwrap_or_default();
-        row.push(csv_field(&Value::String(reasons.join("; "))));
+        let row: Vec<String> = columns
+            .iter()
+            .map(|(_, cell)| csv_field(&cell(r).unwrap_or_default()))
+            .collect();
         writeln!(out, "{}", row.join(","))?;
     }
     Ok(())
 }
 
-fn text_line(r: &Value) -> String {
-    let path = r["path"].as_str().unwrap_or("");
-    if let Some(e) = r["error"].as_str() {
-        return format!("{path}: error: {e}");
-    }
-    let verdict = r["verdict"].as_str().unwrap_or("fail").to_uppercase();
-    let g = &r["grade"];
+fn text_line(r: &ImageRecord) -> String {
+    let path = &r.path;
+    let record = match &r.outcome {
+        Ok(record) => record,
+        Err(e) => return format!("{path}: error: {e}"),
+    };
+    let verdict = verdict_word(record.pass()).to_uppercase();
     let mut line = format!(
         "{path}: {verdict} {} ({})",
-        g["notation"].as_str().unwrap_or(""),
-        g["letter"].as_str().unwrap_or("F"),
+        record.notation,
+        record.letter()
     );
-    if r["decoded"] == true {
+    if let Some(first) = record.first() {
         line += &format!(
             " {} {} {:?}\n ",
-            r["size"].as_str().unwrap_or(""),
-            r["symbology_identifier"].as_str().unwrap_or(""),
-            r["text"].as_str().unwrap_or(""),
+            first.size.name(),
+            first.symbology_identifier,
+            first.text,
         );
-        for (name, label) in PARAMETERS {
-            let p = &g[name];
-            line += &match p["value"].as_f64() {
-                Some(v) => format!(" {label} {v:.2} {}", grade_letter(&p["grade"])),
-                None => format!(" {label} {}", grade_letter(&p["grade"])),
+        for p in Parameter::ALL {
+            line += &match parameter_shown(Some(record), p) {
+                (Some(v), grade) => format!(" {} {v:.2} {grade}", p.label()),
+                (None, grade) => format!(" {} {grade}", p.label()),
             };
         }
+        let growth = first.grading.print_growth;
         line += &format!(
             "  growth {:+.2}/{:+.2}",
-            g["print_growth"]["horizontal"].as_f64().unwrap_or(0.0),
-            g["print_growth"]["vertical"].as_f64().unwrap_or(0.0)
+            shown(growth.horizontal).unwrap_or(0.0),
+            shown(growth.vertical).unwrap_or(0.0)
         );
     }
-    let symbols = r["symbols"].as_array().map_or(&[][..], Vec::as_slice);
-    if symbols.len() > 1 {
-        for (k, s) in symbols.iter().enumerate() {
+    if record.symbols.len() > 1 {
+        for (k, s) in record.symbols.iter().enumerate() {
             line += &format!(
                 "\n  symbol {}: {} {} ({}) {} {:?}",
                 k + 1,
-                s["verdict"].as_str().unwrap_or("fail").to_uppercase(),
-                s["grade"]["notation"].as_str().unwrap_or(""),
-                s["grade"]["letter"].as_str().unwrap_or("F"),
-                s["size"].as_str().unwrap_or(""),
-                s["text"].as_str().unwrap_or(""),
+                verdict_word(s.pass()).to_uppercase(),
+                s.notation,
+                s.letter(),
+                s.size.name(),
+                s.text,
             );
         }
     }
-    if let Some(reasons) = r["reasons"].as_array().filter(|a| !a.is_empty()) {
-        for reason in reasons.iter().filter_map(Value::as_str) {
-            line += &format!("\n  - {reason}");
-        }
+    for reason in &record.reasons {
+        line += &format!("\n  - {reason}");
     }
     line
 }

@@ -8,6 +8,7 @@ use std::io::Write;
 use std::process::ExitCode;
 use verigrade::gs1::{self, AiTable};
 use verigrade::profile::Profile;
+use verigrade::verdict::Reason;
 
 #[derive(Clone, Copy, ValueEnum)]
 pub enum Gs1Format {
@@ -31,9 +32,11 @@ pub fn run(args: &Gs1Args) -> Result<ExitCode> {
     let profile = args.profile.as_deref().map(Profile::load).transpose()?;
     let input = crate::unescape(&args.data);
     let data = gs1::parse(&input);
-    let mut problems: Vec<String> = data.problems.iter().map(|p| format!("GS1: {p}")).collect();
+    // Worded as a grade's reasons are.
+    let mut problems: Vec<Reason> = data.problems.iter().cloned().map(Reason::Gs1).collect();
     if let Some(profile) = &profile {
-        problems.extend(profile.data.check(&data, &profile.name));
+        let market = profile.data.check(&data, &profile.name);
+        problems.extend(market.into_iter().map(Reason::ProfileData));
     }
     let table = AiTable::builtin();
     let title = |ai: &str| table.get(ai).map_or("", |spec| spec.title.as_str());

@@ -1,9 +1,9 @@
 //! The HTML report `verigrade grade --report` files: one self-contained page with the
 //! profile, the time, the totals and every image's parameters, grades and reasons.
 
-use super::grade::{PARAMETERS, grade_letter};
-use serde_json::Value;
+use super::grade::{ImageRecord, parameter_shown};
 use verigrade::profile::Profile;
+use verigrade::verdict::{Parameter, verdict_word};
 
 fn escape(s: &str) -> String {
     s.replace('&', "&amp;")
@@ -13,38 +13,33 @@ fn escape(s: &str) -> String {
         .replace('\u{1d}', "<span class=gs>GS</span>")
 }
 
-pub fn html(records: &[Value], profile: &Profile) -> String {
-    let passed = records.iter().filter(|r| r["verdict"] == "pass").count();
+pub fn html(records: &[ImageRecord], profile: &Profile) -> String {
+    let passed = records.iter().filter(|r| r.pass()).count();
     let mut rows = String::new();
     for r in records {
-        let g = &r["grade"];
-        let verdict = r["verdict"].as_str().unwrap_or("fail");
+        let record = r.record();
+        let first = record.and_then(|f| f.first());
+        let verdict = verdict_word(r.pass());
         let mut cells = format!(
             "<td>{}</td><td class={verdict}>{}</td><td>{}</td><td>{}</td><td>{}</td>",
-            escape(r["path"].as_str().unwrap_or("")),
+            escape(&r.path),
             verdict.to_uppercase(),
-            escape(g["notation"].as_str().unwrap_or("")),
-            escape(r["size"].as_str().unwrap_or("")),
-            escape(r["text"].as_str().unwrap_or("")),
+            escape(record.map_or("", |f| &f.notation)),
+            escape(&first.map(|s| s.size.name()).unwrap_or_default()),
+            escape(first.map_or("", |s| &s.text)),
         );
-        for (name, _) in PARAMETERS {
-            let p = &g[name];
-            let value = p["value"]
-                .as_f64()
-                .map(|v| format!("{v:.2} "))
-                .unwrap_or_default();
-            cells += &format!("<td>{value}{}</td>", grade_letter(&p["grade"]));
+        for p in Parameter::ALL {
+            let (value, grade) = parameter_shown(record, p);
+            let value = value.map(|v| format!("{v:.2} ")).unwrap_or_default();
+            cells += &format!("<td>{value}{grade}</td>");
         }
-        let reasons: Vec<String> = r["reasons"]
-            .as_array()
-            .map(|a| a.iter().filter_map(Value::as_str).map(escape).collect())
-            .unwrap_or_default();
+        let reasons: Vec<String> = r.reasons().iter().map(|s| escape(s)).collect();
         cells += &format!("<td>{}</td>", reasons.join("<br>"));
         rows += &format!("<tr>{cells}</tr>\n");
     }
-    let headers: String = PARAMETERS
+    let headers: String = Parameter::ALL
         .iter()
-        .map(|(_, label)| format!("<th>{label}</th>"))
+        .map(|p| format!("<th title=\"{}\">{}</th>", p.iso_name(), p.label()))
         .collect();
     format!(
         r#"<!doctype html>

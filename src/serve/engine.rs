@@ -10,7 +10,7 @@ use crate::profile::Profile;
 use crate::proto::{self, Parameter, Verdict, verify_request};
 use crate::reader::ReadOptions;
 use crate::store::{Evidence, Pending};
-use crate::verdict::{self, Expected, GradedSymbol, inspect};
+use crate::verdict::{self, Expected, SymbolRecord, inspect};
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -146,49 +146,36 @@ impl Engine {
             last_seen.insert(camera, window);
         }
         let overall = f64::from(inspection.scan_grade());
-        let judged = verdict::judge_frame(&inspection, overall, profile, px_per_mm, &expected);
-        let symbols: Vec<proto::Symbol> = inspection
-            .symbols
-            .iter()
-            .zip(&judged.symbols)
-            .map(|(graded, (judgement, overall))| {
-                proto_symbol(graded, judgement, *overall, profile, px_per_mm)
-            })
-            .collect();
-        let first = symbols.first().cloned().unwrap_or_default();
+        let record = verdict::judge_frame(inspection, overall, profile, px_per_mm, &expected);
+        let first = record.first().map(proto_symbol).unwrap_or_default();
         let verdict = Verdict {
             line_id: request.line_id.clone(),
             frame_id: request.frame_id.clone(),
             camera_id: request.camera_id.clone(),
             profile: profile_name.to_string(),
-            pass: judged.frame.pass,
-            reasons: judged.frame.reasons,
+            pass: record.pass(),
+            reasons: words(&record.reasons),
             decoded: first.decoded,
             symbology_identifier: first.symbology_identifier,
             gs1: first.gs1,
             size: first.size,
-            overall_grade: overall,
-            grade_letter: verdict::overall_letter(overall).into(),
-            notation: verdict::notation(
-                overall,
-                profile,
-                inspection.first().map(|s| &s.grading),
-                px_per_mm,
-            ),
+            overall_grade: record.overall,
+            grade_letter: record.letter().into(),
+            notation: record.notation.clone(),
             parameters: first.parameters,
             batch: expected.batch.clone().unwrap_or_else(|| {
-                inspection
+                record
                     .first()
-                    .and_then(|s| verdict::gs1_data(&s.symbol))
-                    .and_then(|d| d.get("10").map(str::to_string))
+                    .and_then(|s| s.element("10"))
                     .unwrap_or_default()
+                    .to_string()
             }),
             text: first.text,
             hri: first.hri,
             gtin: first.gtin,
             serial: first.serial,
             processing_ms: received.elapsed().as_secs_f64() * 1000.0,
-            symbols,
+            symbols: record.symbols.iter().map(proto_symbol).collect(),
             ..Verdict::default()
         };
         let evidence = if verdict.pass {
@@ -232,50 +219,44 @@ impl Engine {
     }
 }
 
+/// Reasons as the proto carries them: in their words.
+fn words(reasons: &[verdict::Reason]) -> Vec<String> {
+    reasons.iter().map(ToString::to_string).collect()
+}
+
 /// One symbol of a frame as the proto carries it.
-fn proto_symbol(
-    graded: &GradedSymbol,
-    judgement: &verdict::Verdict,
-    overall: f64,
-    profile: &Profile,
-    px_per_mm: Option<f64>,
-) -> proto::Symbol {
-    let symbol = &graded.symbol;
-    // Parsed once for the HRI, GTIN and serial.
-    let data = verdict::gs1_data(symbol);
-    let field = |ai: &str| {
-        data.as_ref()
-            .and_then(|d| d.get(ai))
-            .unwrap_or_default()
-            .to_string()
-    };
+fn proto_symbol(symbol: &SymbolRecord) -> proto::Symbol {
+    let element = |ai: &str| symbol.element(ai).unwrap_or_default().to_string();
     proto::Symbol {
-        text: symbol.decoded.text.clone(),
-        hri: data.as_ref().map(|d| d.hri()).unwrap_or_default(),
+        text: symbol.text.clone(),
+        hri: symbol.hri().unwrap_or_default(),
         size: symbol.size.name(),
         decoded: true,
-        overall_grade: overall,
-        grade_letter: verdict::overall_letter(overall).into(),
-        notation: verdict::notation(overall, profile, Some(&graded.grading), px_per_mm),
-        parameters: verdict::parameters(&graded.grading)
+        overall_grade: symbol.overall,
+        grade_letter: symbol.letter().into(),
+        notation: symbol.notation.clone(),
+        parameters: verdict::Parameter::ALL
             .into_iter()
-            .map(|(name, value, grade)| Parameter {
-                name: name.into(),
-                value,
-                grade: grade.into(),
+            .map(|p| {
+                let measured = symbol.parameter(p);
+                Parameter {
+                    name: p.name().into(),
+                    value: measured.value,
+                    grade: measured.grade.into(),
+                }
             })
             .collect(),
-        pass: judgement.pass,
-        reasons: judgement.reasons.clone(),
-        gtin: field("01"),
-        serial: field("21"),
+        pass: symbol.pass(),
+        reasons: words(&symbol.reasons),
+        gtin: element("01"),
+        serial: element("21"),
         corners: symbol
-            .corners_finder_first()
+            .corners
             .iter()
             .map(|p| proto::Point { x: p.x, y: p.y })
             .collect(),
-        symbology_identifier: symbol.decoded.symbology_identifier.clone(),
-        gs1: symbol.decoded.gs1,
+        symbology_identifier: symbol.symbology_identifier.clone(),
+        gs1: symbol.gs1.is_some(),
     }
 }
 

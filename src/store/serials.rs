@@ -5,6 +5,7 @@
 use super::tx::WriteTx;
 use crate::error::Result;
 use crate::proto::Verdict;
+use crate::verdict::{Reason, Sighting};
 use rusqlite::params;
 
 /// Serials to commission for one line and batch.
@@ -96,22 +97,31 @@ pub(super) fn check_duplicate(tx: &WriteTx, verdict: &mut Verdict, seq: i64) -> 
     )?;
     verdict.duplicate = true;
     verdict.pass = false;
-    verdict.reasons.push(format!(
-        "duplicate serial (21) {} for GTIN {} (first seen on line {line}, frame {frame})",
-        verdict.serial, verdict.gtin
-    ));
+    let reason = Reason::DuplicateSerial {
+        gtin: verdict.gtin.clone(),
+        serial: verdict.serial.clone(),
+        first: Sighting::Stored { line, frame },
+    };
+    verdict.reasons.push(reason.to_string());
     Ok(())
 }
 
 /// Why a pack's serial is not one its line may print, given where the serial is commissioned;
 /// `None` when it is commissioned for this line and batch.
-fn commissioning_refusal(verdict: &Verdict, owner: Option<Owner>) -> Option<String> {
+fn commissioning_refusal(verdict: &Verdict, owner: Option<Owner>) -> Option<Reason> {
     match owner {
-        None => Some(crate::verdict::not_commissioned(&verdict.serial)),
-        Some((line, batch)) if line != verdict.line_id || batch != verdict.batch => Some(format!(
-            "serial (21) {} was commissioned for batch {batch} on line {line}, not batch {} on line {}",
-            verdict.serial, verdict.batch, verdict.line_id
-        )),
+        None => Some(Reason::NotCommissioned {
+            serial: verdict.serial.clone(),
+        }),
+        Some((line, batch)) if line != verdict.line_id || batch != verdict.batch => {
+            Some(Reason::CommissionedElsewhere {
+                serial: verdict.serial.clone(),
+                line,
+                batch,
+                this_line: verdict.line_id.clone(),
+                this_batch: verdict.batch.clone(),
+            })
+        }
         Some(_) => None,
     }
 }
@@ -137,7 +147,7 @@ pub(super) fn check_commissioned(tx: &WriteTx, verdict: &mut Verdict, seq: i64) 
     if let Some(reason) = commissioning_refusal(verdict, owner) {
         verdict.not_commissioned = true;
         verdict.pass = false;
-        verdict.reasons.push(reason);
+        verdict.reasons.push(reason.to_string());
     } else if verdict.pass {
         let first_pass = tx.execute(
             "UPDATE commissioned SET verified_seq = ?3
