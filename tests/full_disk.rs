@@ -3,50 +3,10 @@
 
 mod support;
 
-use std::io::Write;
-use std::path::{Path, PathBuf};
-use std::process::Command;
-use std::time::{Duration, Instant};
-use support::{Server, config, image_request};
-use tonic_health::pb::HealthCheckRequest;
+use support::{Server, Tmpfs, blank_png, config, fill, image_request, wait_for_health};
 use tonic_health::pb::health_check_response::ServingStatus;
-use tonic_health::pb::health_client::HealthClient;
 use verigrade::proto::Verdict;
 use verigrade::store::{Pending, Store};
-
-/// A small tmpfs mounted for one test, unmounted when dropped.
-struct Tmpfs(PathBuf);
-
-impl Tmpfs {
-    /// Mounts `size` (as `mount -o size=` takes it), or says why it cannot.
-    fn mount(name: &str, size: &str) -> Result<Tmpfs, String> {
-        let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("tmpfs-{name}"));
-        let _ = Command::new("umount").arg(&dir).output();
-        std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
-        let mounted = Command::new("mount")
-            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
-            .arg(&dir)
-            .output()
-            .map_err(|e| format!("cannot run mount: {e}"))?;
-        if !mounted.status.success() {
-            return Err(format!(
-                "mount -t tmpfs failed (needs root or CAP_SYS_ADMIN): {}",
-                String::from_utf8_lossy(&mounted.stderr).trim()
-            ));
-        }
-        Ok(Tmpfs(dir))
-    }
-
-    fn path(&self) -> &Path {
-        &self.0
-    }
-}
-
-impl Drop for Tmpfs {
-    fn drop(&mut self) {
-        let _ = Command::new("umount").arg("-l").arg(&self.0).output();
-    }
-}
 
 /// A pack verdict whose record is about `bytes` long, carrying `serial`.
 fn verdict(frame: usize, serial: &str, bytes: usize) -> Pending {
@@ -152,54 +112,6 @@ async fn a_full_disk_stores_whole_batches_or_nothing_and_recovers_when_space_ret
     assert_eq!(store.counts("L1").unwrap().total, 800);
     assert_eq!(store.audit().unwrap(), Vec::<String>::new());
     store.close();
-}
-
-/// Fills the filesystem of `path` to the last byte; the file is removed to give the space back.
-fn fill(path: &Path) {
-    let mut file = std::fs::File::create(path).unwrap();
-    let chunk = vec![0u8; 64 * 1024];
-    while file.write_all(&chunk).is_ok() {}
-    while file.write_all(&chunk[..512]).is_ok() {}
-    let _ = file.sync_all();
-}
-
-/// A PNG with no symbol in it: a failed frame, kept as evidence when there is room.
-fn blank_png() -> bytes::Bytes {
-    let image = image::GrayImage::from_pixel(320, 240, image::Luma([255]));
-    let mut png = Vec::new();
-    image
-        .write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
-        .unwrap();
-    png.into()
-}
-
-/// Asks the Verifier's health until it is `wanted`, for up to ten seconds.
-async fn wait_for_health(url: &str, wanted: ServingStatus) {
-    let channel = tonic::transport::Endpoint::from_shared(url.to_string())
-        .unwrap()
-        .connect()
-        .await
-        .unwrap();
-    let mut health = HealthClient::new(channel);
-    let started = Instant::now();
-    loop {
-        let status = health
-            .check(HealthCheckRequest {
-                service: "verigrade.v1.Verifier".into(),
-            })
-            .await
-            .unwrap()
-            .into_inner()
-            .status;
-        if status == wanted as i32 {
-            return;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(10),
-            "Verifier health is {status}, not {wanted:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

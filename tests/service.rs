@@ -4,7 +4,7 @@ mod support;
 
 use bytes::Bytes;
 use std::time::Duration;
-use support::{Server, config, data_dir, gs1_text, image_request, pack_png};
+use support::{Process, Server, config, data_dir, gs1_text, image_request, pack_png};
 use tokio_stream::StreamExt;
 use tonic::Code;
 use verigrade::proto::{
@@ -406,35 +406,15 @@ async fn health_and_reflection_are_served() {
 #[cfg(unix)]
 #[test]
 fn every_answered_verdict_survives_a_kill_and_restart() {
-    use std::io::{BufRead, BufReader};
-    use std::process::{Command, Stdio};
-
     let dir = data_dir("kill");
-    let start = || {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_verigrade"))
-            .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
-            .arg(&dir)
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut line = String::new();
-        BufReader::new(child.stderr.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let address = line
-            .split_whitespace()
-            .find(|w| w.starts_with("127.0.0.1:"))
-            .unwrap_or_else(|| panic!("no address in {line:?}"))
-            .to_string();
-        (child, format!("http://{address}"))
-    };
     let runtime = tokio::runtime::Runtime::new().unwrap();
 
-    let (mut child, url) = start();
+    let server = Process::start(&dir, &[]);
     let answered = runtime.block_on(async {
-        let mut client = verigrade::proto::verifier_client::VerifierClient::connect(url)
-            .await
-            .unwrap();
+        let mut client =
+            verigrade::proto::verifier_client::VerifierClient::connect(server.url.clone())
+                .await
+                .unwrap();
         let mut answered = Vec::new();
         for i in 0..6 {
             let v = client
@@ -450,10 +430,10 @@ fn every_answered_verdict_survives_a_kill_and_restart() {
         }
         answered
     });
-    child.kill().unwrap();
-    child.wait().unwrap();
+    server.kill();
 
-    let (mut child, url) = start();
+    let server = Process::start(&dir, &[]);
+    let url = server.url.clone();
     runtime.block_on(async {
         let mut verdicts = verigrade::proto::verdicts_client::VerdictsClient::connect(url.clone())
             .await
@@ -488,8 +468,7 @@ fn every_answered_verdict_survives_a_kill_and_restart() {
             .into_inner();
         assert!(again.duplicate);
     });
-    child.kill().unwrap();
-    child.wait().unwrap();
+    server.kill();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

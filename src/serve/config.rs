@@ -117,6 +117,8 @@ impl Config {
             None => Config::default(),
         };
         config.apply_env(|name| std::env::var(name).ok())?;
+        let origin = file.map_or("environment".into(), |path| path.display().to_string());
+        config.check_named_ids(&origin)?;
         Ok(config)
     }
 
@@ -230,6 +232,42 @@ impl Config {
         Ok(())
     }
 
+    /// Checks the ids the configuration names — lines, their cameras, profiles — by the rules
+    /// of [`Config::check_id`]: a line no request may name would never be used, and a control
+    /// character would reach every answer and log line that echoes it. Run once `max_id_bytes`
+    /// has its final value.
+    pub fn check_named_ids(&self, origin: &str) -> Result<()> {
+        let lines = self.lines.iter().flat_map(|(line, settings)| {
+            let cameras = settings
+                .cameras
+                .keys()
+                .map(move |camera| (format!("[lines.{line:?}.cameras] id"), camera));
+            let profile = settings
+                .profile
+                .iter()
+                .map(move |profile| (format!("lines.{line:?}.profile"), profile));
+            std::iter::once(("[lines] id".to_string(), line))
+                .chain(cameras)
+                .chain(profile)
+        });
+        let profiles = self
+            .profiles
+            .keys()
+            .map(|name| ("[profiles] name".to_string(), name));
+        let named = std::iter::once(("default_profile".to_string(), &self.default_profile))
+            .chain(profiles)
+            .chain(lines);
+        for (what, id) in named {
+            if let Err(Error::InvalidId { reason, .. }) = self.check_id("id", id) {
+                return Err(Error::InvalidConfig {
+                    origin: origin.into(),
+                    reason: format!("{what} {} {reason} (max_id_bytes)", shown(id)),
+                });
+            }
+        }
+        Ok(())
+    }
+
     /// The region of interest of a camera on a line: its own, else the line's, else none.
     pub fn roi(&self, line_id: &str, camera_id: &str) -> Option<Rect> {
         let line = self.lines.get(line_id)?;
@@ -247,6 +285,18 @@ impl Config {
             .get(line_id)
             .and_then(|l| l.profile.as_deref())
             .unwrap_or(&self.default_profile)
+    }
+}
+
+/// An id as an error message shows it: quoted with its control characters escaped, and cut
+/// short, so that the message stays one readable line.
+fn shown(id: &str) -> String {
+    const SHOWN_CHARS: usize = 32;
+    let head: String = id.chars().take(SHOWN_CHARS).collect();
+    if head.len() < id.len() {
+        format!("{head:?}…")
+    } else {
+        format!("{head:?}")
     }
 }
 
@@ -312,6 +362,54 @@ mod tests {
             let err = config.check_id("line_id", bad).unwrap_err().to_string();
             assert!(err.contains(reason), "{bad:?}: {err}");
         }
+    }
+
+    #[test]
+    fn ids_the_configuration_names_follow_the_rules_of_requests() {
+        let text = "default_profile = \"iso15415\"\n[profiles]\nhouse = \"h.toml\"\n\
+                    [lines.L1]\nprofile = \"house\"\n[lines.L1.cameras.top]\n";
+        let config = Config::parse(text, "test").unwrap();
+        assert!(config.check_named_ids("test").is_ok());
+        for (bad, says) in [
+            (
+                "[lines.\"L\\u0000\"]\n",
+                r#"[lines] id "L\0" holds control character U+0000 at byte 1"#,
+            ),
+            (
+                "[lines.L1.cameras.\"top\\n\"]\n",
+                r#"[lines."L1".cameras] id "top\n" holds control character U+000A"#,
+            ),
+            (
+                "[lines.L1]\nprofile = \"house\\u001b\"\n",
+                r#"lines."L1".profile "house\u{1b}" holds"#,
+            ),
+            (
+                "[profiles]\n\"\\u0085\" = \"x.toml\"\n",
+                r#"[profiles] name "\u{85}" holds"#,
+            ),
+            (
+                "default_profile = \"p\\t\"\n",
+                r#"default_profile "p\t" holds"#,
+            ),
+        ] {
+            let config = Config::parse(bad, "test").unwrap();
+            let err = config.check_named_ids("c.toml").unwrap_err().to_string();
+            assert!(err.starts_with("invalid configuration c.toml: "), "{err}");
+            assert!(err.contains(says), "{bad:?}: {err}");
+        }
+        let long = format!("[lines.{}]\n", "L".repeat(200));
+        let err = Config::parse(&long, "test")
+            .unwrap()
+            .check_named_ids("c.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains(&format!(
+                "\"{}\"… is 200 bytes, over the limit of 128",
+                "L".repeat(32)
+            )),
+            "{err}"
+        );
     }
 
     #[test]

@@ -3,9 +3,15 @@
 #![allow(dead_code)] // each test file uses its own part of this
 
 use bytes::Bytes;
-use std::io::Cursor;
-use std::path::PathBuf;
+use std::io::{BufRead, BufReader, Cursor, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 use tokio::sync::oneshot;
+use tonic_health::pb::HealthCheckRequest;
+use tonic_health::pb::health_check_response::ServingStatus;
+use tonic_health::pb::health_client::HealthClient;
 use verigrade::proto::serials_client::SerialsClient;
 use verigrade::proto::verdicts_client::VerdictsClient;
 use verigrade::proto::verifier_client::VerifierClient;
@@ -108,5 +114,183 @@ pub fn image_request(line: &str, frame: &str, image: Bytes) -> VerifyRequest {
         frame_id: frame.into(),
         frame: Some(verify_request::Frame::Image(image)),
         ..VerifyRequest::default()
+    }
+}
+
+/// The `verigrade serve` binary on a free loopback port, in its own process: it can be killed
+/// with SIGKILL like a real server, and its memory read from /proc.
+pub struct Process {
+    child: Child,
+    pub url: String,
+    /// What the server printed on stderr after its first line, read as it comes.
+    stderr: Arc<Mutex<String>>,
+    reader: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Process {
+    /// Starts `verigrade serve` on `data_dir` with `env` (`VERIGRADE_*` settings) added to
+    /// this process's environment; returns once it listens.
+    pub fn start(data_dir: &Path, env: &[(&str, String)]) -> Process {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_verigrade"))
+            .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+            .arg(data_dir)
+            .envs(env.iter().map(|(k, v)| (k, v)))
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut lines = BufReader::new(child.stderr.take().unwrap());
+        let mut first = String::new();
+        lines.read_line(&mut first).unwrap();
+        let address = first
+            .split_whitespace()
+            .find(|w| w.starts_with("127.0.0.1:"))
+            .unwrap_or_else(|| panic!("no address in {first:?}"))
+            .to_string();
+        // The rest is read as it comes, so that the server never blocks on a full pipe.
+        let stderr = Arc::new(Mutex::new(String::new()));
+        let reader = {
+            let stderr = stderr.clone();
+            std::thread::spawn(move || {
+                for line in lines.lines().map_while(Result::ok) {
+                    let mut text = stderr.lock().unwrap();
+                    text.push_str(&line);
+                    text.push('\n');
+                }
+            })
+        };
+        Process {
+            child,
+            url: format!("http://{address}"),
+            stderr,
+            reader: Some(reader),
+        }
+    }
+
+    /// SIGKILL: no shutdown, no flush; whatever the store had not committed is gone.
+    pub fn kill(mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+    }
+
+    /// SIGTERM, as a service manager stops it; its exit status and everything it printed.
+    pub fn terminate(mut self) -> (ExitStatus, String) {
+        let sent = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(sent.success());
+        let status = self.child.wait().unwrap();
+        if let Some(reader) = self.reader.take() {
+            reader.join().unwrap();
+        }
+        let stderr = self.stderr.lock().unwrap().clone();
+        (status, stderr)
+    }
+
+    /// The server's peak resident memory so far (VmHWM), in bytes; Linux only.
+    pub fn peak_resident_bytes(&self) -> Option<u64> {
+        proc_status_bytes(self.child.id(), "VmHWM:")
+    }
+
+    /// The server's resident memory now (VmRSS), in bytes; Linux only.
+    pub fn resident_bytes(&self) -> Option<u64> {
+        proc_status_bytes(self.child.id(), "VmRSS:")
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A `kB` field of /proc/PID/status, in bytes.
+fn proc_status_bytes(pid: u32, field: &str) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|l| l.starts_with(field))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb * 1024)
+}
+
+/// A small tmpfs mounted for one test, unmounted when dropped.
+pub struct Tmpfs(PathBuf);
+
+impl Tmpfs {
+    /// Mounts `size` (as `mount -o size=` takes it), or says why it cannot.
+    pub fn mount(name: &str, size: &str) -> Result<Tmpfs, String> {
+        let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("tmpfs-{name}"));
+        let _ = Command::new("umount").arg(&dir).output();
+        std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+        let mounted = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(&dir)
+            .output()
+            .map_err(|e| format!("cannot run mount: {e}"))?;
+        if !mounted.status.success() {
+            return Err(format!(
+                "mount -t tmpfs failed (needs root or CAP_SYS_ADMIN): {}",
+                String::from_utf8_lossy(&mounted.stderr).trim()
+            ));
+        }
+        Ok(Tmpfs(dir))
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(&self.0).output();
+    }
+}
+
+/// Fills the filesystem of `path` to the last byte; the file is removed to give the space back.
+pub fn fill(path: &Path) {
+    let mut file = std::fs::File::create(path).unwrap();
+    let chunk = vec![0u8; 64 * 1024];
+    while file.write_all(&chunk).is_ok() {}
+    while file.write_all(&chunk[..512]).is_ok() {}
+    let _ = file.sync_all();
+}
+
+/// A PNG with no symbol in it: a failed frame, kept as evidence when there is room.
+pub fn blank_png() -> Bytes {
+    let image = image::GrayImage::from_pixel(320, 240, image::Luma([255]));
+    let mut png = Vec::new();
+    image
+        .write_to(&mut Cursor::new(&mut png), image::ImageFormat::Png)
+        .unwrap();
+    png.into()
+}
+
+/// Asks the Verifier's health until it is `wanted`, for up to ten seconds.
+pub async fn wait_for_health(url: &str, wanted: ServingStatus) {
+    let channel = tonic::transport::Endpoint::from_shared(url.to_string())
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let mut health = HealthClient::new(channel);
+    let started = Instant::now();
+    loop {
+        let status = health
+            .check(HealthCheckRequest {
+                service: "verigrade.v1.Verifier".into(),
+            })
+            .await
+            .unwrap()
+            .into_inner()
+            .status;
+        if status == wanted as i32 {
+            return;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "Verifier health is {status}, not {wanted:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
