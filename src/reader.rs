@@ -157,7 +157,8 @@ pub fn read(frame: &Frame, options: &ReadOptions) -> Vec<SymbolRead> {
             let view = frame.view(window);
             let binary = Binary::of(&view);
             // Only what looks like a symbol, at the cheap efforts: when the pack has moved,
-            // the whole-frame search finds it faster than a thorough search of this window.
+            // the search of the whole frame's proposals finds it faster than a thorough search
+            // of this window.
             let efforts = [Effort::CentreLines];
             let found = read_windows(
                 &view,

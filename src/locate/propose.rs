@@ -1,5 +1,5 @@
 //! Proposals: the regions of a binarised frame whose texture looks like a 2-D symbol, most
-//! symbol-like first, so that the tracer searches a few small windows before the whole frame.
+//! symbol-like first, so that the tracer searches a few small windows, never the whole frame.
 
 use crate::binarize::{Binary, WORD};
 use crate::geometry::Rect;
@@ -172,7 +172,7 @@ const BLOCK: usize = 16;
 const MIN_TRANSITIONS: u32 = 8;
 /// Textured blocks a region needs across each axis: 10 modules at 5 px are 50 px.
 const MIN_REGION_BLOCKS: usize = 3;
-/// Regions traced for the first symbol before the whole frame is scanned instead.
+/// Regions traced for the first symbol; the frame shrunk by three is read after them.
 const MAX_PROPOSALS: usize = 16;
 /// Textured blocks of its 3×3 neighbourhood that make a textured block a core block.
 const CORE_NEIGHBOURS: usize = 7;
