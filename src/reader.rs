@@ -225,10 +225,6 @@ fn read_coarse(frame: &Frame, options: &ReadOptions, known: &[SymbolRead]) -> Ve
                 ..r
             })
         })
-        .filter(|r| {
-            let centre = centroid(&r.corners);
-            !known.iter().any(|k| inside(&k.corners, centre))
-        })
         .collect()
 }
 
@@ -279,7 +275,7 @@ fn read_windows(
     let mut largest = vec![0usize; windows.len()];
     let cover = |covered: &mut [usize], largest: &mut [usize], outline: &[Point; 4]| {
         let centre = centroid(outline);
-        let grown = outline.map(|p| centre + (p - centre) * QUIET_MARGIN);
+        let grown = with_quiet_zone(outline);
         let Some(bounds) = Rect::around(&grown, frame.width(), frame.height()) else {
             return;
         };
@@ -379,6 +375,12 @@ const NEIGHBOURS: usize = 8;
 /// counts as taking up as much of a window.
 const QUIET_MARGIN: f64 = 1.2;
 
+/// A symbol's outline grown about its centre by [`QUIET_MARGIN`].
+fn with_quiet_zone(outline: &[Point; 4]) -> [Point; 4] {
+    let centre = centroid(outline);
+    outline.map(|p| centre + (p - centre) * QUIET_MARGIN)
+}
+
 /// Traces `window` of `binary`, whose pixel (0, 0) is at `origin` in the frame, dark-on-light
 /// then light-on-dark, with the `erased` symbols (frame pixels) cleared first, and reads the
 /// first candidate that decodes.
@@ -405,8 +407,7 @@ fn trace_window(
 /// Clears a symbol and its quiet zone from a binary image: a symbol already read hides what
 /// lies behind it on a scan line, and would be traced again.
 fn erase(bits: &mut BitMatrix, corners: &[Point; 4]) {
-    let centre = centroid(corners);
-    let grown = corners.map(|p| centre + (p - centre) * QUIET_MARGIN);
+    let grown = with_quiet_zone(corners);
     let (w, h) = (bits.getWidth() as usize, bits.getHeight() as usize);
     let (top, bottom) = grown
         .iter()
