@@ -16,12 +16,12 @@ use crate::symbol::{Block, ModuleRole};
 use serde::Serialize;
 
 /// Grade thresholds (A, B, C, D) of ISO/IEC 15415 for parameters where more is better.
-const SC_GRADES: [f64; 4] = [0.70, 0.55, 0.40, 0.20];
-const MOD_GRADES: [f64; 4] = [0.50, 0.40, 0.30, 0.20];
-const UEC_GRADES: [f64; 4] = [0.62, 0.50, 0.37, 0.25];
+pub(crate) const SC_GRADES: [f64; 4] = [0.70, 0.55, 0.40, 0.20];
+pub(crate) const MOD_GRADES: [f64; 4] = [0.50, 0.40, 0.30, 0.20];
+pub(crate) const UEC_GRADES: [f64; 4] = [0.62, 0.50, 0.37, 0.25];
 /// ... and where less is better.
-const AN_GRADES: [f64; 4] = [0.06, 0.08, 0.10, 0.12];
-const GN_GRADES: [f64; 4] = [0.38, 0.50, 0.63, 0.75];
+pub(crate) const AN_GRADES: [f64; 4] = [0.06, 0.08, 0.10, 0.12];
+pub(crate) const GN_GRADES: [f64; 4] = [0.38, 0.50, 0.63, 0.75];
 
 /// A measured parameter and its grade (4 = A … 0 = F).
 #[derive(Clone, Copy, Debug, Serialize, PartialEq)]

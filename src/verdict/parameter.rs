@@ -124,6 +124,21 @@ impl Parameter {
         self.names().label
     }
 
+    /// The values where grades A, B, C and D begin (more is better for all but the two
+    /// nonuniformities); None for parameters graded without a value.
+    pub fn grade_bounds(self) -> Option<[f64; 4]> {
+        use crate::grade::{AN_GRADES, GN_GRADES, MOD_GRADES, SC_GRADES, UEC_GRADES};
+        match self {
+            Parameter::Decode | Parameter::FixedPatternDamage => None,
+            Parameter::SymbolContrast => Some(SC_GRADES),
+            // Reflectance margin has the same cut-offs as modulation.
+            Parameter::Modulation | Parameter::ReflectanceMargin => Some(MOD_GRADES),
+            Parameter::AxialNonuniformity => Some(AN_GRADES),
+            Parameter::GridNonuniformity => Some(GN_GRADES),
+            Parameter::UnusedErrorCorrection => Some(UEC_GRADES),
+        }
+    }
+
     /// This parameter's grade (and value) on a graded scan.
     pub fn of(self, g: &Grading) -> Measurement {
         let measured = |m: crate::grade::Measured| Measurement {
