@@ -55,6 +55,12 @@ pub enum Error {
     InvalidExpected { field: &'static str, reason: String },
     #[error("invalid configuration {origin}: {reason}")]
     InvalidConfig { origin: String, reason: String },
+    /// What was asked for does not exist (an alarm id, a line's chart).
+    #[error("{0}")]
+    NotFound(String),
+    /// A request the current state does not allow (an alarm acknowledged twice).
+    #[error("{0}")]
+    Refused(String),
 }
 
 impl From<rusqlite::Error> for Error {
@@ -73,6 +79,8 @@ impl Error {
         match self {
             Error::StoreFull(message) => Error::StoreFull(message.clone()),
             Error::Store(message) => Error::Store(message.clone()),
+            Error::NotFound(message) => Error::NotFound(message.clone()),
+            Error::Refused(message) => Error::Refused(message.clone()),
             other => Error::Store(other.to_string()),
         }
     }

@@ -45,6 +45,12 @@ enum Command {
     /// Reconcile a line's batches on a running service: commissioned, verified, outstanding,
     /// passed, failed, no-read, duplicate, not commissioned.
     Reconcile(cli::client::ReconcileArgs),
+    /// List a running service's alarms (with a line: its state first), or watch them live.
+    Alarms(cli::alarms::AlarmsArgs),
+    /// Acknowledge an alarm; a line whose STOP alarms are all acknowledged runs again.
+    Ack(cli::alarms::AckArgs),
+    /// Draw a line's control chart for a parameter, in the terminal or as SVG.
+    Chart(cli::alarms::ChartArgs),
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -82,6 +88,9 @@ fn main() -> ExitCode {
         Command::Gs1(args) => cli::gs1::run(&args),
         Command::Commission(args) => cli::client::commission(&args),
         Command::Reconcile(args) => cli::client::reconcile(&args),
+        Command::Alarms(args) => cli::alarms::alarms(&args),
+        Command::Ack(args) => cli::alarms::ack(&args),
+        Command::Chart(args) => cli::alarms::chart(&args),
     };
     match outcome {
         Ok(code) => code,

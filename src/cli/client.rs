@@ -142,6 +142,7 @@ pub fn verdict_json(v: &Verdict) -> Value {
         "duplicate": v.duplicate, "not_commissioned": v.not_commissioned,
         "gtin": v.gtin, "serial": v.serial, "batch": v.batch,
         "processing_ms": v.processing_ms, "evidence": v.evidence,
+        "line_stopped": v.line_stopped,
     });
     for p in &v.parameters {
         record["grade"][&p.name] = match p.value {
@@ -165,6 +166,9 @@ fn verdict_text(v: &Verdict) -> String {
     if !v.reasons.is_empty() {
         line.push_str(" — ");
         line.push_str(&v.reasons.join("; "));
+    }
+    if v.line_stopped {
+        line.push_str(" (line stopped)");
     }
     line
 }

@@ -1,6 +1,7 @@
 //! Service configuration: built-in defaults, then a TOML file, then `VERIGRADE_*` environment
 //! variables, then command-line flags — each overriding the one before.
 
+use crate::control::rules::AlarmRules;
 use crate::error::{Error, Result};
 use crate::geometry::Rect;
 use serde::Deserialize;
@@ -23,6 +24,8 @@ pub struct Config {
     pub profiles: BTreeMap<String, PathBuf>,
     /// Per-line settings.
     pub lines: BTreeMap<String, LineConfig>,
+    /// Alarm rules (see `control::rules`); every rule has a default.
+    pub alarms: AlarmRules,
 }
 
 #[derive(Clone, Debug, Deserialize, PartialEq)]
@@ -82,6 +85,7 @@ impl Default for Config {
             limits: Limits::default(),
             profiles: BTreeMap::new(),
             lines: BTreeMap::new(),
+            alarms: AlarmRules::default(),
         }
     }
 }
@@ -128,6 +132,7 @@ impl Config {
             reason,
         };
         let config: Config = toml::from_str(text).map_err(|e| invalid(e.to_string()))?;
+        config.alarms.check().map_err(invalid)?;
         for (line, settings) in &config.lines {
             let cameras = settings
                 .cameras

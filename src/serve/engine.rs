@@ -62,6 +62,14 @@ impl Engine {
         self.last_seen.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// Each profile's minimum overall grade, by the name requests use.
+    pub fn min_grades(&self) -> HashMap<String, f64> {
+        self.profiles
+            .iter()
+            .map(|(name, profile)| (name.clone(), profile.min_grade))
+            .collect()
+    }
+
     pub fn limits(&self) -> &Limits {
         &self.config.limits
     }

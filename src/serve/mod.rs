@@ -1,18 +1,22 @@
-//! The gRPC service: `Verifier` for camera gateways, `Verdicts` for line controllers,
-//! `Serials` for commissioning and reconciliation, plus `grpc.health.v1` and server reflection.
+//! The gRPC service: `Verifier` for camera gateways, `Verdicts` and `Alarms` for line
+//! controllers, `Serials` for commissioning and reconciliation, plus `grpc.health.v1` and
+//! server reflection.
 //!
 //! A frame travels: async handler → grading pool (rayon, [`engine`]) → store writer thread
 //! ([`crate::store`]) → answer. The async runtime only moves messages; every stage between
 //! them is a bounded channel, so a client that stops reading its answers stops its own stream,
 //! not the server.
 
+mod alarms;
 pub mod config;
 pub mod engine;
 mod serials;
 mod verdicts;
 mod verifier;
 
+use crate::control::Monitor;
 use crate::error::{Error, Result};
+use crate::proto::alarms_server::AlarmsServer;
 use crate::proto::serials_server::SerialsServer;
 use crate::proto::verdicts_server::VerdictsServer;
 use crate::proto::verifier_server::VerifierServer;
@@ -102,6 +106,8 @@ fn status(error: &Error) -> Status {
         Error::StoreFull(_) => Status::resource_exhausted(error.to_string()),
         Error::Store(_) => Status::unavailable(error.to_string()),
         Error::Io { .. } | Error::Internal(_) => Status::internal(error.to_string()),
+        Error::NotFound(_) => Status::not_found(error.to_string()),
+        Error::Refused(_) => Status::failed_precondition(error.to_string()),
         _ => Status::invalid_argument(error.to_string()),
     }
 }
@@ -118,9 +124,18 @@ pub async fn run(
         config.limits.evidence_budget_bytes,
         config.limits.store_cache_bytes,
     );
-    let store = tokio::task::spawn_blocking(move || Store::open(&data_dir, budget, cache))
-        .await
-        .map_err(|e| Error::Internal(e.to_string()))??;
+    let engine = Arc::new(Engine::new(config.clone(), data_dir.join("evidence"))?);
+    let monitor = Monitor::new(config.alarms.clone(), engine.min_grades()).map_err(|reason| {
+        Error::InvalidConfig {
+            origin: "[alarms]".into(),
+            reason,
+        }
+    })?;
+    let store = tokio::task::spawn_blocking(move || {
+        Store::open_monitored(&data_dir, budget, cache, monitor)
+    })
+    .await
+    .map_err(|e| Error::Internal(e.to_string()))??;
     let store = Arc::new(store);
     let workers = match config.workers {
         0 => std::thread::available_parallelism().map_or(2, |n| n.get()),
@@ -137,7 +152,6 @@ pub async fn run(
         .unwrap_or(usize::MAX)
         .clamp(1, Semaphore::MAX_PERMITS);
     let inflight = Arc::new(Semaphore::new(inflight_budget));
-    let engine = Arc::new(Engine::new(config, store.evidence_dir().to_path_buf())?);
     let cancel = CancellationToken::new();
     let shared = Arc::new(Shared {
         engine,
@@ -159,7 +173,11 @@ pub async fn run(
     health
         .set_serving::<SerialsServer<serials::SerialsService>>()
         .await;
+    health
+        .set_serving::<AlarmsServer<alarms::AlarmsService>>()
+        .await;
     tokio::spawn(watch_store(store.clone(), health.clone(), cancel.clone()));
+    tokio::spawn(tick(store.clone(), cancel.clone()));
     let reflection = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(crate::proto::FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
@@ -190,6 +208,7 @@ pub async fn run(
             shared.clone(),
         )))
         .add_service(SerialsServer::new(serials::SerialsService(shared.clone())))
+        .add_service(AlarmsServer::new(alarms::AlarmsService(shared.clone())))
         .serve_with_incoming_shutdown(
             // Verdicts are small writes: without TCP_NODELAY, Nagle's algorithm holds each one
             // back until the client's delayed ACK, tens of milliseconds on a line.
@@ -211,6 +230,19 @@ pub async fn run(
         stored: tally.stored,
         refused: tally.refused,
     })
+}
+
+/// How often the line monitor is told the time, for cameras that fall silent.
+const TICK_EVERY: Duration = Duration::from_secs(1);
+
+async fn tick(store: Arc<Store>, shutdown: CancellationToken) {
+    let mut every = tokio::time::interval(TICK_EVERY);
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = every.tick() => store.tick(),
+        }
+    }
 }
 
 /// Keeps the Verifier's health in step with the store: NOT_SERVING while it cannot write

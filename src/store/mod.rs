@@ -6,6 +6,7 @@
 //! check runs inside that transaction, so two frames with one serial cannot both pass.
 //! Reads use their own connection and never wait for a write.
 
+mod alarms;
 mod audit;
 mod evidence;
 mod queries;
@@ -15,6 +16,7 @@ mod stats;
 mod tx;
 mod writer;
 
+pub use alarms::{Acknowledgement, AlarmQuery};
 pub use audit::audit;
 pub use queries::Query;
 pub use schema::open_database;
@@ -22,15 +24,16 @@ pub use serials::{Commission, Commissioned, Reconciliation, register_serial};
 pub use stats::LineCounts;
 pub use tx::WriteTx;
 
+use crate::control::{ChartView, Monitor, metric::Metric};
 use crate::error::{Error, Result};
-use crate::proto::Verdict;
+use crate::proto::{Alarm, Verdict};
 use rusqlite::Connection;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
-use writer::{Job, Writer};
+use writer::{Control, Job, Writer};
 
 /// How many verdicts one transaction commits at most.
 const MAX_BATCH: usize = 512;
@@ -88,12 +91,25 @@ pub struct Store {
     health: watch::Receiver<Health>,
     counters: Arc<Counters>,
     evidence_dir: PathBuf,
+    monitor: Arc<Mutex<Monitor>>,
+    alarms: broadcast::Sender<Arc<Alarm>>,
 }
 
 impl Store {
     /// Opens (or creates) the store in `data_dir`, keeping at most `evidence_budget` bytes of
-    /// evidence frames, with `cache_bytes` of page cache for its writer.
+    /// evidence frames, with `cache_bytes` of page cache for its writer, and the default alarm
+    /// rules.
     pub fn open(data_dir: &Path, evidence_budget: u64, cache_bytes: u64) -> Result<Store> {
+        Store::open_monitored(data_dir, evidence_budget, cache_bytes, Monitor::default())
+    }
+
+    /// As [`Store::open`], with `monitor` evaluating every stored verdict for alarms.
+    pub fn open_monitored(
+        data_dir: &Path,
+        evidence_budget: u64,
+        cache_bytes: u64,
+        mut monitor: Monitor,
+    ) -> Result<Store> {
         let evidence_dir = data_dir.join("evidence");
         std::fs::create_dir_all(&evidence_dir).map_err(|source| Error::Io {
             path: evidence_dir.display().to_string(),
@@ -102,6 +118,9 @@ impl Store {
         let path = data_dir.join("verdicts.sqlite");
         let writer = open_database(&path, cache_bytes)?;
         evidence::sweep_orphans(&writer, &evidence_dir)?;
+        let (changes, observed) = alarms::warm_up(&writer, &mut monitor)?;
+        let monitor = Arc::new(Mutex::new(monitor));
+        let (alarm_events, _) = broadcast::channel(1024);
         let reader = Connection::open(&path)?;
         reader.pragma_update(None, "query_only", true)?;
         let (committed, _) = broadcast::channel(4096);
@@ -117,6 +136,13 @@ impl Store {
             counters: counters.clone(),
             probe_file: data_dir.join("writable.probe"),
             fail_at: None,
+            control: Control {
+                monitor: monitor.clone(),
+                alarms: alarm_events.clone(),
+                changes,
+                observed,
+                saved: observed,
+            },
         };
         let thread = std::thread::Builder::new()
             .name("verigrade-store".into())
@@ -133,6 +159,8 @@ impl Store {
             health,
             counters,
             evidence_dir,
+            monitor,
+            alarms: alarm_events,
         })
     }
 
@@ -192,6 +220,45 @@ impl Store {
     /// Stores a verdict and waits until it is committed.
     pub async fn commit(&self, pending: Pending) -> Result<Arc<Verdict>> {
         self.submit(pending).await?.await.map_err(|_| closed())?
+    }
+
+    /// Acknowledges an alarm; waits until it is committed. `NotFound` or `Refused` when it
+    /// cannot be acknowledged.
+    pub async fn acknowledge(&self, acknowledgement: Acknowledgement) -> Result<Arc<Alarm>> {
+        let jobs = self.jobs.lock().map_err(|_| closed())?.clone();
+        let jobs = jobs.ok_or_else(closed)?;
+        let (reply, answer) = oneshot::channel();
+        jobs.send(Job::Acknowledge(acknowledgement, reply))
+            .await
+            .map_err(|_| closed())?;
+        answer.await.map_err(|_| closed())?
+    }
+
+    /// Lets the line monitor see time pass (a camera falls silent without a verdict). Skipped
+    /// when the writer is busy: the next tick comes soon.
+    pub fn tick(&self) {
+        if let Some(jobs) = self.jobs.lock().ok().and_then(|jobs| jobs.clone()) {
+            let _ = jobs.try_send(Job::Tick);
+        }
+    }
+
+    /// Every alarm change committed from now on.
+    pub fn subscribe_alarms(&self) -> broadcast::Receiver<Arc<Alarm>> {
+        self.alarms.subscribe()
+    }
+
+    /// A control chart as the line monitor holds it (see [`Monitor::chart`]).
+    pub fn chart(
+        &self,
+        line_id: &str,
+        camera_id: &str,
+        metric: Metric,
+        last: usize,
+    ) -> Result<ChartView> {
+        let monitor = self.monitor.lock().unwrap_or_else(|e| e.into_inner());
+        monitor
+            .chart(line_id, camera_id, metric, last)
+            .map_err(Error::NotFound)
     }
 
     /// Every verdict committed from now on.

@@ -15,6 +15,7 @@ pub fn open_database(path: &Path, cache_bytes: u64) -> Result<Connection> {
     let cache_kib = i64::try_from(cache_bytes / 1024).unwrap_or(i64::MAX);
     conn.pragma_update(None, "cache_size", -cache_kib)?;
     conn.execute_batch(SCHEMA)?;
+    conn.execute_batch(super::alarms::SCHEMA)?;
     Ok(conn)
 }
 

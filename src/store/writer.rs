@@ -1,30 +1,60 @@
 //! The writer thread: owns the write connection and commits queued jobs in batches, one
 //! transaction (and one fsync) per batch, answering each job only after its batch is committed.
 
+use super::alarms::{self, Acknowledgement, open_alarm};
 use super::evidence;
 use super::queries::row_verdict;
 use super::serials::{self, Commission, Commissioned};
 use super::stats;
 use super::tx::WriteTx;
 use super::{Counters, Health, MAX_BATCH, Pending, now_ms};
+use crate::control::{Change, Monitor};
 use crate::error::{Error, Result};
-use crate::proto::Verdict;
+use crate::proto::{Alarm, Verdict};
 use prost::Message;
 use rusqlite::{Connection, params};
 use std::io::Write;
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex, MutexGuard};
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 
 pub(super) type Reply = oneshot::Sender<Result<Arc<Verdict>>>;
 pub(super) type CommissionReply = oneshot::Sender<Result<Commissioned>>;
 pub(super) type ProbeReply = oneshot::Sender<Result<()>>;
+pub(super) type AcknowledgeReply = oneshot::Sender<Result<Arc<Alarm>>>;
 
 pub(super) enum Job {
     Commit(Box<Pending>, Reply),
     Commission(Commission, CommissionReply),
     Probe(ProbeReply),
+    Acknowledge(Acknowledgement, AcknowledgeReply),
+    /// Time has passed: a camera may have fallen silent.
+    Tick,
+}
+
+/// Verdicts observed by the line monitor since its progress was last stored, past which it
+/// is stored even without an alarm to write (a restart re-evaluates fewer verdicts).
+const PROGRESS_EVERY: u64 = 256;
+
+/// The line monitor as the writer drives it: it sees each verdict once committed, and the
+/// changes it asks for are stored right after each batch.
+pub(super) struct Control {
+    pub(super) monitor: Arc<Mutex<Monitor>>,
+    pub(super) alarms: broadcast::Sender<Arc<Alarm>>,
+    /// Changes not yet stored (kept and tried again when their transaction fails).
+    pub(super) changes: Vec<Change>,
+    /// Sequence of the last verdict the monitor observed, and of the last one stored as
+    /// evaluated: a restart replays the verdicts after it with alarms allowed.
+    pub(super) observed: u64,
+    pub(super) saved: u64,
+}
+
+impl Control {
+    /// The monitor; a panic while it was held leaves it as it was between two verdicts.
+    pub(super) fn monitor(&self) -> MutexGuard<'_, Monitor> {
+        self.monitor.lock().unwrap_or_else(|e| e.into_inner())
+    }
 }
 
 /// Room a probe asks the disk for beyond one write: a batch of verdicts and their pages.
@@ -41,13 +71,17 @@ pub(super) struct Writer {
     pub(super) probe_file: PathBuf,
     /// Test hook: the statement of each batch that fails (see [`WriteTx`]); `None` in service.
     pub(super) fail_at: Option<u64>,
+    pub(super) control: Control,
 }
 
 /// What a committed job answers.
 enum Written {
-    Verdict(Arc<Verdict>),
+    /// The verdict, and whether it was stored now (not the one stored before for its frame).
+    Verdict(Arc<Verdict>, bool),
     Commission(Commissioned),
     Probe,
+    Acknowledged(Result<Arc<Alarm>>),
+    Tick,
 }
 
 /// A committed batch: each job's answer, and the evidence files it no longer needs.
@@ -61,7 +95,7 @@ impl Job {
     fn evidence(&self) -> Option<String> {
         match self {
             Job::Commit(pending, _) => pending.evidence.as_ref().map(|e| e.file_name.clone()),
-            Job::Commission(..) | Job::Probe(_) => None,
+            Job::Commission(..) | Job::Probe(_) | Job::Acknowledge(..) | Job::Tick => None,
         }
     }
 
@@ -71,7 +105,7 @@ impl Job {
 
     fn answer(self, written: Written, committed: &broadcast::Sender<Arc<Verdict>>) {
         match (self, written) {
-            (Job::Commit(_, reply), Written::Verdict(verdict)) => {
+            (Job::Commit(_, reply), Written::Verdict(verdict, _)) => {
                 let _ = committed.send(verdict.clone());
                 let _ = reply.send(Ok(verdict));
             }
@@ -81,6 +115,10 @@ impl Job {
             (Job::Probe(reply), Written::Probe) => {
                 let _ = reply.send(Ok(()));
             }
+            (Job::Acknowledge(_, reply), Written::Acknowledged(outcome)) => {
+                let _ = reply.send(outcome);
+            }
+            (Job::Tick, Written::Tick) => {}
             (job, _) => job.fail(&Error::Internal("a batch answer was mismatched".into())),
         }
     }
@@ -96,17 +134,24 @@ impl Job {
             Job::Probe(reply) => {
                 let _ = reply.send(Err(error.cloned()));
             }
+            Job::Acknowledge(_, reply) => {
+                let _ = reply.send(Err(error.cloned()));
+            }
+            Job::Tick => {}
         }
     }
 }
 
 impl Writer {
     pub(super) fn run(&mut self, mut queue: mpsc::Receiver<Job>) {
+        // Changes the monitor asked for while it caught up with the stored verdicts.
+        self.store_changes();
         let mut batch = Vec::with_capacity(MAX_BATCH);
         while queue.blocking_recv_many(&mut batch, MAX_BATCH) > 0 {
             let jobs = std::mem::take(&mut batch);
             self.process(jobs);
         }
+        self.store_changes();
         let _ = self.conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE);");
     }
 
@@ -124,9 +169,23 @@ impl Writer {
                     changed
                 });
                 evidence::remove(&self.evidence_dir, released);
+                let mut stored = Vec::new();
+                let mut acknowledged = Vec::new();
+                let mut ticked = false;
+                for written in &answers {
+                    match written {
+                        Written::Verdict(verdict, true) => stored.push(verdict.clone()),
+                        Written::Acknowledged(Ok(alarm)) => acknowledged.push(alarm.clone()),
+                        Written::Tick => ticked = true,
+                        _ => {}
+                    }
+                }
                 for (job, written) in jobs.into_iter().zip(answers) {
                     job.answer(written, &self.committed);
                 }
+                // The frames are answered; now the line monitor sees them.
+                self.observe(&stored, &acknowledged, ticked);
+                self.store_changes();
             }
             Err(e) => {
                 self.counters.refused.fetch_add(verdicts, Ordering::Relaxed);
@@ -154,13 +213,25 @@ impl Writer {
         for job in jobs {
             match job {
                 Job::Commit(pending, _) => {
-                    let (verdict, stored) = store_one(&tx, pending)?;
-                    match stored {
-                        Stored::New => evidence_added |= pending.evidence.is_some(),
-                        Stored::Before => released.extend(job.evidence()),
-                    }
-                    answers.push(Written::Verdict(Arc::new(verdict)));
+                    let stopped = self.control.monitor().stopped(&pending.verdict.line_id);
+                    let (verdict, stored) = store_one(&tx, pending, stopped)?;
+                    let new = match stored {
+                        Stored::New => {
+                            evidence_added |= pending.evidence.is_some();
+                            true
+                        }
+                        Stored::Before => {
+                            released.extend(job.evidence());
+                            false
+                        }
+                    };
+                    answers.push(Written::Verdict(Arc::new(verdict), new));
                 }
+                Job::Acknowledge(ack, _) => {
+                    let outcome = alarms::acknowledge(&tx, ack)?;
+                    answers.push(Written::Acknowledged(outcome.map(Arc::new)));
+                }
+                Job::Tick => answers.push(Written::Tick),
                 Job::Commission(commission, _) => {
                     let outcome = serials::commission_serials(&tx, commission)?;
                     answers.push(Written::Commission(outcome));
@@ -184,6 +255,78 @@ impl Writer {
 }
 
 impl Writer {
+    /// Shows the line monitor what a batch committed: new verdicts, acknowledgements, time.
+    fn observe(&mut self, stored: &[Arc<Verdict>], acknowledged: &[Arc<Alarm>], ticked: bool) {
+        let control = &mut self.control;
+        let mut monitor = control.monitor.lock().unwrap_or_else(|e| e.into_inner());
+        for alarm in acknowledged {
+            if let Ok(open) = open_alarm(alarm) {
+                monitor.record(open);
+            }
+            let _ = control.alarms.send(alarm.clone());
+        }
+        for verdict in stored {
+            control.changes.extend(monitor.observe(verdict, true));
+            control.observed = control.observed.max(verdict.sequence);
+        }
+        if ticked {
+            control.changes.extend(monitor.tick(now_ms()));
+        }
+    }
+
+    /// Stores the changes the line monitor asked for, and how far it has evaluated, in one
+    /// transaction of their own; on failure they wait for the next batch.
+    fn store_changes(&mut self) {
+        let control = &mut self.control;
+        if control.changes.is_empty() && control.observed < control.saved + PROGRESS_EVERY {
+            return;
+        }
+        let stored = (|| {
+            let tx = WriteTx::begin(&self.conn)?;
+            let mut changed = Vec::new();
+            for change in &control.changes {
+                match change {
+                    Change::Raise(alarm) => changed.push((alarms::raise(&tx, alarm)?, true)),
+                    Change::Return { key, at_ms } => changed.extend(
+                        alarms::settle(&tx, key, *at_ms)?
+                            .into_iter()
+                            .map(|alarm| (alarm, false)),
+                    ),
+                    Change::Limits(frozen) => alarms::save_limits(&tx, frozen)?,
+                }
+            }
+            alarms::save_progress(&tx, control.observed)?;
+            tx.commit()?;
+            Ok::<_, Error>(changed)
+        })();
+        match stored {
+            Ok(changed) => {
+                control.changes.clear();
+                control.saved = control.observed;
+                let mut monitor = control.monitor.lock().unwrap_or_else(|e| e.into_inner());
+                for (alarm, raised) in changed {
+                    if raised {
+                        eprintln!(
+                            "verigrade: alarm {} {} on line {} ({}): {}",
+                            alarm.alarm_id,
+                            alarm.severity().as_str_name(),
+                            alarm.line_id,
+                            alarm.rule,
+                            alarm.message
+                        );
+                    }
+                    if let Ok(open) = open_alarm(&alarm) {
+                        monitor.record(open);
+                    }
+                    let _ = control.alarms.send(Arc::new(alarm));
+                }
+            }
+            Err(e) => {
+                eprintln!("verigrade: line control changes wait for the store: {e}");
+            }
+        }
+    }
+
     /// Writes, syncs and removes a file of `PROBE_HEADROOM` bytes: the disk has room for more
     /// than one write.
     fn check_room(&self) -> Result<()> {
@@ -211,7 +354,8 @@ enum Stored {
 }
 
 /// Stores one verdict inside the batch's transaction; a repeated frame id returns what is stored.
-fn store_one(tx: &WriteTx, pending: &Pending) -> Result<(Verdict, Stored)> {
+/// `line_stopped`: the verdict is made while its line is stopped.
+fn store_one(tx: &WriteTx, pending: &Pending, line_stopped: bool) -> Result<(Verdict, Stored)> {
     let mut verdict = pending.verdict.clone();
     if !verdict.frame_id.is_empty() {
         let existing = tx.optional_row(
@@ -234,6 +378,7 @@ fn store_one(tx: &WriteTx, pending: &Pending) -> Result<(Verdict, Stored)> {
     let evidence = pending.evidence.as_ref();
     verdict.sequence = seq as u64;
     verdict.stored_unix_ms = now_ms();
+    verdict.line_stopped = line_stopped;
     verdict.evidence = evidence.map(|e| e.file_name.clone()).unwrap_or_default();
     tx.execute(
         "INSERT INTO verdicts (seq, line_id, frame_id, stored_ms, pass, evidence, evidence_bytes, record)
@@ -285,6 +430,13 @@ mod tests {
                 counters: Arc::default(),
                 probe_file: self.0.join("writable.probe"),
                 fail_at: None,
+                control: Control {
+                    monitor: Arc::default(),
+                    alarms: broadcast::channel(64).0,
+                    changes: Vec::new(),
+                    observed: 0,
+                    saved: 0,
+                },
             }
         }
     }

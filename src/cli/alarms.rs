@@ -1,0 +1,399 @@
+//! Line-control commands: `alarms` lists (or watches) alarms and a line's state, `ack`
+//! acknowledges one, `chart` draws a control chart in the terminal or as SVG.
+
+use super::client::OutputFormat;
+use anyhow::{Context, Result};
+use clap::Args;
+use serde_json::json;
+use std::fmt::Write as _;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use verigrade::proto::alarms_client::AlarmsClient;
+use verigrade::proto::{
+    AcknowledgeAlarmRequest, Alarm, ControlChart, GetControlChartRequest, GetLineStateRequest,
+    ListAlarmsRequest, RunState, WatchAlarmsRequest,
+};
+
+const DEFAULT_SERVER: &str = "http://127.0.0.1:50051";
+
+#[derive(Args)]
+pub struct AlarmsArgs {
+    #[arg(long, default_value = DEFAULT_SERVER)]
+    server: String,
+    /// Line (empty: every line). With a line, its state comes first.
+    #[arg(long, default_value = "")]
+    line: String,
+    /// Only alarms not yet cleared.
+    #[arg(long)]
+    active: bool,
+    /// Instead of listing, print alarms as they are raised, acknowledged or cleared.
+    #[arg(long)]
+    watch: bool,
+    /// At most this many, newest first.
+    #[arg(long, default_value_t = 100)]
+    limit: usize,
+    #[arg(long, value_enum, default_value = "text")]
+    format: OutputFormat,
+}
+
+#[derive(Args)]
+pub struct AckArgs {
+    #[arg(long, default_value = DEFAULT_SERVER)]
+    server: String,
+    /// The alarm, as `alarms` lists it.
+    alarm_id: String,
+    /// Who acknowledges.
+    #[arg(long)]
+    user: String,
+    /// What was done (required for a STOP alarm).
+    #[arg(long, default_value = "")]
+    comment: String,
+}
+
+#[derive(Args)]
+pub struct ChartArgs {
+    #[arg(long, default_value = DEFAULT_SERVER)]
+    server: String,
+    #[arg(long)]
+    line: String,
+    /// A parameter name (symbol_contrast, modulation, …), overall_grade, decode_time_ms or
+    /// no_read_rate.
+    #[arg(long)]
+    parameter: String,
+    /// Camera (empty: the line's only camera).
+    #[arg(long, default_value = "")]
+    camera: String,
+    /// The newest points to draw.
+    #[arg(long, default_value_t = 60)]
+    last: u32,
+    /// Write the chart as an SVG picture instead of drawing it in the terminal.
+    #[arg(long, value_name = "FILE")]
+    svg: Option<PathBuf>,
+}
+
+async fn connect(server: &str) -> Result<AlarmsClient<tonic::transport::Channel>> {
+    AlarmsClient::connect(server.to_string())
+        .await
+        .with_context(|| format!("cannot connect to {server}"))
+}
+
+/// An alarm under its contract names.
+fn alarm_json(a: &Alarm) -> serde_json::Value {
+    json!({
+        "alarm_id": a.alarm_id, "sequence": a.sequence, "line_id": a.line_id,
+        "camera_id": a.camera_id, "severity": a.severity().as_str_name(), "rule": a.rule,
+        "parameter": a.parameter, "message": a.message, "frame_ids": a.frame_ids,
+        "raised_unix_ms": a.raised_unix_ms, "state": a.state,
+        "acknowledged_by": a.acknowledged_by, "comment": a.comment,
+        "acknowledged_unix_ms": a.acknowledged_unix_ms, "returned_unix_ms": a.returned_unix_ms,
+    })
+}
+
+fn alarm_text(a: &Alarm) -> String {
+    let mut line = format!(
+        "#{} {} {} [{}] {}",
+        a.alarm_id,
+        a.severity().as_str_name(),
+        a.state,
+        a.rule,
+        a.message
+    );
+    if !a.acknowledged_by.is_empty() {
+        let _ = write!(line, " — acknowledged by {}", a.acknowledged_by);
+        if !a.comment.is_empty() {
+            let _ = write!(line, ": {}", a.comment);
+        }
+    }
+    line
+}
+
+fn print(alarm: &Alarm, format: OutputFormat) {
+    match format {
+        OutputFormat::Json => println!("{}", alarm_json(alarm)),
+        OutputFormat::Text => println!("{}", alarm_text(alarm)),
+    }
+}
+
+pub fn alarms(args: &AlarmsArgs) -> Result<ExitCode> {
+    let runtime = tokio::runtime::Runtime::new()?;
+    runtime.block_on(async {
+        let mut client = connect(&args.server).await?;
+        if args.watch {
+            let mut feed = client
+                .watch_alarms(WatchAlarmsRequest {
+                    line_id: args.line.clone(),
+                    after_sequence: 0,
+                })
+                .await?
+                .into_inner();
+            while let Some(alarm) = feed.message().await? {
+                print(&alarm, args.format);
+            }
+            return Ok(ExitCode::SUCCESS);
+        }
+        if !args.line.is_empty() {
+            let state = client
+                .get_line_state(GetLineStateRequest {
+                    line_id: args.line.clone(),
+                })
+                .await?
+                .into_inner();
+            let run = state.state().as_str_name();
+            match args.format {
+                OutputFormat::Json => println!(
+                    "{}",
+                    json!({"line_id": state.line_id, "state": run,
+                           "stopping_alarm_id": state.stopping_alarm_id})
+                ),
+                OutputFormat::Text if state.state() == RunState::Stopped => println!(
+                    "line {} {run} by alarm #{}",
+                    state.line_id, state.stopping_alarm_id
+                ),
+                OutputFormat::Text => println!("line {} {run}", state.line_id),
+            }
+        }
+        let mut page_token = String::new();
+        let mut listed = 0;
+        while listed < args.limit {
+            let page = client
+                .list_alarms(ListAlarmsRequest {
+                    line_id: args.line.clone(),
+                    only_active: args.active,
+                    page_size: (args.limit - listed).min(1000) as u32,
+                    page_token,
+                })
+                .await?
+                .into_inner();
+            for alarm in &page.alarms {
+                print(alarm, args.format);
+            }
+            listed += page.alarms.len();
+            if page.next_page_token.is_empty() {
+                break;
+            }
+            page_token = page.next_page_token;
+        }
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+/// Exit 0 when acknowledged; 1 with the server's reason when it refuses (unknown alarm,
+/// acknowledged before, a STOP without a comment).
+pub fn ack(args: &AckArgs) -> Result<ExitCode> {
+    let runtime = tokio::runtime::Runtime::new()?;
+    runtime.block_on(async {
+        let mut client = connect(&args.server).await?;
+        let answer = client
+            .acknowledge_alarm(AcknowledgeAlarmRequest {
+                alarm_id: args.alarm_id.clone(),
+                user: args.user.clone(),
+                comment: args.comment.clone(),
+            })
+            .await;
+        match answer {
+            Ok(alarm) => {
+                println!("{}", alarm_text(&alarm.into_inner()));
+                Ok(ExitCode::SUCCESS)
+            }
+            Err(status)
+                if matches!(
+                    status.code(),
+                    tonic::Code::NotFound | tonic::Code::FailedPrecondition
+                ) =>
+            {
+                eprintln!("verigrade: {}", status.message());
+                Ok(ExitCode::from(1))
+            }
+            Err(status) => Err(anyhow::anyhow!("{}", status.message())),
+        }
+    })
+}
+
+pub fn chart(args: &ChartArgs) -> Result<ExitCode> {
+    let runtime = tokio::runtime::Runtime::new()?;
+    let chart = runtime.block_on(async {
+        let mut client = connect(&args.server).await?;
+        let chart = client
+            .get_control_chart(GetControlChartRequest {
+                line_id: args.line.clone(),
+                parameter: args.parameter.clone(),
+                last: args.last,
+                camera_id: args.camera.clone(),
+            })
+            .await
+            .map_err(|status| anyhow::anyhow!("{}", status.message()))?;
+        Ok::<_, anyhow::Error>(chart.into_inner())
+    })?;
+    match &args.svg {
+        Some(path) => {
+            std::fs::write(path, svg(&chart))
+                .with_context(|| format!("cannot write {}", path.display()))?;
+        }
+        None => print!("{}", terminal(&chart)),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The value range a chart is drawn over: its points, limits and failing boundary.
+fn span(chart: &ControlChart) -> (f64, f64) {
+    let values = chart
+        .points
+        .iter()
+        .map(|p| p.value)
+        .chain(chart.upper_limit)
+        .chain(chart.lower_limit)
+        .chain(chart.failing_at);
+    let (lo, hi) = values.fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| {
+        (lo.min(v), hi.max(v))
+    });
+    if !lo.is_finite() {
+        return (0.0, 1.0);
+    }
+    let pad = ((hi - lo) * 0.05).max(1e-3);
+    (lo - pad, hi + pad)
+}
+
+fn title(chart: &ControlChart) -> String {
+    let camera = if chart.camera_id.is_empty() {
+        String::new()
+    } else {
+        format!(" camera {}", chart.camera_id)
+    };
+    format!(
+        "{} — line {}{camera}, batch {:?}, subgroups of {}",
+        chart.parameter, chart.line_id, chart.batch, chart.subgroup_size
+    )
+}
+
+/// Rows of the terminal plot.
+const ROWS: usize = 16;
+
+/// A plot in text: one column per point (`o`, `X` where a rule that alarms is broken, `x`
+/// where another is), the limits as `-` and the centre as `·`, the failing boundary as `!`.
+fn terminal(chart: &ControlChart) -> String {
+    let (lo, hi) = span(chart);
+    let row_of = |v: f64| (((hi - v) / (hi - lo)) * (ROWS - 1) as f64).round() as usize;
+    let width = chart.points.len();
+    let mut grid = vec![vec![' '; width]; ROWS];
+    for (marker, value) in [
+        ('!', chart.failing_at),
+        ('-', chart.upper_limit),
+        ('-', chart.lower_limit),
+        ('·', chart.centre),
+    ] {
+        if let Some(v) = value {
+            grid[row_of(v).min(ROWS - 1)].fill(marker);
+        }
+    }
+    for (i, point) in chart.points.iter().enumerate() {
+        let broken: Vec<_> = chart
+            .violations
+            .iter()
+            .filter(|v| v.point as usize == i)
+            .collect();
+        let marker = if broken.iter().any(|v| v.alarms) {
+            'X'
+        } else if broken.is_empty() {
+            'o'
+        } else {
+            'x'
+        };
+        grid[row_of(point.value).min(ROWS - 1)][i] = marker;
+    }
+    let mut out = format!("{}\n", title(chart));
+    for (r, row) in grid.iter().enumerate() {
+        let value = hi - (hi - lo) * r as f64 / (ROWS - 1) as f64;
+        let _ = writeln!(out, "{value:>9.3} |{}", row.iter().collect::<String>());
+    }
+    let limits = match (chart.lower_limit, chart.centre, chart.upper_limit) {
+        (Some(l), Some(c), Some(u)) => format!("limits {l:.3} · {c:.3} · {u:.3}"),
+        _ => "limits: the baseline is not complete yet".into(),
+    };
+    let _ = writeln!(
+        out,
+        "{limits}{}; {} points, {} broken rules (X raises an alarm)",
+        chart
+            .failing_at
+            .map_or(String::new(), |f| format!("; fails at {f:.3} (!)")),
+        chart.points.len(),
+        chart.violations.len()
+    );
+    for v in chart.violations.iter().filter(|v| v.alarms) {
+        if let Some(p) = chart.points.get(v.point as usize) {
+            let _ = writeln!(
+                out,
+                "  {} {} at frames {}–{}",
+                v.rule, v.direction, p.first_frame_id, p.last_frame_id
+            );
+        }
+    }
+    out
+}
+
+/// The chart as a standalone SVG picture.
+fn svg(chart: &ControlChart) -> String {
+    const W: f64 = 800.0;
+    const H: f64 = 320.0;
+    const M: f64 = 50.0;
+    let (lo, hi) = span(chart);
+    let n = chart.points.len().max(2) as f64;
+    let x = |i: usize| M + (W - 2.0 * M) * i as f64 / (n - 1.0);
+    let y = |v: f64| M / 2.0 + (H - M) * (hi - v) / (hi - lo);
+    let mut out = format!(
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{W}\" height=\"{H}\" font-family=\"sans-serif\" font-size=\"12\">\n<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n<text x=\"{M}\" y=\"16\">{}</text>\n",
+        escape(&title(chart))
+    );
+    for (label, value, colour, dash) in [
+        ("UCL", chart.upper_limit, "#c00", "6 4"),
+        ("CL", chart.centre, "#080", ""),
+        ("LCL", chart.lower_limit, "#c00", "6 4"),
+        ("fails", chart.failing_at, "#000", "2 3"),
+    ] {
+        if let Some(v) = value {
+            let _ = writeln!(
+                out,
+                "<line x1=\"{M}\" x2=\"{}\" y1=\"{y:.1}\" y2=\"{y:.1}\" stroke=\"{colour}\" stroke-dasharray=\"{dash}\"/><text x=\"{}\" y=\"{:.1}\" fill=\"{colour}\">{label} {v:.3}</text>",
+                W - M,
+                W - M + 4.0,
+                y(v) + 4.0,
+                y = y(v)
+            );
+        }
+    }
+    let path: Vec<String> = chart
+        .points
+        .iter()
+        .enumerate()
+        .map(|(i, p)| format!("{:.1},{:.1}", x(i), y(p.value)))
+        .collect();
+    let _ = writeln!(
+        out,
+        "<polyline fill=\"none\" stroke=\"#246\" points=\"{}\"/>",
+        path.join(" ")
+    );
+    for (i, p) in chart.points.iter().enumerate() {
+        let alarms = chart
+            .violations
+            .iter()
+            .any(|v| v.point as usize == i && v.alarms);
+        let colour = if alarms { "#c00" } else { "#246" };
+        let _ = writeln!(
+            out,
+            "<circle cx=\"{:.1}\" cy=\"{:.1}\" r=\"3\" fill=\"{colour}\"><title>frames {}–{}: {:.4}</title></circle>",
+            x(i),
+            y(p.value),
+            escape(&p.first_frame_id),
+            escape(&p.last_frame_id),
+            p.value
+        );
+    }
+    out.push_str("</svg>\n");
+    out
+}
+
+fn escape(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
