@@ -335,27 +335,30 @@ fn svg(chart: &ControlChart) -> String {
     const W: f64 = 800.0;
     const H: f64 = 320.0;
     const M: f64 = 50.0;
+    /// Room on the right for the limits' labels.
+    const LABELS: f64 = 100.0;
     let (lo, hi) = span(chart);
     let n = chart.points.len().max(2) as f64;
-    let x = |i: usize| M + (W - 2.0 * M) * i as f64 / (n - 1.0);
+    let x = |i: usize| M + (W - M - LABELS) * i as f64 / (n - 1.0);
     let y = |v: f64| M / 2.0 + (H - M) * (hi - v) / (hi - lo);
     let mut out = format!(
         "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{W}\" height=\"{H}\" font-family=\"sans-serif\" font-size=\"12\">\n<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n<text x=\"{M}\" y=\"16\">{}</text>\n",
         escape(&title(chart))
     );
-    for (label, value, colour, dash) in [
-        ("UCL", chart.upper_limit, "#c00", "6 4"),
-        ("CL", chart.centre, "#080", ""),
-        ("LCL", chart.lower_limit, "#c00", "6 4"),
-        ("fails", chart.failing_at, "#000", "2 3"),
+    // Labels sit above the upper limit and below the lower one, so close limits stay legible.
+    for (label, value, colour, dash, dy) in [
+        ("UCL", chart.upper_limit, "#c00", "6 4", -3.0),
+        ("CL", chart.centre, "#080", "", 4.0),
+        ("LCL", chart.lower_limit, "#c00", "6 4", 12.0),
+        ("fails", chart.failing_at, "#000", "2 3", 4.0),
     ] {
         if let Some(v) = value {
             let _ = writeln!(
                 out,
                 "<line x1=\"{M}\" x2=\"{}\" y1=\"{y:.1}\" y2=\"{y:.1}\" stroke=\"{colour}\" stroke-dasharray=\"{dash}\"/><text x=\"{}\" y=\"{:.1}\" fill=\"{colour}\">{label} {v:.3}</text>",
-                W - M,
-                W - M + 4.0,
-                y(v) + 4.0,
+                W - LABELS,
+                W - LABELS + 4.0,
+                y(v) + dy,
                 y = y(v)
             );
         }
