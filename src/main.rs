@@ -51,6 +51,8 @@ enum Command {
     Ack(cli::alarms::AckArgs),
     /// Draw a line's control chart for a parameter, in the terminal or as SVG.
     Chart(cli::alarms::ChartArgs),
+    /// Freeze a line's control limits from its latest points (the process as it runs now).
+    Baseline(cli::alarms::BaselineArgs),
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -91,6 +93,7 @@ fn main() -> ExitCode {
         Command::Alarms(args) => cli::alarms::alarms(&args),
         Command::Ack(args) => cli::alarms::ack(&args),
         Command::Chart(args) => cli::alarms::chart(&args),
+        Command::Baseline(args) => cli::alarms::baseline(&args),
     };
     match outcome {
         Ok(code) => code,

@@ -16,8 +16,8 @@ use verigrade::control::Monitor;
 use verigrade::control::rules::AlarmRules;
 use verigrade::proto::alarms_client::AlarmsClient;
 use verigrade::proto::{
-    AcknowledgeAlarmRequest, Alarm, GetControlChartRequest, GetLineStateRequest, ListAlarmsRequest,
-    RunState, Verdict, VerifyRequest, WatchAlarmsRequest,
+    AcknowledgeAlarmRequest, Alarm, FreezeLimitsRequest, GetControlChartRequest,
+    GetLineStateRequest, ListAlarmsRequest, RunState, Verdict, VerifyRequest, WatchAlarmsRequest,
 };
 use verigrade::serve::engine::Engine;
 use verigrade::synth::{GenSpec, render};
@@ -360,12 +360,18 @@ async fn a_camera_that_falls_silent_warns_and_sending_again_ends_it() {
     server.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn a_control_chart_has_limits_once_its_baseline_is_complete() {
-    let dir = data_dir("control-chart");
-    let mut settings = config(&dir);
+/// A baseline of four points, so a short test completes it.
+fn settings_for(dir: &std::path::Path) -> verigrade::serve::config::Config {
+    let mut settings = config(dir);
     settings.alarms.spc.baseline_points = 4;
-    let server = Server::start(settings).await;
+    settings
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_control_chart_has_limits_once_its_baseline_is_complete_and_an_operator_can_freeze_them()
+{
+    let dir = data_dir("control-chart");
+    let server = Server::start(settings_for(&dir)).await;
     let requests: Vec<VerifyRequest> = (0..30)
         .into_par_iter()
         .map(|i| image_request("K1", &format!("k{i}"), png(&pack(i, 0.85, 0.08, i as u64))))
@@ -425,6 +431,50 @@ async fn a_control_chart_has_limits_once_its_baseline_is_complete() {
         .await
         .unwrap_err();
     assert_eq!(err.code(), Code::NotFound);
+
+    // An operator freezes the limits from all six points: the centre becomes their mean,
+    // and stays after a restart.
+    let frozen = client
+        .freeze_limits(FreezeLimitsRequest {
+            line_id: "K1".into(),
+            parameter: "symbol_contrast".into(),
+            points: 6,
+            ..FreezeLimitsRequest::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(frozen.limits.len(), 1);
+    let mean = chart.points.iter().map(|p| p.value).sum::<f64>() / 6.0;
+    assert!((frozen.limits[0].centre - mean).abs() < 1e-9, "{frozen:?}");
+    for (line, parameter, code) in [
+        ("K1", "contrast", Code::InvalidArgument),
+        ("nowhere", "", Code::NotFound),
+    ] {
+        let err = client
+            .freeze_limits(FreezeLimitsRequest {
+                line_id: line.into(),
+                parameter: parameter.into(),
+                ..FreezeLimitsRequest::default()
+            })
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), code, "{line} {parameter}");
+    }
+    server.stop().await;
+    let server = Server::start(settings_for(&dir)).await;
+    let mut client = alarms_client(&server).await;
+    let after = client
+        .get_control_chart(GetControlChartRequest {
+            line_id: "K1".into(),
+            parameter: "symbol_contrast".into(),
+            ..GetControlChartRequest::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!((after.centre.unwrap() - mean).abs() < 1e-9, "{after:?}");
+    assert_eq!(after.points.len(), 6, "replayed from the store");
     server.stop().await;
 }
 

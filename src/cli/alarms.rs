@@ -1,5 +1,6 @@
 //! Line-control commands: `alarms` lists (or watches) alarms and a line's state, `ack`
-//! acknowledges one, `chart` draws a control chart in the terminal or as SVG.
+//! acknowledges one, `chart` draws a control chart in the terminal or as SVG, `baseline`
+//! freezes the charts' limits from the process as it runs now.
 
 use super::client::OutputFormat;
 use anyhow::{Context, Result};
@@ -10,8 +11,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use verigrade::proto::alarms_client::AlarmsClient;
 use verigrade::proto::{
-    AcknowledgeAlarmRequest, Alarm, ControlChart, GetControlChartRequest, GetLineStateRequest,
-    ListAlarmsRequest, RunState, WatchAlarmsRequest,
+    AcknowledgeAlarmRequest, Alarm, ControlChart, FreezeLimitsRequest, GetControlChartRequest,
+    GetLineStateRequest, ListAlarmsRequest, RunState, WatchAlarmsRequest,
 };
 
 const DEFAULT_SERVER: &str = "http://127.0.0.1:50051";
@@ -69,6 +70,23 @@ pub struct ChartArgs {
     /// Write the chart as an SVG picture instead of drawing it in the terminal.
     #[arg(long, value_name = "FILE")]
     svg: Option<PathBuf>,
+}
+
+#[derive(Args)]
+pub struct BaselineArgs {
+    #[arg(long, default_value = DEFAULT_SERVER)]
+    server: String,
+    #[arg(long)]
+    line: String,
+    /// Camera (empty: the line's only camera).
+    #[arg(long, default_value = "")]
+    camera: String,
+    /// One chart's metric (empty: every chart of the camera).
+    #[arg(long, default_value = "")]
+    parameter: String,
+    /// The latest points to take the limits from (0: the configured baseline length).
+    #[arg(long, default_value_t = 0)]
+    points: u32,
 }
 
 async fn connect(server: &str) -> Result<AlarmsClient<tonic::transport::Channel>> {
@@ -232,6 +250,36 @@ pub fn chart(args: &ChartArgs) -> Result<ExitCode> {
         None => print!("{}", terminal(&chart)),
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Freezes the charts' limits from their latest points and prints them.
+pub fn baseline(args: &BaselineArgs) -> Result<ExitCode> {
+    let runtime = tokio::runtime::Runtime::new()?;
+    runtime.block_on(async {
+        let mut client = connect(&args.server).await?;
+        let frozen = client
+            .freeze_limits(FreezeLimitsRequest {
+                line_id: args.line.clone(),
+                camera_id: args.camera.clone(),
+                parameter: args.parameter.clone(),
+                points: args.points,
+            })
+            .await
+            .map_err(|status| anyhow::anyhow!("{}", status.message()))?
+            .into_inner();
+        for limit in &frozen.limits {
+            println!(
+                "line {} camera {:?} {}: {:.4} · {:.4} · {:.4}",
+                frozen.line_id,
+                frozen.camera_id,
+                limit.parameter,
+                limit.lower_limit,
+                limit.centre,
+                limit.upper_limit
+            );
+        }
+        Ok(ExitCode::SUCCESS)
+    })
 }
 
 /// The value range a chart is drawn over: its points, limits and failing boundary.

@@ -627,6 +627,74 @@ impl Monitor {
         changes
     }
 
+    /// An operator's baseline: each chart of the camera (or only `metric`'s) takes its limits
+    /// from its last `points` points (the configured baseline length when 0), replacing those
+    /// of the batch's start. The limits frozen, to store.
+    pub fn freeze(
+        &mut self,
+        line_id: &str,
+        camera_id: &str,
+        metric: Option<Metric>,
+        points: usize,
+    ) -> Result<Vec<FrozenLimits>, String> {
+        let points = if points == 0 {
+            self.rules.spc.baseline_points
+        } else {
+            points
+        };
+        let camera_id = self.camera_id(line_id, camera_id)?;
+        let Some(line) = self.lines.get_mut(line_id) else {
+            return Err(format!(
+                "line {line_id:?} has no verdicts since the server started"
+            ));
+        };
+        let Some(camera) = line.cameras.get_mut(&camera_id) else {
+            return Err(format!("line {line_id:?} has no camera {camera_id:?}"));
+        };
+        let mut frozen = Vec::new();
+        for watch in camera
+            .charts
+            .iter_mut()
+            .filter(|w| metric.is_none_or(|m| m == w.metric))
+        {
+            if let Some(limits) = watch.chart.freeze(points) {
+                watch.quiet_points = 0;
+                frozen.push(FrozenLimits {
+                    line_id: line_id.to_string(),
+                    camera_id: camera_id.clone(),
+                    metric: watch.metric,
+                    batch: camera.batch.clone(),
+                    limits,
+                });
+            }
+        }
+        if frozen.is_empty() {
+            return Err(format!(
+                "line {line_id:?} camera {camera_id:?} has fewer than two points to freeze limits from"
+            ));
+        }
+        Ok(frozen)
+    }
+
+    /// The camera a request means: the one named, or the line's only one when none is.
+    fn camera_id(&self, line_id: &str, camera_id: &str) -> Result<String, String> {
+        let line = self
+            .lines
+            .get(line_id)
+            .ok_or_else(|| format!("line {line_id:?} has no verdicts since the server started"))?;
+        if camera_id.is_empty() && line.cameras.len() == 1 {
+            return Ok(line.cameras.keys().next().cloned().unwrap_or_default());
+        }
+        if line.cameras.contains_key(camera_id) {
+            return Ok(camera_id.to_string());
+        }
+        let known: Vec<String> = line.cameras.keys().map(|c| format!("{c:?}")).collect();
+        Err(format!(
+            "line {line_id:?} has no camera {camera_id:?} (its cameras: {})",
+            known.join(", ")
+        ))
+    }
+
     /// The chart of a metric on a line's camera (the only camera when `camera_id` is empty and
     /// the line has one); its last `last` points.
     pub fn chart(
@@ -636,22 +704,8 @@ impl Monitor {
         metric: Metric,
         last: usize,
     ) -> Result<ChartView, String> {
-        let line = self
-            .lines
-            .get(line_id)
-            .ok_or_else(|| format!("line {line_id:?} has no verdicts since the server started"))?;
-        let camera_id = if camera_id.is_empty() && line.cameras.len() == 1 {
-            line.cameras.keys().next().map_or("", String::as_str)
-        } else {
-            camera_id
-        };
-        let camera = line.cameras.get(camera_id).ok_or_else(|| {
-            let known: Vec<String> = line.cameras.keys().map(|c| format!("{c:?}")).collect();
-            format!(
-                "line {line_id:?} has no camera {camera_id:?} (its cameras: {})",
-                known.join(", ")
-            )
-        })?;
+        let camera_id = self.camera_id(line_id, camera_id)?;
+        let camera = &self.lines[line_id].cameras[&camera_id];
         let watch = camera
             .charts
             .iter()
@@ -691,7 +745,7 @@ impl Monitor {
             })
             .collect();
         Ok(ChartView {
-            camera_id: camera_id.to_string(),
+            camera_id,
             batch: camera.batch.clone(),
             metric,
             subgroup_size: match metric {

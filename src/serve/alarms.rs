@@ -9,11 +9,11 @@ use crate::control::metric::Metric;
 use crate::error::Error;
 use crate::proto::alarms_server::Alarms;
 use crate::proto::{
-    AcknowledgeAlarmRequest, Alarm, ChartPoint, ChartViolation, ControlChart,
-    GetControlChartRequest, GetLineStateRequest, LineState, ListAlarmsRequest, ListAlarmsResponse,
-    WatchAlarmsRequest,
+    AcknowledgeAlarmRequest, Alarm, ChartPoint, ChartViolation, ControlChart, FreezeLimitsRequest,
+    FreezeLimitsResponse, FrozenLimit, GetControlChartRequest, GetLineStateRequest, LineState,
+    ListAlarmsRequest, ListAlarmsResponse, WatchAlarmsRequest,
 };
-use crate::store::{Acknowledgement, AlarmQuery};
+use crate::store::{Acknowledgement, AlarmQuery, Freeze};
 use std::pin::Pin;
 use std::sync::Arc;
 use tokio::sync::{broadcast, mpsc};
@@ -199,14 +199,7 @@ impl Alarms for AlarmsService {
         if request.line_id.is_empty() || request.parameter.is_empty() {
             return Err(status(&Error::MissingField("line_id and parameter")));
         }
-        let metric = Metric::named(&request.parameter).ok_or_else(|| {
-            let known: Vec<&str> = Metric::ALL.iter().map(|m| m.name()).collect();
-            Status::invalid_argument(format!(
-                "no chart parameter {:?} (known: {})",
-                request.parameter,
-                known.join(", ")
-            ))
-        })?;
+        let metric = metric_named(&request.parameter)?;
         let last = match request.last as usize {
             0 => DEFAULT_POINTS,
             n => n,
@@ -218,6 +211,57 @@ impl Alarms for AlarmsService {
         .await?;
         Ok(Response::new(chart_message(request.line_id, view)))
     }
+
+    async fn freeze_limits(
+        &self,
+        request: Request<FreezeLimitsRequest>,
+    ) -> Result<Response<FreezeLimitsResponse>, Status> {
+        let request = request.into_inner();
+        if request.line_id.is_empty() {
+            return Err(status(&Error::MissingField("line_id")));
+        }
+        let metric = match request.parameter.as_str() {
+            "" => None,
+            name => Some(metric_named(name)?),
+        };
+        let frozen = self
+            .0
+            .store
+            .freeze(Freeze {
+                line_id: request.line_id.clone(),
+                camera_id: request.camera_id,
+                metric,
+                points: request.points as usize,
+            })
+            .await
+            .map_err(|e| status(&e))?;
+        Ok(Response::new(FreezeLimitsResponse {
+            line_id: request.line_id,
+            camera_id: frozen
+                .first()
+                .map_or(String::new(), |f| f.camera_id.clone()),
+            limits: frozen
+                .iter()
+                .map(|f| FrozenLimit {
+                    parameter: f.metric.name().into(),
+                    centre: f.limits.centre,
+                    upper_limit: f.limits.upper(),
+                    lower_limit: f.limits.lower(),
+                })
+                .collect(),
+        }))
+    }
+}
+
+/// The metric of a request's `parameter`, or INVALID_ARGUMENT naming the known ones.
+fn metric_named(name: &str) -> Result<Metric, Status> {
+    Metric::named(name).ok_or_else(|| {
+        let known: Vec<&str> = Metric::ALL.iter().map(|m| m.name()).collect();
+        Status::invalid_argument(format!(
+            "no chart parameter {name:?} (known: {})",
+            known.join(", ")
+        ))
+    })
 }
 
 /// Longest acknowledgement comment accepted: it is stored with the alarm and shown with it.

@@ -24,7 +24,7 @@ pub use serials::{Commission, Commissioned, Reconciliation, register_serial};
 pub use stats::LineCounts;
 pub use tx::WriteTx;
 
-use crate::control::{ChartView, Monitor, metric::Metric};
+use crate::control::{ChartView, FrozenLimits, Monitor, metric::Metric};
 use crate::error::{Error, Result};
 use crate::proto::{Alarm, Verdict};
 use rusqlite::Connection;
@@ -37,6 +37,17 @@ use writer::{Control, Job, Writer};
 
 /// How many verdicts one transaction commits at most.
 const MAX_BATCH: usize = 512;
+
+/// An operator's request to freeze chart limits (see [`Monitor::freeze`]).
+#[derive(Clone, Debug)]
+pub struct Freeze {
+    pub line_id: String,
+    pub camera_id: String,
+    /// None: every chart of the camera.
+    pub metric: Option<Metric>,
+    /// 0: the configured baseline length.
+    pub points: usize,
+}
 
 /// A graded frame on its way into the store.
 #[derive(Debug)]
@@ -229,6 +240,18 @@ impl Store {
         let jobs = jobs.ok_or_else(closed)?;
         let (reply, answer) = oneshot::channel();
         jobs.send(Job::Acknowledge(acknowledgement, reply))
+            .await
+            .map_err(|_| closed())?;
+        answer.await.map_err(|_| closed())?
+    }
+
+    /// Freezes chart limits from the latest points: they apply from the next verdict on and
+    /// are stored right after the writer's current batch.
+    pub async fn freeze(&self, freeze: Freeze) -> Result<Vec<FrozenLimits>> {
+        let jobs = self.jobs.lock().map_err(|_| closed())?.clone();
+        let jobs = jobs.ok_or_else(closed)?;
+        let (reply, answer) = oneshot::channel();
+        jobs.send(Job::Freeze(freeze, reply))
             .await
             .map_err(|_| closed())?;
         answer.await.map_err(|_| closed())?

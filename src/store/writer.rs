@@ -1,6 +1,7 @@
 //! The writer thread: owns the write connection and commits queued jobs in batches, one
 //! transaction (and one fsync) per batch, answering each job only after its batch is committed.
 
+use super::Freeze;
 use super::alarms::{self, Acknowledgement, open_alarm};
 use super::evidence;
 use super::queries::row_verdict;
@@ -8,7 +9,7 @@ use super::serials::{self, Commission, Commissioned};
 use super::stats;
 use super::tx::WriteTx;
 use super::{Counters, Health, MAX_BATCH, Pending, now_ms};
-use crate::control::{Change, Monitor};
+use crate::control::{Change, FrozenLimits, Monitor};
 use crate::error::{Error, Result};
 use crate::proto::{Alarm, Verdict};
 use prost::Message;
@@ -23,12 +24,14 @@ pub(super) type Reply = oneshot::Sender<Result<Arc<Verdict>>>;
 pub(super) type CommissionReply = oneshot::Sender<Result<Commissioned>>;
 pub(super) type ProbeReply = oneshot::Sender<Result<()>>;
 pub(super) type AcknowledgeReply = oneshot::Sender<Result<Arc<Alarm>>>;
+pub(super) type FreezeReply = oneshot::Sender<Result<Vec<FrozenLimits>>>;
 
 pub(super) enum Job {
     Commit(Box<Pending>, Reply),
     Commission(Commission, CommissionReply),
     Probe(ProbeReply),
     Acknowledge(Acknowledgement, AcknowledgeReply),
+    Freeze(Freeze, FreezeReply),
     /// Time has passed: a camera may have fallen silent.
     Tick,
 }
@@ -81,6 +84,8 @@ enum Written {
     Commission(Commissioned),
     Probe,
     Acknowledged(Result<Arc<Alarm>>),
+    /// Limits an operator froze (stored with the monitor's next changes), or why none were.
+    Frozen(Result<Vec<FrozenLimits>>),
     Tick,
 }
 
@@ -95,7 +100,11 @@ impl Job {
     fn evidence(&self) -> Option<String> {
         match self {
             Job::Commit(pending, _) => pending.evidence.as_ref().map(|e| e.file_name.clone()),
-            Job::Commission(..) | Job::Probe(_) | Job::Acknowledge(..) | Job::Tick => None,
+            Job::Commission(..)
+            | Job::Probe(_)
+            | Job::Acknowledge(..)
+            | Job::Freeze(..)
+            | Job::Tick => None,
         }
     }
 
@@ -118,6 +127,9 @@ impl Job {
             (Job::Acknowledge(_, reply), Written::Acknowledged(outcome)) => {
                 let _ = reply.send(outcome);
             }
+            (Job::Freeze(_, reply), Written::Frozen(outcome)) => {
+                let _ = reply.send(outcome);
+            }
             (Job::Tick, Written::Tick) => {}
             (job, _) => job.fail(&Error::Internal("a batch answer was mismatched".into())),
         }
@@ -135,6 +147,9 @@ impl Job {
                 let _ = reply.send(Err(error.cloned()));
             }
             Job::Acknowledge(_, reply) => {
+                let _ = reply.send(Err(error.cloned()));
+            }
+            Job::Freeze(_, reply) => {
                 let _ = reply.send(Err(error.cloned()));
             }
             Job::Tick => {}
@@ -176,6 +191,10 @@ impl Writer {
                     match written {
                         Written::Verdict(verdict, true) => stored.push(verdict.clone()),
                         Written::Acknowledged(Ok(alarm)) => acknowledged.push(alarm.clone()),
+                        Written::Frozen(Ok(frozen)) => self
+                            .control
+                            .changes
+                            .extend(frozen.iter().cloned().map(Change::Limits)),
                         Written::Tick => ticked = true,
                         _ => {}
                     }
@@ -230,6 +249,19 @@ impl Writer {
                 Job::Acknowledge(ack, _) => {
                     let outcome = alarms::acknowledge(&tx, ack)?;
                     answers.push(Written::Acknowledged(outcome.map(Arc::new)));
+                }
+                Job::Freeze(freeze, _) => {
+                    let frozen = self
+                        .control
+                        .monitor()
+                        .freeze(
+                            &freeze.line_id,
+                            &freeze.camera_id,
+                            freeze.metric,
+                            freeze.points,
+                        )
+                        .map_err(Error::NotFound);
+                    answers.push(Written::Frozen(frozen));
                 }
                 Job::Tick => answers.push(Written::Tick),
                 Job::Commission(commission, _) => {
