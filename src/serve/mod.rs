@@ -10,6 +10,7 @@
 mod alarms;
 pub mod config;
 pub mod engine;
+mod inflight;
 mod serials;
 mod verdicts;
 mod verifier;
@@ -76,7 +77,9 @@ struct Shared {
     streams: Arc<Semaphore>,
     /// Open streams per client address.
     clients: Arc<Mutex<HashMap<IpAddr, usize>>>,
-    /// Bytes of frames received and not yet answered may take (see `max_inflight_bytes`).
+    /// Bytes of frames received and not yet answered may take (see `max_inflight_bytes`): a
+    /// `VerifyStream` message takes its share as it arrives ([`inflight`]), a `Verify` call once
+    /// received.
     inflight: Arc<Semaphore>,
     shutdown: CancellationToken,
 }
@@ -152,6 +155,11 @@ pub async fn run(
         .unwrap_or(usize::MAX)
         .clamp(1, Semaphore::MAX_PERMITS);
     let inflight = Arc::new(Semaphore::new(inflight_budget));
+    let budget = inflight::Budget {
+        semaphore: inflight.clone(),
+        whole: u32::try_from(inflight_budget).unwrap_or(u32::MAX),
+        max_message,
+    };
     let cancel = CancellationToken::new();
     let shared = Arc::new(Shared {
         engine,
@@ -200,10 +208,11 @@ pub async fn run(
         .initial_connection_window_size(4 * STREAM_WINDOW_BYTES)
         .add_service(health_service)
         .add_service(reflection)
-        .add_service(
-            VerifierServer::new(verifier::VerifierService(shared.clone()))
+        .add_service(inflight::Budgeted {
+            inner: VerifierServer::new(verifier::VerifierService(shared.clone()))
                 .max_decoding_message_size(max_message),
-        )
+            budget,
+        })
         .add_service(VerdictsServer::new(verdicts::VerdictsService(
             shared.clone(),
         )))

@@ -7,6 +7,7 @@
 //! a shutdown stops reading, answers what was read (for up to `SHUTDOWN_DRAIN`) and ends it
 //! UNAVAILABLE, since the client may have sent frames that were never read.
 
+use super::inflight::{InboundSlot, Share as Inflight};
 use super::{Shared, status};
 use crate::error::{Error, Result};
 use crate::proto::verifier_server::Verifier;
@@ -18,7 +19,7 @@ use std::net::IpAddr;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio::sync::{OwnedSemaphorePermit, mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot};
 use tokio_stream::Stream;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Code, Request, Response, Status, Streaming};
@@ -101,8 +102,6 @@ impl FrameIds {
     }
 }
 
-/// A frame's share of `max_inflight_bytes`, held until it is answered.
-type Inflight = OwnedSemaphorePermit;
 type Graded = (FrameIds, oneshot::Receiver<Result<Pending>>, Inflight);
 type Committing = (FrameIds, oneshot::Receiver<Result<Arc<Verdict>>>, Inflight);
 
@@ -191,8 +190,11 @@ impl Verifier for VerifierService {
         })?;
         let window = limits.stream_window.max(1);
         let idle = Duration::from_secs(limits.stream_idle_timeout);
-        let budget = u32::try_from(limits.max_inflight_bytes).unwrap_or(u32::MAX);
-        let mut inbound = request.into_inner();
+        let mut inbound = request
+            .extensions()
+            .get::<InboundSlot>()
+            .and_then(InboundSlot::take)
+            .ok_or_else(|| Status::internal("the stream has no reader of its messages"))?;
         let (graded_tx, mut graded_rx) = mpsc::channel::<Graded>(window);
         let (committing_tx, mut committing_rx) = mpsc::channel::<Committing>(window);
         let (answers_tx, answers_rx) = mpsc::channel::<Result<Verdict, Status>>(window);
@@ -207,21 +209,19 @@ impl Verifier for VerifierService {
                     biased;
                     _ = reader.shutdown.cancelled() => break Some(shutting_down()),
                     next = inbound.message() => next,
-                    _ = tokio::time::sleep(idle), if !idle.is_zero() => break Some(idle_too_long(idle)),
+                    // A frame that waits for its share of the budget has begun to come.
+                    _ = tokio::time::sleep(idle), if !idle.is_zero() => {
+                        if inbound.waiting() {
+                            continue;
+                        }
+                        break Some(idle_too_long(idle));
+                    }
                 };
-                let request = match next {
-                    Ok(Some(request)) => request,
+                let (request, inflight) = match next {
+                    Ok(Some(message)) => message,
                     Ok(None) => break None,
                     Err(status) => break Some(refused(&status)),
                 };
-                // A frame larger than the whole budget waits until it has the budget alone.
-                let bytes = u32::try_from(request.encoded_len()).unwrap_or(u32::MAX);
-                let inflight = tokio::select! {
-                    biased;
-                    _ = reader.shutdown.cancelled() => break Some(shutting_down()),
-                    permit = reader.inflight.clone().acquire_many_owned(bytes.clamp(1, budget.max(1))) => permit,
-                };
-                let Ok(inflight) = inflight else { break None };
                 let ids = FrameIds::of(&request, reader.engine.limits().max_id_bytes);
                 if graded_tx
                     .send((ids, reader.grade(request), inflight))

@@ -173,12 +173,22 @@ impl Process {
     }
 
     /// SIGTERM, as a service manager stops it; its exit status and everything it printed.
-    pub fn terminate(mut self) -> (ExitStatus, String) {
+    pub fn terminate(self) -> (ExitStatus, String) {
+        self.sigterm();
+        self.wait()
+    }
+
+    /// Sends SIGTERM and returns at once: the server drains while its clients go on.
+    pub fn sigterm(&self) {
         let sent = Command::new("kill")
             .args(["-TERM", &self.child.id().to_string()])
             .status()
             .unwrap();
         assert!(sent.success());
+    }
+
+    /// Waits for the server to exit; its exit status and everything it printed.
+    pub fn wait(mut self) -> (ExitStatus, String) {
         let status = self.child.wait().unwrap();
         if let Some(reader) = self.reader.take() {
             reader.join().unwrap();

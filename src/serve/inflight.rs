@@ -1,0 +1,347 @@
+//! `VerifyStream`'s messages, read by the service itself within the in-flight budget
+//! (`max_inflight_bytes`). tonic's `Streaming` receives each message whole into a decode buffer
+//! that it keeps, at the size of the largest message, for as long as the stream is open: memory
+//! outside any budget that grows with streams × frame size. Here each message's share of the
+//! budget is taken as soon as its 5-byte header says how long it is, before its body is read
+//! from the transport; the message is read into a buffer of its own, which the frame keeps until
+//! it is graded. Outside the budget a stream so holds at most one HTTP/2 DATA frame of what it
+//! has read and HTTP/2's receive window of what it has not.
+
+use crate::proto::VerifyRequest;
+use bytes::{Buf, Bytes, BytesMut};
+use http_body::Body as _;
+use prost::Message;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
+use tonic::Status;
+use tonic::body::Body;
+use tonic::codegen::{Service, http};
+use tonic::server::NamedService;
+
+/// The method whose messages are read here; the others go through tonic as they come.
+const VERIFY_STREAM: &str = "/verigrade.v1.Verifier/VerifyStream";
+
+/// A gRPC message's header: a compression flag and a big-endian length.
+const HEADER_BYTES: usize = 5;
+
+/// A frame's share of `max_inflight_bytes`, held until it is answered.
+pub type Share = OwnedSemaphorePermit;
+
+/// Where shares come from and how large they are.
+#[derive(Clone)]
+pub struct Budget {
+    pub semaphore: Arc<Semaphore>,
+    /// The largest share: a message larger than the whole budget waits for all of it.
+    pub whole: u32,
+    /// The largest message accepted; a longer one ends the stream OUT_OF_RANGE, unread.
+    pub max_message: usize,
+}
+
+/// A stream's messages, each with its share, as they are read.
+pub struct Inbound {
+    messages: mpsc::Receiver<Result<(VerifyRequest, Share), Status>>,
+    waiting: Arc<AtomicBool>,
+}
+
+impl Inbound {
+    /// The next message; `None` once the client has ended the stream.
+    pub async fn message(&mut self) -> Result<Option<(VerifyRequest, Share)>, Status> {
+        self.messages.recv().await.transpose()
+    }
+
+    /// Whether a message has begun to arrive and waits for its share: the stream is not idle.
+    pub fn waiting(&self) -> bool {
+        self.waiting.load(Ordering::Relaxed)
+    }
+}
+
+/// Carries a stream's [`Inbound`] to its handler in the request's extensions.
+#[derive(Clone)]
+pub struct InboundSlot(Arc<Mutex<Option<Inbound>>>);
+
+impl InboundSlot {
+    pub fn take(&self) -> Option<Inbound> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).take()
+    }
+}
+
+/// The Verifier service, with `VerifyStream`'s request body read by [`read_messages`].
+#[derive(Clone)]
+pub struct Budgeted<S> {
+    pub inner: S,
+    pub budget: Budget,
+}
+
+impl<S: NamedService> NamedService for Budgeted<S> {
+    const NAME: &'static str = S::NAME;
+}
+
+impl<S> Service<http::Request<Body>> for Budgeted<S>
+where
+    S: Service<http::Request<Body>>,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = S::Future;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: http::Request<Body>) -> Self::Future {
+        if request.uri().path() != VERIFY_STREAM {
+            return self.inner.call(request);
+        }
+        let (mut parts, body) = request.into_parts();
+        let (inbound, reading) = read_messages(body, self.budget.clone());
+        tokio::spawn(reading);
+        parts
+            .extensions
+            .insert(InboundSlot(Arc::new(Mutex::new(Some(inbound)))));
+        // The handler reads its messages from the Inbound; tonic's own stream stays empty.
+        self.inner
+            .call(http::Request::from_parts(parts, Body::empty()))
+    }
+}
+
+/// The messages of `body`, and the task that reads them: each message's share first, then
+/// the message, then (once the handler has taken the one before) the next. It stops at the
+/// end of the body, at the first error (sent as the last item) or when the handler is gone.
+fn read_messages(
+    body: Body,
+    budget: Budget,
+) -> (Inbound, impl std::future::Future<Output = ()> + Send) {
+    let (sender, messages) = mpsc::channel(1);
+    let waiting = Arc::new(AtomicBool::new(false));
+    let inbound = Inbound {
+        messages,
+        waiting: waiting.clone(),
+    };
+    let reading = async move {
+        let mut reader = BodyReader {
+            body,
+            held: Bytes::new(),
+        };
+        loop {
+            let read = tokio::select! {
+                _ = sender.closed() => return,
+                read = next_message(&mut reader, &budget, &waiting) => read,
+            };
+            let Some(read) = read.transpose() else { return };
+            let failed = read.is_err();
+            if sender.send(read).await.is_err() || failed {
+                return;
+            }
+        }
+    };
+    (inbound, reading)
+}
+
+/// Reads one message: its header, its share, its body; `None` at the end of the stream.
+async fn next_message(
+    reader: &mut BodyReader,
+    budget: &Budget,
+    waiting: &AtomicBool,
+) -> Result<Option<(VerifyRequest, Share)>, Status> {
+    let mut header = BytesMut::with_capacity(HEADER_BYTES);
+    if !reader.read(&mut header, HEADER_BYTES).await? {
+        return if header.is_empty() {
+            Ok(None)
+        } else {
+            Err(Status::internal("the stream ended inside a message header"))
+        };
+    }
+    if header[0] != 0 {
+        return Err(Status::unimplemented(
+            "compressed messages are not accepted",
+        ));
+    }
+    let length = u32::from_be_bytes([header[1], header[2], header[3], header[4]]);
+    let bytes = length as usize;
+    if bytes > budget.max_message {
+        return Err(Status::out_of_range(format!(
+            "a message of {bytes} bytes, over the limit of {} bytes",
+            budget.max_message
+        )));
+    }
+    waiting.store(true, Ordering::Relaxed);
+    let share = budget
+        .semaphore
+        .clone()
+        .acquire_many_owned(length.clamp(1, budget.whole.max(1)))
+        .await
+        .map_err(|_| Status::unavailable("the server is shutting down"))?;
+    waiting.store(false, Ordering::Relaxed);
+    let mut message = BytesMut::with_capacity(bytes);
+    if !reader.read(&mut message, bytes).await? {
+        return Err(Status::internal("the stream ended inside a message"));
+    }
+    let request = VerifyRequest::decode(message.freeze())
+        .map_err(|e| Status::internal(format!("the message does not decode: {e}")))?;
+    Ok(Some((request, share)))
+}
+
+/// A request body read a given number of bytes at a time.
+struct BodyReader {
+    body: Body,
+    /// Read from the transport, not yet taken.
+    held: Bytes,
+}
+
+impl BodyReader {
+    /// Appends `bytes` bytes to `out`; false when the body ended first.
+    async fn read(&mut self, out: &mut BytesMut, bytes: usize) -> Result<bool, Status> {
+        let mut left = bytes;
+        while left > 0 {
+            if self.held.is_empty() {
+                let frame =
+                    std::future::poll_fn(|cx| Pin::new(&mut self.body).poll_frame_data(cx)).await;
+                match frame {
+                    None => return Ok(false),
+                    Some(data) => self.held = data?,
+                }
+                continue;
+            }
+            let n = left.min(self.held.len());
+            out.extend_from_slice(&self.held[..n]);
+            self.held.advance(n);
+            left -= n;
+        }
+        Ok(true)
+    }
+}
+
+/// The body's next data, skipping trailers.
+trait PollData {
+    fn poll_frame_data(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Bytes, Status>>>;
+}
+
+impl PollData for Body {
+    fn poll_frame_data(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Bytes, Status>>> {
+        loop {
+            match std::task::ready!(self.as_mut().poll_frame(cx)) {
+                None => return Poll::Ready(None),
+                Some(Err(status)) => return Poll::Ready(Some(Err(status))),
+                Some(Ok(frame)) => {
+                    if let Ok(data) = frame.into_data() {
+                        return Poll::Ready(Some(Ok(data)));
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http_body::Frame;
+    use std::collections::VecDeque;
+    use std::time::Duration;
+
+    /// A body delivering `chunks` as the transport would.
+    struct Chunks(VecDeque<Bytes>);
+
+    impl http_body::Body for Chunks {
+        type Data = Bytes;
+        type Error = Status;
+
+        fn poll_frame(
+            self: Pin<&mut Self>,
+            _: &mut Context<'_>,
+        ) -> Poll<Option<Result<Frame<Bytes>, Status>>> {
+            Poll::Ready(self.get_mut().0.pop_front().map(|c| Ok(Frame::data(c))))
+        }
+    }
+
+    fn request(frame: &str, image_bytes: usize) -> VerifyRequest {
+        VerifyRequest {
+            line_id: "L1".into(),
+            frame_id: frame.into(),
+            frame: Some(crate::proto::verify_request::Frame::Image(Bytes::from(
+                vec![7u8; image_bytes],
+            ))),
+            ..VerifyRequest::default()
+        }
+    }
+
+    /// `requests` as gRPC puts them on the wire, cut into chunks at `cuts`.
+    fn wire(requests: &[VerifyRequest], cuts: &[usize]) -> Body {
+        let mut bytes = Vec::new();
+        for r in requests {
+            bytes.push(0);
+            bytes.extend((r.encoded_len() as u32).to_be_bytes());
+            bytes.extend(r.encode_to_vec());
+        }
+        let mut chunks = VecDeque::new();
+        let mut start = 0;
+        for &cut in cuts.iter().chain([&bytes.len()]) {
+            chunks.push_back(Bytes::copy_from_slice(&bytes[start..cut]));
+            start = cut;
+        }
+        Body::new(Chunks(chunks))
+    }
+
+    fn budget(bytes: usize) -> Budget {
+        Budget {
+            semaphore: Arc::new(Semaphore::new(bytes)),
+            whole: bytes as u32,
+            max_message: 1 << 20,
+        }
+    }
+
+    #[tokio::test]
+    async fn messages_arrive_whole_in_order_each_with_its_share_however_the_transport_cuts_them() {
+        let sent = [request("a", 300), request("b", 0), request("c", 40)];
+        let budget = budget(10_000);
+        let (mut inbound, reading) = read_messages(wire(&sent, &[3, 200, 320]), budget.clone());
+        tokio::spawn(reading);
+        let mut received = Vec::new();
+        while let Some((request, share)) = inbound.message().await.unwrap() {
+            assert_eq!(share.num_permits(), request.encoded_len().max(1));
+            received.push(request);
+        }
+        assert_eq!(received, sent);
+        assert_eq!(budget.semaphore.available_permits(), 10_000);
+    }
+
+    #[tokio::test]
+    async fn a_message_is_not_read_until_its_share_is_free() {
+        let sent = [request("a", 600), request("b", 600)];
+        let budget = budget(1000);
+        let (mut inbound, reading) = read_messages(wire(&sent, &[]), budget.clone());
+        tokio::spawn(reading);
+        let (first, share) = inbound.message().await.unwrap().unwrap();
+        assert_eq!(first, sent[0]);
+        let second = tokio::time::timeout(Duration::from_millis(50), inbound.message()).await;
+        assert!(second.is_err(), "the second message came without its share");
+        assert!(inbound.waiting());
+        drop(share);
+        let (second, _) = inbound.message().await.unwrap().unwrap();
+        assert_eq!(second, sent[1]);
+        assert!(!inbound.waiting());
+    }
+
+    #[tokio::test]
+    async fn a_message_larger_than_the_budget_waits_for_all_of_it_and_one_over_the_limit_ends_the_stream()
+     {
+        let sent = [request("a", 250), request("b", 2 << 20)];
+        let (mut inbound, reading) = read_messages(wire(&sent, &[]), budget(100));
+        tokio::spawn(reading);
+        let (first, share) = inbound.message().await.unwrap().unwrap();
+        assert_eq!((first, share.num_permits()), (sent[0].clone(), 100));
+        drop(share);
+        let refused = inbound.message().await.unwrap_err();
+        assert_eq!(refused.code(), tonic::Code::OutOfRange, "{refused:?}");
+        assert!(inbound.message().await.unwrap().is_none());
+    }
+}
