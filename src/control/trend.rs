@@ -30,24 +30,20 @@ impl Fit {
     /// trend. None for fewer than [`MIN_VALUES`]. `resolution` is the smallest spread assumed
     /// around the line (identical values would otherwise make any slope infinitely significant).
     pub fn through(values: &[f64], resolution: f64) -> Option<Fit> {
-        let all: Vec<(f64, f64)> = values
-            .iter()
-            .enumerate()
-            .map(|(i, &y)| (i as f64, y))
-            .collect();
-        let first = fit(&all, resolution)?;
+        let first = fit(values, |_| true, resolution)?;
         // Off the line by more than 3.5 robust standard deviations (1.4826 × the median
         // absolute residual), or by no less than the resolution.
-        let mut residuals: Vec<f64> = all.iter().map(|&(x, y)| (y - first.at(x)).abs()).collect();
-        residuals.sort_by(f64::total_cmp);
-        let spread = (1.4826 * residuals[residuals.len() / 2]).max(resolution);
-        let kept: Vec<(f64, f64)> = all
+        let mut residuals: Vec<f64> = values
             .iter()
-            .copied()
-            .filter(|&(x, y)| (y - first.at(x)).abs() <= 3.5 * spread)
+            .enumerate()
+            .map(|(i, &y)| (y - first.at(i as f64)).abs())
             .collect();
-        let line = if kept.len() < all.len() {
-            fit(&kept, resolution)?
+        let middle = residuals.len() / 2;
+        let (_, median, _) = residuals.select_nth_unstable_by(middle, f64::total_cmp);
+        let cut = 3.5 * (1.4826 * *median).max(resolution);
+        let far = |i: usize| (values[i] - first.at(i as f64)).abs() > cut;
+        let line = if (0..values.len()).any(far) {
+            fit(values, |i| !far(i), resolution)?
         } else {
             first
         };
@@ -79,7 +75,7 @@ impl Fit {
     }
 }
 
-/// A least-squares line over (pack index, value) points.
+/// A least-squares line over values by pack index.
 struct Line {
     slope: f64,
     mean_x: f64,
@@ -93,22 +89,30 @@ impl Line {
     }
 }
 
-fn fit(points: &[(f64, f64)], resolution: f64) -> Option<Line> {
-    if points.len() < MIN_VALUES {
+/// The least-squares line through the values `keep` selects, x being each value's index.
+fn fit(values: &[f64], keep: impl Fn(usize) -> bool, resolution: f64) -> Option<Line> {
+    let points = || {
+        values
+            .iter()
+            .enumerate()
+            .filter(|&(i, _)| keep(i))
+            .map(|(i, &y)| (i as f64, y))
+    };
+    let (count, sum_x, sum_y) = points().fold((0.0, 0.0, 0.0), |(n, sx, sy), (x, y)| {
+        (n + 1.0, sx + x, sy + y)
+    });
+    if count < MIN_VALUES as f64 {
         return None;
     }
-    let count = points.len() as f64;
-    let mean_x = points.iter().map(|p| p.0).sum::<f64>() / count;
-    let mean_y = points.iter().map(|p| p.1).sum::<f64>() / count;
+    let (mean_x, mean_y) = (sum_x / count, sum_y / count);
     let (mut sxx, mut sxy) = (0.0, 0.0);
-    for &(x, y) in points {
+    for (x, y) in points() {
         sxx += (x - mean_x) * (x - mean_x);
         sxy += (x - mean_x) * (y - mean_y);
     }
     let slope = sxy / sxx;
-    let residual: f64 = points
-        .iter()
-        .map(|&(x, y)| {
+    let residual: f64 = points()
+        .map(|(x, y)| {
             let r = y - (mean_y + slope * (x - mean_x));
             r * r
         })

@@ -93,6 +93,16 @@ enum Written {
 struct Committed {
     answers: Vec<Written>,
     released: Vec<String>,
+    changes: StoredChanges,
+}
+
+/// The line monitor's changes a transaction wrote: how many of the pending ones, the alarms
+/// they made or changed (and whether each was raised), and the evaluation progress recorded.
+#[derive(Default)]
+struct StoredChanges {
+    count: usize,
+    alarms: Vec<(Alarm, bool)>,
+    progress: u64,
 }
 
 impl Job {
@@ -165,6 +175,11 @@ impl Writer {
         while queue.blocking_recv_many(&mut batch, MAX_BATCH) > 0 {
             let jobs = std::mem::take(&mut batch);
             self.process(jobs);
+            // Under load the next batch's transaction carries the monitor's changes, so they
+            // cost no commit of their own; on an idle line they are stored at once.
+            if queue.is_empty() {
+                self.store_changes();
+            }
         }
         self.store_changes();
         let _ = self.conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE);");
@@ -176,7 +191,12 @@ impl Writer {
     fn process(&mut self, jobs: Vec<Job>) {
         let verdicts = jobs.iter().filter(|job| job.is_verdict()).count() as u64;
         match self.commit_batch(&jobs) {
-            Ok(Committed { answers, released }) => {
+            Ok(Committed {
+                answers,
+                released,
+                changes,
+            }) => {
+                self.changes_stored(changes);
                 self.counters.stored.fetch_add(verdicts, Ordering::Relaxed);
                 self.health.send_if_modified(|health| {
                     let changed = *health != Health::Writing;
@@ -204,7 +224,6 @@ impl Writer {
                 }
                 // The frames are answered; now the line monitor sees them.
                 self.observe(&stored, &acknowledged, ticked);
-                self.store_changes();
             }
             Err(e) => {
                 self.counters.refused.fetch_add(verdicts, Ordering::Relaxed);
@@ -226,6 +245,7 @@ impl Writer {
     /// have rolled it back itself, on a full disk).
     fn commit_batch(&self, jobs: &[Job]) -> Result<Committed> {
         let tx = WriteTx::begin_failing_at(&self.conn, self.fail_at)?;
+        let changes = self.write_changes(&tx)?;
         let mut answers = Vec::with_capacity(jobs.len());
         let mut released = Vec::new();
         let mut evidence_added = false;
@@ -282,7 +302,11 @@ impl Writer {
             released.extend(evidence::enforce_budget(&tx, self.evidence_budget)?);
         }
         tx.commit()?;
-        Ok(Committed { answers, released })
+        Ok(Committed {
+            answers,
+            released,
+            changes,
+        })
     }
 }
 
@@ -306,56 +330,74 @@ impl Writer {
         }
     }
 
-    /// Stores the changes the line monitor asked for, and how far it has evaluated, in one
+    /// Stores the changes the line monitor asked for, and how far it has evaluated, in a
     /// transaction of their own; on failure they wait for the next batch.
     fn store_changes(&mut self) {
-        let control = &mut self.control;
+        let stored = WriteTx::begin(&self.conn).and_then(|tx| {
+            let changes = self.write_changes(&tx)?;
+            tx.commit()?;
+            Ok(changes)
+        });
+        match stored {
+            Ok(changes) => self.changes_stored(changes),
+            Err(e) => eprintln!("verigrade: line control changes wait for the store: {e}"),
+        }
+    }
+
+    /// Writes the pending changes and the evaluation progress into `tx`; nothing when there is
+    /// neither a change nor much progress to record.
+    fn write_changes(&self, tx: &WriteTx) -> Result<StoredChanges> {
+        let control = &self.control;
         if control.changes.is_empty() && control.observed < control.saved + PROGRESS_EVERY {
+            return Ok(StoredChanges::default());
+        }
+        let mut alarms = Vec::new();
+        for change in &control.changes {
+            match change {
+                Change::Raise(alarm) => alarms.push((alarms::raise(tx, alarm)?, true)),
+                Change::Return { key, at_ms } => alarms.extend(
+                    alarms::settle(tx, key, *at_ms)?
+                        .into_iter()
+                        .map(|alarm| (alarm, false)),
+                ),
+                Change::Limits(frozen) => alarms::save_limits(tx, frozen)?,
+            }
+        }
+        alarms::save_progress(tx, control.observed)?;
+        Ok(StoredChanges {
+            count: control.changes.len(),
+            alarms,
+            progress: control.observed,
+        })
+    }
+
+    /// Once changes are committed: they leave the pending list, the monitor learns of the
+    /// alarms, watchers get them, and the log shows each alarm raised.
+    fn changes_stored(&mut self, stored: StoredChanges) {
+        let control = &mut self.control;
+        if stored.count == 0 && stored.progress == 0 {
             return;
         }
-        let stored = (|| {
-            let tx = WriteTx::begin(&self.conn)?;
-            let mut changed = Vec::new();
-            for change in &control.changes {
-                match change {
-                    Change::Raise(alarm) => changed.push((alarms::raise(&tx, alarm)?, true)),
-                    Change::Return { key, at_ms } => changed.extend(
-                        alarms::settle(&tx, key, *at_ms)?
-                            .into_iter()
-                            .map(|alarm| (alarm, false)),
-                    ),
-                    Change::Limits(frozen) => alarms::save_limits(&tx, frozen)?,
-                }
+        control
+            .changes
+            .drain(..stored.count.min(control.changes.len()));
+        control.saved = control.saved.max(stored.progress);
+        let mut monitor = control.monitor.lock().unwrap_or_else(|e| e.into_inner());
+        for (alarm, raised) in stored.alarms {
+            if raised {
+                eprintln!(
+                    "verigrade: alarm {} {} on line {} ({}): {}",
+                    alarm.alarm_id,
+                    alarm.severity().as_str_name(),
+                    alarm.line_id,
+                    alarm.rule,
+                    alarm.message
+                );
             }
-            alarms::save_progress(&tx, control.observed)?;
-            tx.commit()?;
-            Ok::<_, Error>(changed)
-        })();
-        match stored {
-            Ok(changed) => {
-                control.changes.clear();
-                control.saved = control.observed;
-                let mut monitor = control.monitor.lock().unwrap_or_else(|e| e.into_inner());
-                for (alarm, raised) in changed {
-                    if raised {
-                        eprintln!(
-                            "verigrade: alarm {} {} on line {} ({}): {}",
-                            alarm.alarm_id,
-                            alarm.severity().as_str_name(),
-                            alarm.line_id,
-                            alarm.rule,
-                            alarm.message
-                        );
-                    }
-                    if let Ok(open) = open_alarm(&alarm) {
-                        monitor.record(open);
-                    }
-                    let _ = control.alarms.send(Arc::new(alarm));
-                }
+            if let Ok(open) = open_alarm(&alarm) {
+                monitor.record(open);
             }
-            Err(e) => {
-                eprintln!("verigrade: line control changes wait for the store: {e}");
-            }
+            let _ = control.alarms.send(Arc::new(alarm));
         }
     }
 
