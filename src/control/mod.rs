@@ -401,6 +401,16 @@ impl Monitor {
         Some(camera)
     }
 
+    /// When a broken run rule raises an SPC alarm, as the rules say.
+    fn spc_gate(&self) -> SpcGate {
+        SpcGate {
+            rules: self.rules.spc.rules.clone(),
+            clear_after: self.rules.spc.clear_after_points,
+            min_shift: self.rules.spc.min_shift,
+            max_no_read_rate: self.rules.no_read_rate.max_rate,
+        }
+    }
+
     /// Verdicts per line a restart replays to fill the windows, runs and baselines again.
     pub fn replay_depth(&self) -> usize {
         let rules = &self.rules;
@@ -444,12 +454,7 @@ impl Monitor {
             rule,
             parameter: parameter.to_string(),
         };
-        let gate = SpcGate {
-            rules: self.rules.spc.rules.clone(),
-            clear_after: self.rules.spc.clear_after_points,
-            min_shift: self.rules.spc.min_shift,
-            max_no_read_rate: self.rules.no_read_rate.max_rate,
-        };
+        let gate = self.spc_gate();
         let (trend_window, within) = (self.rules.trend.window, self.rules.trend.within_packs);
         let Some(camera) = self.camera(&verdict.line_id, &verdict.camera_id, &verdict.batch) else {
             return changes;
@@ -713,17 +718,11 @@ impl Monitor {
             .ok_or_else(|| format!("{metric} is not charted (alarms.spc.metrics)"))?;
         let points = watch.chart.points();
         let skip = points.len().saturating_sub(last);
-        let worse = worse_side(metric);
         let failing_at = camera
             .min_grade
             .and_then(|m| metric.failing_at(m))
             .map(|b| b.value);
-        let gate = SpcGate {
-            rules: self.rules.spc.rules.clone(),
-            clear_after: self.rules.spc.clear_after_points,
-            min_shift: self.rules.spc.min_shift,
-            max_no_read_rate: self.rules.no_read_rate.max_rate,
-        };
+        let gate = self.spc_gate();
         let limits = watch.chart.limits();
         let violations = watch
             .chart
@@ -731,10 +730,8 @@ impl Monitor {
             .into_iter()
             .filter(|v| v.point >= skip)
             .map(|v| {
-                let alarms = v.direction == worse
-                    && gate.rules.contains(&v.rule)
-                    && limits
-                        .is_some_and(|l| gate.matters(metric, points[v.point].mean, l, failing_at));
+                let alarms = limits
+                    .is_some_and(|l| gate.raises(metric, &v, points[v.point].mean, l, failing_at));
                 (
                     Violation {
                         point: v.point - skip,
@@ -785,6 +782,21 @@ struct SpcGate {
 }
 
 impl SpcGate {
+    /// Whether a broken rule raises an alarm: a rule the configuration names, broken on the
+    /// side where the metric gets worse, by a point that moved far enough to matter.
+    fn raises(
+        &self,
+        metric: Metric,
+        violation: &Violation,
+        mean: f64,
+        limits: Limits,
+        failing: Option<f64>,
+    ) -> bool {
+        violation.direction == worse_side(metric)
+            && self.rules.contains(&violation.rule)
+            && self.matters(metric, mean, limits, failing)
+    }
+
     /// Whether a point at `mean` has moved far enough from the centre to matter: a share of
     /// the way to where the metric fails.
     fn matters(&self, metric: Metric, mean: f64, limits: Limits, failing: Option<f64>) -> bool {
@@ -817,12 +829,11 @@ impl MetricWatch {
         }
         let limits = self.chart.limits()?;
         let point = &added.point;
-        let worse = worse_side(self.metric);
-        let broken = added.broken.iter().find(|v| {
-            v.direction == worse
-                && gate.rules.contains(&v.rule)
-                && gate.matters(self.metric, point.mean, limits, boundary.map(|b| b.value))
-        });
+        let failing = boundary.map(|b| b.value);
+        let broken = added
+            .broken
+            .iter()
+            .find(|v| gate.raises(self.metric, v, point.mean, limits, failing));
         let Some(violation) = broken else {
             self.quiet_points += 1;
             return (self.quiet_points >= gate.clear_after)

@@ -1,7 +1,7 @@
 //! `Alarms`: what line controllers ask of line control — alarms live and listed, their
 //! acknowledgement, whether a line runs, and the control charts behind SPC alarms.
 
-use super::verdicts::read;
+use super::verdicts::{page, read};
 use super::{Shared, status};
 use crate::control::ChartView;
 use crate::control::chart::Direction;
@@ -23,8 +23,6 @@ use tonic::{Request, Response, Status};
 
 pub struct AlarmsService(pub(super) Arc<Shared>);
 
-const DEFAULT_PAGE: usize = 100;
-const MAX_PAGE: usize = 1000;
 const DEFAULT_POINTS: usize = 100;
 
 #[tonic::async_trait]
@@ -109,22 +107,7 @@ impl Alarms for AlarmsService {
         request: Request<ListAlarmsRequest>,
     ) -> Result<Response<ListAlarmsResponse>, Status> {
         let request = request.into_inner();
-        let limit = match request.page_size as usize {
-            0 => DEFAULT_PAGE,
-            n => n.min(MAX_PAGE),
-        };
-        let before_id = match request.page_token.as_str() {
-            "" => 0,
-            token => token
-                .parse::<u64>()
-                .ok()
-                .filter(|&id| id > 0)
-                .ok_or_else(|| {
-                    Status::invalid_argument(format!(
-                        "page_token {token:?} is not one this server gave"
-                    ))
-                })?,
-        };
+        let (limit, before_id) = page(request.page_size, &request.page_token)?;
         let query = AlarmQuery {
             line_id: request.line_id,
             only_open: request.only_active,

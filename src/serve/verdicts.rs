@@ -21,6 +21,28 @@ pub struct VerdictsService(pub(super) Arc<Shared>);
 const DEFAULT_PAGE: usize = 100;
 const MAX_PAGE: usize = 1000;
 
+/// A page request: how many items (100 when 0, at most 1000) and the item its token says to
+/// continue before (0: from the newest). The token is the last item's sequence or id.
+pub(super) fn page(page_size: u32, page_token: &str) -> Result<(usize, u64), Status> {
+    let limit = match page_size as usize {
+        0 => DEFAULT_PAGE,
+        n => n.min(MAX_PAGE),
+    };
+    let before = match page_token {
+        "" => 0,
+        token => token
+            .parse::<u64>()
+            .ok()
+            .filter(|&s| s > 0)
+            .ok_or_else(|| {
+                Status::invalid_argument(format!(
+                    "page_token {token:?} is not one this server gave"
+                ))
+            })?,
+    };
+    Ok((limit, before))
+}
+
 /// Runs a store read on a blocking thread.
 pub(super) async fn read<T: Send + 'static>(
     store: &Arc<Store>,
@@ -59,22 +81,7 @@ impl Verdicts for VerdictsService {
         request: Request<ListVerdictsRequest>,
     ) -> Result<Response<ListVerdictsResponse>, Status> {
         let request = request.into_inner();
-        let limit = match request.page_size as usize {
-            0 => DEFAULT_PAGE,
-            n => n.min(MAX_PAGE),
-        };
-        let before_sequence = match request.page_token.as_str() {
-            "" => 0,
-            token => token
-                .parse::<u64>()
-                .ok()
-                .filter(|&s| s > 0)
-                .ok_or_else(|| {
-                    Status::invalid_argument(format!(
-                        "page_token {token:?} is not one this server gave"
-                    ))
-                })?,
-        };
+        let (limit, before_sequence) = page(request.page_size, &request.page_token)?;
         let query = Query {
             line_id: request.line_id,
             only_failed: request.only_failed,

@@ -183,10 +183,15 @@ impl Store {
     /// Tries a small write (and that the disk has room for more), so a failing store finds out
     /// that it can write again without waiting for a frame.
     pub async fn probe(&self) -> Result<()> {
+        self.ask(Job::Probe).await
+    }
+
+    /// Sends the writer a job that answers on a reply channel, and waits for the answer.
+    async fn ask<T>(&self, job: impl FnOnce(oneshot::Sender<Result<T>>) -> Job) -> Result<T> {
         let jobs = self.jobs.lock().map_err(|_| closed())?.clone();
         let jobs = jobs.ok_or_else(closed)?;
         let (reply, answer) = oneshot::channel();
-        jobs.send(Job::Probe(reply)).await.map_err(|_| closed())?;
+        jobs.send(job(reply)).await.map_err(|_| closed())?;
         answer.await.map_err(|_| closed())?
     }
 
@@ -219,13 +224,7 @@ impl Store {
 
     /// Commissions serials for a line and batch; waits until they are committed.
     pub async fn commission(&self, commission: Commission) -> Result<Commissioned> {
-        let jobs = self.jobs.lock().map_err(|_| closed())?.clone();
-        let jobs = jobs.ok_or_else(closed)?;
-        let (reply, answer) = oneshot::channel();
-        jobs.send(Job::Commission(commission, reply))
-            .await
-            .map_err(|_| closed())?;
-        answer.await.map_err(|_| closed())?
+        self.ask(|reply| Job::Commission(commission, reply)).await
     }
 
     /// Stores a verdict and waits until it is committed.
@@ -236,25 +235,14 @@ impl Store {
     /// Acknowledges an alarm; waits until it is committed. `NotFound` or `Refused` when it
     /// cannot be acknowledged.
     pub async fn acknowledge(&self, acknowledgement: Acknowledgement) -> Result<Arc<Alarm>> {
-        let jobs = self.jobs.lock().map_err(|_| closed())?.clone();
-        let jobs = jobs.ok_or_else(closed)?;
-        let (reply, answer) = oneshot::channel();
-        jobs.send(Job::Acknowledge(acknowledgement, reply))
+        self.ask(|reply| Job::Acknowledge(acknowledgement, reply))
             .await
-            .map_err(|_| closed())?;
-        answer.await.map_err(|_| closed())?
     }
 
     /// Freezes chart limits from the latest points: they apply from the next verdict on and
     /// are stored right after the writer's current batch.
     pub async fn freeze(&self, freeze: Freeze) -> Result<Vec<FrozenLimits>> {
-        let jobs = self.jobs.lock().map_err(|_| closed())?.clone();
-        let jobs = jobs.ok_or_else(closed)?;
-        let (reply, answer) = oneshot::channel();
-        jobs.send(Job::Freeze(freeze, reply))
-            .await
-            .map_err(|_| closed())?;
-        answer.await.map_err(|_| closed())?
+        self.ask(|reply| Job::Freeze(freeze, reply)).await
     }
 
     /// Lets the line monitor see time pass (a camera falls silent without a verdict). Skipped
