@@ -156,27 +156,10 @@ pub fn verdict_json(v: &Verdict) -> Value {
     record
 }
 
-fn verdict_text(v: &Verdict) -> String {
-    let outcome = if v.pass { "PASS" } else { "FAIL" };
-    let data = if v.hri.is_empty() { &v.text } else { &v.hri };
-    let mut line = format!(
-        "{}/{} #{} {outcome} {} {:.1} {} {data:?}",
-        v.line_id, v.frame_id, v.sequence, v.grade_letter, v.overall_grade, v.size
-    );
-    if !v.reasons.is_empty() {
-        line.push_str(" — ");
-        line.push_str(&v.reasons.join("; "));
-    }
-    if v.line_stopped {
-        line.push_str(" (line stopped)");
-    }
-    line
-}
-
 fn print(v: &Verdict, format: OutputFormat) {
     match format {
         OutputFormat::Json => println!("{}", verdict_json(v)),
-        OutputFormat::Text => println!("{}", verdict_text(v)),
+        OutputFormat::Text => println!("{v}"),
     }
 }
 

@@ -10,6 +10,9 @@ pub struct ServeArgs {
     /// Address to listen on [default: 127.0.0.1:50051].
     #[arg(long)]
     listen: Option<String>,
+    /// Address of the OPC UA server for PLCs and SCADA (e.g. 0.0.0.0:4840) [default: off].
+    #[arg(long)]
+    opcua_listen: Option<String>,
     /// Store and evidence folder [default: ./verigrade-data].
     #[arg(long)]
     data_dir: Option<PathBuf>,
@@ -22,6 +25,9 @@ pub fn run(args: &ServeArgs) -> Result<()> {
     let mut config = Config::load(args.config.as_deref())?;
     if let Some(listen) = &args.listen {
         config.listen.clone_from(listen);
+    }
+    if let Some(opcua) = &args.opcua_listen {
+        config.opcua_listen.clone_from(opcua);
     }
     if let Some(dir) = &args.data_dir {
         config.data_dir.clone_from(dir);

@@ -1,6 +1,7 @@
 //! `Alarms`: what line controllers ask of line control — alarms live and listed, their
 //! acknowledgement, whether a line runs, and the control charts behind SPC alarms.
 
+use super::config::Config;
 use super::verdicts::{page, read};
 use super::{Shared, status};
 use crate::control::ChartView;
@@ -136,27 +137,12 @@ impl Alarms for AlarmsService {
             user,
             comment,
         } = request.into_inner();
-        let config = self.0.engine.config();
-        config.check_id("user", &user).map_err(|e| status(&e))?;
-        let alarm_id = alarm_id.trim().parse::<u64>().map_err(|_| {
-            Status::invalid_argument(format!(
-                "alarm_id {alarm_id:?} is not an alarm id (a number)"
-            ))
-        })?;
-        if comment.len() > MAX_COMMENT_BYTES {
-            return Err(Status::invalid_argument(format!(
-                "comment is {} bytes, over the limit of {MAX_COMMENT_BYTES}",
-                comment.len()
-            )));
-        }
+        let acknowledgement = acknowledgement(self.0.engine.config(), &alarm_id, user, comment)
+            .map_err(|e| status(&e))?;
         let alarm = self
             .0
             .store
-            .acknowledge(Acknowledgement {
-                alarm_id,
-                user,
-                comment,
-            })
+            .acknowledge(acknowledgement)
             .await
             .map_err(|e| status(&e))?;
         Ok(Response::new(Alarm::clone(&alarm)))
@@ -249,6 +235,38 @@ fn metric_named(name: &str) -> Result<Metric, Status> {
 
 /// Longest acknowledgement comment accepted: it is stored with the alarm and shown with it.
 const MAX_COMMENT_BYTES: usize = 4096;
+
+/// An acknowledgement as a controller asks for it (over gRPC or OPC UA), checked: a user id
+/// like any other, a numeric alarm id, a comment of bounded length.
+pub(super) fn acknowledgement(
+    config: &Config,
+    alarm_id: &str,
+    user: String,
+    comment: String,
+) -> Result<Acknowledgement, Error> {
+    config.check_id("user", &user)?;
+    let alarm_id = alarm_id
+        .trim()
+        .parse::<u64>()
+        .map_err(|_| Error::InvalidId {
+            field: "alarm_id",
+            reason: format!("{alarm_id:?} is not an alarm id (a number)"),
+        })?;
+    if comment.len() > MAX_COMMENT_BYTES {
+        return Err(Error::InvalidId {
+            field: "comment",
+            reason: format!(
+                "is {} bytes, over the limit of {MAX_COMMENT_BYTES}",
+                comment.len()
+            ),
+        });
+    }
+    Ok(Acknowledgement {
+        alarm_id,
+        user,
+        comment,
+    })
+}
 
 fn chart_message(line_id: String, view: ChartView) -> ControlChart {
     ControlChart {

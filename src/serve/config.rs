@@ -15,6 +15,8 @@ pub struct Config {
     pub listen: String,
     /// Store and evidence folder.
     pub data_dir: PathBuf,
+    /// Address of the OPC UA server for PLCs and SCADA; empty or "off": none.
+    pub opcua_listen: String,
     /// Profile for lines without their own.
     pub default_profile: String,
     /// Grading threads; 0 = one per core.
@@ -80,6 +82,7 @@ impl Default for Config {
         Config {
             listen: "127.0.0.1:50051".into(),
             data_dir: PathBuf::from("verigrade-data"),
+            opcua_listen: String::new(),
             default_profile: "iso15415".into(),
             workers: 0,
             limits: Limits::default(),
@@ -150,7 +153,7 @@ impl Config {
         Ok(config)
     }
 
-    /// Applies `VERIGRADE_LISTEN`, `VERIGRADE_DATA_DIR`, `VERIGRADE_DEFAULT_PROFILE`,
+    /// Applies `VERIGRADE_LISTEN`, `VERIGRADE_OPCUA_LISTEN`, `VERIGRADE_DATA_DIR`, `VERIGRADE_DEFAULT_PROFILE`,
     /// `VERIGRADE_WORKERS`, `VERIGRADE_MAX_FRAME_BYTES`, `VERIGRADE_MAX_PIXELS`,
     /// `VERIGRADE_MAX_CONCURRENT_STREAMS`, `VERIGRADE_STREAM_WINDOW`,
     /// `VERIGRADE_EVIDENCE_BUDGET_BYTES`, `VERIGRADE_STORE_CACHE_BYTES`,
@@ -165,6 +168,9 @@ impl Config {
         }
         if let Some(v) = var("VERIGRADE_LISTEN") {
             self.listen = v;
+        }
+        if let Some(v) = var("VERIGRADE_OPCUA_LISTEN") {
+            self.opcua_listen = v;
         }
         if let Some(v) = var("VERIGRADE_DATA_DIR") {
             self.data_dir = v.into();

@@ -11,6 +11,7 @@ mod alarms;
 pub mod config;
 pub mod engine;
 mod inflight;
+pub mod opcua;
 mod serials;
 mod verdicts;
 mod verifier;
@@ -128,6 +129,25 @@ pub async fn run(
         config.limits.store_cache_bytes,
     );
     let engine = Arc::new(Engine::new(config.clone(), data_dir.join("evidence"))?);
+    let opcua_listener = match config.opcua_listen.trim() {
+        "" | "off" => None,
+        address => {
+            let listener = TcpListener::bind(address)
+                .await
+                .map_err(|e| Error::InvalidConfig {
+                    origin: "opcua_listen".into(),
+                    reason: format!("cannot listen on {address}: {e}"),
+                })?;
+            let bound = listener
+                .local_addr()
+                .map_err(|e| Error::Internal(e.to_string()))?;
+            eprintln!(
+                "verigrade: OPC UA on opc.tcp://{bound}/ (namespace {})",
+                opcua::NAMESPACE
+            );
+            Some(listener)
+        }
+    };
     let monitor = Monitor::new(config.alarms.clone(), engine.min_grades()).map_err(|reason| {
         Error::InvalidConfig {
             origin: "[alarms]".into(),
@@ -184,6 +204,15 @@ pub async fn run(
     health
         .set_serving::<AlarmsServer<alarms::AlarmsService>>()
         .await;
+    if let Some(listener) = opcua_listener {
+        opcua::start(
+            listener,
+            store.clone(),
+            shared.engine.clone(),
+            cancel.clone(),
+        )
+        .await?;
+    }
     tokio::spawn(watch_store(store.clone(), health.clone(), cancel.clone()));
     tokio::spawn(tick(store.clone(), cancel.clone()));
     let reflection = tonic_reflection::server::Builder::configure()

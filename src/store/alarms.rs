@@ -378,6 +378,16 @@ impl Store {
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
+    /// The alarm with this id, if there is one.
+    pub fn alarm(&self, alarm_id: u64) -> Result<Option<Alarm>> {
+        let conn = self.reader.lock().map_err(|_| closed())?;
+        let mut statement =
+            conn.prepare_cached(&format!("SELECT {COLUMNS} FROM alarms WHERE id = ?1"))?;
+        Ok(statement
+            .query_row(params![alarm_id as i64], row_alarm)
+            .optional()?)
+    }
+
     /// Alarms changed after `sequence`, in the order of their changes.
     pub fn alarms_after(&self, line_id: &str, sequence: u64, limit: usize) -> Result<Vec<Alarm>> {
         let conn = self.reader.lock().map_err(|_| closed())?;

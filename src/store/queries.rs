@@ -106,6 +106,15 @@ impl Store {
         rows.map(|row| row?).collect()
     }
 
+    /// Every line that has sent a frame, by id.
+    pub fn lines(&self) -> Result<Vec<String>> {
+        let conn = self.reader.lock().map_err(|_| closed())?;
+        let mut statement =
+            conn.prepare_cached("SELECT line_id FROM line_stats ORDER BY line_id")?;
+        let rows = statement.query_map([], |r| r.get(0))?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
     /// Counts for a line, or for every line when `line_id` is empty.
     pub fn counts(&self, line_id: &str) -> Result<LineCounts> {
         let conn = self.reader.lock().map_err(|_| closed())?;

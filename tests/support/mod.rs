@@ -197,6 +197,11 @@ impl Process {
         (status, stderr)
     }
 
+    /// What the server printed on stderr after its first line, so far.
+    pub fn printed(&self) -> String {
+        self.stderr.lock().unwrap().clone()
+    }
+
     /// The server's peak resident memory so far (VmHWM), in bytes; Linux only.
     pub fn peak_resident_bytes(&self) -> Option<u64> {
         proc_status_bytes(self.child.id(), "VmHWM:")

@@ -1,0 +1,432 @@
+//! OPC UA for PLCs and SCADA (`serve --opcua-listen ADDR`): every line under
+//! Objects/Lines/<line_id> in namespace `urn:verigrade`, with its state, counts, last grade,
+//! last verdict and the alarm that stops it (`ActiveAlarm` in words, `ActiveAlarmId` to pass
+//! to the method), updated as verdicts are stored, and a method
+//! `Acknowledge(alarm_id, user, comment)` that acknowledges an alarm of that line.
+//!
+//! The values are read back from the store, never counted here: a controller sees exactly
+//! what `GetLineStats` and `GetLineState` answer, a little later (at most [`REFRESH_EVERY`]).
+
+use super::alarms::acknowledgement;
+use super::engine::Engine;
+use crate::error::{Error, Result};
+use crate::proto::{Alarm, RunState, Severity, Verdict};
+use crate::store::{LineCounts, Query, Store};
+use opcua::server::address_space::{AccessLevel, MethodBuilder, ObjectBuilder, VariableBuilder};
+use opcua::server::diagnostics::NamespaceMetadata;
+use opcua::server::node_manager::memory::{SimpleNodeManager, simple_node_manager};
+use opcua::server::{ANONYMOUS_USER_TOKEN_ID, ServerBuilder, ServerEndpoint, SubscriptionCache};
+use opcua::types::{
+    Argument, DataTypeId, DataValue, NodeId, ObjectId, ObjectTypeId, QualifiedName, StatusCode,
+    VariableTypeId, Variant,
+};
+use std::collections::{BTreeSet, HashSet};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio::sync::broadcast;
+use tokio_util::sync::CancellationToken;
+
+/// The namespace every node of verigrade lives in.
+pub const NAMESPACE: &str = "urn:verigrade";
+
+/// How often changed lines are read back from the store: OPC UA's fastest usual sampling
+/// interval, so a subscriber sees every change a PLC could act on, and the store is asked at
+/// most ten times a second per line however fast frames come.
+const REFRESH_EVERY: Duration = Duration::from_millis(100);
+
+/// The variables of a line, in the order they are created; their node ids are
+/// `Lines/<line_id>/<name>`.
+const VARIABLES: [(&str, DataTypeId); 10] = [
+    ("State", DataTypeId::String),
+    ("Total", DataTypeId::UInt64),
+    ("Passed", DataTypeId::UInt64),
+    ("Failed", DataTypeId::UInt64),
+    ("NoRead", DataTypeId::UInt64),
+    ("Duplicates", DataTypeId::UInt64),
+    ("LastGrade", DataTypeId::String),
+    ("LastVerdict", DataTypeId::String),
+    ("ActiveAlarm", DataTypeId::String),
+    ("ActiveAlarmId", DataTypeId::String),
+];
+
+/// A line's values as the store has them.
+struct LineValues {
+    state: RunState,
+    counts: LineCounts,
+    last: Option<Verdict>,
+    /// The alarm that stops the line, else the newest one nobody has acknowledged yet: what
+    /// asks for an operator (an acknowledged alarm whose condition lasts is known already).
+    active: Option<Alarm>,
+}
+
+impl LineValues {
+    fn read(store: &Store, line_id: &str) -> Result<LineValues> {
+        let state = store.line_state(line_id)?;
+        let last = store
+            .list(&Query {
+                line_id: line_id.to_string(),
+                limit: 1,
+                ..Query::default()
+            })?
+            .pop();
+        let active = state
+            .active_alarms
+            .iter()
+            .find(|a| a.alarm_id == state.stopping_alarm_id)
+            .or(state
+                .active_alarms
+                .iter()
+                .find(|a| a.acknowledged_unix_ms == 0))
+            .cloned();
+        Ok(LineValues {
+            state: state.state(),
+            counts: store.counts(line_id)?,
+            last,
+            active,
+        })
+    }
+
+    /// The values in [`VARIABLES`] order.
+    fn variants(&self) -> [Variant; 10] {
+        let counts = &self.counts;
+        [
+            Variant::from(self.state.as_str_name()),
+            Variant::from(counts.total),
+            Variant::from(counts.passed),
+            Variant::from(counts.failed),
+            Variant::from(counts.no_read),
+            Variant::from(counts.duplicates),
+            Variant::from(self.last.as_ref().map_or("", |v| v.grade_letter.as_str())),
+            Variant::from(self.last.as_ref().map_or(String::new(), Verdict::to_string)),
+            Variant::from(self.active.as_ref().map_or(String::new(), |a| {
+                let severity = Severity::try_from(a.severity).unwrap_or(Severity::Warn);
+                format!(
+                    "{} {} {}: {}",
+                    a.alarm_id,
+                    severity.as_str_name(),
+                    a.rule,
+                    a.message
+                )
+            })),
+            Variant::from(self.active.as_ref().map_or("", |a| a.alarm_id.as_str())),
+        ]
+    }
+}
+
+/// The OPC UA server: its address space, and what it needs to fill it.
+struct Publisher {
+    nodes: Arc<SimpleNodeManager>,
+    subscriptions: Arc<SubscriptionCache>,
+    namespace: u16,
+    store: Arc<Store>,
+    engine: Arc<Engine>,
+    /// Lines with nodes already.
+    lines: HashSet<String>,
+}
+
+/// Starts the OPC UA server on `listener`; it stops when `shutdown` is cancelled.
+pub async fn start(
+    listener: TcpListener,
+    store: Arc<Store>,
+    engine: Arc<Engine>,
+    shutdown: CancellationToken,
+) -> Result<()> {
+    let address = listener
+        .local_addr()
+        .map_err(|e| Error::Internal(format!("OPC UA listener: {e}")))?;
+    let pki = engine.config().data_dir.join("opcua-pki");
+    let (server, handle) = ServerBuilder::new()
+        .application_name("verigrade")
+        .application_uri("urn:verigrade:server")
+        .product_uri("urn:verigrade")
+        .host(address.ip().to_string())
+        .port(address.port())
+        .pki_dir(pki)
+        .create_sample_keypair(false)
+        .add_endpoint(
+            "none",
+            ServerEndpoint::new_none("/", &[ANONYMOUS_USER_TOKEN_ID.to_string()]),
+        )
+        .discovery_urls(vec!["/".to_owned()])
+        .with_node_manager(simple_node_manager(
+            NamespaceMetadata {
+                namespace_uri: NAMESPACE.to_owned(),
+                ..Default::default()
+            },
+            "verigrade",
+        ))
+        .token(shutdown.child_token())
+        .build()
+        .map_err(|e| Error::Internal(format!("OPC UA server: {e}")))?;
+    let nodes = handle
+        .node_managers()
+        .get_of_type::<SimpleNodeManager>()
+        .ok_or_else(|| Error::Internal("OPC UA server has no verigrade node manager".into()))?;
+    let namespace = handle
+        .get_namespace_index(NAMESPACE)
+        .ok_or_else(|| Error::Internal(format!("OPC UA namespace {NAMESPACE} missing")))?;
+    {
+        let mut space = nodes.address_space().write();
+        ObjectBuilder::new(
+            &lines_folder(namespace),
+            QualifiedName::new(namespace, "Lines"),
+            "Lines",
+        )
+        .is_folder()
+        .organized_by(ObjectId::ObjectsFolder)
+        .insert(&mut *space);
+    }
+    let publisher = Publisher {
+        nodes,
+        subscriptions: handle.subscriptions().clone(),
+        namespace,
+        store,
+        engine,
+        lines: HashSet::new(),
+    };
+    tokio::spawn(async move {
+        if let Err(e) = server.run_with(listener).await {
+            eprintln!("verigrade: OPC UA server stopped: {e}");
+        }
+    });
+    tokio::spawn(publisher.run(shutdown));
+    Ok(())
+}
+
+fn lines_folder(namespace: u16) -> NodeId {
+    NodeId::new(namespace, "Lines")
+}
+
+fn line_node(namespace: u16, line_id: &str) -> NodeId {
+    NodeId::new(namespace, format!("Lines/{line_id}"))
+}
+
+fn variable_node(namespace: u16, line_id: &str, name: &str) -> NodeId {
+    NodeId::new(namespace, format!("Lines/{line_id}/{name}"))
+}
+
+impl Publisher {
+    /// Keeps the address space in step with the store: every line at start, then each line
+    /// a stored verdict or an alarm change concerns, read back at most every [`REFRESH_EVERY`].
+    async fn run(mut self, shutdown: CancellationToken) {
+        let mut verdicts = self.store.subscribe();
+        let mut alarms = self.store.subscribe_alarms();
+        let mut changed: BTreeSet<String> = match self.read(|s| s.lines()).await {
+            Ok(lines) => lines.into_iter().collect(),
+            Err(e) => {
+                eprintln!("verigrade: OPC UA cannot list the lines: {e}");
+                BTreeSet::new()
+            }
+        };
+        let mut every = tokio::time::interval(REFRESH_EVERY);
+        every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = shutdown.cancelled() => return,
+                verdict = verdicts.recv() => match verdict {
+                    Ok(verdict) => { changed.insert(verdict.line_id.clone()); }
+                    Err(broadcast::error::RecvError::Lagged(_)) => changed.extend(self.lines.iter().cloned()),
+                    Err(broadcast::error::RecvError::Closed) => return,
+                },
+                alarm = alarms.recv() => match alarm {
+                    Ok(alarm) => { changed.insert(alarm.line_id.clone()); }
+                    Err(broadcast::error::RecvError::Lagged(_)) => changed.extend(self.lines.iter().cloned()),
+                    Err(broadcast::error::RecvError::Closed) => return,
+                },
+                _ = every.tick(), if !changed.is_empty() => {
+                    for line_id in std::mem::take(&mut changed) {
+                        self.refresh(&line_id).await;
+                    }
+                }
+            }
+        }
+    }
+
+    async fn read<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Store) -> Result<T> + Send + 'static,
+    ) -> Result<T> {
+        let store = self.store.clone();
+        tokio::task::spawn_blocking(move || f(&store))
+            .await
+            .map_err(|e| Error::Internal(e.to_string()))?
+    }
+
+    /// Reads a line back from the store and sets its variables (creating its nodes the first
+    /// time); subscribers are notified of what changed.
+    async fn refresh(&mut self, line_id: &str) {
+        let line = line_id.to_string();
+        let values = match self.read(move |s| LineValues::read(s, &line)).await {
+            Ok(values) => values,
+            Err(e) => {
+                eprintln!("verigrade: OPC UA cannot read line {line_id}: {e}");
+                return;
+            }
+        };
+        if !self.lines.contains(line_id) {
+            self.add_line(line_id);
+            self.lines.insert(line_id.to_string());
+        }
+        let ids: Vec<NodeId> = VARIABLES
+            .iter()
+            .map(|(name, _)| variable_node(self.namespace, line_id, name))
+            .collect();
+        let updates = ids
+            .iter()
+            .zip(values.variants())
+            .map(|(id, value)| (id, None, DataValue::new_now(value)));
+        if let Err(e) = self.nodes.set_values(&self.subscriptions, updates) {
+            eprintln!("verigrade: OPC UA cannot update line {line_id}: {e}");
+        }
+    }
+
+    /// Objects/Lines/<line_id>: its variables (read-only) and its `Acknowledge` method.
+    fn add_line(&self, line_id: &str) {
+        let ns = self.namespace;
+        let line = line_node(ns, line_id);
+        let method = variable_node(ns, line_id, "Acknowledge");
+        {
+            let mut space = self.nodes.address_space().write();
+            ObjectBuilder::new(&line, QualifiedName::new(ns, line_id), line_id)
+                .organized_by(lines_folder(ns))
+                .has_type_definition(ObjectTypeId::BaseObjectType)
+                .insert(&mut *space);
+            for (name, data_type) in VARIABLES {
+                VariableBuilder::new(
+                    &variable_node(ns, line_id, name),
+                    QualifiedName::new(ns, name),
+                    name,
+                )
+                .data_type(data_type)
+                .value(match data_type {
+                    DataTypeId::UInt64 => Variant::from(0u64),
+                    _ => Variant::from(""),
+                })
+                .access_level(AccessLevel::CURRENT_READ)
+                .user_access_level(AccessLevel::CURRENT_READ)
+                .has_type_definition(VariableTypeId::BaseDataVariableType)
+                .component_of(line.clone())
+                .insert(&mut *space);
+            }
+            let argument = |name: &str, description: &str| Argument {
+                name: name.into(),
+                data_type: DataTypeId::String.into(),
+                value_rank: -1,
+                array_dimensions: None,
+                description: description.into(),
+            };
+            MethodBuilder::new(
+                &method,
+                QualifiedName::new(ns, "Acknowledge"),
+                "Acknowledge",
+            )
+            .component_of(line.clone())
+            .executable(true)
+            .user_executable(true)
+            .input_args(
+                &mut *space,
+                &variable_node(ns, line_id, "Acknowledge/InputArguments"),
+                &[
+                    argument("alarm_id", "The alarm to acknowledge (its id)"),
+                    argument("user", "Who acknowledges it"),
+                    argument("comment", "What was done about it (required for STOP)"),
+                ],
+            )
+            .output_args(
+                &mut *space,
+                &variable_node(ns, line_id, "Acknowledge/OutputArguments"),
+                &[argument(
+                    "outcome",
+                    "The alarm acknowledged, and the line's state",
+                )],
+            )
+            .insert(&mut *space);
+        }
+        let (store, engine, line_id) =
+            (self.store.clone(), self.engine.clone(), line_id.to_string());
+        self.nodes
+            .inner()
+            .add_method_callback(method, move |arguments| {
+                acknowledge(&store, &engine, &line_id, arguments)
+            });
+    }
+}
+
+/// `Acknowledge(alarm_id, user, comment)` on a line: the same checks and the same store
+/// write as `AcknowledgeAlarm`, refused for another line's alarm. OPC UA answers a refusal
+/// with a status code alone, so its reason is also logged.
+fn acknowledge(
+    store: &Arc<Store>,
+    engine: &Engine,
+    line_id: &str,
+    arguments: &[Variant],
+) -> std::result::Result<Vec<Variant>, StatusCode> {
+    match acknowledge_alarm(store, engine, line_id, arguments) {
+        Ok(outcome) => Ok(vec![Variant::from(outcome)]),
+        Err(Refusal::Arguments(status)) => Err(status),
+        Err(Refusal::Error(e)) => {
+            eprintln!("verigrade: OPC UA Acknowledge on line {line_id} refused: {e}");
+            Err(match e {
+                Error::NotFound(_) => StatusCode::BadNotFound,
+                Error::Refused(_) => StatusCode::BadInvalidState,
+                Error::InvalidId { .. } => StatusCode::BadInvalidArgument,
+                _ => StatusCode::BadInternalError,
+            })
+        }
+    }
+}
+
+/// Why an acknowledgement over OPC UA was refused.
+enum Refusal {
+    /// Arguments of the wrong number or type: OPC UA's own status says it all.
+    Arguments(StatusCode),
+    /// What `AcknowledgeAlarm` would answer.
+    Error(Error),
+}
+
+impl From<Error> for Refusal {
+    fn from(e: Error) -> Refusal {
+        Refusal::Error(e)
+    }
+}
+
+/// The acknowledgement itself, and what it did. The method is called synchronously on the
+/// server's runtime, so the store is waited for in place.
+fn acknowledge_alarm(
+    store: &Arc<Store>,
+    engine: &Engine,
+    line_id: &str,
+    arguments: &[Variant],
+) -> std::result::Result<String, Refusal> {
+    let text = |i: usize| match arguments.get(i) {
+        Some(Variant::String(s)) => Ok(s.as_ref().to_string()),
+        Some(_) => Err(Refusal::Arguments(StatusCode::BadTypeMismatch)),
+        None => Err(Refusal::Arguments(StatusCode::BadArgumentsMissing)),
+    };
+    if arguments.len() > 3 {
+        return Err(Refusal::Arguments(StatusCode::BadTooManyArguments));
+    }
+    let request = acknowledgement(engine.config(), &text(0)?, text(1)?, text(2)?)?;
+    tokio::task::block_in_place(|| {
+        match store.alarm(request.alarm_id)? {
+            Some(alarm) if alarm.line_id == line_id => {}
+            _ => {
+                return Err(Error::NotFound(format!(
+                    "line {line_id} has no alarm {}",
+                    request.alarm_id
+                ))
+                .into());
+            }
+        }
+        let alarm = tokio::runtime::Handle::current().block_on(store.acknowledge(request))?;
+        let state = store.line_state(line_id)?;
+        Ok(format!(
+            "alarm {} {} by {}; line {line_id} {}",
+            alarm.alarm_id,
+            alarm.state,
+            alarm.acknowledged_by,
+            state.state().as_str_name()
+        ))
+    })
+}
