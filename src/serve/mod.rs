@@ -65,9 +65,10 @@ impl std::fmt::Display for Stopped {
     }
 }
 
-/// HTTP/2 receive window per stream: HTTP/2's default 64 KiB would take twenty round trips to
-/// receive one 1.3 MB frame; 4 MiB holds a few frames per camera and bounds what a stream buffers.
-const STREAM_WINDOW_BYTES: u32 = 4 << 20;
+/// HTTP/2 receive window per stream, what an open call may hold outside the in-flight budget:
+/// HTTP/2's default 64 KiB would take twenty round trips to receive one 1.3 MB frame; 1 MiB
+/// carries 5-megapixel frames at 50 a second over a 1 ms round trip, as 4 MiB did.
+const STREAM_WINDOW_BYTES: u32 = 1 << 20;
 
 /// What every handler shares.
 struct Shared {
