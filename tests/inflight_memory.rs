@@ -1,12 +1,10 @@
-//! Memory under the in-flight budget (`max_inflight_bytes`): many streams sending 5000×5000
-//! raw frames at once. The server's peak resident memory (VmHWM, read from /proc) may grow
-//! past its idle size by the budget, plus a few MiB per open stream whatever its frames' size
-//! (a stream's next message is not read from the transport until its share of the budget is
-//! free, so what it holds outside the budget is HTTP/2's 4 MiB receive window and the
-//! connection's buffers: about 10 MiB per stream measured), plus the frames being read; not by
-//! streams × frame size. Before messages were read within the budget, tonic's decode buffer
-//! kept each stream's largest frame outside it: the same run grew by 382–465 MiB, and by
-//! 694 MiB without a budget.
+//! Memory under the in-flight budget (`max_inflight_bytes`): streams and concurrent unary
+//! `Verify` calls sending 5000×5000 raw frames (24 MiB each) at once. The server's peak
+//! resident memory (VmHWM, read from /proc) may grow past its idle size by the budget plus a
+//! constant that depends on the server's caps, not on the frames sent nor on the mix of calls:
+//! see [`allowed_growth`]. On 2 cores it grows by 126–152 MiB of the 175 allowed. Before unary
+//! calls were read within the budget, tonic decoded each whole and it waited for its share
+//! outside the budget: this run grew by 423–431 MiB.
 
 mod support;
 
@@ -18,15 +16,33 @@ use verigrade::proto::{RawImage, VerifyRequest, verify_request};
 
 const SIDE: usize = 5000;
 const FRAME_BYTES: usize = SIDE * SIDE;
-const STREAMS: usize = 8;
+const STREAMS: usize = 6;
 const FRAMES_PER_STREAM: usize = 4;
+/// Clients calling unary `Verify`, each one call at a time.
+const CALLERS: usize = 10;
+const FRAMES_PER_CALLER: usize = 2;
+/// The server's cap on open calls (`max_concurrent_streams`): exactly the streams and callers.
+const CALL_CAP: usize = STREAMS + CALLERS;
+/// The largest frame the server accepts (`max_pixels`): the frames sent are that large.
+const MAX_PIXELS: usize = SIDE * SIDE;
 const BUDGET: usize = 64 << 20;
-/// What an open stream may hold outside the budget: HTTP/2's 4 MiB receive window and the
-/// connection's buffers (measured about 10 MiB), whatever the size of its frames.
-const PER_STREAM: usize = 16 << 20;
-/// Frames being read at once: the server reads on as many workers as this machine has cores.
-fn readers() -> usize {
-    std::thread::available_parallelism().map_or(2, |n| n.get())
+/// What an open call may hold outside the budget: what HTTP/2 buffers of its next message
+/// while the message waits for its share (the 1 MiB receive window) and its connection's own
+/// buffers: 1.2–1.4 MiB measured, from 8 to 32 streams or unary callers.
+const PER_CALL: usize = 2 << 20;
+/// What the process itself may add while it serves: threads' stacks and allocator arenas, the
+/// store's pages, the evidence of failed frames (these flat frames make small PNGs).
+const PROCESS: usize = 32 << 20;
+
+/// The growth the budget allows: the budget, [`PER_CALL`] for each call the server lets open,
+/// and the frames being graded outside it, one per worker (the server grades on as many as
+/// this machine has cores), each with what grading makes of it, at most a byte per pixel of
+/// the largest frame accepted. A constant of the server's configuration: whatever frames the
+/// calls send, a message is read from the transport only once its share is taken, so frames
+/// waiting are in the budget, and a message the whole budget cannot hold is refused.
+fn allowed_growth() -> usize {
+    let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
+    BUDGET + CALL_CAP * PER_CALL + workers * MAX_PIXELS + PROCESS
 }
 
 /// A flat light frame with one dark band: cheap to read, and the same size as a real one.
@@ -38,56 +54,86 @@ fn frame() -> Bytes {
     Bytes::from(data)
 }
 
-/// Sends every stream's frames at once; returns (answers received, streams ended non-OK).
+/// A 5000×5000 raw frame request.
+fn request(line: String, frame_id: String, frame: &Bytes) -> VerifyRequest {
+    VerifyRequest {
+        line_id: line,
+        frame_id,
+        frame: Some(verify_request::Frame::Raw(RawImage {
+            width: SIDE as u32,
+            height: SIDE as u32,
+            stride: SIDE as u32,
+            data: frame.clone(),
+        })),
+        ..VerifyRequest::default()
+    }
+}
+
+async fn client(url: &str) -> VerifierClient<tonic::transport::Channel> {
+    VerifierClient::connect(url.to_string())
+        .await
+        .unwrap()
+        .max_decoding_message_size(64 << 20)
+}
+
+/// Sends every stream's frames and every caller's unary calls at once, each on a connection
+/// of its own; returns (answers received, calls and streams ended with an error).
 async fn send_all(url: &str, frame: &Bytes) -> (usize, usize) {
-    let streams: Vec<_> = (0..STREAMS)
-        .map(|s| {
-            let (url, frame) = (url.to_string(), frame.clone());
-            tokio::spawn(async move {
-                let mut client = VerifierClient::connect(url)
-                    .await
-                    .unwrap()
-                    .max_decoding_message_size(64 << 20);
-                let requests = (0..FRAMES_PER_STREAM).map(move |i| VerifyRequest {
-                    line_id: format!("L{s}"),
-                    frame_id: format!("s{s}-f{i}"),
-                    frame: Some(verify_request::Frame::Raw(RawImage {
-                        width: SIDE as u32,
-                        height: SIDE as u32,
-                        stride: SIDE as u32,
-                        data: frame.clone(),
-                    })),
-                    ..VerifyRequest::default()
-                });
-                let mut answers = match client.verify_stream(tokio_stream::iter(requests)).await {
-                    Ok(response) => response.into_inner(),
-                    Err(_) => return (0, 1),
-                };
-                let mut received = 0;
-                while let Some(answer) = answers.next().await {
-                    match answer {
-                        Ok(_) => received += 1,
-                        Err(_) => return (received, 1),
-                    }
+    let mut calls = Vec::new();
+    for s in 0..STREAMS {
+        let mut client = client(url).await;
+        let frame = frame.clone();
+        calls.push(tokio::spawn(async move {
+            let requests = (0..FRAMES_PER_STREAM)
+                .map(move |i| request(format!("L{s}"), format!("s{s}-f{i}"), &frame));
+            let mut answers = match client.verify_stream(tokio_stream::iter(requests)).await {
+                Ok(response) => response.into_inner(),
+                Err(_) => return (0, 1),
+            };
+            let mut received = 0;
+            while let Some(answer) = answers.next().await {
+                match answer {
+                    Ok(_) => received += 1,
+                    Err(_) => return (received, 1),
                 }
-                (received, 0)
-            })
-        })
-        .collect();
+            }
+            (received, 0)
+        }));
+    }
+    for c in 0..CALLERS {
+        let mut client = client(url).await;
+        let frame = frame.clone();
+        calls.push(tokio::spawn(async move {
+            let mut totals = (0, 0);
+            for i in 0..FRAMES_PER_CALLER {
+                let call = client.verify(request(format!("U{c}"), format!("u{c}-f{i}"), &frame));
+                match call.await {
+                    Ok(_) => totals.0 += 1,
+                    Err(_) => totals.1 += 1,
+                }
+            }
+            totals
+        }));
+    }
     let mut totals = (0, 0);
-    for stream in streams {
-        let (received, failed) = stream.await.unwrap();
+    for call in calls {
+        let (received, failed) = call.await.unwrap();
         totals = (totals.0 + received, totals.1 + failed);
     }
     totals
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn streams_of_5000x5000_frames_stay_within_the_inflight_budget() {
+async fn streams_and_unary_calls_of_5000x5000_frames_stay_within_the_inflight_budget() {
     let dir = data_dir("inflight-memory");
     let server = Process::start(
         &dir,
-        &[("VERIGRADE_MAX_INFLIGHT_BYTES", BUDGET.to_string())],
+        &[
+            ("VERIGRADE_MAX_INFLIGHT_BYTES", BUDGET.to_string()),
+            ("VERIGRADE_MAX_CONCURRENT_STREAMS", CALL_CAP.to_string()),
+            ("VERIGRADE_MAX_STREAMS_PER_CLIENT", CALL_CAP.to_string()),
+            ("VERIGRADE_MAX_PIXELS", MAX_PIXELS.to_string()),
+        ],
     );
     let Some(idle) = server.peak_resident_bytes() else {
         eprintln!("SKIPPED: no /proc/PID/status to read the server's memory from");
@@ -97,21 +143,23 @@ async fn streams_of_5000x5000_frames_stay_within_the_inflight_budget() {
     let (answered, failed) = send_all(&server.url, &frame).await;
     let peak = server.peak_resident_bytes().unwrap();
     let grown = peak.saturating_sub(idle) as usize;
-    let allowed = BUDGET + STREAMS * PER_STREAM + readers() * FRAME_BYTES + (64 << 20);
+    let allowed = allowed_growth();
+    let sent = STREAMS * FRAMES_PER_STREAM + CALLERS * FRAMES_PER_CALLER;
     eprintln!(
-        "{STREAMS} streams × {FRAMES_PER_STREAM} frames of {SIDE}x{SIDE}, budget {} MiB: \
-         {answered} answered, {failed} streams ended with an error; idle {} MiB, peak {} MiB \
-         (grew {} MiB, allowed {} MiB; without a budget the frames alone are {} MiB)",
+        "{STREAMS} streams × {FRAMES_PER_STREAM} frames and {CALLERS} callers × \
+         {FRAMES_PER_CALLER} unary calls, frames of {SIDE}x{SIDE}, budget {} MiB: {answered} of \
+         {sent} answered, {failed} calls ended with an error; idle {} MiB, peak {} MiB (grew {} \
+         MiB, allowed {} MiB; without a budget the frames alone are {} MiB)",
         BUDGET >> 20,
         idle >> 20,
         peak >> 20,
         grown >> 20,
         allowed >> 20,
-        (STREAMS * FRAMES_PER_STREAM * FRAME_BYTES) >> 20,
+        (sent * FRAME_BYTES) >> 20,
     );
     assert_eq!(
         (answered, failed),
-        (STREAMS * FRAMES_PER_STREAM, 0),
+        (sent, 0),
         "every frame is answered (the budget holds frames back, it drops none)"
     );
     assert!(

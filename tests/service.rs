@@ -3,6 +3,7 @@
 mod support;
 
 use bytes::Bytes;
+use prost::Message as _;
 use std::time::Duration;
 use support::{Process, Server, config, data_dir, gs1_text, image_request, pack_png};
 use tokio_stream::StreamExt;
@@ -640,15 +641,20 @@ async fn a_refused_message_ends_the_stream_with_its_code_after_the_frames_before
     server.stop().await;
 }
 
-/// Idle streams close; one client cannot hold every stream; a frame budget smaller than one
-/// frame still answers every frame (each waits for the budget).
+/// Idle streams close; one client cannot hold every stream or unary call; a frame budget of one and a half
+/// frames still answers every frame (each waits for the budget), and a frame the whole budget
+/// cannot hold is refused, on a stream and in a unary call, naming the limit.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn idle_streams_close_one_client_gets_its_share_and_the_frame_budget_holds_frames_back() {
     let dir = data_dir("limits");
     let mut settings = config(&dir);
     settings.limits.stream_idle_timeout = 1;
     settings.limits.max_streams_per_client = 2;
-    settings.limits.max_inflight_bytes = 1000;
+    let big: Vec<VerifyRequest> = (0..6)
+        .map(|i| image_request("L1", &format!("big{i}"), pack_png(&format!("BIG{i}"))))
+        .collect();
+    let largest = big.iter().map(|r| r.encoded_len()).max().unwrap();
+    settings.limits.max_inflight_bytes = (largest + largest / 2) as u64;
     let server = Server::start(settings).await;
 
     // Two streams held open by this client: a third is refused with the per-client limit.
@@ -672,11 +678,20 @@ async fn idle_streams_close_one_client_gets_its_share_and_the_frame_budget_holds
         .verify_stream(tokio_stream::iter(Vec::<VerifyRequest>::new()))
         .await
         .unwrap_err();
-    assert_eq!(refused.code(), Code::ResourceExhausted, "{refused:?}");
-    assert!(
-        refused.message().contains("max_streams_per_client 2"),
-        "{refused:?}"
-    );
+    // A unary call is an open call too: refused alike while both streams are held.
+    let unary = server
+        .verifier()
+        .await
+        .verify(image_request("L1", "third", pack_png("THIRD")))
+        .await
+        .unwrap_err();
+    for refused in [refused, unary] {
+        assert_eq!(refused.code(), Code::ResourceExhausted, "{refused:?}");
+        assert!(
+            refused.message().contains("max_streams_per_client 2"),
+            "{refused:?}"
+        );
+    }
 
     // Each held stream answers its frame, then closes for idleness: UNAVAILABLE, not OK.
     for (tx, mut answers) in held {
@@ -691,14 +706,11 @@ async fn idle_streams_close_one_client_gets_its_share_and_the_frame_budget_holds
         drop(tx);
     }
 
-    // Frames several times the 1000-byte budget, on a new stream: all answered, in order.
-    let requests: Vec<VerifyRequest> = (0..6)
-        .map(|i| image_request("L1", &format!("big{i}"), pack_png(&format!("BIG{i}"))))
-        .collect();
+    // Frames of which the budget holds one at a time, on a new stream: all answered, in order.
     let answers: Vec<_> = server
         .verifier()
         .await
-        .verify_stream(tokio_stream::iter(requests))
+        .verify_stream(tokio_stream::iter(big.clone()))
         .await
         .unwrap()
         .into_inner()
@@ -706,5 +718,42 @@ async fn idle_streams_close_one_client_gets_its_share_and_the_frame_budget_holds
         .await;
     let frames: Vec<String> = answers.into_iter().map(|a| a.unwrap().frame_id).collect();
     assert_eq!(frames, ["big0", "big1", "big2", "big3", "big4", "big5"]);
+
+    // A frame of twice the budget: the stream answers the frame before it, then ends
+    // RESOURCE_EXHAUSTED; a unary call with it is refused alike; the server goes on.
+    let mut too_big = image_request("L1", "too-big", pack_png("TOOBIG"));
+    too_big.frame = Some(verify_request::Frame::Image(Bytes::from(vec![
+        0u8;
+        3 * largest
+    ])));
+    let mut answers = server
+        .verifier()
+        .await
+        .verify_stream(tokio_stream::iter([
+            image_request("L1", "before", pack_png("BEFORE")),
+            too_big.clone(),
+        ]))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(answers.next().await.unwrap().unwrap().frame_id, "before");
+    let ending = answers.next().await.unwrap().unwrap_err();
+    for refused in [
+        ending,
+        server.verifier().await.verify(too_big).await.unwrap_err(),
+    ] {
+        assert_eq!(refused.code(), Code::ResourceExhausted, "{refused:?}");
+        assert!(
+            refused.message().contains("max_inflight_bytes"),
+            "{refused:?}"
+        );
+    }
+    let after = server
+        .verifier()
+        .await
+        .verify(image_request("L1", "after", pack_png("AFTER")))
+        .await
+        .unwrap();
+    assert!(after.into_inner().pass);
     server.stop().await;
 }

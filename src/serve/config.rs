@@ -37,15 +37,17 @@ pub struct Limits {
     pub max_frame_bytes: usize,
     /// Largest frame accepted, in pixels.
     pub max_pixels: usize,
-    /// VerifyStream calls open at once.
+    /// Verifier calls open at once, `VerifyStream` and `Verify` alike: each may hold an HTTP/2
+    /// window outside `max_inflight_bytes`.
     pub max_concurrent_streams: usize,
-    /// VerifyStream calls open at once from one client (peer address), so one client cannot
-    /// take every stream.
+    /// Verifier calls open at once from one client (peer address), so one client cannot take
+    /// every call.
     pub max_streams_per_client: usize,
     /// Seconds without a frame after which a stream is closed (UNAVAILABLE); 0 = never.
     pub stream_idle_timeout: u64,
-    /// Bytes of frames received and not yet answered, all streams together; past it the
-    /// server stops reading (HTTP/2 flow control holds the clients back).
+    /// Bytes of frames received and not yet answered, all calls together; past it the server
+    /// stops reading (HTTP/2 flow control holds the clients back). A frame larger than all of
+    /// it is refused.
     pub max_inflight_bytes: u64,
     /// Frames of one stream in flight (read, grading or waiting to be answered) at once.
     pub stream_window: usize,

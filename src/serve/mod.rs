@@ -66,22 +66,20 @@ impl std::fmt::Display for Stopped {
     }
 }
 
-/// HTTP/2 receive window per stream: HTTP/2's default 64 KiB would take twenty round trips to
-/// receive one 1.3 MB frame; 4 MiB holds a few frames per camera and bounds what a stream buffers.
-const STREAM_WINDOW_BYTES: u32 = 4 << 20;
+/// HTTP/2 receive window per stream, what an open call may hold outside the in-flight budget:
+/// HTTP/2's default 64 KiB would take twenty round trips to receive one 1.3 MB frame; 1 MiB
+/// carries 5-megapixel frames at 50 a second over a 1 ms round trip, as 4 MiB did.
+const STREAM_WINDOW_BYTES: u32 = 1 << 20;
 
 /// What every handler shares.
 struct Shared {
     engine: Arc<Engine>,
     store: Arc<Store>,
     pool: rayon::ThreadPool,
+    /// Open Verifier calls, streams and unary (see `max_concurrent_streams`).
     streams: Arc<Semaphore>,
-    /// Open streams per client address.
+    /// Open Verifier calls per client address.
     clients: Arc<Mutex<HashMap<IpAddr, usize>>>,
-    /// Bytes of frames received and not yet answered may take (see `max_inflight_bytes`): a
-    /// `VerifyStream` message takes its share as it arrives ([`inflight`]), a `Verify` call once
-    /// received.
-    inflight: Arc<Semaphore>,
     shutdown: CancellationToken,
 }
 
@@ -174,9 +172,10 @@ pub async fn run(
     let inflight_budget = usize::try_from(config.limits.max_inflight_bytes)
         .unwrap_or(usize::MAX)
         .clamp(1, Semaphore::MAX_PERMITS);
-    let inflight = Arc::new(Semaphore::new(inflight_budget));
+    // Bytes of frames received and not yet answered may take: each message takes its share
+    // as it arrives ([`inflight`]).
     let budget = inflight::Budget {
-        semaphore: inflight.clone(),
+        semaphore: Arc::new(Semaphore::new(inflight_budget)),
         whole: u32::try_from(inflight_budget).unwrap_or(u32::MAX),
         max_message,
     };
@@ -187,7 +186,6 @@ pub async fn run(
         pool,
         streams,
         clients: Arc::default(),
-        inflight,
         shutdown: cancel.clone(),
     });
 
@@ -238,8 +236,7 @@ pub async fn run(
         .add_service(health_service)
         .add_service(reflection)
         .add_service(inflight::Budgeted {
-            inner: VerifierServer::new(verifier::VerifierService(shared.clone()))
-                .max_decoding_message_size(max_message),
+            inner: VerifierServer::new(verifier::VerifierService(shared.clone())),
             budget,
         })
         .add_service(VerdictsServer::new(verdicts::VerdictsService(

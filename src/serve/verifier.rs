@@ -1,25 +1,25 @@
 //! `Verifier`: frames in, verdicts out. A stream answers in frame order through three bounded
 //! stages — read and submit for grading, submit to the store in order, await the commit — so
-//! at most `stream_window` frames of a stream are held at each stage.
+//! at most `stream_window` frames of a stream are held at each stage. A unary `Verify` is read
+//! the same way, within the in-flight budget, and counts as an open call like a stream.
 //!
 //! A stream ends OK only when the client ended it and every frame it sent was answered. A
 //! refused message ends it with that message's code, after the frames before it are answered;
 //! a shutdown stops reading, answers what was read (for up to `SHUTDOWN_DRAIN`) and ends it
 //! UNAVAILABLE, since the client may have sent frames that were never read.
 
-use super::inflight::{InboundSlot, Share as Inflight};
+use super::inflight::{InboundSlot, Next, Share as Inflight};
 use super::{Shared, status};
 use crate::error::{Error, Result};
 use crate::proto::verifier_server::Verifier;
 use crate::proto::{FrameError, Verdict, VerifyRequest};
 use crate::store::Pending;
-use prost::Message;
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{OwnedSemaphorePermit, mpsc, oneshot};
 use tokio_stream::Stream;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Code, Request, Response, Status, Streaming};
@@ -36,16 +36,17 @@ fn shutting_down() -> Status {
     )
 }
 
-/// How a stream that sent no frame for `stream_idle_timeout` ends.
+/// How a call that sent no frame for `stream_idle_timeout` ends.
 fn idle_too_long(idle: Duration) -> Status {
     Status::unavailable(format!(
-        "no frame for {} s: the stream is closed (stream_idle_timeout); open a new one",
+        "no frame for {} s: the call is closed (stream_idle_timeout); open a new one",
         idle.as_secs()
     ))
 }
 
-/// The status a stream ends with when the transport refused one of its messages: too large
-/// is RESOURCE_EXHAUSTED, one that does not decode (a string that is not UTF-8) INVALID_ARGUMENT.
+/// The status a call ends with when one of its messages was refused: too large for the
+/// transport or for the whole in-flight budget is RESOURCE_EXHAUSTED, one that does not decode
+/// (a string that is not UTF-8) INVALID_ARGUMENT.
 fn refused(status: &Status) -> Status {
     let message = format!("message refused: {}", status.message());
     match status.code() {
@@ -105,35 +106,35 @@ impl FrameIds {
 type Graded = (FrameIds, oneshot::Receiver<Result<Pending>>, Inflight);
 type Committing = (FrameIds, oneshot::Receiver<Result<Arc<Verdict>>>, Inflight);
 
-/// One open stream of a client, counted in `Shared::clients` until dropped.
-struct ClientStream {
+/// One open call of a client, counted in `Shared::clients` until dropped.
+struct ClientCall {
     clients: Arc<Mutex<HashMap<IpAddr, usize>>>,
     address: IpAddr,
 }
 
-impl ClientStream {
-    /// Counts a stream for `address`, unless it already has `limit` open.
+impl ClientCall {
+    /// Counts a call for `address`, unless it already has `limit` open.
     fn open(
         clients: &Arc<Mutex<HashMap<IpAddr, usize>>>,
         address: IpAddr,
         limit: usize,
-    ) -> Result<ClientStream, Status> {
+    ) -> Result<ClientCall, Status> {
         let mut open = clients.lock().unwrap_or_else(|e| e.into_inner());
         let count = open.entry(address).or_default();
         if *count >= limit {
             return Err(Status::resource_exhausted(format!(
-                "{address} has {count} streams open, the limit per client (max_streams_per_client {limit})"
+                "{address} has {count} calls open, the limit per client (max_streams_per_client {limit})"
             )));
         }
         *count += 1;
-        Ok(ClientStream {
+        Ok(ClientCall {
             clients: clients.clone(),
             address,
         })
     }
 }
 
-impl Drop for ClientStream {
+impl Drop for ClientCall {
     fn drop(&mut self) {
         let mut open = self.clients.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(count) = open.get_mut(&self.address) {
@@ -145,18 +146,55 @@ impl Drop for ClientStream {
     }
 }
 
+/// An open call, a `VerifyStream` or a `Verify`: counted against `max_concurrent_streams` and,
+/// per client, `max_streams_per_client` until dropped. Each may hold an HTTP/2 receive window
+/// outside the in-flight budget, so their number bounds what the budget does not count.
+struct OpenCall {
+    _slot: OwnedSemaphorePermit,
+    _client: Option<ClientCall>,
+}
+
+impl OpenCall {
+    /// Counts `request`'s call, or RESOURCE_EXHAUSTED when its client or the server has as
+    /// many open as allowed.
+    fn open<T>(shared: &Shared, request: &Request<T>) -> Result<OpenCall, Status> {
+        let limits = shared.engine.limits();
+        let client = request
+            .remote_addr()
+            .map(|peer| {
+                ClientCall::open(
+                    &shared.clients,
+                    peer.ip(),
+                    limits.max_streams_per_client.max(1),
+                )
+            })
+            .transpose()?;
+        let slot = shared.streams.clone().try_acquire_owned().map_err(|_| {
+            Status::resource_exhausted(format!(
+                "too many open calls, streams and unary calls together (max_concurrent_streams {})",
+                limits.max_concurrent_streams
+            ))
+        })?;
+        Ok(OpenCall {
+            _slot: slot,
+            _client: client,
+        })
+    }
+}
+
 #[tonic::async_trait]
 impl Verifier for VerifierService {
     async fn verify(&self, request: Request<VerifyRequest>) -> Result<Response<Verdict>, Status> {
         let shared = &self.0;
-        let request = request.into_inner();
-        let budget = u32::try_from(shared.engine.limits().max_inflight_bytes).unwrap_or(u32::MAX);
-        let bytes = u32::try_from(request.encoded_len()).unwrap_or(u32::MAX);
-        let _inflight = shared
-            .inflight
-            .acquire_many(bytes.clamp(1, budget.max(1)))
-            .await
-            .map_err(|_| Status::unavailable("the server is shutting down"))?;
+        let _call = OpenCall::open(shared, &request)?;
+        let idle = Duration::from_secs(shared.engine.limits().stream_idle_timeout);
+        // One message: read within the budget, its share held until it is answered.
+        let (request, _inflight) = match InboundSlot::take(&request)?.next(idle).await {
+            Next::Message(request, share) => (request, share),
+            Next::End => return Err(Status::invalid_argument("the call carries no message")),
+            Next::Refused(status) => return Err(refused(&status)),
+            Next::Idle => return Err(idle_too_long(idle)),
+        };
         let pending = shared
             .grade(request)
             .await
@@ -174,27 +212,10 @@ impl Verifier for VerifierService {
     ) -> Result<Response<Self::VerifyStreamStream>, Status> {
         let shared = self.0.clone();
         let limits = shared.engine.limits();
-        let client = match request.remote_addr() {
-            Some(peer) => Some(ClientStream::open(
-                &shared.clients,
-                peer.ip(),
-                limits.max_streams_per_client.max(1),
-            )?),
-            None => None,
-        };
-        let permit = shared.streams.clone().try_acquire_owned().map_err(|_| {
-            Status::resource_exhausted(format!(
-                "too many open streams (limit {})",
-                shared.engine.limits().max_concurrent_streams
-            ))
-        })?;
+        let call = OpenCall::open(&shared, &request)?;
         let window = limits.stream_window.max(1);
         let idle = Duration::from_secs(limits.stream_idle_timeout);
-        let mut inbound = request
-            .extensions()
-            .get::<InboundSlot>()
-            .and_then(InboundSlot::take)
-            .ok_or_else(|| Status::internal("the stream has no reader of its messages"))?;
+        let mut inbound = InboundSlot::take(&request)?;
         let (graded_tx, mut graded_rx) = mpsc::channel::<Graded>(window);
         let (committing_tx, mut committing_rx) = mpsc::channel::<Committing>(window);
         let (answers_tx, answers_rx) = mpsc::channel::<Result<Verdict, Status>>(window);
@@ -208,19 +229,13 @@ impl Verifier for VerifierService {
                 let next = tokio::select! {
                     biased;
                     _ = reader.shutdown.cancelled() => break Some(shutting_down()),
-                    next = inbound.message() => next,
-                    // A frame that waits for its share of the budget has begun to come.
-                    _ = tokio::time::sleep(idle), if !idle.is_zero() => {
-                        if inbound.waiting() {
-                            continue;
-                        }
-                        break Some(idle_too_long(idle));
-                    }
+                    next = inbound.next(idle) => next,
                 };
                 let (request, inflight) = match next {
-                    Ok(Some(message)) => message,
-                    Ok(None) => break None,
-                    Err(status) => break Some(refused(&status)),
+                    Next::Message(request, share) => (request, share),
+                    Next::End => break None,
+                    Next::Refused(status) => break Some(refused(&status)),
+                    Next::Idle => break Some(idle_too_long(idle)),
                 };
                 let ids = FrameIds::of(&request, reader.engine.limits().max_id_bytes);
                 if graded_tx
@@ -265,7 +280,7 @@ impl Verifier for VerifierService {
         // stage 1 says, or UNAVAILABLE when a shutdown's deadline came first.
         let shutdown = shared.shutdown.clone();
         tokio::spawn(async move {
-            let _stream = (permit, client);
+            let _call = call;
             let deadline = async {
                 shutdown.cancelled().await;
                 tokio::time::sleep(SHUTDOWN_DRAIN).await;
