@@ -13,6 +13,12 @@ use verigrade::proto::{
     WatchVerdictsRequest, verify_request,
 };
 
+/// `status` has `code`, and its message names `mentions`.
+fn assert_status(status: &tonic::Status, code: Code, mentions: &str) {
+    assert_eq!(status.code(), code, "{status:?}");
+    assert!(status.message().contains(mentions), "{status:?}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stream_gets_its_verdicts_in_order_and_a_corrupt_frame_does_not_end_it() {
     let dir = data_dir("stream-order");
@@ -191,8 +197,7 @@ async fn bad_input_is_invalid_argument_with_a_message_and_the_service_goes_on() 
     ];
     for (request, message) in cases {
         let status = client.verify(request).await.unwrap_err();
-        assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");
-        assert!(status.message().contains(message), "{status:?}");
+        assert_status(&status, Code::InvalidArgument, message);
     }
     let good = client
         .verify(image_request("L1", "", pack_png("AFTER0001")))
@@ -686,10 +691,10 @@ async fn idle_streams_close_one_client_gets_its_share_and_the_frame_budget_holds
         .await
         .unwrap_err();
     for refused in [refused, unary] {
-        assert_eq!(refused.code(), Code::ResourceExhausted, "{refused:?}");
-        assert!(
-            refused.message().contains("max_streams_per_client 2"),
-            "{refused:?}"
+        assert_status(
+            &refused,
+            Code::ResourceExhausted,
+            "max_streams_per_client 2",
         );
     }
 
@@ -697,11 +702,7 @@ async fn idle_streams_close_one_client_gets_its_share_and_the_frame_budget_holds
     for (tx, mut answers) in held {
         assert!(answers.next().await.unwrap().unwrap().pass);
         let ending = answers.next().await.unwrap().unwrap_err();
-        assert_eq!(ending.code(), Code::Unavailable, "{ending:?}");
-        assert!(
-            ending.message().contains("stream_idle_timeout"),
-            "{ending:?}"
-        );
+        assert_status(&ending, Code::Unavailable, "stream_idle_timeout");
         assert!(answers.next().await.is_none());
         drop(tx);
     }
@@ -742,11 +743,7 @@ async fn idle_streams_close_one_client_gets_its_share_and_the_frame_budget_holds
         ending,
         server.verifier().await.verify(too_big).await.unwrap_err(),
     ] {
-        assert_eq!(refused.code(), Code::ResourceExhausted, "{refused:?}");
-        assert!(
-            refused.message().contains("max_inflight_bytes"),
-            "{refused:?}"
-        );
+        assert_status(&refused, Code::ResourceExhausted, "max_inflight_bytes");
     }
     let after = server
         .verifier()
