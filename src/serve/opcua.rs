@@ -9,6 +9,7 @@
 
 use super::alarms::acknowledgement;
 use super::engine::Engine;
+use super::verdicts::read;
 use crate::error::{Error, Result};
 use crate::proto::{Alarm, RunState, Severity, Verdict};
 use crate::store::{LineCounts, Query, Store};
@@ -209,58 +210,59 @@ fn variable_node(namespace: u16, line_id: &str, name: &str) -> NodeId {
 impl Publisher {
     /// Keeps the address space in step with the store: every line at start, then each line
     /// a stored verdict or an alarm change concerns, read back at most every [`REFRESH_EVERY`].
+    /// Behind on either feed, it reads every line again (one may be new).
     async fn run(mut self, shutdown: CancellationToken) {
         let mut verdicts = self.store.subscribe();
         let mut alarms = self.store.subscribe_alarms();
-        let mut changed: BTreeSet<String> = match self.read(|s| s.lines()).await {
-            Ok(lines) => lines.into_iter().collect(),
-            Err(e) => {
-                eprintln!("verigrade: OPC UA cannot list the lines: {e}");
-                BTreeSet::new()
-            }
-        };
+        let mut changed = self.stored_lines().await;
         let mut every = tokio::time::interval(REFRESH_EVERY);
         every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
-            tokio::select! {
+            let line = tokio::select! {
                 _ = shutdown.cancelled() => return,
-                verdict = verdicts.recv() => match verdict {
-                    Ok(verdict) => { changed.insert(verdict.line_id.clone()); }
-                    Err(broadcast::error::RecvError::Lagged(_)) => changed.extend(self.lines.iter().cloned()),
-                    Err(broadcast::error::RecvError::Closed) => return,
-                },
-                alarm = alarms.recv() => match alarm {
-                    Ok(alarm) => { changed.insert(alarm.line_id.clone()); }
-                    Err(broadcast::error::RecvError::Lagged(_)) => changed.extend(self.lines.iter().cloned()),
-                    Err(broadcast::error::RecvError::Closed) => return,
-                },
+                verdict = verdicts.recv() => verdict.map(|v| v.line_id.clone()),
+                alarm = alarms.recv() => alarm.map(|a| a.line_id.clone()),
                 _ = every.tick(), if !changed.is_empty() => {
                     for line_id in std::mem::take(&mut changed) {
                         self.refresh(&line_id).await;
                     }
+                    continue;
                 }
+            };
+            match line {
+                Ok(line_id) => {
+                    changed.insert(line_id);
+                }
+                Err(broadcast::error::RecvError::Lagged(_)) => {
+                    changed.extend(self.stored_lines().await);
+                }
+                Err(broadcast::error::RecvError::Closed) => return,
             }
         }
     }
 
-    async fn read<T: Send + 'static>(
-        &self,
-        f: impl FnOnce(&Store) -> Result<T> + Send + 'static,
-    ) -> Result<T> {
-        let store = self.store.clone();
-        tokio::task::spawn_blocking(move || f(&store))
-            .await
-            .map_err(|e| Error::Internal(e.to_string()))?
+    /// Every line the store has a frame of; none (and a line in the log) when it cannot say.
+    async fn stored_lines(&self) -> BTreeSet<String> {
+        match read(&self.store, |s| s.lines()).await {
+            Ok(lines) => lines.into_iter().collect(),
+            Err(e) => {
+                eprintln!("verigrade: OPC UA cannot list the lines: {}", e.message());
+                BTreeSet::new()
+            }
+        }
     }
 
     /// Reads a line back from the store and sets its variables (creating its nodes the first
     /// time); subscribers are notified of what changed.
     async fn refresh(&mut self, line_id: &str) {
         let line = line_id.to_string();
-        let values = match self.read(move |s| LineValues::read(s, &line)).await {
+        let values = match read(&self.store, move |s| LineValues::read(s, &line)).await {
             Ok(values) => values,
             Err(e) => {
-                eprintln!("verigrade: OPC UA cannot read line {line_id}: {e}");
+                eprintln!(
+                    "verigrade: OPC UA cannot read line {line_id}: {}",
+                    e.message()
+                );
                 return;
             }
         };
