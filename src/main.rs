@@ -34,6 +34,9 @@ enum Command {
     Serve(cli::serve::ServeArgs),
     /// Send images to a running service and print the verdicts (exit 0 when all pass).
     Stream(cli::client::StreamArgs),
+    /// Stream frames from files, standard input or a hot folder to the service, as a camera
+    /// gateway: reconnects and resends what was not answered, prints every verdict.
+    Gateway(cli::gateway::GatewayArgs),
     /// List stored verdicts of a running service, newest first, or watch them live.
     Verdicts(cli::client::VerdictsArgs),
     /// Print a line's counts from a running service (JSON).
@@ -85,6 +88,7 @@ fn main() -> ExitCode {
         Command::Gen(args) => cli::generate::run(&args).map(|()| ExitCode::SUCCESS),
         Command::Serve(args) => cli::serve::run(&args).map(|()| ExitCode::SUCCESS),
         Command::Stream(args) => cli::client::stream(&args),
+        Command::Gateway(args) => cli::gateway::gateway(&args),
         Command::Verdicts(args) => cli::client::verdicts(&args),
         Command::Stats(args) => cli::client::stats(&args),
         Command::Gs1(args) => cli::gs1::run(&args),
@@ -123,6 +127,13 @@ pub(crate) fn collect_images(paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
     Ok(out)
 }
 
+/// Whether a file's extension names an image format the reader decodes.
+pub(crate) fn is_image_file(path: &Path) -> bool {
+    path.extension()
+        .and_then(|e| e.to_str())
+        .is_some_and(|e| IMAGE_EXTENSIONS.contains(&e.to_ascii_lowercase().as_str()))
+}
+
 fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
     let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)?
         .map(|e| e.map(|e| e.path()))
@@ -131,11 +142,7 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
     for p in entries {
         if p.is_dir() {
             walk(&p, out)?;
-        } else if p
-            .extension()
-            .and_then(|e| e.to_str())
-            .is_some_and(|e| IMAGE_EXTENSIONS.contains(&e.to_ascii_lowercase().as_str()))
-        {
+        } else if is_image_file(&p) {
             out.push(p);
         }
     }

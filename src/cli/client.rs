@@ -21,7 +21,7 @@ use verigrade::proto::{
     Verdict, VerifyRequest, WatchVerdictsRequest, verify_request,
 };
 
-const DEFAULT_SERVER: &str = "http://127.0.0.1:50051";
+pub(crate) const DEFAULT_SERVER: &str = "http://127.0.0.1:50051";
 
 #[derive(Clone, Copy, ValueEnum)]
 pub enum OutputFormat {
@@ -156,7 +156,7 @@ pub fn verdict_json(v: &Verdict) -> Value {
     record
 }
 
-fn print(v: &Verdict, format: OutputFormat) {
+pub(crate) fn print(v: &Verdict, format: OutputFormat) {
     match format {
         OutputFormat::Json => println!("{}", verdict_json(v)),
         OutputFormat::Text => println!("{v}"),

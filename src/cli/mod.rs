@@ -2,6 +2,7 @@
 
 pub mod alarms;
 pub mod client;
+pub mod gateway;
 pub mod generate;
 pub mod grade;
 pub mod gs1;

@@ -131,8 +131,14 @@ impl Process {
     /// Starts `verigrade serve` on `data_dir` with `env` (`VERIGRADE_*` settings) added to
     /// this process's environment; returns once it listens.
     pub fn start(data_dir: &Path, env: &[(&str, String)]) -> Process {
+        Process::start_on("127.0.0.1:0", data_dir, env)
+    }
+
+    /// As [`Process::start`], listening on `address` (a server restarted where its clients
+    /// expect it).
+    pub fn start_on(address: &str, data_dir: &Path, env: &[(&str, String)]) -> Process {
         let mut child = Command::new(env!("CARGO_BIN_EXE_verigrade"))
-            .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+            .args(["serve", "--listen", address, "--data-dir"])
             .arg(data_dir)
             .envs(env.iter().map(|(k, v)| (k, v)))
             .stderr(Stdio::piped())

@@ -1,0 +1,523 @@
+//! `verigrade gateway`: the program a line's PC beside the camera runs. It takes frames from
+//! a source, prepares them (region of interest, grey, trigger) and streams them on one
+//! `VerifyStream`, printing each verdict. When the server goes away it reconnects with
+//! backoff and sends again every frame it has no verdict for, under the same frame ids, so
+//! the server answers those from its store and counts nothing twice. On SIGTERM or Ctrl-C it
+//! stops capturing and waits for the frames it sent to be answered.
+
+mod prepare;
+mod source;
+
+use super::client::{DEFAULT_SERVER, OutputFormat, print, verdict_json};
+use anyhow::{Result, bail};
+use clap::Args;
+use prepare::{Preparer, Roi, Trigger};
+use source::{Captured, HotFolder, file_away};
+use std::collections::VecDeque;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::ReceiverStream;
+use verigrade::proto::verifier_client::VerifierClient;
+use verigrade::proto::{Verdict, VerifyRequest, verify_request};
+
+#[derive(Args)]
+pub struct GatewayArgs {
+    #[arg(long, default_value = DEFAULT_SERVER)]
+    server: String,
+    /// Line the frames come from.
+    #[arg(long)]
+    line: String,
+    #[arg(long, default_value = "")]
+    camera_id: String,
+    /// Profile (empty: the line's default on the server).
+    #[arg(long, default_value = "")]
+    profile: String,
+    /// Frames sent per second at most (0: as fast as the source gives them).
+    #[arg(long, default_value_t = 0.0)]
+    fps: f64,
+    /// Crop each frame to this region before sending it (sent as grey pixels).
+    #[arg(long, value_name = "X,Y,W,H")]
+    roi: Option<Roi>,
+    /// Convert each frame to 8-bit grey on the gateway and send the pixels, not the image.
+    #[arg(long)]
+    grey: bool,
+    /// Which frames are sent: every, every:N (every Nth), change[:GREY] (when the picture
+    /// differs from the last one sent by more than GREY levels on average; 6 by default).
+    #[arg(long, default_value = "every")]
+    trigger: Trigger,
+    #[arg(long, value_enum, default_value = "text")]
+    format: OutputFormat,
+    /// Seconds between status lines on stderr (0: none).
+    #[arg(long, default_value_t = 10)]
+    status: u64,
+    /// A hot folder: image files dropped into it are sent once complete, then moved to
+    /// `done/` (with the verdict as JSON beside them) or `failed/` (with the error).
+    #[arg(long, value_name = "DIR")]
+    watch: Option<PathBuf>,
+    /// Image files or folders, sent in name order; `-` for one image on standard input.
+    paths: Vec<PathBuf>,
+}
+
+/// Frames sent and not yet answered, at most: a server slower than the source holds the
+/// source back instead of the gateway's memory growing.
+const IN_FLIGHT: usize = 32;
+/// Waits between attempts to reach the server: the first, and the longest.
+const FIRST_BACKOFF: Duration = Duration::from_millis(200);
+const LONGEST_BACKOFF: Duration = Duration::from_secs(5);
+/// How long a stopped gateway waits for the verdicts of the frames it sent.
+const DRAIN: Duration = Duration::from_secs(10);
+/// How often a hot folder is looked into.
+const POLL: Duration = Duration::from_millis(200);
+
+/// What the capture side hands the sender.
+enum Captures {
+    /// A frame to send.
+    Frame(Outgoing),
+    /// A frame that could not be prepared: answered here, never sent.
+    Refused {
+        frame_id: String,
+        file: Option<PathBuf>,
+        error: String,
+    },
+}
+
+/// A frame the server has been or will be sent, until it is answered.
+struct Outgoing {
+    frame_id: String,
+    frame: verify_request::Frame,
+    file: Option<PathBuf>,
+    sent_at: Option<Instant>,
+}
+
+/// What the gateway counts, for its status line and exit code.
+#[derive(Default)]
+struct Tally {
+    sent: u64,
+    answered: u64,
+    passed: u64,
+    failed: u64,
+    errors: u64,
+    resent: u64,
+    reconnects: u64,
+    latencies_ms: Vec<f64>,
+}
+
+pub fn gateway(args: &GatewayArgs) -> Result<ExitCode> {
+    if !(args.fps >= 0.0 && args.fps.is_finite()) {
+        bail!("--fps {}: expected frames per second, 0 or more", args.fps);
+    }
+    if args.paths.is_empty() && args.watch.is_none() {
+        bail!("nothing to send: name image files, `-` for standard input, or --watch DIR");
+    }
+    let files = {
+        let named: Vec<PathBuf> = args
+            .paths
+            .iter()
+            .filter(|p| p.as_os_str() != "-")
+            .cloned()
+            .collect();
+        crate::collect_images(&named)?
+    };
+    let stdin = args.paths.iter().any(|p| p.as_os_str() == "-");
+    let hot_folder = args.watch.as_deref().map(HotFolder::open).transpose()?;
+    let stop = Arc::new(AtomicBool::new(false));
+    let counted = Arc::new(Counted::default());
+    let (captures_tx, captures_rx) = mpsc::channel(IN_FLIGHT);
+    let capture = {
+        let stop = stop.clone();
+        let counted = counted.clone();
+        let preparer = Preparer::new(args.roi, args.grey, args.trigger);
+        let pace = (args.fps > 0.0).then(|| Duration::from_secs_f64(1.0 / args.fps));
+        std::thread::spawn(move || {
+            let mut capture = Capture {
+                preparer,
+                to_sender: captures_tx,
+                stop,
+                counted,
+                pace,
+                last: None,
+            };
+            capture.run(files, stdin, hot_folder)
+        })
+    };
+    let runtime = tokio::runtime::Runtime::new()?;
+    let tally = runtime.block_on(send(args, captures_rx, stop, &counted))?;
+    capture
+        .join()
+        .map_err(|_| anyhow::anyhow!("the capture thread panicked"))??;
+    status_line(&tally, &counted);
+    Ok(if tally.failed == 0 && tally.errors == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+/// Counts kept by the capture thread.
+#[derive(Default)]
+struct Counted {
+    captured: AtomicU64,
+    skipped: AtomicU64,
+}
+
+/// The capture side: sources in turn, each frame prepared and handed to the sender.
+struct Capture {
+    preparer: Preparer,
+    to_sender: mpsc::Sender<Captures>,
+    stop: Arc<AtomicBool>,
+    counted: Arc<Counted>,
+    pace: Option<Duration>,
+    last: Option<Instant>,
+}
+
+impl Capture {
+    fn run(&mut self, files: Vec<PathBuf>, stdin: bool, folder: Option<HotFolder>) -> Result<()> {
+        for file in files {
+            if self.stopped() {
+                return Ok(());
+            }
+            let captured = source::file_frame(&file, false);
+            self.hand_over(captured, &file)?;
+        }
+        if stdin && !self.stopped() {
+            self.hand_over(source::stdin_frame(), Path::new("-"))?;
+        }
+        let Some(mut folder) = folder else {
+            return Ok(());
+        };
+        while !self.stopped() {
+            for file in folder.ready()? {
+                if self.stopped() {
+                    break;
+                }
+                let captured = source::file_frame(&file, true);
+                self.hand_over(captured, &file)?;
+            }
+            std::thread::sleep(POLL);
+        }
+        Ok(())
+    }
+
+    fn stopped(&self) -> bool {
+        self.stop.load(Ordering::Relaxed)
+    }
+
+    /// Prepares a captured frame and passes it on, paced; Err only when the sender is gone.
+    fn hand_over(&mut self, captured: Result<Captured>, path: &Path) -> Result<()> {
+        self.counted.captured.fetch_add(1, Ordering::Relaxed);
+        let captured = match captured {
+            Ok(c) => c,
+            Err(e) => {
+                eprintln!("verigrade gateway: {}: {e:#}", path.display());
+                return Ok(());
+            }
+        };
+        let Captured {
+            frame_id,
+            image,
+            file,
+        } = captured;
+        let item = match self.preparer.prepare(image) {
+            Ok(None) => {
+                self.counted.skipped.fetch_add(1, Ordering::Relaxed);
+                if let Some(file) = &file {
+                    // A hot-folder file the trigger skips leaves the folder all the same.
+                    file_away(
+                        file,
+                        false,
+                        "not sent: the trigger skipped it\n",
+                        ".skipped.txt",
+                    )?;
+                }
+                return Ok(());
+            }
+            Ok(Some(frame)) => Captures::Frame(Outgoing {
+                frame_id,
+                frame,
+                file,
+                sent_at: None,
+            }),
+            Err(e) => Captures::Refused {
+                frame_id,
+                file,
+                error: format!("{e:#}"),
+            },
+        };
+        if let (Some(pace), Some(last)) = (self.pace, self.last) {
+            std::thread::sleep(pace.saturating_sub(last.elapsed()));
+        }
+        self.last = Some(Instant::now());
+        if self.to_sender.blocking_send(item).is_err() {
+            bail!("the sender stopped");
+        }
+        Ok(())
+    }
+}
+
+/// Sends what the capture side hands over on one stream at a time, reconnecting whenever the
+/// stream breaks, until the capture side is done (or stopped) and every frame is answered.
+async fn send(
+    args: &GatewayArgs,
+    mut captures: mpsc::Receiver<Captures>,
+    stop: Arc<AtomicBool>,
+    counted: &Counted,
+) -> Result<Tally> {
+    let mut tally = Tally::default();
+    let mut unanswered: VecDeque<Outgoing> = VecDeque::new();
+    let mut captures_done = false;
+    let mut backoff = FIRST_BACKOFF;
+    let mut connected_before = false;
+    let mut drain_deadline: Option<tokio::time::Instant> = None;
+    let mut status = (args.status > 0).then(|| {
+        let period = Duration::from_secs(args.status);
+        tokio::time::interval_at(tokio::time::Instant::now() + period, period)
+    });
+    let shutdown = shutdown_signal();
+    tokio::pin!(shutdown);
+    let request = |o: &Outgoing| VerifyRequest {
+        line_id: args.line.clone(),
+        camera_id: args.camera_id.clone(),
+        frame_id: o.frame_id.clone(),
+        profile: args.profile.clone(),
+        frame: Some(o.frame.clone()),
+        ..VerifyRequest::default()
+    };
+    'connect: loop {
+        if captures_done && unanswered.is_empty() {
+            return Ok(tally);
+        }
+        if drain_deadline.is_some_and(|d| tokio::time::Instant::now() >= d) {
+            bail!(
+                "stopped with {} frame(s) sent and not answered",
+                unanswered.len()
+            );
+        }
+        let stream = async {
+            let channel = tonic::transport::Endpoint::from_shared(args.server.clone())?
+                .connect()
+                .await?;
+            let mut client = VerifierClient::new(channel)
+                .max_decoding_message_size(64 << 20)
+                .max_encoding_message_size(usize::MAX);
+            let (tx, rx) = mpsc::channel::<VerifyRequest>(IN_FLIGHT);
+            let answers = client.verify_stream(ReceiverStream::new(rx)).await?;
+            anyhow::Ok((tx, answers.into_inner()))
+        };
+        let (tx, mut answers) = match stream.await {
+            Ok(opened) => opened,
+            Err(e) => {
+                eprintln!(
+                    "verigrade gateway: cannot reach {}: {e:#}; trying again in {:.1} s",
+                    args.server,
+                    backoff.as_secs_f64()
+                );
+                tokio::select! {
+                    _ = tokio::time::sleep(backoff) => {}
+                    _ = &mut shutdown, if drain_deadline.is_none() => {
+                        stop.store(true, Ordering::Relaxed);
+                        drain_deadline = Some(tokio::time::Instant::now() + DRAIN);
+                    }
+                }
+                backoff = (backoff * 2).min(LONGEST_BACKOFF);
+                continue 'connect;
+            }
+        };
+        if connected_before {
+            tally.reconnects += 1;
+        }
+        connected_before = true;
+        // Everything not answered on the last stream goes again, in order, same ids.
+        for outgoing in unanswered.iter_mut() {
+            outgoing.sent_at = Some(Instant::now());
+            tally.resent += 1;
+            if tx.send(request(outgoing)).await.is_err() {
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(LONGEST_BACKOFF);
+                continue 'connect;
+            }
+        }
+        let mut tx = Some(tx);
+        if captures_done {
+            tx = None;
+        }
+        loop {
+            tokio::select! {
+                captured = captures.recv(), if !captures_done && unanswered.len() < IN_FLIGHT => {
+                    match captured {
+                        Some(Captures::Frame(mut outgoing)) => {
+                            outgoing.sent_at = Some(Instant::now());
+                            tally.sent += 1;
+                            let sent = match &tx {
+                                Some(tx) => tx.send(request(&outgoing)).await.is_ok(),
+                                None => false,
+                            };
+                            unanswered.push_back(outgoing);
+                            if !sent {
+                                continue 'connect;
+                            }
+                        }
+                        Some(Captures::Refused { frame_id, file, error }) => {
+                            tally.errors += 1;
+                            eprintln!("verigrade gateway: frame {frame_id}: {error}");
+                            if let Some(file) = &file {
+                                file_away(file, true, &format!("{error}\n"), ".error.txt")?;
+                            }
+                        }
+                        None => {
+                            captures_done = true;
+                            // The server ends the stream once it has answered what it got.
+                            tx = None;
+                        }
+                    }
+                }
+                answer = answers.message() => match answer {
+                    Ok(Some(verdict)) => {
+                        backoff = FIRST_BACKOFF;
+                        if let Some(error) = &verdict.error
+                            && transient(error.code)
+                        {
+                            eprintln!(
+                                "verigrade gateway: frame {}: {}; sending it again in {:.1} s",
+                                verdict.frame_id, error.message, backoff.as_secs_f64()
+                            );
+                            tokio::time::sleep(backoff).await;
+                            backoff = (backoff * 2).min(LONGEST_BACKOFF);
+                            continue 'connect;
+                        }
+                        let position = unanswered
+                            .iter()
+                            .position(|o| o.frame_id == verdict.frame_id);
+                        let Some(outgoing) = position.and_then(|i| unanswered.remove(i)) else {
+                            // An answer to a frame sent twice before a reconnect: already handled.
+                            continue;
+                        };
+                        answered(&mut tally, &outgoing, &verdict, args.format)?;
+                    }
+                    Ok(None) => {
+                        if captures_done && unanswered.is_empty() {
+                            return Ok(tally);
+                        }
+                        eprintln!("verigrade gateway: the server ended the stream; reconnecting");
+                        continue 'connect;
+                    }
+                    Err(status) => {
+                        eprintln!(
+                            "verigrade gateway: stream ended: {} ({:?}); reconnecting in {:.1} s",
+                            status.message(), status.code(), backoff.as_secs_f64()
+                        );
+                        tokio::time::sleep(backoff).await;
+                        backoff = (backoff * 2).min(LONGEST_BACKOFF);
+                        continue 'connect;
+                    }
+                },
+                _ = &mut shutdown, if drain_deadline.is_none() => {
+                    eprintln!(
+                        "verigrade gateway: stopping; waiting up to {} s for {} verdict(s)",
+                        DRAIN.as_secs(), unanswered.len()
+                    );
+                    stop.store(true, Ordering::Relaxed);
+                    drain_deadline = Some(tokio::time::Instant::now() + DRAIN);
+                }
+                _ = async { tokio::time::sleep_until(drain_deadline.expect("set")).await }, if drain_deadline.is_some() => {
+                    bail!("stopped with {} frame(s) sent and not answered", unanswered.len());
+                }
+                _ = async { status.as_mut().expect("set").tick().await }, if status.is_some() => {
+                    status_line(&tally, counted);
+                    tally.latencies_ms.clear();
+                }
+            }
+        }
+    }
+}
+
+/// In-band errors worth sending the frame again for: the server could not store it now
+/// (a full disk, its budget of frames in flight), not that the frame is bad.
+fn transient(code: i32) -> bool {
+    matches!(
+        tonic::Code::from(code),
+        tonic::Code::Unavailable | tonic::Code::ResourceExhausted
+    )
+}
+
+/// Prints an answered frame, counts it and files a hot-folder file away with its verdict.
+fn answered(
+    tally: &mut Tally,
+    outgoing: &Outgoing,
+    verdict: &Verdict,
+    format: OutputFormat,
+) -> Result<()> {
+    tally.answered += 1;
+    if let Some(sent) = outgoing.sent_at {
+        tally
+            .latencies_ms
+            .push(sent.elapsed().as_secs_f64() * 1000.0);
+    }
+    match (&verdict.error, verdict.pass) {
+        (Some(_), _) => tally.errors += 1,
+        (None, true) => tally.passed += 1,
+        (None, false) => tally.failed += 1,
+    }
+    print(verdict, format);
+    if let Some(file) = &outgoing.file {
+        match &verdict.error {
+            Some(error) => file_away(file, true, &format!("{}\n", error.message), ".error.txt")?,
+            None => file_away(
+                file,
+                false,
+                &format!("{}\n", verdict_json(verdict)),
+                ".verdict.json",
+            )?,
+        }
+    }
+    Ok(())
+}
+
+/// One line on stderr: what was captured, sent and answered, and the latency since the last.
+fn status_line(tally: &Tally, counted: &Counted) {
+    let mut latencies = tally.latencies_ms.clone();
+    latencies.sort_by(f64::total_cmp);
+    let latency = if latencies.is_empty() {
+        String::new()
+    } else {
+        let at = |p: f64| {
+            latencies[((latencies.len() as f64 * p).ceil() as usize).clamp(1, latencies.len()) - 1]
+        };
+        format!(", latency p50 {:.1} ms p99 {:.1} ms", at(0.5), at(0.99))
+    };
+    eprintln!(
+        "verigrade gateway: captured {}, skipped {}, sent {}, answered {} (passed {}, failed {}, errors {}), resent {}, reconnects {}{latency}",
+        counted.captured.load(Ordering::Relaxed),
+        counted.skipped.load(Ordering::Relaxed),
+        tally.sent,
+        tally.answered,
+        tally.passed,
+        tally.failed,
+        tally.errors,
+        tally.resent,
+        tally.reconnects,
+    );
+}
+
+/// Resolves on SIGTERM or Ctrl-C.
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(term) => term,
+                Err(_) => return std::future::pending().await,
+            };
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = tokio::signal::ctrl_c() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}

@@ -1,0 +1,216 @@
+//! `verigrade gateway` against a real server process: a hot folder whose files are filed away
+//! with their verdicts or errors, and a server killed and restarted mid-stream with no
+//! verdict lost or counted twice.
+
+mod support;
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use support::{Process, data_dir, pack_png};
+use verigrade::proto::GetLineStatsRequest;
+use verigrade::proto::verdicts_client::VerdictsClient;
+
+/// A running `verigrade gateway`, its stdout lines collected as they come.
+struct Gateway {
+    child: Child,
+    lines: Arc<Mutex<Vec<String>>>,
+    reader: std::thread::JoinHandle<()>,
+}
+
+impl Gateway {
+    fn start(server: &str, line: &str, args: &[&str]) -> Gateway {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_verigrade"))
+            .args([
+                "gateway", "--server", server, "--line", line, "--status", "1", "--format", "json",
+            ])
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stdout = BufReader::new(child.stdout.take().unwrap());
+        let lines = Arc::new(Mutex::new(Vec::new()));
+        let reader = {
+            let lines = lines.clone();
+            std::thread::spawn(move || {
+                for line in stdout.lines().map_while(Result::ok) {
+                    lines.lock().unwrap().push(line);
+                }
+            })
+        };
+        Gateway {
+            child,
+            lines,
+            reader,
+        }
+    }
+
+    fn printed(&self) -> usize {
+        self.lines.lock().unwrap().len()
+    }
+
+    /// Waits for the gateway to exit (SIGTERM first when `stop`): its exit code, the verdicts
+    /// it printed (JSON) and its stderr.
+    fn finish(mut self, stop: bool) -> (i32, Vec<serde_json::Value>, String) {
+        if stop {
+            let sent = Command::new("kill")
+                .args(["-TERM", &self.child.id().to_string()])
+                .status()
+                .unwrap();
+            assert!(sent.success());
+        }
+        let mut stderr = String::new();
+        std::io::Read::read_to_string(self.child.stderr.as_mut().unwrap(), &mut stderr).unwrap();
+        let status = self.child.wait().unwrap();
+        self.reader.join().unwrap();
+        let verdicts = self
+            .lines
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+            .collect();
+        (status.code().unwrap_or(-1), verdicts, stderr)
+    }
+}
+
+fn wait_until(what: &str, timeout: Duration, done: impl Fn() -> bool) {
+    let start = Instant::now();
+    while !done() {
+        assert!(start.elapsed() < timeout, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn names(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .map(|entries| {
+            entries
+                .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    names.sort();
+    names
+}
+
+/// Writes a file the way a scanner would not be caught half-way: under a dot name, then
+/// renamed into place.
+fn drop_file(dir: &Path, name: &str, bytes: &[u8]) {
+    let partial = dir.join(format!(".{name}.part"));
+    std::fs::write(&partial, bytes).unwrap();
+    std::fs::rename(partial, dir.join(name)).unwrap();
+}
+
+#[test]
+fn a_hot_folder_files_each_image_away_with_its_verdict_or_error() {
+    let data = data_dir("gateway-hot");
+    let server = Process::start(&data.join("store"), &[]);
+    let hot = data.join("hot");
+    std::fs::create_dir_all(&hot).unwrap();
+    let gateway = Gateway::start(&server.url, "LAB", &["--watch", hot.to_str().unwrap()]);
+    drop_file(&hot, "pack-1.png", &pack_png("HOT1"));
+    drop_file(&hot, "corrupt.png", b"not an image at all");
+    std::thread::sleep(Duration::from_millis(500));
+    // Dropped while the gateway runs, after it has handled the first ones.
+    drop_file(&hot, "pack-2.png", &pack_png("HOT2"));
+    wait_until("three answers", Duration::from_secs(60), || {
+        gateway.printed() >= 3
+    });
+    let (code, verdicts, stderr) = gateway.finish(true);
+    assert_eq!(code, 1, "a corrupt file makes the run fail: {stderr}");
+    assert_eq!(verdicts.len(), 3, "{verdicts:?}");
+    assert_eq!(
+        names(&hot.join("done")),
+        [
+            "pack-1.png",
+            "pack-1.png.verdict.json",
+            "pack-2.png",
+            "pack-2.png.verdict.json"
+        ]
+    );
+    assert_eq!(
+        names(&hot.join("failed")),
+        ["corrupt.png", "corrupt.png.error.txt"]
+    );
+    let filed: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(hot.join("done/pack-2.png.verdict.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(filed["serial"], "HOT2");
+    assert_eq!(filed["verdict"], "pass");
+    let error = std::fs::read_to_string(hot.join("failed/corrupt.png.error.txt")).unwrap();
+    assert!(error.contains("not a readable image"), "{error}");
+    assert!(
+        stderr.contains("answered 3 (passed 2, failed 0, errors 1)"),
+        "the status line counts what happened: {stderr}"
+    );
+    assert_eq!(
+        names(&hot).iter().filter(|n| n.ends_with(".png")).count(),
+        0
+    );
+}
+
+#[test]
+fn a_server_killed_mid_stream_loses_and_doubles_nothing() {
+    const FRAMES: usize = 60;
+    let data = data_dir("gateway-restart");
+    let frames: PathBuf = data.join("frames");
+    std::fs::create_dir_all(&frames).unwrap();
+    for i in 0..FRAMES {
+        std::fs::write(
+            frames.join(format!("f{i:03}.png")),
+            pack_png(&format!("RS{i}")),
+        )
+        .unwrap();
+    }
+    let address = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap().to_string()
+    };
+    let store = data.join("store");
+    let server = Process::start_on(&address, &store, &[]);
+    let gateway = Gateway::start(
+        &server.url,
+        "RESTART",
+        &["--fps", "40", frames.to_str().unwrap()],
+    );
+    wait_until("a first verdicts", Duration::from_secs(60), || {
+        gateway.printed() >= 10
+    });
+    server.kill();
+    std::thread::sleep(Duration::from_millis(700));
+    let server = Process::start_on(&address, &store, &[]);
+    let (code, verdicts, stderr) = gateway.finish(false);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stderr.contains("reconnects 1"), "{stderr}");
+    let mut seen: HashMap<String, usize> = HashMap::new();
+    for v in &verdicts {
+        *seen
+            .entry(v["frame_id"].as_str().unwrap().to_string())
+            .or_default() += 1;
+        assert_eq!(v["verdict"], "pass", "{v}");
+    }
+    assert_eq!(seen.len(), FRAMES, "every frame answered");
+    assert!(
+        seen.values().all(|&n| n == 1),
+        "no frame printed twice: {seen:?}"
+    );
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let stats = runtime.block_on(async {
+        let mut client = VerdictsClient::connect(server.url.clone()).await.unwrap();
+        client
+            .get_line_stats(GetLineStatsRequest {
+                line_id: "RESTART".into(),
+            })
+            .await
+            .unwrap()
+            .into_inner()
+    });
+    assert_eq!(stats.total, FRAMES as u64, "each frame counted once");
+    assert_eq!(stats.duplicates, 0);
+}
