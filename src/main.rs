@@ -127,6 +127,10 @@ pub(crate) fn collect_images(paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
     Ok(out)
 }
 
+/// Largest frame the gateway takes from a stream on standard input (a 100-megapixel camera);
+/// a header asking for more is corrupt.
+pub(crate) const MAX_STDIN_FRAME_PIXELS: usize = 100_000_000;
+
 /// Whether a file's extension names an image format the reader decodes.
 pub(crate) fn is_image_file(path: &Path) -> bool {
     path.extension()

@@ -214,3 +214,67 @@ fn a_server_killed_mid_stream_loses_and_doubles_nothing() {
     assert_eq!(stats.total, FRAMES as u64, "each frame counted once");
     assert_eq!(stats.duplicates, 0);
 }
+
+/// A frame of a pack carrying `serial` as binary PGM, as `ffmpeg -f image2pipe -vcodec pgm`
+/// writes a camera's frames.
+fn pack_pgm(serial: &str) -> Vec<u8> {
+    let image = image::load_from_memory(&pack_png(serial))
+        .unwrap()
+        .to_luma8();
+    let mut pgm = format!("P5\n{} {}\n255\n", image.width(), image.height()).into_bytes();
+    pgm.extend_from_slice(image.as_raw());
+    pgm
+}
+
+#[test]
+fn a_live_stream_the_server_cannot_take_drops_its_oldest_frames_and_counts_them() {
+    const FRAMES: usize = 40;
+    let data = data_dir("gateway-live");
+    let address = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap().to_string()
+    };
+    // No server yet: the gateway cannot send, and its queue of four fills.
+    let mut gateway = Command::new(env!("CARGO_BIN_EXE_verigrade"))
+        .args([
+            "gateway",
+            "--server",
+            &format!("http://{address}"),
+            "--line",
+            "LIVE",
+        ])
+        .args(["--queue", "4", "--format", "json", "--status", "0", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    {
+        use std::io::Write;
+        let mut stdin = gateway.stdin.take().unwrap();
+        for i in 0..FRAMES {
+            stdin.write_all(&pack_pgm(&format!("LV{i}"))).unwrap();
+        }
+    }
+    let server = Process::start_on(&address, &data.join("store"), &[]);
+    let out = gateway.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let serials: Vec<String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            v["serial"].as_str().unwrap().to_string()
+        })
+        .collect();
+    assert_eq!(
+        serials,
+        ["LV36", "LV37", "LV38", "LV39"],
+        "the newest frames are sent"
+    );
+    assert!(
+        stderr.contains("captured 40, skipped 0, dropped 36"),
+        "{stderr}"
+    );
+    drop(server);
+}

@@ -6,13 +6,15 @@
 //! stops capturing and waits for the frames it sent to be answered.
 
 mod prepare;
+mod queue;
 mod source;
 
 use super::client::{DEFAULT_SERVER, OutputFormat, print, verdict_json};
 use anyhow::{Result, bail};
 use clap::Args;
 use prepare::{Preparer, Roi, Trigger};
-use source::{Captured, HotFolder, file_away};
+use queue::Queue;
+use source::{Captured, HotFolder, StdinFrames, file_away};
 use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -58,7 +60,12 @@ pub struct GatewayArgs {
     /// `done/` (with the verdict as JSON beside them) or `failed/` (with the error).
     #[arg(long, value_name = "DIR")]
     watch: Option<PathBuf>,
-    /// Image files or folders, sent in name order; `-` for one image on standard input.
+    /// Frames queued for the sender at most; a live source (frames on standard input) drops
+    /// its oldest when the server falls behind, counted in the status line.
+    #[arg(long, default_value_t = 32, value_parser = clap::value_parser!(u64).range(1..=4096))]
+    queue: u64,
+    /// Image files or folders, sent in name order; `-` for standard input: one image, or a
+    /// stream of binary PGM frames (`ffmpeg … -f image2pipe -vcodec pgm -`).
     paths: Vec<PathBuf>,
 }
 
@@ -126,30 +133,35 @@ pub fn gateway(args: &GatewayArgs) -> Result<ExitCode> {
     let hot_folder = args.watch.as_deref().map(HotFolder::open).transpose()?;
     let stop = Arc::new(AtomicBool::new(false));
     let counted = Arc::new(Counted::default());
-    let (captures_tx, captures_rx) = mpsc::channel(IN_FLIGHT);
+    let queue = Arc::new(Queue::new(args.queue as usize));
     let capture = {
         let stop = stop.clone();
         let counted = counted.clone();
         let preparer = Preparer::new(args.roi, args.grey, args.trigger);
         let pace = (args.fps > 0.0).then(|| Duration::from_secs_f64(1.0 / args.fps));
+        let queue = queue.clone();
         std::thread::spawn(move || {
             let mut capture = Capture {
                 preparer,
-                to_sender: captures_tx,
+                to_sender: queue.clone(),
                 stop,
                 counted,
                 pace,
                 last: None,
             };
-            capture.run(files, stdin, hot_folder)
+            let captured = capture.run(files, stdin, hot_folder);
+            queue.capture_done();
+            captured
         })
     };
     let runtime = tokio::runtime::Runtime::new()?;
-    let tally = runtime.block_on(send(args, captures_rx, stop, &counted))?;
+    let sent = runtime.block_on(send(args, &queue, stop, &counted));
+    queue.sender_gone();
+    let tally = sent?;
     capture
         .join()
         .map_err(|_| anyhow::anyhow!("the capture thread panicked"))??;
-    status_line(&tally, &counted);
+    status_line(&tally, &counted, &queue);
     Ok(if tally.failed == 0 && tally.errors == 0 {
         ExitCode::SUCCESS
     } else {
@@ -167,7 +179,7 @@ struct Counted {
 /// The capture side: sources in turn, each frame prepared and handed to the sender.
 struct Capture {
     preparer: Preparer,
-    to_sender: mpsc::Sender<Captures>,
+    to_sender: Arc<Queue<Captures>>,
     stop: Arc<AtomicBool>,
     counted: Arc<Counted>,
     pace: Option<Duration>,
@@ -181,10 +193,21 @@ impl Capture {
                 return Ok(());
             }
             let captured = source::file_frame(&file, false);
-            self.hand_over(captured, &file)?;
+            self.hand_over(captured, &file, false)?;
         }
-        if stdin && !self.stopped() {
-            self.hand_over(source::stdin_frame(), Path::new("-"))?;
+        if stdin {
+            let mut frames = StdinFrames::new(std::io::stdin().lock());
+            let live = frames.is_stream()?;
+            while !self.stopped() {
+                match frames.next_frame() {
+                    Ok(Some(captured)) => self.hand_over(Ok(captured), Path::new("-"), live)?,
+                    Ok(None) => break,
+                    Err(e) => {
+                        eprintln!("verigrade gateway: {e:#}");
+                        break;
+                    }
+                }
+            }
         }
         let Some(mut folder) = folder else {
             return Ok(());
@@ -195,7 +218,7 @@ impl Capture {
                     break;
                 }
                 let captured = source::file_frame(&file, true);
-                self.hand_over(captured, &file)?;
+                self.hand_over(captured, &file, false)?;
             }
             std::thread::sleep(POLL);
         }
@@ -206,8 +229,9 @@ impl Capture {
         self.stop.load(Ordering::Relaxed)
     }
 
-    /// Prepares a captured frame and passes it on, paced; Err only when the sender is gone.
-    fn hand_over(&mut self, captured: Result<Captured>, path: &Path) -> Result<()> {
+    /// Prepares a captured frame and passes it on, paced (a `live` frame drops the oldest
+    /// queued one rather than wait); Err only when the sender is gone.
+    fn hand_over(&mut self, captured: Result<Captured>, path: &Path, live: bool) -> Result<()> {
         self.counted.captured.fetch_add(1, Ordering::Relaxed);
         let captured = match captured {
             Ok(c) => c,
@@ -251,7 +275,12 @@ impl Capture {
             std::thread::sleep(pace.saturating_sub(last.elapsed()));
         }
         self.last = Some(Instant::now());
-        if self.to_sender.blocking_send(item).is_err() {
+        let queued = if live {
+            self.to_sender.push_dropping_oldest(item)
+        } else {
+            self.to_sender.push_waiting(item)
+        };
+        if !queued {
             bail!("the sender stopped");
         }
         Ok(())
@@ -262,7 +291,7 @@ impl Capture {
 /// stream breaks, until the capture side is done (or stopped) and every frame is answered.
 async fn send(
     args: &GatewayArgs,
-    mut captures: mpsc::Receiver<Captures>,
+    captures: &Queue<Captures>,
     stop: Arc<AtomicBool>,
     counted: &Counted,
 ) -> Result<Tally> {
@@ -346,7 +375,7 @@ async fn send(
         }
         loop {
             tokio::select! {
-                captured = captures.recv(), if !captures_done && unanswered.len() < IN_FLIGHT => {
+                captured = captures.pop(), if !captures_done && unanswered.len() < IN_FLIGHT => {
                     match captured {
                         Some(Captures::Frame(mut outgoing)) => {
                             outgoing.sent_at = Some(Instant::now());
@@ -426,7 +455,7 @@ async fn send(
                     bail!("stopped with {} frame(s) sent and not answered", unanswered.len());
                 }
                 _ = async { status.as_mut().expect("set").tick().await }, if status.is_some() => {
-                    status_line(&tally, counted);
+                    status_line(&tally, counted, captures);
                     tally.latencies_ms.clear();
                 }
             }
@@ -477,7 +506,7 @@ fn answered(
 }
 
 /// One line on stderr: what was captured, sent and answered, and the latency since the last.
-fn status_line(tally: &Tally, counted: &Counted) {
+fn status_line(tally: &Tally, counted: &Counted, queue: &Queue<Captures>) {
     let mut latencies = tally.latencies_ms.clone();
     latencies.sort_by(f64::total_cmp);
     let latency = if latencies.is_empty() {
@@ -489,9 +518,10 @@ fn status_line(tally: &Tally, counted: &Counted) {
         format!(", latency p50 {:.1} ms p99 {:.1} ms", at(0.5), at(0.99))
     };
     eprintln!(
-        "verigrade gateway: captured {}, skipped {}, sent {}, answered {} (passed {}, failed {}, errors {}), resent {}, reconnects {}{latency}",
+        "verigrade gateway: captured {}, skipped {}, dropped {}, sent {}, answered {} (passed {}, failed {}, errors {}), resent {}, reconnects {}{latency}",
         counted.captured.load(Ordering::Relaxed),
         counted.skipped.load(Ordering::Relaxed),
+        queue.dropped(),
         tally.sent,
         tally.answered,
         tally.passed,

@@ -3,13 +3,15 @@
 //! files into. Each frame carries an id that stays the same when it is sent again, so the
 //! server answers a resent frame from its store instead of counting it twice.
 
+use anyhow::bail;
 use anyhow::{Context, Result};
 use std::collections::HashMap;
-use std::io::Read;
+use std::io::BufRead;
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 /// One captured frame: its id and its bytes as the source gave them (an encoded image).
+#[derive(Debug)]
 pub struct Captured {
     pub frame_id: String,
     pub image: Vec<u8>,
@@ -56,20 +58,135 @@ pub fn frame_id(name: &str, millis: u128) -> String {
     format!("{clean}@{millis}")
 }
 
-/// The id of a frame read from standard input: when it was read.
-pub fn stdin_frame() -> Result<Captured> {
-    let mut image = Vec::new();
-    std::io::stdin()
-        .read_to_end(&mut image)
-        .context("cannot read standard input")?;
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis());
-    Ok(Captured {
-        frame_id: frame_id("stdin", now),
-        image,
-        file: None,
-    })
+/// Frames on standard input: a stream of binary PGM images one after another, as
+/// `ffmpeg -i CAMERA_OR_VIDEO -f image2pipe -vcodec pgm -` writes a camera's frames, or any one
+/// image. Each frame's id is when the stream started and its number in it.
+pub struct StdinFrames<R> {
+    input: R,
+    started_ms: u128,
+    frames: u64,
+    /// Whether the input is a PGM stream; decided by its first bytes.
+    stream: Option<bool>,
+}
+
+impl<R: BufRead> StdinFrames<R> {
+    pub fn new(input: R) -> StdinFrames<R> {
+        StdinFrames {
+            input,
+            started_ms: SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map_or(0, |d| d.as_millis()),
+            frames: 0,
+            stream: None,
+        }
+    }
+
+    /// Whether the input is a stream of frames (a live source) rather than one image.
+    pub fn is_stream(&mut self) -> Result<bool> {
+        if self.stream.is_none() {
+            let head = self
+                .input
+                .fill_buf()
+                .context("cannot read standard input")?;
+            self.stream = Some(head.starts_with(b"P5"));
+        }
+        Ok(self.stream == Some(true))
+    }
+
+    /// The next frame; None at the end of the input.
+    pub fn next_frame(&mut self) -> Result<Option<Captured>> {
+        let image = if self.is_stream()? {
+            match self.next_pgm()? {
+                Some(image) => image,
+                None => return Ok(None),
+            }
+        } else {
+            if self.frames > 0 {
+                return Ok(None);
+            }
+            let mut image = Vec::new();
+            self.input
+                .read_to_end(&mut image)
+                .context("cannot read standard input")?;
+            image
+        };
+        self.frames += 1;
+        Ok(Some(Captured {
+            frame_id: format!("stdin-{}-{}", self.started_ms, self.frames),
+            image,
+            file: None,
+        }))
+    }
+
+    /// One binary PGM image (header and pixels), or None at a clean end of input.
+    fn next_pgm(&mut self) -> Result<Option<Vec<u8>>> {
+        let frame = self.frames + 1;
+        if self.input.fill_buf()?.is_empty() {
+            return Ok(None);
+        }
+        let mut fields = Vec::new();
+        for _ in 0..4 {
+            fields.push(self.header_field(frame)?);
+        }
+        if fields[0] != "P5" {
+            bail!("frame {frame} on standard input is not a binary PGM (P5) image");
+        }
+        let number = |i: usize, what: &str| {
+            fields[i]
+                .parse::<usize>()
+                .ok()
+                .filter(|&n| n > 0)
+                .with_context(|| format!("frame {frame}: bad PGM {what} {:?}", fields[i]))
+        };
+        let (width, height, max) = (
+            number(1, "width")?,
+            number(2, "height")?,
+            number(3, "maxval")?,
+        );
+        if max > 255 {
+            bail!("frame {frame}: 16-bit PGM (maxval {max}) is not supported; send 8-bit grey");
+        }
+        let pixels = width
+            .checked_mul(height)
+            .filter(|&n| n <= crate::MAX_STDIN_FRAME_PIXELS)
+            .with_context(|| format!("frame {frame}: {width}x{height} is too large a frame"))?;
+        let mut image = format!("P5\n{width} {height}\n{max}\n").into_bytes();
+        let header = image.len();
+        image.resize(header + pixels, 0);
+        self.input.read_exact(&mut image[header..]).with_context(|| {
+            format!("frame {frame} on standard input is truncated ({width}x{height} pixels expected)")
+        })?;
+        Ok(Some(image))
+    }
+
+    /// One whitespace-separated header field, `#` comments skipped; the single whitespace
+    /// byte after the last field (maxval) is consumed with it.
+    fn header_field(&mut self, frame: u64) -> Result<String> {
+        let mut field = Vec::new();
+        let mut byte = [0u8];
+        loop {
+            if self.input.read(&mut byte)? == 0 {
+                bail!("frame {frame} on standard input ends inside its PGM header");
+            }
+            match byte[0] {
+                b'#' if field.is_empty() => {
+                    let mut comment = Vec::new();
+                    self.input.read_until(b'\n', &mut comment)?;
+                }
+                b if b.is_ascii_whitespace() => {
+                    if !field.is_empty() {
+                        return Ok(String::from_utf8_lossy(&field).into_owned());
+                    }
+                }
+                b => {
+                    field.push(b);
+                    if field.len() > 16 {
+                        bail!("frame {frame} on standard input has no PGM header");
+                    }
+                }
+            }
+        }
+    }
 }
 
 /// Reads a named file as a frame.
@@ -165,6 +282,49 @@ pub fn file_away(file: &Path, failed: bool, note: &str, note_ext: &str) -> Resul
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn pgm(width: usize, height: usize, grey: u8) -> Vec<u8> {
+        let mut bytes = format!("P5\n# a comment\n{width} {height}\n255\n").into_bytes();
+        bytes.extend(std::iter::repeat_n(grey, width * height));
+        bytes
+    }
+
+    #[test]
+    fn a_stream_of_pgm_frames_is_split_into_frames() {
+        let mut input = pgm(4, 3, 7);
+        input.extend(pgm(2, 2, 9));
+        let mut frames = StdinFrames::new(std::io::Cursor::new(input));
+        assert!(frames.is_stream().unwrap());
+        let first = frames.next_frame().unwrap().unwrap();
+        assert_eq!(
+            first.image,
+            [b"P5\n4 3\n255\n".as_slice(), &[7; 12]].concat()
+        );
+        let second = frames.next_frame().unwrap().unwrap();
+        assert!(second.image.ends_with(&[9; 4]) && second.frame_id.ends_with("-2"));
+        assert!(frames.next_frame().unwrap().is_none());
+    }
+
+    #[test]
+    fn a_truncated_frame_is_named() {
+        let mut input = pgm(4, 3, 7);
+        input.extend(&pgm(8, 8, 1)[..30]);
+        let mut frames = StdinFrames::new(std::io::Cursor::new(input));
+        frames.next_frame().unwrap().unwrap();
+        let e = frames.next_frame().unwrap_err();
+        assert!(
+            format!("{e:#}").contains("frame 2 on standard input is truncated"),
+            "{e:#}"
+        );
+    }
+
+    #[test]
+    fn any_other_input_is_one_image() {
+        let mut frames = StdinFrames::new(std::io::Cursor::new(b"\x89PNG not really".to_vec()));
+        assert!(!frames.is_stream().unwrap());
+        assert_eq!(frames.next_frame().unwrap().unwrap().image.len(), 15);
+        assert!(frames.next_frame().unwrap().is_none());
+    }
 
     #[test]
     fn a_frame_id_is_printable_and_short_whatever_the_name() {
