@@ -388,7 +388,7 @@ pub fn stats(args: &StatsArgs) -> Result<ExitCode> {
                 "line_id": stats.line_id, "total": stats.total, "passed": stats.passed,
                 "failed": stats.failed, "no_read": stats.no_read, "duplicates": stats.duplicates,
                 "grade_distribution": grades, "mean_grade": (stats.mean_grade * 100.0).round() / 100.0,
-                "last_sequence": stats.last_sequence,
+                "last_sequence": stats.last_sequence, "dropped_at_gateway": stats.dropped_at_gateway,
             })
         );
         Ok(ExitCode::SUCCESS)

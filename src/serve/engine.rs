@@ -160,6 +160,7 @@ impl Engine {
             line_id: request.line_id.clone(),
             frame_id: request.frame_id.clone(),
             camera_id: request.camera_id.clone(),
+            frames_dropped_before: request.frames_dropped,
             profile: profile_name.to_string(),
             pass: record.pass(),
             reasons: words(&record.reasons),

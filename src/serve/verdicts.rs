@@ -174,6 +174,7 @@ impl Verdicts for VerdictsService {
                 .collect(),
             mean_grade: counts.mean_grade,
             last_sequence: counts.last_sequence,
+            dropped_at_gateway: counts.dropped_at_gateway,
         }))
     }
 }

@@ -160,6 +160,19 @@ fn check_stats(
             "batch_stats {stored_batches:?} disagree with the verdicts {batches:?}"
         ));
     }
+    let mut dropped: BTreeMap<String, i64> = BTreeMap::new();
+    for v in verdicts.values().filter(|v| v.frames_dropped_before > 0) {
+        *dropped.entry(v.line_id.clone()).or_default() += v.frames_dropped_before as i64;
+    }
+    let mut statement = conn.prepare("SELECT line_id, dropped FROM gateway_drops")?;
+    let stored_dropped: BTreeMap<String, i64> = statement
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<rusqlite::Result<_>>()?;
+    if stored_dropped != dropped {
+        problems.push(format!(
+            "gateway_drops {stored_dropped:?} disagree with the verdicts {dropped:?}"
+        ));
+    }
     Ok(())
 }
 

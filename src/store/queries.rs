@@ -142,9 +142,18 @@ impl Store {
                         0.0
                     },
                     last_sequence: n(10)?,
+                    dropped_at_gateway: 0,
                 })
             },
         )?;
-        Ok(row)
+        let dropped: i64 = conn.query_row(
+            "SELECT COALESCE(SUM(dropped), 0) FROM gateway_drops WHERE (?1 = '' OR line_id = ?1)",
+            params![line_id],
+            |r| r.get(0),
+        )?;
+        Ok(LineCounts {
+            dropped_at_gateway: dropped as u64,
+            ..row
+        })
     }
 }

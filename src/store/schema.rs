@@ -81,6 +81,10 @@ CREATE TABLE IF NOT EXISTS line_stats (
     grade_sum REAL NOT NULL DEFAULT 0,
     last_seq INTEGER NOT NULL DEFAULT 0
 );
+CREATE TABLE IF NOT EXISTS gateway_drops (
+    line_id TEXT PRIMARY KEY,
+    dropped INTEGER NOT NULL DEFAULT 0
+);
 CREATE TABLE IF NOT EXISTS writable (
     id INTEGER PRIMARY KEY CHECK (id = 1),
     checked_ms INTEGER NOT NULL

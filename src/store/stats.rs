@@ -18,6 +18,8 @@ pub struct LineCounts {
     pub grades: [u64; 5],
     pub mean_grade: f64,
     pub last_sequence: u64,
+    /// Frames the line's gateways dropped before sending (their queue full).
+    pub dropped_at_gateway: u64,
 }
 
 /// The `line_stats` column counting a verdict's overall grade.
@@ -88,5 +90,12 @@ pub(super) fn count_verdict(tx: &WriteTx, verdict: &Verdict, seq: i64) -> Result
             seq
         ],
     )?;
+    if verdict.frames_dropped_before > 0 {
+        tx.execute(
+            "INSERT INTO gateway_drops (line_id, dropped) VALUES (?1, ?2)
+             ON CONFLICT (line_id) DO UPDATE SET dropped = dropped + ?2",
+            params![verdict.line_id, verdict.frames_dropped_before as i64],
+        )?;
+    }
     Ok(())
 }

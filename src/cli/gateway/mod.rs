@@ -95,6 +95,8 @@ enum Captures {
 /// A frame the server has been or will be sent, until it is answered.
 struct Outgoing {
     frame_id: String,
+    /// Frames dropped since the last one sent, reported to the server with this one.
+    frames_dropped: u64,
     frame: verify_request::Frame,
     file: Option<PathBuf>,
     sent_at: Option<Instant>,
@@ -261,6 +263,7 @@ impl Capture {
             }
             Ok(Some(frame)) => Captures::Frame(Outgoing {
                 frame_id,
+                frames_dropped: 0,
                 frame,
                 file,
                 sent_at: None,
@@ -301,6 +304,8 @@ async fn send(
     let mut backoff = FIRST_BACKOFF;
     let mut connected_before = false;
     let mut drain_deadline: Option<tokio::time::Instant> = None;
+    // Drops handed to a frame so far; a frame answered with an error gives its back.
+    let mut reported_drops = 0u64;
     let mut status = (args.status > 0).then(|| {
         let period = Duration::from_secs(args.status);
         tokio::time::interval_at(tokio::time::Instant::now() + period, period)
@@ -311,6 +316,7 @@ async fn send(
         line_id: args.line.clone(),
         camera_id: args.camera_id.clone(),
         frame_id: o.frame_id.clone(),
+        frames_dropped: o.frames_dropped,
         profile: args.profile.clone(),
         frame: Some(o.frame.clone()),
         ..VerifyRequest::default()
@@ -378,6 +384,11 @@ async fn send(
                 captured = captures.pop(), if !captures_done && unanswered.len() < IN_FLIGHT => {
                     match captured {
                         Some(Captures::Frame(mut outgoing)) => {
+                            // Drops since the last frame ride with this one; the server counts
+                            // them once, with its verdict.
+                            let dropped = captures.dropped();
+                            outgoing.frames_dropped = dropped - reported_drops;
+                            reported_drops = dropped;
                             outgoing.sent_at = Some(Instant::now());
                             tally.sent += 1;
                             let sent = match &tx {
@@ -424,6 +435,10 @@ async fn send(
                             // An answer to a frame sent twice before a reconnect: already handled.
                             continue;
                         };
+                        if verdict.error.is_some() {
+                            // Not stored, so its drops were not counted: the next frame carries them.
+                            reported_drops -= outgoing.frames_dropped;
+                        }
                         answered(&mut tally, &outgoing, &verdict, args.format)?;
                     }
                     Ok(None) => {
