@@ -2,9 +2,15 @@
 //! `Verify` calls sending 5000×5000 raw frames (24 MiB each) at once. The server's peak
 //! resident memory (VmHWM, read from /proc) may grow past its idle size by the budget plus a
 //! constant that depends on the server's caps, not on the frames sent nor on the mix of calls:
-//! see [`allowed_growth`]. On 2 cores it grows by 126–152 MiB of the 175 allowed. Before unary
+//! see [`allowed_growth`]. On 2 cores it grows by 96–104 MiB of the 175 allowed. Before unary
 //! calls were read within the budget, tonic decoded each whole and it waited for its share
 //! outside the budget: this run grew by 423–431 MiB.
+//!
+//! Every frame here fails (no symbol in it) and is kept as evidence, a raw frame as PNG. The
+//! second test sends noise, whose PNG is larger than the frame and which is the dearest to
+//! search: it grows by 140–144 MiB, as much as with no evidence kept at all (141–143). While
+//! each failed frame's PNG was made in memory (with a copy of the frame to encode from), the
+//! first grew by 126–152 MiB and the second by 235.
 
 mod support;
 
@@ -12,7 +18,7 @@ use bytes::Bytes;
 use support::{Process, data_dir};
 use tokio_stream::StreamExt;
 use verigrade::proto::verifier_client::VerifierClient;
-use verigrade::proto::{RawImage, VerifyRequest, verify_request};
+use verigrade::proto::{RawImage, Verdict, VerifyRequest, verify_request};
 
 const SIDE: usize = 5000;
 const FRAME_BYTES: usize = SIDE * SIDE;
@@ -31,7 +37,7 @@ const BUDGET: usize = 64 << 20;
 /// buffers: 1.2–1.4 MiB measured, from 8 to 32 streams or unary callers.
 const PER_CALL: usize = 2 << 20;
 /// What the process itself may add while it serves: threads' stacks and allocator arenas, the
-/// store's pages, the evidence of failed frames (these flat frames make small PNGs).
+/// store's pages, the rows and output chunk a failed frame's PNG is streamed through.
 const PROCESS: usize = 32 << 20;
 
 /// The growth the budget allows: the budget, [`PER_CALL`] for each call the server lets open,
@@ -46,11 +52,26 @@ fn allowed_growth() -> usize {
 }
 
 /// A flat light frame with one dark band: cheap to read, and the same size as a real one.
-fn frame() -> Bytes {
+fn banded() -> Bytes {
     let mut data = vec![200u8; FRAME_BYTES];
     for row in data.chunks_exact_mut(SIDE).skip(2000).take(100) {
         row[1000..4000].fill(30);
     }
+    Bytes::from(data)
+}
+
+/// A frame of pseudo-random grey levels (xorshift): no symbol to read, and no compression
+/// makes it smaller, so its evidence is a PNG at least as large as the frame.
+fn noise() -> Bytes {
+    let mut state = 0x9E37_79B9_7F4A_7C15_u64;
+    let mut data = Vec::with_capacity(FRAME_BYTES);
+    while data.len() < FRAME_BYTES {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        data.extend_from_slice(&state.to_le_bytes());
+    }
+    data.truncate(FRAME_BYTES);
     Bytes::from(data)
 }
 
@@ -77,8 +98,9 @@ async fn client(url: &str) -> VerifierClient<tonic::transport::Channel> {
 }
 
 /// Sends every stream's frames and every caller's unary calls at once, each on a connection
-/// of its own; returns (answers received, calls and streams ended with an error).
-async fn send_all(url: &str, frame: &Bytes) -> (usize, usize) {
+/// of its own; returns the answers received and how many calls and streams ended with an
+/// error.
+async fn send_all(url: &str, frame: &Bytes) -> (Vec<Verdict>, usize) {
     let mut calls = Vec::new();
     for s in 0..STREAMS {
         let mut client = client(url).await;
@@ -88,12 +110,12 @@ async fn send_all(url: &str, frame: &Bytes) -> (usize, usize) {
                 .map(move |i| request(format!("L{s}"), format!("s{s}-f{i}"), &frame));
             let mut answers = match client.verify_stream(tokio_stream::iter(requests)).await {
                 Ok(response) => response.into_inner(),
-                Err(_) => return (0, 1),
+                Err(_) => return (Vec::new(), 1),
             };
-            let mut received = 0;
+            let mut received = Vec::new();
             while let Some(answer) = answers.next().await {
                 match answer {
-                    Ok(_) => received += 1,
+                    Ok(verdict) => received.push(verdict),
                     Err(_) => return (received, 1),
                 }
             }
@@ -104,30 +126,40 @@ async fn send_all(url: &str, frame: &Bytes) -> (usize, usize) {
         let mut client = client(url).await;
         let frame = frame.clone();
         calls.push(tokio::spawn(async move {
-            let mut totals = (0, 0);
+            let (mut received, mut failed) = (Vec::new(), 0);
             for i in 0..FRAMES_PER_CALLER {
                 let call = client.verify(request(format!("U{c}"), format!("u{c}-f{i}"), &frame));
                 match call.await {
-                    Ok(_) => totals.0 += 1,
-                    Err(_) => totals.1 += 1,
+                    Ok(verdict) => received.push(verdict.into_inner()),
+                    Err(_) => failed += 1,
                 }
             }
-            totals
+            (received, failed)
         }));
     }
-    let mut totals = (0, 0);
+    let (mut answers, mut failed) = (Vec::new(), 0);
     for call in calls {
-        let (received, failed) = call.await.unwrap();
-        totals = (totals.0 + received, totals.1 + failed);
+        let (received, call_failed) = call.await.unwrap();
+        answers.extend(received);
+        failed += call_failed;
     }
-    totals
+    (answers, failed)
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn streams_and_unary_calls_of_5000x5000_frames_stay_within_the_inflight_budget() {
-    let dir = data_dir("inflight-memory");
+/// The servers' memory is measured one test at a time: two at once would share 2 cores.
+static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// Sends [`send_all`]'s mix of `frame` to a server of its own in `dir` and checks that every
+/// frame is answered and that the server's peak memory grew by no more than
+/// [`allowed_growth`]; returns the answers. `None` where /proc cannot be read.
+async fn mix_within_budget(
+    dir: &std::path::Path,
+    what: &str,
+    frame: &Bytes,
+) -> Option<Vec<Verdict>> {
+    let _alone = ONE_AT_A_TIME.lock().await;
     let server = Process::start(
-        &dir,
+        dir,
         &[
             ("VERIGRADE_MAX_INFLIGHT_BYTES", BUDGET.to_string()),
             ("VERIGRADE_MAX_CONCURRENT_STREAMS", CALL_CAP.to_string()),
@@ -137,20 +169,20 @@ async fn streams_and_unary_calls_of_5000x5000_frames_stay_within_the_inflight_bu
     );
     let Some(idle) = server.peak_resident_bytes() else {
         eprintln!("SKIPPED: no /proc/PID/status to read the server's memory from");
-        return;
+        return None;
     };
-    let frame = frame();
-    let (answered, failed) = send_all(&server.url, &frame).await;
+    let (answers, failed) = send_all(&server.url, frame).await;
     let peak = server.peak_resident_bytes().unwrap();
     let grown = peak.saturating_sub(idle) as usize;
     let allowed = allowed_growth();
     let sent = STREAMS * FRAMES_PER_STREAM + CALLERS * FRAMES_PER_CALLER;
     eprintln!(
-        "{STREAMS} streams × {FRAMES_PER_STREAM} frames and {CALLERS} callers × \
-         {FRAMES_PER_CALLER} unary calls, frames of {SIDE}x{SIDE}, budget {} MiB: {answered} of \
-         {sent} answered, {failed} calls ended with an error; idle {} MiB, peak {} MiB (grew {} \
-         MiB, allowed {} MiB; without a budget the frames alone are {} MiB)",
+        "{what}: {STREAMS} streams × {FRAMES_PER_STREAM} frames and {CALLERS} callers × \
+         {FRAMES_PER_CALLER} unary calls, frames of {SIDE}x{SIDE}, budget {} MiB: {} of {sent} \
+         answered, {failed} calls ended with an error; idle {} MiB, peak {} MiB (grew {} MiB, \
+         allowed {} MiB; without a budget the frames alone are {} MiB)",
         BUDGET >> 20,
+        answers.len(),
         idle >> 20,
         peak >> 20,
         grown >> 20,
@@ -158,7 +190,7 @@ async fn streams_and_unary_calls_of_5000x5000_frames_stay_within_the_inflight_bu
         (sent * FRAME_BYTES) >> 20,
     );
     assert_eq!(
-        (answered, failed),
+        (answers.len(), failed),
         (sent, 0),
         "every frame is answered (the budget holds frames back, it drops none)"
     );
@@ -168,4 +200,42 @@ async fn streams_and_unary_calls_of_5000x5000_frames_stay_within_the_inflight_bu
         grown >> 20,
         allowed >> 20
     );
+    Some(answers)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn streams_and_unary_calls_of_5000x5000_frames_stay_within_the_inflight_budget() {
+    let dir = data_dir("inflight-memory");
+    mix_within_budget(&dir, "banded frames", &banded()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failed_frames_kept_as_evidence_that_does_not_compress_stay_within_the_inflight_budget() {
+    let dir = data_dir("inflight-memory-evidence");
+    let Some(answers) = mix_within_budget(&dir, "noise", &noise()).await else {
+        return;
+    };
+    // The evidence was written, each file a PNG larger than the frame (the evidence budget
+    // keeps the newest 1 GiB of it).
+    let evidence = dir.join("evidence");
+    let mut kept = 0;
+    for verdict in &answers {
+        assert!(!verdict.pass && verdict.error.is_none(), "{verdict:?}");
+        assert!(
+            !verdict.evidence.is_empty(),
+            "{} kept no evidence",
+            verdict.frame_id
+        );
+        if let Ok(file) = std::fs::metadata(evidence.join(&verdict.evidence)) {
+            assert!(
+                file.len() > FRAME_BYTES as u64,
+                "{}: {} bytes",
+                verdict.evidence,
+                file.len()
+            );
+            kept += 1;
+        }
+    }
+    assert!(kept > 0, "no evidence file is left");
+    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -2,7 +2,7 @@
 //! acknowledges one, `chart` draws a control chart in the terminal or as SVG, `baseline`
 //! freezes the charts' limits from the process as it runs now.
 
-use super::client::OutputFormat;
+use super::client::{OutputFormat, list_paged};
 use anyhow::{Context, Result};
 use clap::Args;
 use serde_json::json;
@@ -170,27 +170,24 @@ pub fn alarms(args: &AlarmsArgs) -> Result<ExitCode> {
                 OutputFormat::Text => println!("line {} {run}", state.line_id),
             }
         }
-        let mut page_token = String::new();
-        let mut listed = 0;
-        while listed < args.limit {
-            let page = client
-                .list_alarms(ListAlarmsRequest {
+        list_paged(
+            args.limit,
+            |page_size, page_token| {
+                let mut client = client.clone();
+                let request = ListAlarmsRequest {
                     line_id: args.line.clone(),
                     only_active: args.active,
-                    page_size: (args.limit - listed).min(1000) as u32,
+                    page_size,
                     page_token,
-                })
-                .await?
-                .into_inner();
-            for alarm in &page.alarms {
-                print(alarm, args.format);
-            }
-            listed += page.alarms.len();
-            if page.next_page_token.is_empty() {
-                break;
-            }
-            page_token = page.next_page_token;
-        }
+                };
+                async move {
+                    let page = client.list_alarms(request).await?.into_inner();
+                    Ok((page.alarms, page.next_page_token))
+                }
+            },
+            |alarm| print(alarm, args.format),
+        )
+        .await?;
         Ok(ExitCode::SUCCESS)
     })
 }

@@ -340,29 +340,55 @@ pub fn verdicts(args: &VerdictsArgs) -> Result<ExitCode> {
             }
             return Ok(ExitCode::SUCCESS);
         }
-        let mut page_token = String::new();
-        let mut listed = 0;
-        while listed < args.limit {
-            let page = client
-                .list_verdicts(ListVerdictsRequest {
+        list_paged(
+            args.limit,
+            |page_size, page_token| {
+                let mut client = client.clone();
+                let request = ListVerdictsRequest {
                     line_id: args.line.clone(),
                     only_failed: args.failed,
-                    page_size: (args.limit - listed).min(1000) as u32,
+                    page_size,
                     page_token,
-                })
-                .await?
-                .into_inner();
-            for verdict in &page.verdicts {
-                print(verdict, args.format);
-            }
-            listed += page.verdicts.len();
-            if page.next_page_token.is_empty() {
-                break;
-            }
-            page_token = page.next_page_token;
-        }
+                };
+                async move {
+                    let page = client.list_verdicts(request).await?.into_inner();
+                    Ok((page.verdicts, page.next_page_token))
+                }
+            },
+            |verdict| print(verdict, args.format),
+        )
+        .await?;
         Ok(ExitCode::SUCCESS)
     })
+}
+
+/// The most items asked for in one page of a listing.
+const PAGE_SIZE: usize = 1000;
+
+/// Lists up to `limit` items a page at a time, handing each to `each` as its page comes.
+/// `fetch` asks for one page, given its size and the token of where it starts (empty for the
+/// first), and returns its items and the next page's token, empty after the last.
+pub async fn list_paged<T, Page>(
+    limit: usize,
+    mut fetch: impl FnMut(u32, String) -> Page,
+    mut each: impl FnMut(&T),
+) -> Result<()>
+where
+    Page: Future<Output = Result<(Vec<T>, String), tonic::Status>>,
+{
+    let mut page_token = String::new();
+    let mut listed = 0;
+    while listed < limit {
+        let page_size = (limit - listed).min(PAGE_SIZE) as u32;
+        let (items, next_page_token) = fetch(page_size, page_token).await?;
+        items.iter().for_each(&mut each);
+        listed += items.len();
+        if next_page_token.is_empty() {
+            break;
+        }
+        page_token = next_page_token;
+    }
+    Ok(())
 }
 
 pub fn stats(args: &StatsArgs) -> Result<ExitCode> {
@@ -480,4 +506,47 @@ pub fn reconcile(args: &ReconcileArgs) -> Result<ExitCode> {
         }
         Ok(ExitCode::SUCCESS)
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Lists `limit` of the items 0..`total` from a source that gives at most `cap` a page,
+    /// its token the next item; the items listed and the page sizes asked for.
+    async fn listed(total: u32, cap: u32, limit: usize) -> (Vec<u32>, Vec<u32>) {
+        let asked = Mutex::new(Vec::new());
+        let mut items = Vec::new();
+        list_paged(
+            limit,
+            |page_size, page_token| {
+                asked.lock().unwrap().push(page_size);
+                let start: u32 = page_token.parse().unwrap_or(0);
+                let end = (start + page_size.min(cap)).min(total);
+                let next = if end < total {
+                    end.to_string()
+                } else {
+                    String::new()
+                };
+                async move { Ok(((start..end).collect(), next)) }
+            },
+            |&item| items.push(item),
+        )
+        .await
+        .unwrap();
+        (items, asked.into_inner().unwrap())
+    }
+
+    #[tokio::test]
+    async fn a_listing_follows_the_pages_to_its_limit_or_to_the_last_page() {
+        let (items, asked) = listed(25, 10, 23).await;
+        assert_eq!(items, (0..23).collect::<Vec<_>>());
+        assert_eq!(asked, [23, 13, 3]);
+        let (items, asked) = listed(25, 10, 100).await;
+        assert_eq!(items, (0..25).collect::<Vec<_>>());
+        assert_eq!(asked, [100, 90, 80]);
+        let (items, asked) = listed(5000, 5000, 2500).await;
+        assert_eq!(items.len(), 2500);
+        assert_eq!(asked, [1000, 1000, 500]);
+    }
 }

@@ -41,6 +41,14 @@ impl ParameterMetric {
     }
 }
 
+/// A name no metric has; the message names those there are, for a configuration or a request
+/// to be put right.
+#[derive(Debug, PartialEq, thiserror::Error)]
+#[error("no metric {name:?} (known: {})", Metric::ALL.map(Metric::name).join(", "))]
+pub struct UnknownMetric {
+    pub name: String,
+}
+
 /// Which way a value moves when print quality gets worse.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Worse {
@@ -74,8 +82,11 @@ impl Metric {
     }
 
     /// The metric of that name.
-    pub fn named(name: &str) -> Option<Metric> {
-        Metric::ALL.into_iter().find(|m| m.name() == name)
+    pub fn named(name: &str) -> Result<Metric, UnknownMetric> {
+        Metric::ALL
+            .into_iter()
+            .find(|m| m.name() == name)
+            .ok_or_else(|| UnknownMetric { name: name.into() })
     }
 
     /// Words for an operator: "symbol contrast".
@@ -176,9 +187,14 @@ mod tests {
     #[test]
     fn names_round_trip_and_are_unique() {
         for metric in Metric::ALL {
-            assert_eq!(Metric::named(metric.name()), Some(metric));
+            assert_eq!(Metric::named(metric.name()), Ok(metric));
         }
-        assert_eq!(Metric::named("contrast"), None);
+        let unknown = Metric::named("contrast").unwrap_err().to_string();
+        assert!(
+            unknown.starts_with("no metric \"contrast\" (known: symbol_contrast, modulation, ")
+                && unknown.ends_with(", decode_time_ms, no_read_rate)"),
+            "{unknown}"
+        );
         assert_eq!(
             Metric::named("symbol_contrast").unwrap().words(),
             "symbol contrast"

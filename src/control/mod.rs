@@ -226,7 +226,8 @@ pub struct Monitor {
     min_grades: HashMap<String, f64>,
     lines: HashMap<String, LineWatch>,
     open: Vec<OpenAlarm>,
-    /// Raised, not yet stored.
+    /// Raised, not yet stored. The writer keeps a raise until it is stored (a failed write
+    /// waits for the next batch), so a key leaves only when its alarm is recorded.
     raising: HashSet<AlarmKey>,
 }
 
@@ -280,11 +281,6 @@ impl Monitor {
         if !(alarm.acknowledged && alarm.returned) {
             self.open.push(alarm);
         }
-    }
-
-    /// A raise the store could not write, given up (it is retried by raising it again).
-    pub fn forget_raise(&mut self, key: &AlarmKey) {
-        self.raising.remove(key);
     }
 
     /// Limits stored before a restart, for the batch they were frozen in.

@@ -227,15 +227,7 @@ impl AlarmRules {
         }
         spc.metrics
             .iter()
-            .map(|name| {
-                Metric::named(name).ok_or_else(|| {
-                    let known: Vec<&str> = Metric::ALL.iter().map(|m| m.name()).collect();
-                    format!(
-                        "alarms.spc.metrics: no metric {name:?} (known: {})",
-                        known.join(", ")
-                    )
-                })
-            })
+            .map(|name| Metric::named(name).map_err(|e| format!("alarms.spc.metrics: {e}")))
             .collect()
     }
 }

@@ -224,13 +224,7 @@ impl Alarms for AlarmsService {
 
 /// The metric of a request's `parameter`, or INVALID_ARGUMENT naming the known ones.
 fn metric_named(name: &str) -> Result<Metric, Status> {
-    Metric::named(name).ok_or_else(|| {
-        let known: Vec<&str> = Metric::ALL.iter().map(|m| m.name()).collect();
-        Status::invalid_argument(format!(
-            "no chart parameter {name:?} (known: {})",
-            known.join(", ")
-        ))
-    })
+    Metric::named(name).map_err(|e| Status::invalid_argument(format!("parameter: {e}")))
 }
 
 /// Longest acknowledgement comment accepted: it is stored with the alarm and shown with it.

@@ -12,7 +12,9 @@ use crate::reader::ReadOptions;
 use crate::store::{Evidence, Pending};
 use crate::verdict::{self, Expected, SymbolRecord, inspect};
 use std::collections::HashMap;
-use std::path::PathBuf;
+use std::fs::File;
+use std::io::BufWriter;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
@@ -196,17 +198,19 @@ impl Engine {
     }
 
     /// Writes a failed frame under the evidence folder: an encoded image as it came, a raw
-    /// buffer as PNG. Evidence is best effort: a full disk must not stop the verdict.
+    /// buffer as PNG, streamed to the file (the frame is in the in-flight budget, its PNG
+    /// would not be). Evidence is best effort: a full disk must not stop the verdict.
     fn keep_evidence(&self, request: &proto::VerifyRequest, frame: &Frame) -> Option<Evidence> {
-        let (bytes, extension) = match &request.frame {
-            Some(verify_request::Frame::Image(bytes)) => {
-                let extension = image::guess_format(bytes)
-                    .ok()
-                    .and_then(|f| f.extensions_str().first().copied())
-                    .unwrap_or("img");
-                (std::borrow::Cow::Borrowed(&bytes[..]), extension)
-            }
-            _ => (std::borrow::Cow::Owned(frame.to_png().ok()?), "png"),
+        let image = match &request.frame {
+            Some(verify_request::Frame::Image(bytes)) => Some(bytes),
+            _ => None,
+        };
+        let extension = match image {
+            Some(bytes) => image::guess_format(bytes)
+                .ok()
+                .and_then(|f| f.extensions_str().first().copied())
+                .unwrap_or("img"),
+            None => "png",
         };
         let file_name = format!(
             "{}-{}-{}-{}.{extension}",
@@ -216,16 +220,27 @@ impl Engine {
             file_safe(&request.frame_id),
         );
         let path = self.evidence_dir.join(&file_name);
-        if std::fs::write(&path, &bytes).is_err() {
-            // A full disk leaves a short or empty file: no verdict will name it.
-            let _ = std::fs::remove_file(&path);
-            return None;
+        let written = match image {
+            Some(bytes) => std::fs::write(&path, bytes).map(|()| bytes.len() as u64),
+            None => write_png_file(&path, frame),
+        };
+        match written {
+            Ok(bytes) => Some(Evidence { file_name, bytes }),
+            Err(_) => {
+                // A full disk leaves a short or empty file: no verdict will name it.
+                let _ = std::fs::remove_file(&path);
+                None
+            }
         }
-        Some(Evidence {
-            file_name,
-            bytes: bytes.len() as u64,
-        })
     }
+}
+
+/// `frame` as a PNG file at `path`; the file's size.
+fn write_png_file(path: &Path, frame: &Frame) -> std::io::Result<u64> {
+    let mut file = BufWriter::new(File::create(path)?);
+    frame.write_png(&mut file).map_err(std::io::Error::other)?;
+    let file = file.into_inner().map_err(|e| e.into_error())?;
+    Ok(file.metadata()?.len())
 }
 
 /// Reasons as the proto carries them: in their words.

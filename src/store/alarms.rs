@@ -342,7 +342,7 @@ pub(super) fn stored_limits(conn: &Connection) -> Result<Vec<FrozenLimits>> {
     for row in rows {
         let (line_id, camera_id, metric, batch, centre, sigma) = row?;
         // A metric no longer known (renamed in a later version) starts a new baseline.
-        if let Some(metric) = Metric::named(&metric) {
+        if let Ok(metric) = Metric::named(&metric) {
             out.push(FrozenLimits {
                 line_id,
                 camera_id,
