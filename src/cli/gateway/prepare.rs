@@ -178,10 +178,12 @@ mod tests {
         let pixels = (0..width * height)
             .map(|i| grey(i % width, i / width))
             .collect();
+        let mut png = Vec::new();
         Frame::from_owned(width, height, width, pixels)
             .unwrap()
-            .to_png()
-            .unwrap()
+            .write_png(&mut png)
+            .unwrap();
+        png
     }
 
     #[test]
