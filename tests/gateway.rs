@@ -11,8 +11,8 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use support::{Process, data_dir, pack_png};
-use verigrade::proto::GetLineStatsRequest;
 use verigrade::proto::verdicts_client::VerdictsClient;
+use verigrade::proto::{GetLineStatsRequest, LineStats};
 
 /// A running `verigrade gateway`, its stdout lines collected as they come.
 struct Gateway {
@@ -76,6 +76,21 @@ impl Gateway {
             .collect();
         (status.code().unwrap_or(-1), verdicts, stderr)
     }
+}
+
+/// The server's counts for `line`.
+fn line_stats(server: &Process, line: &str) -> LineStats {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        let mut client = VerdictsClient::connect(server.url.clone()).await.unwrap();
+        client
+            .get_line_stats(GetLineStatsRequest {
+                line_id: line.into(),
+            })
+            .await
+            .unwrap()
+            .into_inner()
+    })
 }
 
 fn wait_until(what: &str, timeout: Duration, done: impl Fn() -> bool) {
@@ -200,17 +215,7 @@ fn a_server_killed_mid_stream_loses_and_doubles_nothing() {
         seen.values().all(|&n| n == 1),
         "no frame printed twice: {seen:?}"
     );
-    let runtime = tokio::runtime::Runtime::new().unwrap();
-    let stats = runtime.block_on(async {
-        let mut client = VerdictsClient::connect(server.url.clone()).await.unwrap();
-        client
-            .get_line_stats(GetLineStatsRequest {
-                line_id: "RESTART".into(),
-            })
-            .await
-            .unwrap()
-            .into_inner()
-    });
+    let stats = line_stats(&server, "RESTART");
     assert_eq!(stats.total, FRAMES as u64, "each frame counted once");
     assert_eq!(stats.duplicates, 0);
 }
@@ -276,5 +281,10 @@ fn a_live_stream_the_server_cannot_take_drops_its_oldest_frames_and_counts_them(
         stderr.contains("captured 40, skipped 0, dropped 36"),
         "{stderr}"
     );
-    drop(server);
+    let stats = line_stats(&server, "LIVE");
+    assert_eq!(
+        (stats.total, stats.dropped_at_gateway),
+        (4, 36),
+        "the line's stats show the frames lost at the gateway"
+    );
 }
