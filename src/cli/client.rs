@@ -232,10 +232,7 @@ pub fn stream(args: &StreamArgs) -> Result<ExitCode> {
         }
         let seconds = started.elapsed().as_secs_f64();
         total.latencies_ms.sort_by(f64::total_cmp);
-        let percentile = |p: f64| {
-            let n = total.latencies_ms.len();
-            total.latencies_ms[((n as f64 * p).ceil() as usize).clamp(1, n) - 1]
-        };
+        let percentile = |p: f64| percentile(&total.latencies_ms, p);
         eprintln!(
             "verigrade: {} verdicts ({} failed) from {} stream(s) in {seconds:.2} s: {:.0} frames/s, latency p50 {:.1} ms, p99 {:.1} ms",
             total.answered,
@@ -251,6 +248,12 @@ pub fn stream(args: &StreamArgs) -> Result<ExitCode> {
             ExitCode::from(1)
         })
     })
+}
+
+/// The `p` quantile (0–1) of `sorted` values, by the nearest rank; `sorted` is not empty.
+pub(crate) fn percentile(sorted: &[f64], p: f64) -> f64 {
+    let n = sorted.len();
+    sorted[((n as f64 * p).ceil() as usize).clamp(1, n) - 1]
 }
 
 async fn run_stream(

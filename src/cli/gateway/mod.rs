@@ -9,7 +9,7 @@ mod prepare;
 mod queue;
 mod source;
 
-use super::client::{DEFAULT_SERVER, OutputFormat, print, verdict_json};
+use super::client::{DEFAULT_SERVER, OutputFormat, percentile, print, verdict_json};
 use anyhow::{Result, bail};
 use clap::Args;
 use prepare::{Preparer, Roi, Trigger};
@@ -75,6 +75,27 @@ const IN_FLIGHT: usize = 32;
 /// Waits between attempts to reach the server: the first, and the longest.
 const FIRST_BACKOFF: Duration = Duration::from_millis(200);
 const LONGEST_BACKOFF: Duration = Duration::from_secs(5);
+
+/// The wait before the next attempt to reach the server: doubling from [`FIRST_BACKOFF`] to
+/// [`LONGEST_BACKOFF`] while it fails, back to the first once it answers.
+struct Backoff(Duration);
+
+impl Backoff {
+    fn seconds(&self) -> f64 {
+        self.0.as_secs_f64()
+    }
+
+    /// This wait; the next one is twice as long.
+    fn take(&mut self) -> Duration {
+        let wait = self.0;
+        self.0 = (wait * 2).min(LONGEST_BACKOFF);
+        wait
+    }
+
+    fn reset(&mut self) {
+        self.0 = FIRST_BACKOFF;
+    }
+}
 /// How long a stopped gateway waits for the verdicts of the frames it sent.
 const DRAIN: Duration = Duration::from_secs(10);
 /// How often a hot folder is looked into.
@@ -301,7 +322,7 @@ async fn send(
     let mut tally = Tally::default();
     let mut unanswered: VecDeque<Outgoing> = VecDeque::new();
     let mut captures_done = false;
-    let mut backoff = FIRST_BACKOFF;
+    let mut backoff = Backoff(FIRST_BACKOFF);
     let mut connected_before = false;
     let mut drain_deadline: Option<tokio::time::Instant> = None;
     // Drops handed to a frame so far; a frame answered with an error gives its back.
@@ -326,10 +347,7 @@ async fn send(
             return Ok(tally);
         }
         if drain_deadline.is_some_and(|d| tokio::time::Instant::now() >= d) {
-            bail!(
-                "stopped with {} frame(s) sent and not answered",
-                unanswered.len()
-            );
+            return Err(unanswered_at_stop(unanswered.len()));
         }
         let stream = async {
             let channel = tonic::transport::Endpoint::from_shared(args.server.clone())?
@@ -348,16 +366,15 @@ async fn send(
                 eprintln!(
                     "verigrade gateway: cannot reach {}: {e:#}; trying again in {:.1} s",
                     args.server,
-                    backoff.as_secs_f64()
+                    backoff.seconds()
                 );
                 tokio::select! {
-                    _ = tokio::time::sleep(backoff) => {}
+                    _ = tokio::time::sleep(backoff.take()) => {}
                     _ = &mut shutdown, if drain_deadline.is_none() => {
                         stop.store(true, Ordering::Relaxed);
                         drain_deadline = Some(tokio::time::Instant::now() + DRAIN);
                     }
                 }
-                backoff = (backoff * 2).min(LONGEST_BACKOFF);
                 continue 'connect;
             }
         };
@@ -370,8 +387,7 @@ async fn send(
             outgoing.sent_at = Some(Instant::now());
             tally.resent += 1;
             if tx.send(request(outgoing)).await.is_err() {
-                tokio::time::sleep(backoff).await;
-                backoff = (backoff * 2).min(LONGEST_BACKOFF);
+                tokio::time::sleep(backoff.take()).await;
                 continue 'connect;
             }
         }
@@ -416,16 +432,15 @@ async fn send(
                 }
                 answer = answers.message() => match answer {
                     Ok(Some(verdict)) => {
-                        backoff = FIRST_BACKOFF;
+                        backoff.reset();
                         if let Some(error) = &verdict.error
                             && transient(error.code)
                         {
                             eprintln!(
                                 "verigrade gateway: frame {}: {}; sending it again in {:.1} s",
-                                verdict.frame_id, error.message, backoff.as_secs_f64()
+                                verdict.frame_id, error.message, backoff.seconds()
                             );
-                            tokio::time::sleep(backoff).await;
-                            backoff = (backoff * 2).min(LONGEST_BACKOFF);
+                            tokio::time::sleep(backoff.take()).await;
                             continue 'connect;
                         }
                         let position = unanswered
@@ -451,10 +466,9 @@ async fn send(
                     Err(status) => {
                         eprintln!(
                             "verigrade gateway: stream ended: {} ({:?}); reconnecting in {:.1} s",
-                            status.message(), status.code(), backoff.as_secs_f64()
+                            status.message(), status.code(), backoff.seconds()
                         );
-                        tokio::time::sleep(backoff).await;
-                        backoff = (backoff * 2).min(LONGEST_BACKOFF);
+                        tokio::time::sleep(backoff.take()).await;
                         continue 'connect;
                     }
                 },
@@ -467,7 +481,7 @@ async fn send(
                     drain_deadline = Some(tokio::time::Instant::now() + DRAIN);
                 }
                 _ = async { tokio::time::sleep_until(drain_deadline.expect("set")).await }, if drain_deadline.is_some() => {
-                    bail!("stopped with {} frame(s) sent and not answered", unanswered.len());
+                    return Err(unanswered_at_stop(unanswered.len()));
                 }
                 _ = async { status.as_mut().expect("set").tick().await }, if status.is_some() => {
                     status_line(&tally, counted, captures);
@@ -476,6 +490,11 @@ async fn send(
             }
         }
     }
+}
+
+/// The error a stopped gateway exits with when its drain deadline passed first.
+fn unanswered_at_stop(count: usize) -> anyhow::Error {
+    anyhow::anyhow!("stopped with {count} frame(s) sent and not answered")
 }
 
 /// In-band errors worth sending the frame again for: the server could not store it now
@@ -527,10 +546,11 @@ fn status_line(tally: &Tally, counted: &Counted, queue: &Queue<Captures>) {
     let latency = if latencies.is_empty() {
         String::new()
     } else {
-        let at = |p: f64| {
-            latencies[((latencies.len() as f64 * p).ceil() as usize).clamp(1, latencies.len()) - 1]
-        };
-        format!(", latency p50 {:.1} ms p99 {:.1} ms", at(0.5), at(0.99))
+        format!(
+            ", latency p50 {:.1} ms p99 {:.1} ms",
+            percentile(&latencies, 0.5),
+            percentile(&latencies, 0.99)
+        )
     };
     eprintln!(
         "verigrade gateway: captured {}, skipped {}, dropped {}, sent {}, answered {} (passed {}, failed {}, errors {}), resent {}, reconnects {}{latency}",

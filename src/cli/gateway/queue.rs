@@ -114,6 +114,24 @@ impl<T> Queue<T> {
 mod tests {
     use super::*;
     use std::sync::Arc;
+    use std::time::Duration;
+
+    /// What the sender takes from the queue until the capture side is done, pausing `pause`
+    /// after each frame (a slow sender).
+    fn drain(queue: &Queue<i32>, pause: Duration) -> Vec<i32> {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            let mut got = Vec::new();
+            while let Some(frame) = queue.pop().await {
+                got.push(frame);
+                tokio::time::sleep(pause).await;
+            }
+            got
+        })
+    }
 
     #[test]
     fn a_live_source_keeps_the_newest_frames_and_counts_the_rest() {
@@ -122,17 +140,7 @@ mod tests {
             assert!(queue.push_dropping_oldest(frame));
         }
         queue.capture_done();
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .build()
-            .unwrap();
-        let got: Vec<i32> = runtime.block_on(async {
-            let mut got = Vec::new();
-            while let Some(frame) = queue.pop().await {
-                got.push(frame);
-            }
-            got
-        });
-        assert_eq!(got, [7, 8, 9]);
+        assert_eq!(drain(&queue, Duration::ZERO), [7, 8, 9]);
         assert_eq!(queue.dropped(), 7);
     }
 
@@ -148,18 +156,7 @@ mod tests {
                 queue.capture_done();
             })
         };
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_time()
-            .build()
-            .unwrap();
-        let got: Vec<i32> = runtime.block_on(async {
-            let mut got = Vec::new();
-            while let Some(frame) = queue.pop().await {
-                got.push(frame);
-                tokio::time::sleep(std::time::Duration::from_micros(200)).await;
-            }
-            got
-        });
+        let got = drain(&queue, Duration::from_micros(200));
         source.join().unwrap();
         assert_eq!(got, (0..50).collect::<Vec<_>>());
         assert_eq!(queue.dropped(), 0);
@@ -173,7 +170,7 @@ mod tests {
             let queue = queue.clone();
             std::thread::spawn(move || queue.push_waiting(2))
         };
-        std::thread::sleep(std::time::Duration::from_millis(50));
+        std::thread::sleep(Duration::from_millis(50));
         queue.sender_gone();
         assert!(!source.join().unwrap(), "refused, not stuck");
     }
