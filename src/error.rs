@@ -61,6 +61,9 @@ pub enum Error {
     /// A request the current state does not allow (an alarm acknowledged twice).
     #[error("{0}")]
     Refused(String),
+    /// The caller's role does not allow it.
+    #[error("{0}")]
+    PermissionDenied(String),
 }
 
 impl From<rusqlite::Error> for Error {
@@ -81,6 +84,7 @@ impl Error {
             Error::Store(message) => Error::Store(message.clone()),
             Error::NotFound(message) => Error::NotFound(message.clone()),
             Error::Refused(message) => Error::Refused(message.clone()),
+            Error::PermissionDenied(message) => Error::PermissionDenied(message.clone()),
             other => Error::Store(other.to_string()),
         }
     }

@@ -5,6 +5,7 @@
 //! [`serve`], with [`symbol`] holding the ECC200 geometry every stage shares, [`gs1`] checking
 //! GS1 data, and [`synth`] rendering synthetic symbols whose ground truth is known by construction.
 
+pub mod access;
 pub mod binarize;
 pub mod control;
 pub mod decode;

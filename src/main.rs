@@ -56,6 +56,10 @@ enum Command {
     Chart(cli::alarms::ChartArgs),
     /// Freeze a line's control limits from its latest points (the process as it runs now).
     Baseline(cli::alarms::BaselineArgs),
+    /// Access tokens: create (printed once), list, revoke.
+    Token(cli::access::TokenArgs),
+    /// The audit trail: verify it and the records it covers.
+    Audit(cli::access::AuditArgs),
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -98,6 +102,8 @@ fn main() -> ExitCode {
         Command::Ack(args) => cli::alarms::ack(&args),
         Command::Chart(args) => cli::alarms::chart(&args),
         Command::Baseline(args) => cli::alarms::baseline(&args),
+        Command::Token(args) => cli::access::token(&args),
+        Command::Audit(args) => cli::access::audit(&args),
     };
     match outcome {
         Ok(code) => code,

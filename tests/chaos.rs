@@ -225,11 +225,14 @@ fn stop(server: Process) {
     assert!(stderr.contains("verigrade: stopped; "), "{stderr}");
 }
 
-/// The store's own audit, on a plain connection: opening a `Store` would first sweep away the
-/// evidence files no verdict names, and hide them.
+/// The store's invariants, on a plain connection (opening a `Store` would first sweep away the
+/// evidence files no verdict names, and hide them), then its audit trail: a kill, a full disk
+/// or a refused batch must leave no record the trail does not match.
 fn audit_as_left(data: &Path) -> Vec<String> {
     let conn = rusqlite::Connection::open(data.join("verdicts.sqlite")).unwrap();
-    verigrade::store::audit(&conn, &data.join("evidence")).unwrap()
+    let mut problems = verigrade::store::check_invariants(&conn, &data.join("evidence")).unwrap();
+    problems.extend(verigrade::store::verify_trail(data).unwrap().problems);
+    problems
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -5,12 +5,14 @@ mod support;
 
 use support::{Server, Tmpfs, blank_png, config, fill, image_request, wait_for_health};
 use tonic_health::pb::health_check_response::ServingStatus;
+use verigrade::access::Actor;
 use verigrade::proto::Verdict;
 use verigrade::store::{Pending, Store};
 
 /// A pack verdict whose record is about `bytes` long, carrying `serial`.
 fn verdict(frame: usize, serial: &str, bytes: usize) -> Pending {
     Pending {
+        actor: Actor::open("camera"),
         verdict: Verdict {
             line_id: "L1".into(),
             frame_id: format!("f{frame}"),
@@ -92,7 +94,7 @@ async fn a_full_disk_stores_whole_batches_or_nothing_and_recovers_when_space_ret
             }
         }
     }
-    assert_eq!(store.audit().unwrap(), Vec::<String>::new());
+    assert_eq!(store.check_invariants().unwrap(), Vec::<String>::new());
     let stored = answers.iter().filter(|(_, a)| a.is_ok()).count();
     eprintln!(
         "full disk: {stored} of {} frames stored, {failed} answered 'store is full'",
@@ -110,7 +112,7 @@ async fn a_full_disk_stores_whole_batches_or_nothing_and_recovers_when_space_ret
         assert!(answer.is_ok(), "{frame} after space returned: {answer:?}");
     }
     assert_eq!(store.counts("L1").unwrap().total, 800);
-    assert_eq!(store.audit().unwrap(), Vec::<String>::new());
+    assert_eq!(store.check_invariants().unwrap(), Vec::<String>::new());
     store.close();
 }
 
@@ -175,7 +177,7 @@ async fn a_full_disk_makes_the_verifier_not_serving_until_space_returns() {
         "2 verdicts stored; 1 frames were answered with a store error and not stored"
     );
     let store = Store::open(&data, 1 << 30, 1 << 20).unwrap();
-    assert_eq!(store.audit().unwrap(), Vec::<String>::new());
+    assert_eq!(store.check_invariants().unwrap(), Vec::<String>::new());
     assert!(store.get("L1", "full").unwrap().is_none());
     store.close();
 }

@@ -1,5 +1,6 @@
 //! Command-line front ends that need more than a function in main.rs.
 
+pub mod access;
 pub mod alarms;
 pub mod client;
 pub mod gateway;

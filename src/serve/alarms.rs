@@ -1,9 +1,11 @@
 //! `Alarms`: what line controllers ask of line control — alarms live and listed, their
 //! acknowledgement, whether a line runs, and the control charts behind SPC alarms.
 
+use super::access;
 use super::config::Config;
 use super::verdicts::{page, read};
 use super::{Shared, status};
+use crate::access::Actor;
 use crate::control::ChartView;
 use crate::control::chart::Direction;
 use crate::control::metric::Metric;
@@ -132,12 +134,24 @@ impl Alarms for AlarmsService {
         &self,
         request: Request<AcknowledgeAlarmRequest>,
     ) -> Result<Response<Alarm>, Status> {
+        let actor = match access::named_actor(&request, &request.get_ref().user) {
+            Ok(actor) => actor,
+            Err(e) => {
+                let denied = status(&e);
+                access::record_denial(
+                    &self.0.store,
+                    &request,
+                    "/verigrade.v1.Alarms/AcknowledgeAlarm",
+                    &denied,
+                )
+                .await;
+                return Err(denied);
+            }
+        };
         let AcknowledgeAlarmRequest {
-            alarm_id,
-            user,
-            comment,
+            alarm_id, comment, ..
         } = request.into_inner();
-        let acknowledgement = acknowledgement(self.0.engine.config(), &alarm_id, user, comment)
+        let acknowledgement = acknowledgement(self.0.engine.config(), &alarm_id, actor, comment)
             .map_err(|e| status(&e))?;
         let alarm = self
             .0
@@ -185,6 +199,7 @@ impl Alarms for AlarmsService {
         &self,
         request: Request<FreezeLimitsRequest>,
     ) -> Result<Response<FreezeLimitsResponse>, Status> {
+        let actor = access::actor(&request, "");
         let request = request.into_inner();
         if request.line_id.is_empty() {
             return Err(status(&Error::MissingField("line_id")));
@@ -197,6 +212,7 @@ impl Alarms for AlarmsService {
             .0
             .store
             .freeze(Freeze {
+                actor,
                 line_id: request.line_id.clone(),
                 camera_id: request.camera_id,
                 metric,
@@ -235,10 +251,10 @@ const MAX_COMMENT_BYTES: usize = 4096;
 pub(super) fn acknowledgement(
     config: &Config,
     alarm_id: &str,
-    user: String,
+    actor: Actor,
     comment: String,
 ) -> Result<Acknowledgement, Error> {
-    config.check_id("user", &user)?;
+    config.check_id("user", &actor.user)?;
     let alarm_id = alarm_id
         .trim()
         .parse::<u64>()
@@ -257,7 +273,7 @@ pub(super) fn acknowledgement(
     }
     Ok(Acknowledgement {
         alarm_id,
-        user,
+        actor,
         comment,
     })
 }

@@ -9,7 +9,7 @@ use crate::geometry::Rect;
 use crate::profile::Profile;
 use crate::proto::{self, Parameter, Verdict, verify_request};
 use crate::reader::ReadOptions;
-use crate::store::{Evidence, Pending};
+use crate::store::Evidence;
 use crate::verdict::{self, Expected, SymbolRecord, inspect};
 use std::collections::HashMap;
 use std::fs::File;
@@ -18,6 +18,13 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
+
+/// A graded frame: its verdict, and the evidence file kept when it failed.
+#[derive(Debug)]
+pub struct Graded {
+    pub verdict: Verdict,
+    pub evidence: Option<Evidence>,
+}
 
 /// Cameras whose last symbol position is remembered; past this the memory starts afresh
 /// (camera ids come from clients).
@@ -76,6 +83,18 @@ impl Engine {
         &self.config.limits
     }
 
+    /// The configuration and every profile in force, in words, as the audit trail records
+    /// them at each start.
+    pub fn in_force(&self) -> String {
+        let mut profiles: Vec<_> = self.profiles.iter().collect();
+        profiles.sort_by(|a, b| a.0.cmp(b.0));
+        let mut text = format!("{:?}", self.config);
+        for (name, profile) in profiles {
+            text.push_str(&format!("\nprofile {name}: {profile:?}"));
+        }
+        text
+    }
+
     pub fn config(&self) -> &Config {
         &self.config
     }
@@ -92,7 +111,7 @@ impl Engine {
     }
 
     /// Grades the frame of `request`; `received` is when the request arrived.
-    pub fn verify(&self, request: &proto::VerifyRequest, received: Instant) -> Result<Pending> {
+    pub fn verify(&self, request: &proto::VerifyRequest, received: Instant) -> Result<Graded> {
         if request.line_id.is_empty() {
             return Err(Error::MissingField("line_id"));
         }
@@ -194,7 +213,7 @@ impl Engine {
         } else {
             self.keep_evidence(request, &frame)
         };
-        Ok(Pending { verdict, evidence })
+        Ok(Graded { verdict, evidence })
     }
 
     /// Writes a failed frame under the evidence folder: an encoded image as it came, a raw

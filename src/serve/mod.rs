@@ -7,7 +7,9 @@
 //! them is a bounded channel, so a client that stops reading its answers stops its own stream,
 //! not the server.
 
+pub mod access;
 mod alarms;
+mod audit;
 pub mod config;
 pub mod engine;
 mod inflight;
@@ -16,13 +18,17 @@ mod serials;
 mod verdicts;
 mod verifier;
 
+use crate::access::Actor;
 use crate::control::Monitor;
 use crate::error::{Error, Result};
 use crate::proto::alarms_server::AlarmsServer;
+use crate::proto::audit_server::AuditServer;
 use crate::proto::serials_server::SerialsServer;
 use crate::proto::verdicts_server::VerdictsServer;
 use crate::proto::verifier_server::VerifierServer;
+use crate::store::trail::{Action, Entry};
 use crate::store::{Health, Pending, Store};
+use access::Guarded;
 use config::Config;
 use engine::Engine;
 use std::collections::HashMap;
@@ -85,13 +91,22 @@ struct Shared {
 
 impl Shared {
     /// Grades a request on the pool; the answer arrives on the returned receiver.
-    fn grade(&self, request: crate::proto::VerifyRequest) -> oneshot::Receiver<Result<Pending>> {
+    /// `actor` sent it, for the audit trail.
+    fn grade(
+        &self,
+        request: crate::proto::VerifyRequest,
+        actor: Actor,
+    ) -> oneshot::Receiver<Result<Pending>> {
         let received = Instant::now();
         let (answer, receiver) = oneshot::channel();
         let engine = self.engine.clone();
         self.pool.spawn(move || {
             let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                engine.verify(&request, received)
+                engine.verify(&request, received).map(|graded| Pending {
+                    actor,
+                    verdict: graded.verdict,
+                    evidence: graded.evidence,
+                })
             }))
             .unwrap_or_else(|_| Err(Error::Internal("grading failed unexpectedly".into())));
             let _ = answer.send(outcome);
@@ -110,6 +125,7 @@ fn status(error: &Error) -> Status {
         Error::Io { .. } | Error::Internal(_) => Status::internal(error.to_string()),
         Error::NotFound(_) => Status::not_found(error.to_string()),
         Error::Refused(_) => Status::failed_precondition(error.to_string()),
+        Error::PermissionDenied(_) => Status::permission_denied(error.to_string()),
         _ => Status::invalid_argument(error.to_string()),
     }
 }
@@ -158,6 +174,13 @@ pub async fn run(
     .await
     .map_err(|e| Error::Internal(e.to_string()))??;
     let store = Arc::new(store);
+    store
+        .record(
+            Entry::new(Actor::system(), Action::ServerStarted, "")
+                .after(engine.in_force())
+                .reason(format!("verigrade {}", env!("CARGO_PKG_VERSION"))),
+        )
+        .await?;
     let workers = match config.workers {
         0 => std::thread::available_parallelism().map_or(2, |n| n.get()),
         n => n,
@@ -234,16 +257,33 @@ pub async fn run(
         .initial_stream_window_size(STREAM_WINDOW_BYTES)
         .initial_connection_window_size(4 * STREAM_WINDOW_BYTES)
         .add_service(health_service)
-        .add_service(reflection)
-        .add_service(inflight::Budgeted {
-            inner: VerifierServer::new(verifier::VerifierService(shared.clone())),
-            budget,
+        .add_service(Guarded {
+            inner: reflection,
+            store: store.clone(),
         })
-        .add_service(VerdictsServer::new(verdicts::VerdictsService(
-            shared.clone(),
-        )))
-        .add_service(SerialsServer::new(serials::SerialsService(shared.clone())))
-        .add_service(AlarmsServer::new(alarms::AlarmsService(shared.clone())))
+        .add_service(Guarded {
+            inner: inflight::Budgeted {
+                inner: VerifierServer::new(verifier::VerifierService(shared.clone())),
+                budget,
+            },
+            store: store.clone(),
+        })
+        .add_service(Guarded {
+            inner: VerdictsServer::new(verdicts::VerdictsService(shared.clone())),
+            store: store.clone(),
+        })
+        .add_service(Guarded {
+            inner: SerialsServer::new(serials::SerialsService(shared.clone())),
+            store: store.clone(),
+        })
+        .add_service(Guarded {
+            inner: AlarmsServer::new(alarms::AlarmsService(shared.clone())),
+            store: store.clone(),
+        })
+        .add_service(Guarded {
+            inner: AuditServer::new(audit::AuditService(shared.clone())),
+            store: store.clone(),
+        })
         .serve_with_incoming_shutdown(
             // Verdicts are small writes: without TCP_NODELAY, Nagle's algorithm holds each one
             // back until the client's delayed ACK, tens of milliseconds on a line.
@@ -258,6 +298,10 @@ pub async fn run(
         _ = async { cancel.cancelled().await; tokio::time::sleep(SHUTDOWN_GRACE).await } => Ok(()),
     };
     drop(shared);
+    let stopped = Entry::new(Actor::system(), Action::ServerStopped, "");
+    if let Err(e) = store.record(stopped).await {
+        eprintln!("verigrade: the stop is not in the audit trail: {e}");
+    }
     let tally = tokio::task::spawn_blocking(move || store.close())
         .await
         .map_err(|e| Error::Internal(e.to_string()))?;

@@ -10,6 +10,7 @@
 use super::alarms::acknowledgement;
 use super::engine::Engine;
 use super::verdicts::read;
+use crate::access::Actor;
 use crate::error::{Error, Result};
 use crate::proto::{Alarm, RunState, Severity, Verdict};
 use crate::store::{LineCounts, Query, Store};
@@ -373,6 +374,7 @@ fn acknowledge(
                 Error::NotFound(_) => StatusCode::BadNotFound,
                 Error::Refused(_) => StatusCode::BadInvalidState,
                 Error::InvalidId { .. } => StatusCode::BadInvalidArgument,
+                Error::PermissionDenied(_) => StatusCode::BadUserAccessDenied,
                 _ => StatusCode::BadInternalError,
             })
         }
@@ -409,7 +411,16 @@ fn acknowledge_alarm(
     if arguments.len() > 3 {
         return Err(Refusal::Arguments(StatusCode::BadTooManyArguments));
     }
-    let request = acknowledgement(engine.config(), &text(0)?, text(1)?, text(2)?)?;
+    // OPC UA clients carry no verigrade token: once access is controlled, the acting user
+    // could only be the one the PLC names, which the audit trail must not take on trust.
+    if store.tokens_exist()? {
+        return Err(Error::PermissionDenied(
+            "access is controlled by tokens: acknowledge over gRPC with a controller token".into(),
+        )
+        .into());
+    }
+    let actor = Actor::open(text(1)?);
+    let request = acknowledgement(engine.config(), &text(0)?, actor, text(2)?)?;
     tokio::task::block_in_place(|| {
         match store.alarm(request.alarm_id)? {
             Some(alarm) if alarm.line_id == line_id => {}

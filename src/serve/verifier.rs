@@ -8,6 +8,7 @@
 //! a shutdown stops reading, answers what was read (for up to `SHUTDOWN_DRAIN`) and ends it
 //! UNAVAILABLE, since the client may have sent frames that were never read.
 
+use super::access;
 use super::inflight::{InboundSlot, Next, Share as Inflight};
 use super::{Shared, status};
 use crate::error::{Error, Result};
@@ -187,6 +188,7 @@ impl Verifier for VerifierService {
     async fn verify(&self, request: Request<VerifyRequest>) -> Result<Response<Verdict>, Status> {
         let shared = &self.0;
         let _call = OpenCall::open(shared, &request)?;
+        let actor = access::actor(&request, "");
         let idle = Duration::from_secs(shared.engine.limits().stream_idle_timeout);
         // One message: read within the budget, its share held until it is answered.
         let (request, _inflight) = match InboundSlot::take(&request)?.next(idle).await {
@@ -196,7 +198,7 @@ impl Verifier for VerifierService {
             Next::Idle => return Err(idle_too_long(idle)),
         };
         let pending = shared
-            .grade(request)
+            .grade(request, actor)
             .await
             .map_err(|_| Status::unavailable("the server is shutting down"))?
             .map_err(|e| status(&e))?;
@@ -213,6 +215,7 @@ impl Verifier for VerifierService {
         let shared = self.0.clone();
         let limits = shared.engine.limits();
         let call = OpenCall::open(&shared, &request)?;
+        let actor = access::actor(&request, "");
         let window = limits.stream_window.max(1);
         let idle = Duration::from_secs(limits.stream_idle_timeout);
         let mut inbound = InboundSlot::take(&request)?;
@@ -239,7 +242,7 @@ impl Verifier for VerifierService {
                 };
                 let ids = FrameIds::of(&request, reader.engine.limits().max_id_bytes);
                 if graded_tx
-                    .send((ids, reader.grade(request), inflight))
+                    .send((ids, reader.grade(request, actor.clone()), inflight))
                     .await
                     .is_err()
                 {

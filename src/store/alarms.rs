@@ -2,9 +2,12 @@
 //! monitor asks, read by the Alarms service. Which alarm may be acknowledged and what state it
 //! is in are the monitor's rules ([`crate::control`]); this file only stores them.
 
+use super::digest;
 use super::queries::row_verdict;
+use super::trail::{self, Action, Entry, record};
 use super::tx::WriteTx;
 use super::{Store, closed, now_ms};
+use crate::access::Actor;
 use crate::control::chart::Limits;
 use crate::control::metric::Metric;
 use crate::control::rules::Severity;
@@ -70,7 +73,8 @@ pub struct AlarmQuery {
 #[derive(Clone, Debug)]
 pub struct Acknowledgement {
     pub alarm_id: u64,
-    pub user: String,
+    /// Who acknowledges: the name stored with the alarm and in the audit trail.
+    pub actor: Actor,
     pub comment: String,
 }
 
@@ -183,6 +187,10 @@ pub(super) fn raise(tx: &WriteTx, alarm: &NewAlarm) -> Result<Alarm> {
     let id: i64 = tx.row("SELECT id FROM alarms WHERE seq = ?1", params![seq], |r| {
         r.get(0)
     })?;
+    let entry = Entry::new(Actor::system(), Action::AlarmRaised, record::alarm(id))
+        .after(row_digest(tx, id)?)
+        .reason(&alarm.message);
+    trail::append(tx, &entry)?;
     get_in(tx, id)?.ok_or_else(|| Error::Store("an alarm vanished as it was raised".into()))
 }
 
@@ -198,10 +206,15 @@ pub(super) fn settle(tx: &WriteTx, key: &AlarmKey, at_ms: i64) -> Result<Vec<Ala
     let mut changed = Vec::with_capacity(ids.len());
     for id in ids {
         let seq = next_seq(tx)?;
+        let before = row_digest(tx, id)?;
         tx.execute(
             "UPDATE alarms SET returned_ms = ?1, seq = ?2 WHERE id = ?3",
             params![at_ms, seq, id],
         )?;
+        let entry = Entry::new(Actor::system(), Action::AlarmReturned, record::alarm(id))
+            .before(before)
+            .after(row_digest(tx, id)?);
+        trail::append(tx, &entry)?;
         changed.extend(get_in(tx, id)?);
     }
     Ok(changed)
@@ -220,18 +233,37 @@ pub(super) fn acknowledge(tx: &WriteTx, ack: &Acknowledgement) -> Result<Result<
     };
     let open = open_alarm(&alarm)?;
     if let Some(reason) =
-        refuse_acknowledgement(&open, &alarm.acknowledged_by, &ack.user, &ack.comment)
+        refuse_acknowledgement(&open, &alarm.acknowledged_by, &ack.actor.user, &ack.comment)
     {
         return Ok(Err(Error::Refused(reason)));
     }
     let id = open.id as i64;
     let seq = next_seq(tx)?;
+    let before = row_digest(tx, id)?;
     tx.execute(
         "UPDATE alarms SET acknowledged_ms = ?1, acknowledged_by = ?2, comment = ?3, seq = ?4
          WHERE id = ?5",
-        params![now_ms(), ack.user, ack.comment, seq, id],
+        params![now_ms(), ack.actor.user, ack.comment, seq, id],
     )?;
+    let entry = Entry::new(
+        ack.actor.clone(),
+        Action::AlarmAcknowledged,
+        record::alarm(id),
+    )
+    .before(before)
+    .after(row_digest(tx, id)?)
+    .reason(&ack.comment);
+    trail::append(tx, &entry)?;
     Ok(get_in(tx, id)?.ok_or_else(|| not_found(ack.alarm_id)))
+}
+
+/// The digest of an alarm's row, as its audit entries record it.
+fn row_digest(tx: &WriteTx, id: i64) -> Result<String> {
+    tx.row(
+        "SELECT * FROM alarms WHERE id = ?1",
+        params![id],
+        digest::of_row,
+    )
 }
 
 fn not_found(id: u64) -> Error {

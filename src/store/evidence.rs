@@ -1,7 +1,9 @@
 //! Evidence: the failed frames kept under `<data-dir>/evidence`, within a byte budget. A file
 //! belongs to the store once a committed verdict names it; any other file there is an orphan.
 
+use super::trail::{self, Action, Entry, record};
 use super::tx::WriteTx;
+use crate::access::Actor;
 use crate::error::{Error, Result};
 use rusqlite::{Connection, params};
 use std::path::Path;
@@ -36,8 +38,8 @@ pub(super) fn remove(dir: &Path, files: impl IntoIterator<Item = String>) {
     }
 }
 
-/// Releases the oldest evidence frames until the rest fit in `budget` bytes; returns the files
-/// to delete once the transaction is committed.
+/// Releases the oldest evidence frames until the rest fit in `budget` bytes, each recorded in
+/// the audit trail; returns the files to delete once the transaction is committed.
 pub(super) fn enforce_budget(tx: &WriteTx, budget: u64) -> Result<Vec<String>> {
     let total: i64 = tx.row(
         "SELECT COALESCE(SUM(evidence_bytes), 0) FROM verdicts WHERE evidence IS NOT NULL",
@@ -59,11 +61,19 @@ pub(super) fn enforce_budget(tx: &WriteTx, budget: u64) -> Result<Vec<String>> {
         },
     )?;
     let mut files = Vec::with_capacity(oldest.len());
-    for (seq, file, _) in oldest {
+    for (seq, file, bytes) in oldest {
         tx.execute(
             "UPDATE verdicts SET evidence = NULL, evidence_bytes = 0 WHERE seq = ?1",
             params![seq],
         )?;
+        let entry = Entry::new(
+            Actor::system(),
+            Action::EvidenceDeleted,
+            record::verdict(seq),
+        )
+        .before(format!("{file} ({bytes} bytes)"))
+        .reason(format!("evidence budget of {budget} bytes"));
+        trail::append(tx, &entry)?;
         files.push(file);
     }
     Ok(files)

@@ -7,23 +7,29 @@
 //! Reads use their own connection and never wait for a write.
 
 mod alarms;
-mod audit;
+mod closures;
+mod digest;
 mod evidence;
+mod invariants;
 mod queries;
 mod schema;
 mod serials;
 mod stats;
+pub mod tokens;
+pub mod trail;
 mod tx;
 mod writer;
 
 pub use alarms::{Acknowledgement, AlarmQuery};
-pub use audit::audit;
+pub use closures::{Closure, Meaning};
+pub use invariants::check_invariants;
 pub use queries::Query;
 pub use schema::open_database;
-pub use serials::{Commission, Commissioned, Reconciliation, register_serial};
+pub use serials::{Closed, Commission, Commissioned, Reconciliation, register_serial};
 pub use stats::LineCounts;
 pub use tx::WriteTx;
 
+use crate::access::Actor;
 use crate::control::{ChartView, FrozenLimits, Monitor, metric::Metric};
 use crate::error::{Error, Result};
 use crate::proto::{Alarm, Verdict};
@@ -41,6 +47,8 @@ const MAX_BATCH: usize = 512;
 /// An operator's request to freeze chart limits (see [`Monitor::freeze`]).
 #[derive(Clone, Debug)]
 pub struct Freeze {
+    /// Who freezes them, for the audit trail.
+    pub actor: Actor,
     pub line_id: String,
     pub camera_id: String,
     /// None: every chart of the camera.
@@ -52,9 +60,27 @@ pub struct Freeze {
 /// A graded frame on its way into the store.
 #[derive(Debug)]
 pub struct Pending {
+    /// Who sent the frame, for the audit trail.
+    pub actor: Actor,
     pub verdict: Verdict,
     /// File name under `<data-dir>/evidence` already written for this (failed) frame.
     pub evidence: Option<Evidence>,
+}
+
+/// A batch's signature changing: closed with a meaning, or reopened for a reason.
+#[derive(Clone, Debug)]
+pub enum BatchChange {
+    Close(Meaning),
+    Reopen(String),
+}
+
+/// A request to close or reopen a line's batch.
+#[derive(Clone, Debug)]
+pub struct BatchSignature {
+    pub actor: Actor,
+    pub line_id: String,
+    pub batch: String,
+    pub change: BatchChange,
 }
 
 #[derive(Debug)]
@@ -126,8 +152,9 @@ impl Store {
             path: evidence_dir.display().to_string(),
             source,
         })?;
-        let path = data_dir.join("verdicts.sqlite");
+        let path = database_path(data_dir);
         let writer = open_database(&path, cache_bytes)?;
+        trail::begin(&writer)?;
         evidence::sweep_orphans(&writer, &evidence_dir)?;
         let (changes, observed) = alarms::warm_up(&writer, &mut monitor)?;
         let monitor = Arc::new(Mutex::new(monitor));
@@ -140,6 +167,7 @@ impl Store {
         let counters = Arc::new(Counters::default());
         let mut state = Writer {
             conn: writer,
+            data_dir: data_dir.to_path_buf(),
             evidence_dir: evidence_dir.clone(),
             evidence_budget,
             committed: committed.clone(),
@@ -195,11 +223,43 @@ impl Store {
         answer.await.map_err(|_| closed())?
     }
 
-    /// Every broken invariant of the stored data, in words (see [`audit`]); empty when the
-    /// store is consistent.
-    pub fn audit(&self) -> Result<Vec<String>> {
+    /// Every broken invariant of the stored data, in words (see [`check_invariants`]); empty
+    /// when the store is consistent.
+    pub fn check_invariants(&self) -> Result<Vec<String>> {
         let conn = self.reader.lock().map_err(|_| closed())?;
-        audit(&conn, &self.evidence_dir)
+        check_invariants(&conn, &self.evidence_dir)
+    }
+
+    /// Appends an entry to the audit trail; waits until it is committed.
+    pub async fn record(&self, entry: trail::Entry) -> Result<()> {
+        self.ask(|reply| Job::Record(Box::new(entry), reply)).await
+    }
+
+    /// Closes or reopens a batch; waits until it is committed. `Refused` when the batch is in
+    /// the other state already, `NotFound` when the line has no such batch.
+    pub async fn sign_batch(&self, signature: BatchSignature) -> Result<Closure> {
+        self.ask(|reply| Job::Batch(signature, reply)).await
+    }
+
+    /// What `token` is (see [`tokens::check`]).
+    pub fn check_token(&self, token: &str) -> Result<tokens::TokenCheck> {
+        let conn = self.reader.lock().map_err(|_| closed())?;
+        tokens::check(&conn, token)
+    }
+
+    /// Whether any token was ever created: access is controlled from then on.
+    pub fn tokens_exist(&self) -> Result<bool> {
+        let conn = self.reader.lock().map_err(|_| closed())?;
+        tokens::any_exist(&conn)
+    }
+
+    /// Audit entries, oldest first.
+    pub fn audit_entries(
+        &self,
+        query: &trail::AuditQuery,
+    ) -> Result<Vec<crate::proto::AuditEntry>> {
+        let conn = self.reader.lock().map_err(|_| closed())?;
+        trail::list(&conn, query)
     }
 
     /// Where evidence frames are written.
@@ -299,6 +359,53 @@ impl Drop for Store {
 
 fn closed() -> Error {
     Error::Store("the store is closed".into())
+}
+
+/// The store's database file in a data directory.
+pub fn database_path(data_dir: &Path) -> PathBuf {
+    data_dir.join("verdicts.sqlite")
+}
+
+/// Opens the store in `data_dir` for a local command (`token create`), creating it when
+/// needed; the service may be running on it at the same time.
+pub fn open_local(data_dir: &Path) -> Result<Connection> {
+    std::fs::create_dir_all(data_dir).map_err(|source| Error::Io {
+        path: data_dir.display().to_string(),
+        source,
+    })?;
+    let conn = open_database(&database_path(data_dir), 8 << 20)?;
+    trail::begin(&conn)?;
+    Ok(conn)
+}
+
+/// Opens the store in `data_dir` read-only, for verification; it must exist.
+pub fn open_read_only(data_dir: &Path) -> Result<Connection> {
+    let path = database_path(data_dir);
+    if !path.exists() {
+        return Err(Error::NotFound(format!(
+            "{} holds no verigrade store ({} is missing)",
+            data_dir.display(),
+            path.display()
+        )));
+    }
+    let conn = Connection::open_with_flags(&path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)?;
+    conn.busy_timeout(std::time::Duration::from_secs(10))?;
+    Ok(conn)
+}
+
+/// Verifies the audit trail of the store in `data_dir` and every record it covers.
+pub fn verify_trail(data_dir: &Path) -> Result<trail::Verification> {
+    let conn = open_read_only(data_dir)?;
+    // One read transaction: the service may go on writing, the chain is seen as of one moment.
+    conn.execute_batch("BEGIN")?;
+    let saved = trail::saved_head(data_dir)?;
+    trail::verify(&conn, saved)
+}
+
+/// A stored time (milliseconds since 1970) as RFC 3339 UTC, to the millisecond.
+pub fn rfc3339(unix_ms: i64) -> String {
+    let at = UNIX_EPOCH + std::time::Duration::from_millis(u64::try_from(unix_ms).unwrap_or(0));
+    humantime::format_rfc3339_millis(at).to_string()
 }
 
 /// Milliseconds since 1970-01-01 UTC.

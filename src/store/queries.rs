@@ -1,7 +1,7 @@
 //! Reads: one verdict, pages of them, counts and reconciliation. They run on the store's read
 //! connection and never wait for the writer (WAL).
 
-use super::serials::Reconciliation;
+use super::serials::{self, Reconciliation};
 use super::stats::LineCounts;
 use super::{Store, closed};
 use crate::error::{Error, Result};
@@ -36,34 +36,11 @@ pub(super) fn row_verdict(row: &rusqlite::Row) -> rusqlite::Result<Result<Verdic
 }
 
 impl Store {
-    /// Reconciliation per line and batch; empty `line_id` or `batch` match every one.
+    /// Reconciliation per line and batch; empty `line_id` or `batch` match every one. A closed
+    /// batch shows the counts its signature froze.
     pub fn reconcile(&self, line_id: &str, batch: &str) -> Result<Vec<Reconciliation>> {
         let conn = self.reader.lock().map_err(|_| closed())?;
-        let mut statement = conn.prepare_cached(
-            "SELECT k.line_id, k.batch, COALESCE(c.commissioned, 0), COALESCE(c.verified, 0),
-                    COALESCE(b.total, 0), COALESCE(b.passed, 0), COALESCE(b.no_read, 0),
-                    COALESCE(b.duplicates, 0), COALESCE(b.not_commissioned, 0)
-             FROM (SELECT line_id, batch FROM commissioning UNION SELECT line_id, batch FROM batch_stats) k
-             LEFT JOIN commissioning c ON c.line_id = k.line_id AND c.batch = k.batch
-             LEFT JOIN batch_stats b ON b.line_id = k.line_id AND b.batch = k.batch
-             WHERE (?1 = '' OR k.line_id = ?1) AND (?2 = '' OR k.batch = ?2)
-             ORDER BY k.line_id, k.batch",
-        )?;
-        let rows = statement.query_map(params![line_id, batch], |r| {
-            let n = |i| r.get::<_, i64>(i).map(|v| v as u64);
-            Ok(Reconciliation {
-                line_id: r.get(0)?,
-                batch: r.get(1)?,
-                commissioned: n(2)?,
-                verified: n(3)?,
-                frames: n(4)?,
-                passed: n(5)?,
-                no_read: n(6)?,
-                duplicate: n(7)?,
-                not_commissioned: n(8)?,
-            })
-        })?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
+        serials::reconcile(&conn, line_id, batch)
     }
 
     /// One verdict by line and frame.

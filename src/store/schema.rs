@@ -14,9 +14,26 @@ pub fn open_database(path: &Path, cache_bytes: u64) -> Result<Connection> {
     // A negative cache_size is in KiB.
     let cache_kib = i64::try_from(cache_bytes / 1024).unwrap_or(i64::MAX);
     conn.pragma_update(None, "cache_size", -cache_kib)?;
+    // Another process (a local `token create`) may hold the write lock for a moment.
+    conn.busy_timeout(std::time::Duration::from_secs(10))?;
     conn.execute_batch(SCHEMA)?;
     conn.execute_batch(super::alarms::SCHEMA)?;
+    conn.execute_batch(super::trail::SCHEMA)?;
+    conn.execute_batch(super::tokens::SCHEMA)?;
+    conn.execute_batch(super::closures::SCHEMA)?;
+    migrate(&conn)?;
     Ok(conn)
+}
+
+/// Brings a store made by an earlier version up to this schema.
+fn migrate(conn: &Connection) -> Result<()> {
+    let has_audit_seq = conn
+        .prepare("SELECT 1 FROM pragma_table_info('commissioned') WHERE name = 'audit_seq'")?
+        .exists([])?;
+    if !has_audit_seq {
+        conn.execute_batch("ALTER TABLE commissioned ADD COLUMN audit_seq INTEGER")?;
+    }
+    Ok(())
 }
 
 /// Verdicts (each with its encoded record), the serial index (which verdict carried a
@@ -48,6 +65,8 @@ CREATE TABLE IF NOT EXISTS commissioned (
     line_id TEXT NOT NULL,
     batch TEXT NOT NULL,
     verified_seq INTEGER,
+    -- The audit entry that commissioned it (NULL: before the audit trail began).
+    audit_seq INTEGER,
     PRIMARY KEY (gtin, serial)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS commissioning (

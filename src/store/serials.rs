@@ -2,15 +2,21 @@
 //! commissioning of the serials a line may print, and the reconciliation counts per batch.
 //! The rules are plain functions; the SQL only fetches and records.
 
+use super::closures;
+use super::trail::{self, Action, Entry, SerialsDigest, record};
 use super::tx::WriteTx;
+use crate::access::Actor;
+use crate::error::Error;
 use crate::error::Result;
 use crate::proto::Verdict;
 use crate::verdict::{Reason, Sighting};
-use rusqlite::params;
+use rusqlite::{Connection, params};
 
 /// Serials to commission for one line and batch.
 #[derive(Clone, Debug)]
 pub struct Commission {
+    /// Who commissions them, for the audit trail.
+    pub actor: Actor,
     pub line_id: String,
     pub batch: String,
     pub gtin: String,
@@ -28,7 +34,7 @@ pub struct Commissioned {
 }
 
 /// Counts of one line and batch; see `BatchReconciliation` in the proto for how they add up.
-#[derive(Clone, Debug, Default, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Reconciliation {
     pub line_id: String,
     pub batch: String,
@@ -39,6 +45,19 @@ pub struct Reconciliation {
     pub no_read: u64,
     pub duplicate: u64,
     pub not_commissioned: u64,
+    /// Set when the batch is closed: `frames` and the rest are the counts it froze.
+    #[serde(skip)]
+    pub closure: Option<Closed>,
+}
+
+/// A closed batch's signature, as reconciliation shows it.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Closed {
+    pub user: String,
+    pub at_ms: i64,
+    pub meaning: String,
+    /// Frames of the batch stored after it was closed.
+    pub after_close: u64,
 }
 
 impl Reconciliation {
@@ -177,15 +196,20 @@ fn recommissioning(c: &Commission, serial: &str, (line, batch): Owner) -> Result
 }
 
 /// Commissions `c`'s serials; a serial keeps the line and batch it was first commissioned for.
+/// The serials added are recorded in one audit entry, each row naming it.
 pub(super) fn commission_serials(tx: &WriteTx, c: &Commission) -> Result<Commissioned> {
     let mut outcome = Commissioned::default();
+    let audit_seq = trail::next_seq(tx)?;
+    let mut added = Vec::new();
     for serial in &c.serials {
         let inserted = tx.execute(
-            "INSERT OR IGNORE INTO commissioned (gtin, serial, line_id, batch) VALUES (?1, ?2, ?3, ?4)",
-            params![c.gtin, serial, c.line_id, c.batch],
+            "INSERT OR IGNORE INTO commissioned (gtin, serial, line_id, batch, audit_seq)
+             VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![c.gtin, serial, c.line_id, c.batch, audit_seq],
         )?;
         if inserted == 1 {
             outcome.added += 1;
+            added.push(serial.as_str());
             continue;
         }
         let owner = tx.row(
@@ -208,5 +232,82 @@ pub(super) fn commission_serials(tx: &WriteTx, c: &Commission) -> Result<Commiss
          ON CONFLICT (line_id, batch) DO UPDATE SET commissioned = commissioned + ?3",
         params![c.line_id, c.batch, outcome.added as i64],
     )?;
+    if !added.is_empty() {
+        added.sort_unstable();
+        let mut serials = SerialsDigest::default();
+        for serial in &added {
+            serials.add(&c.gtin, serial, &c.line_id, &c.batch);
+        }
+        let entry = Entry::new(
+            c.actor.clone(),
+            Action::SerialsCommissioned,
+            record::commissioning(&c.line_id, &c.batch),
+        )
+        .after(serials.hex())
+        .reason(format!("{} serials of GTIN {}", added.len(), c.gtin));
+        if trail::append(tx, &entry)? != audit_seq {
+            return Err(Error::Internal(
+                "the audit trail moved while serials were commissioned".into(),
+            ));
+        }
+    }
     Ok(outcome)
+}
+
+/// Live counts per line and batch; empty `line_id` or `batch` match every one.
+fn live_counts(conn: &Connection, line_id: &str, batch: &str) -> Result<Vec<Reconciliation>> {
+    let mut statement = conn.prepare_cached(
+            "SELECT k.line_id, k.batch, COALESCE(c.commissioned, 0), COALESCE(c.verified, 0),
+                    COALESCE(b.total, 0), COALESCE(b.passed, 0), COALESCE(b.no_read, 0),
+                    COALESCE(b.duplicates, 0), COALESCE(b.not_commissioned, 0)
+             FROM (SELECT line_id, batch FROM commissioning UNION SELECT line_id, batch FROM batch_stats) k
+             LEFT JOIN commissioning c ON c.line_id = k.line_id AND c.batch = k.batch
+             LEFT JOIN batch_stats b ON b.line_id = k.line_id AND b.batch = k.batch
+             WHERE (?1 = '' OR k.line_id = ?1) AND (?2 = '' OR k.batch = ?2)
+             ORDER BY k.line_id, k.batch",
+        )?;
+    let rows = statement.query_map(params![line_id, batch], |r| {
+        let n = |i| r.get::<_, i64>(i).map(|v| v as u64);
+        Ok(Reconciliation {
+            closure: None,
+            line_id: r.get(0)?,
+            batch: r.get(1)?,
+            commissioned: n(2)?,
+            verified: n(3)?,
+            frames: n(4)?,
+            passed: n(5)?,
+            no_read: n(6)?,
+            duplicate: n(7)?,
+            not_commissioned: n(8)?,
+        })
+    })?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+/// Reconciliation per line and batch; a closed batch shows the counts its signature froze.
+pub(super) fn reconcile(
+    conn: &Connection,
+    line_id: &str,
+    batch: &str,
+) -> Result<Vec<Reconciliation>> {
+    let mut batches = live_counts(conn, line_id, batch)?;
+    for live in &mut batches {
+        let Some(closure) = closures::closure(conn, &live.line_id, &live.batch)? else {
+            continue;
+        };
+        if !closure.closed {
+            continue;
+        }
+        let after_close = live.frames.saturating_sub(closure.frozen.frames);
+        *live = Reconciliation {
+            closure: Some(Closed {
+                user: closure.user,
+                at_ms: closure.at_ms,
+                meaning: closure.meaning,
+                after_close,
+            }),
+            ..closure.frozen
+        };
+    }
+    Ok(batches)
 }

@@ -2,7 +2,7 @@
 //! a test can make the n-th statement of a batch fail and check that nothing of it remains.
 
 use crate::error::{Error, Result};
-use rusqlite::{Connection, OptionalExtension, Params, Row, Transaction};
+use rusqlite::{Connection, OptionalExtension, Params, Row, Transaction, TransactionBehavior};
 use std::cell::Cell;
 
 /// One write transaction (one verdict batch).
@@ -28,7 +28,9 @@ impl<'c> WriteTx<'c> {
     ) -> Result<WriteTx<'c>> {
         WriteTx::gate(fail_at, 0)?;
         Ok(WriteTx {
-            tx: conn.unchecked_transaction()?,
+            // IMMEDIATE: the write lock is taken at once, so a local command writing the
+            // same store (`token create`) waits its turn instead of failing the batch.
+            tx: Transaction::new_unchecked(conn, TransactionBehavior::Immediate)?,
             statements: Cell::new(1),
             fail_at,
         })
@@ -109,6 +111,11 @@ impl<'c> WriteTx<'c> {
             }
         }
         Ok(taken)
+    }
+
+    /// The connection, for reads that need no failure injection.
+    pub fn connection(&self) -> &Connection {
+        &self.tx
     }
 
     /// Commits; dropping a `WriteTx` without this rolls it back.

@@ -1,13 +1,15 @@
 //! The writer thread: owns the write connection and commits queued jobs in batches, one
 //! transaction (and one fsync) per batch, answering each job only after its batch is committed.
 
-use super::Freeze;
 use super::alarms::{self, Acknowledgement, open_alarm};
+use super::closures::{self, Closure};
 use super::evidence;
 use super::queries::row_verdict;
 use super::serials::{self, Commission, Commissioned};
 use super::stats;
+use super::trail::{self, Action, Entry, record};
 use super::tx::WriteTx;
+use super::{BatchChange, BatchSignature, Freeze};
 use super::{Counters, Health, MAX_BATCH, Pending, now_ms};
 use crate::control::{Change, FrozenLimits, Monitor};
 use crate::error::{Error, Result};
@@ -25,6 +27,8 @@ pub(super) type CommissionReply = oneshot::Sender<Result<Commissioned>>;
 pub(super) type ProbeReply = oneshot::Sender<Result<()>>;
 pub(super) type AcknowledgeReply = oneshot::Sender<Result<Arc<Alarm>>>;
 pub(super) type FreezeReply = oneshot::Sender<Result<Vec<FrozenLimits>>>;
+pub(super) type RecordReply = oneshot::Sender<Result<()>>;
+pub(super) type ClosureReply = oneshot::Sender<Result<Closure>>;
 
 pub(super) enum Job {
     Commit(Box<Pending>, Reply),
@@ -32,6 +36,10 @@ pub(super) enum Job {
     Probe(ProbeReply),
     Acknowledge(Acknowledgement, AcknowledgeReply),
     Freeze(Freeze, FreezeReply),
+    /// An entry for the audit trail alone (the service starts or stops, a call is refused).
+    Record(Box<Entry>, RecordReply),
+    /// A batch closed (signed) or reopened.
+    Batch(BatchSignature, ClosureReply),
     /// Time has passed: a camera may have fallen silent.
     Tick,
 }
@@ -65,6 +73,8 @@ const PROBE_HEADROOM: usize = 1 << 20;
 
 pub(super) struct Writer {
     pub(super) conn: Connection,
+    /// Where the audit trail's committed head is recorded ([`trail::save_head`]).
+    pub(super) data_dir: PathBuf,
     pub(super) evidence_dir: PathBuf,
     pub(super) evidence_budget: u64,
     pub(super) committed: broadcast::Sender<Arc<Verdict>>,
@@ -86,6 +96,9 @@ enum Written {
     Acknowledged(Result<Arc<Alarm>>),
     /// Limits an operator froze (stored with the monitor's next changes), or why none were.
     Frozen(Result<Vec<FrozenLimits>>),
+    Recorded,
+    /// The batch's closure, or why it could not change.
+    Batch(Box<Result<Closure>>),
     Tick,
 }
 
@@ -114,6 +127,8 @@ impl Job {
             | Job::Probe(_)
             | Job::Acknowledge(..)
             | Job::Freeze(..)
+            | Job::Record(..)
+            | Job::Batch(..)
             | Job::Tick => None,
         }
     }
@@ -140,6 +155,12 @@ impl Job {
             (Job::Freeze(_, reply), Written::Frozen(outcome)) => {
                 let _ = reply.send(outcome);
             }
+            (Job::Record(_, reply), Written::Recorded) => {
+                let _ = reply.send(Ok(()));
+            }
+            (Job::Batch(_, reply), Written::Batch(outcome)) => {
+                let _ = reply.send(*outcome);
+            }
             (Job::Tick, Written::Tick) => {}
             (job, _) => job.fail(&Error::Internal("a batch answer was mismatched".into())),
         }
@@ -160,6 +181,12 @@ impl Job {
                 let _ = reply.send(Err(error.cloned()));
             }
             Job::Freeze(_, reply) => {
+                let _ = reply.send(Err(error.cloned()));
+            }
+            Job::Record(_, reply) => {
+                let _ = reply.send(Err(error.cloned()));
+            }
+            Job::Batch(_, reply) => {
                 let _ = reply.send(Err(error.cloned()));
             }
             Job::Tick => {}
@@ -197,6 +224,7 @@ impl Writer {
                 changes,
             }) => {
                 self.changes_stored(changes);
+                self.save_head();
                 self.counters.stored.fetch_add(verdicts, Ordering::Relaxed);
                 self.health.send_if_modified(|health| {
                     let changed = *health != Health::Writing;
@@ -281,7 +309,26 @@ impl Writer {
                             freeze.points,
                         )
                         .map_err(Error::NotFound);
+                    if let Ok(frozen) = &frozen {
+                        trail::append(&tx, &frozen_entry(freeze, frozen))?;
+                    }
                     answers.push(Written::Frozen(frozen));
+                }
+                Job::Record(entry, _) => {
+                    trail::append(&tx, entry)?;
+                    answers.push(Written::Recorded);
+                }
+                Job::Batch(signature, _) => {
+                    let (line, batch) = (&signature.line_id, &signature.batch);
+                    let outcome = match &signature.change {
+                        BatchChange::Close(meaning) => {
+                            closures::close(&tx, line, batch, *meaning, &signature.actor)?
+                        }
+                        BatchChange::Reopen(reason) => {
+                            closures::reopen(&tx, line, batch, reason, &signature.actor)?
+                        }
+                    };
+                    answers.push(Written::Batch(Box::new(outcome)));
                 }
                 Job::Tick => answers.push(Written::Tick),
                 Job::Commission(commission, _) => {
@@ -339,7 +386,10 @@ impl Writer {
             Ok(changes)
         });
         match stored {
-            Ok(changes) => self.changes_stored(changes),
+            Ok(changes) => {
+                self.changes_stored(changes);
+                self.save_head();
+            }
             Err(e) => eprintln!("verigrade: line control changes wait for the store: {e}"),
         }
     }
@@ -401,6 +451,13 @@ impl Writer {
         }
     }
 
+    /// Records the audit trail's committed head beside the store; a failure only delays it.
+    fn save_head(&self) {
+        if let Err(e) = trail::save_head(&self.conn, &self.data_dir) {
+            eprintln!("verigrade: the audit trail's head is not recorded: {e}");
+        }
+    }
+
     /// Writes, syncs and removes a file of `PROBE_HEADROOM` bytes: the disk has room for more
     /// than one write.
     fn check_room(&self) -> Result<()> {
@@ -448,12 +505,14 @@ fn store_one(tx: &WriteTx, pending: &Pending, line_stopped: bool) -> Result<(Ver
         verdict.frame_id = format!("auto-{seq}");
     }
     serials::check_duplicate(tx, &mut verdict, seq)?;
+    closures::check_open(tx, &mut verdict)?;
     serials::check_commissioned(tx, &mut verdict, seq)?;
     let evidence = pending.evidence.as_ref();
     verdict.sequence = seq as u64;
     verdict.stored_unix_ms = now_ms();
     verdict.line_stopped = line_stopped;
     verdict.evidence = evidence.map(|e| e.file_name.clone()).unwrap_or_default();
+    let record = verdict.encode_to_vec();
     tx.execute(
         "INSERT INTO verdicts (seq, line_id, frame_id, stored_ms, pass, evidence, evidence_bytes, record)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
@@ -465,17 +524,56 @@ fn store_one(tx: &WriteTx, pending: &Pending, line_stopped: bool) -> Result<(Ver
             verdict.pass,
             evidence.map(|e| &e.file_name),
             evidence.map_or(0, |e| e.bytes as i64),
-            verdict.encode_to_vec()
+            record
         ],
     )?;
+    let digest = trail::verdict_digest(
+        seq,
+        &verdict.line_id,
+        &verdict.frame_id,
+        verdict.stored_unix_ms,
+        verdict.pass,
+        &record,
+    );
+    let entry = Entry::new(
+        pending.actor.clone(),
+        Action::VerdictStored,
+        record::verdict(seq),
+    )
+    .after(digest);
+    trail::append(tx, &entry)?;
     stats::count_verdict(tx, &verdict, seq)?;
     Ok((verdict, Stored::New))
+}
+
+/// The audit entry of limits an operator froze.
+fn frozen_entry(freeze: &Freeze, frozen: &[FrozenLimits]) -> Entry {
+    let limits: Vec<String> = frozen
+        .iter()
+        .map(|f| {
+            format!(
+                "{} camera {} {}: centre {:.4}, sigma {:.4}",
+                f.line_id,
+                f.camera_id,
+                f.metric.name(),
+                f.limits.centre,
+                f.limits.sigma
+            )
+        })
+        .collect();
+    Entry::new(
+        freeze.actor.clone(),
+        Action::LimitsFrozen,
+        record::line(&freeze.line_id),
+    )
+    .after(limits.join("; "))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::{Evidence, audit, open_database};
+    use crate::access::Actor;
+    use crate::store::{Evidence, check_invariants, open_database};
 
     const GTIN: &str = "09506000134352";
     /// Evidence files are 100 bytes; the budget keeps one.
@@ -497,6 +595,7 @@ mod tests {
         fn writer(&self) -> Writer {
             Writer {
                 conn: open_database(&self.0.join("verdicts.sqlite"), 1 << 20).unwrap(),
+                data_dir: self.0.clone(),
                 evidence_dir: self.0.join("evidence"),
                 evidence_budget: BUDGET,
                 committed: broadcast::channel(64).0,
@@ -564,6 +663,7 @@ mod tests {
 
     fn commission(batch: &str, serials: &[&str]) -> Submit {
         Submit::Commission(Commission {
+            actor: Actor::open("qa"),
             line_id: "L1".into(),
             batch: batch.into(),
             gtin: GTIN.into(),
@@ -590,6 +690,7 @@ mod tests {
                     let (reply, answer) = oneshot::channel();
                     jobs.push(Job::Commit(
                         Box::new(Pending {
+                            actor: Actor::open("camera"),
                             verdict: *verdict,
                             evidence,
                         }),
@@ -703,7 +804,7 @@ mod tests {
     }
 
     fn consistent(writer: &Writer) -> Vec<String> {
-        audit(&writer.conn, &writer.evidence_dir).unwrap()
+        check_invariants(&writer.conn, &writer.evidence_dir).unwrap()
     }
 
     /// The two batches without a fault, and what they must store.

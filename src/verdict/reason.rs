@@ -57,6 +57,12 @@ pub enum Reason {
         this_line: String,
         this_batch: String,
     },
+    /// The pack's batch was closed (signed); it takes no more packs.
+    BatchClosed {
+        batch: String,
+        user: String,
+        at: String,
+    },
     /// The frame holds another number of symbols than the line expects.
     CountMismatch { found: usize, expected: usize },
     /// A reason of the frame's symbol `symbol` (1-based) other than its first.
@@ -175,6 +181,10 @@ impl fmt::Display for Reason {
                 f,
                 "serial (21) {serial} was commissioned for batch {batch} on line {line}, \
                  not batch {this_batch} on line {this_line}"
+            ),
+            Reason::BatchClosed { batch, user, at } => write!(
+                f,
+                "batch {batch} was closed by {user} at {at}; it takes no more packs"
             ),
             Reason::CountMismatch { found, expected } => write!(
                 f,

@@ -23,7 +23,7 @@ struct Counts {
 }
 
 /// Every broken invariant, in words; empty when the store is consistent.
-pub fn audit(conn: &Connection, evidence_dir: &Path) -> Result<Vec<String>> {
+pub fn check_invariants(conn: &Connection, evidence_dir: &Path) -> Result<Vec<String>> {
     let mut problems = Vec::new();
     let integrity: String = conn.query_row("PRAGMA integrity_check", [], |r| r.get(0))?;
     if integrity != "ok" {
