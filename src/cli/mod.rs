@@ -2,6 +2,7 @@
 
 pub mod alarms;
 pub mod client;
+pub mod connection;
 pub mod gateway;
 pub mod generate;
 pub mod grade;
