@@ -3,6 +3,7 @@
 //! freezes the charts' limits from the process as it runs now.
 
 use super::client::{OutputFormat, list_paged};
+use super::connection::Connection;
 use anyhow::{Context, Result};
 use clap::Args;
 use serde_json::json;
@@ -15,12 +16,10 @@ use verigrade::proto::{
     GetLineStateRequest, ListAlarmsRequest, RunState, WatchAlarmsRequest,
 };
 
-const DEFAULT_SERVER: &str = "http://127.0.0.1:50051";
-
 #[derive(Args)]
 pub struct AlarmsArgs {
-    #[arg(long, default_value = DEFAULT_SERVER)]
-    server: String,
+    #[command(flatten)]
+    connection: Connection,
     /// Line (empty: every line). With a line, its state comes first.
     #[arg(long, default_value = "")]
     line: String,
@@ -39,8 +38,8 @@ pub struct AlarmsArgs {
 
 #[derive(Args)]
 pub struct AckArgs {
-    #[arg(long, default_value = DEFAULT_SERVER)]
-    server: String,
+    #[command(flatten)]
+    connection: Connection,
     /// The alarm, as `alarms` lists it.
     alarm_id: String,
     /// Who acknowledges.
@@ -53,8 +52,8 @@ pub struct AckArgs {
 
 #[derive(Args)]
 pub struct ChartArgs {
-    #[arg(long, default_value = DEFAULT_SERVER)]
-    server: String,
+    #[command(flatten)]
+    connection: Connection,
     #[arg(long)]
     line: String,
     /// A parameter name (symbol_contrast, modulation, …), overall_grade, decode_time_ms or
@@ -74,8 +73,8 @@ pub struct ChartArgs {
 
 #[derive(Args)]
 pub struct BaselineArgs {
-    #[arg(long, default_value = DEFAULT_SERVER)]
-    server: String,
+    #[command(flatten)]
+    connection: Connection,
     #[arg(long)]
     line: String,
     /// Camera (empty: the line's only camera).
@@ -87,12 +86,6 @@ pub struct BaselineArgs {
     /// The latest points to take the limits from (0: the configured baseline length).
     #[arg(long, default_value_t = 0)]
     points: u32,
-}
-
-async fn connect(server: &str) -> Result<AlarmsClient<tonic::transport::Channel>> {
-    AlarmsClient::connect(server.to_string())
-        .await
-        .with_context(|| format!("cannot connect to {server}"))
 }
 
 /// An alarm under its contract names.
@@ -135,7 +128,7 @@ fn print(alarm: &Alarm, format: OutputFormat) {
 pub fn alarms(args: &AlarmsArgs) -> Result<ExitCode> {
     let runtime = tokio::runtime::Runtime::new()?;
     runtime.block_on(async {
-        let mut client = connect(&args.server).await?;
+        let mut client = AlarmsClient::new(args.connection.connect().await?);
         if args.watch {
             let mut feed = client
                 .watch_alarms(WatchAlarmsRequest {
@@ -197,7 +190,7 @@ pub fn alarms(args: &AlarmsArgs) -> Result<ExitCode> {
 pub fn ack(args: &AckArgs) -> Result<ExitCode> {
     let runtime = tokio::runtime::Runtime::new()?;
     runtime.block_on(async {
-        let mut client = connect(&args.server).await?;
+        let mut client = AlarmsClient::new(args.connection.connect().await?);
         let answer = client
             .acknowledge_alarm(AcknowledgeAlarmRequest {
                 alarm_id: args.alarm_id.clone(),
@@ -227,7 +220,7 @@ pub fn ack(args: &AckArgs) -> Result<ExitCode> {
 pub fn chart(args: &ChartArgs) -> Result<ExitCode> {
     let runtime = tokio::runtime::Runtime::new()?;
     let chart = runtime.block_on(async {
-        let mut client = connect(&args.server).await?;
+        let mut client = AlarmsClient::new(args.connection.connect().await?);
         let chart = client
             .get_control_chart(GetControlChartRequest {
                 line_id: args.line.clone(),
@@ -253,7 +246,7 @@ pub fn chart(args: &ChartArgs) -> Result<ExitCode> {
 pub fn baseline(args: &BaselineArgs) -> Result<ExitCode> {
     let runtime = tokio::runtime::Runtime::new()?;
     runtime.block_on(async {
-        let mut client = connect(&args.server).await?;
+        let mut client = AlarmsClient::new(args.connection.connect().await?);
         let frozen = client
             .freeze_limits(FreezeLimitsRequest {
                 line_id: args.line.clone(),

@@ -3,6 +3,7 @@
 //! counts; `commission` loads commissioned serials; `reconcile` prints the counts per line and
 //! batch.
 
+use super::connection::{Authorized, Connection};
 use anyhow::{Context, Result, bail};
 use clap::{Args, ValueEnum};
 use serde_json::{Value, json};
@@ -21,8 +22,6 @@ use verigrade::proto::{
     Verdict, VerifyRequest, WatchVerdictsRequest, verify_request,
 };
 
-pub(crate) const DEFAULT_SERVER: &str = "http://127.0.0.1:50051";
-
 #[derive(Clone, Copy, ValueEnum)]
 pub enum OutputFormat {
     Json,
@@ -31,8 +30,8 @@ pub enum OutputFormat {
 
 #[derive(Args)]
 pub struct StreamArgs {
-    #[arg(long, default_value = DEFAULT_SERVER)]
-    server: String,
+    #[command(flatten)]
+    connection: Connection,
     /// Line the frames come from.
     #[arg(long)]
     line: String,
@@ -74,8 +73,8 @@ pub struct StreamArgs {
 
 #[derive(Args)]
 pub struct VerdictsArgs {
-    #[arg(long, default_value = DEFAULT_SERVER)]
-    server: String,
+    #[command(flatten)]
+    connection: Connection,
     /// Line (empty: every line).
     #[arg(long, default_value = "")]
     line: String,
@@ -94,8 +93,8 @@ pub struct VerdictsArgs {
 
 #[derive(Args)]
 pub struct CommissionArgs {
-    #[arg(long, default_value = DEFAULT_SERVER)]
-    server: String,
+    #[command(flatten)]
+    connection: Connection,
     #[arg(long)]
     line: String,
     #[arg(long)]
@@ -109,8 +108,8 @@ pub struct CommissionArgs {
 
 #[derive(Args)]
 pub struct ReconcileArgs {
-    #[arg(long, default_value = DEFAULT_SERVER)]
-    server: String,
+    #[command(flatten)]
+    connection: Connection,
     /// Line (empty: every line).
     #[arg(long, default_value = "")]
     line: String,
@@ -123,8 +122,8 @@ pub struct ReconcileArgs {
 
 #[derive(Args)]
 pub struct StatsArgs {
-    #[arg(long, default_value = DEFAULT_SERVER)]
-    server: String,
+    #[command(flatten)]
+    connection: Connection,
     /// Line (empty: every line).
     #[arg(long, default_value = "")]
     line: String,
@@ -187,13 +186,11 @@ pub fn stream(args: &StreamArgs) -> Result<ExitCode> {
     let images = Arc::new(images);
     let runtime = tokio::runtime::Runtime::new()?;
     runtime.block_on(async {
+        let connector = args.connection.connector()?;
         let started = Instant::now();
         let mut streams = Vec::new();
         for client in 0..args.clients {
-            let channel = tonic::transport::Endpoint::from_shared(args.server.clone())?
-                .connect()
-                .await
-                .with_context(|| format!("cannot connect to {}", args.server))?;
+            let channel = connector.connect().await?;
             let images = images.clone();
             let line = args.line.clone();
             let camera = match (args.camera.as_str(), args.clients) {
@@ -257,7 +254,7 @@ pub(crate) fn percentile(sorted: &[f64], p: f64) -> f64 {
 }
 
 async fn run_stream(
-    mut client: VerifierClient<tonic::transport::Channel>,
+    mut client: VerifierClient<Authorized>,
     images: Arc<Vec<(PathBuf, bytes::Bytes)>>,
     (line_id, camera_id, profile, expected): (String, String, String, Expected),
     repeat: u64,
@@ -326,9 +323,7 @@ async fn run_stream(
 pub fn verdicts(args: &VerdictsArgs) -> Result<ExitCode> {
     let runtime = tokio::runtime::Runtime::new()?;
     runtime.block_on(async {
-        let mut client = VerdictsClient::connect(args.server.clone())
-            .await
-            .with_context(|| format!("cannot connect to {}", args.server))?;
+        let mut client = VerdictsClient::new(args.connection.connect().await?);
         if args.watch {
             let mut feed = client
                 .watch_verdicts(WatchVerdictsRequest {
@@ -397,9 +392,7 @@ where
 pub fn stats(args: &StatsArgs) -> Result<ExitCode> {
     let runtime = tokio::runtime::Runtime::new()?;
     runtime.block_on(async {
-        let mut client = VerdictsClient::connect(args.server.clone())
-            .await
-            .with_context(|| format!("cannot connect to {}", args.server))?;
+        let mut client = VerdictsClient::new(args.connection.connect().await?);
         let stats = client
             .get_line_stats(GetLineStatsRequest {
                 line_id: args.line.clone(),
@@ -446,9 +439,7 @@ pub fn commission(args: &CommissionArgs) -> Result<ExitCode> {
         .collect();
     let runtime = tokio::runtime::Runtime::new()?;
     runtime.block_on(async {
-        let mut client = SerialsClient::connect(args.server.clone())
-            .await
-            .with_context(|| format!("cannot connect to {}", args.server))?;
+        let mut client = SerialsClient::new(args.connection.connect().await?);
         let outcome = client
             .commission(tokio_stream::iter(requests))
             .await?
@@ -470,9 +461,7 @@ pub fn commission(args: &CommissionArgs) -> Result<ExitCode> {
 pub fn reconcile(args: &ReconcileArgs) -> Result<ExitCode> {
     let runtime = tokio::runtime::Runtime::new()?;
     runtime.block_on(async {
-        let mut client = SerialsClient::connect(args.server.clone())
-            .await
-            .with_context(|| format!("cannot connect to {}", args.server))?;
+        let mut client = SerialsClient::new(args.connection.connect().await?);
         let answer = client
             .reconcile(ReconcileRequest {
                 line_id: args.line.clone(),

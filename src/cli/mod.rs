@@ -3,6 +3,7 @@
 pub mod access;
 pub mod alarms;
 pub mod client;
+pub mod connection;
 pub mod gateway;
 pub mod generate;
 pub mod grade;

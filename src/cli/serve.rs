@@ -13,6 +13,16 @@ pub struct ServeArgs {
     /// Address of the OPC UA server for PLCs and SCADA (e.g. 0.0.0.0:4840) [default: off].
     #[arg(long)]
     opcua_listen: Option<String>,
+    /// Serve over TLS with this certificate (PEM; intermediates after it) [default: plain
+    /// HTTP/2].
+    #[arg(long, value_name = "FILE")]
+    tls_cert: Option<PathBuf>,
+    /// The private key of --tls-cert (PEM, unencrypted).
+    #[arg(long, value_name = "FILE")]
+    tls_key: Option<PathBuf>,
+    /// Mutual TLS: serve only clients with a certificate this CA (PEM) signed.
+    #[arg(long, value_name = "FILE")]
+    tls_client_ca: Option<PathBuf>,
     /// Store and evidence folder [default: ./verigrade-data].
     #[arg(long)]
     data_dir: Option<PathBuf>,
@@ -29,19 +39,30 @@ pub fn run(args: &ServeArgs) -> Result<()> {
     if let Some(opcua) = &args.opcua_listen {
         config.opcua_listen.clone_from(opcua);
     }
+    for (flag, setting) in [
+        (&args.tls_cert, &mut config.tls_cert),
+        (&args.tls_key, &mut config.tls_key),
+        (&args.tls_client_ca, &mut config.tls_client_ca),
+    ] {
+        if flag.is_some() {
+            setting.clone_from(flag);
+        }
+    }
     if let Some(dir) = &args.data_dir {
         config.data_dir.clone_from(dir);
     }
+    verigrade::serve::tls::check(&config)?;
     let runtime = tokio::runtime::Runtime::new()?;
     runtime.block_on(async move {
         let listener = tokio::net::TcpListener::bind(&config.listen)
             .await
             .with_context(|| format!("cannot listen on {}", config.listen))?;
         eprintln!(
-            "verigrade: serving on {} (store {}, default profile {})",
+            "verigrade: serving on {} (store {}, default profile {}); {}",
             listener.local_addr()?,
             config.data_dir.display(),
-            config.default_profile
+            config.default_profile,
+            verigrade::serve::tls::describe(&config)
         );
         let stopped = verigrade::serve::run(config, listener, shutdown_signal()).await?;
         eprintln!("verigrade: stopped; {stopped}");

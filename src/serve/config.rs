@@ -17,6 +17,13 @@ pub struct Config {
     pub data_dir: PathBuf,
     /// Address of the OPC UA server for PLCs and SCADA; empty or "off": none.
     pub opcua_listen: String,
+    /// The service's TLS certificate (PEM, intermediates after it); none: plain HTTP/2.
+    pub tls_cert: Option<PathBuf>,
+    /// The private key of `tls_cert` (PEM).
+    pub tls_key: Option<PathBuf>,
+    /// Mutual TLS: a CA certificate (PEM); only clients with a certificate it signed are
+    /// served, others are refused at the handshake.
+    pub tls_client_ca: Option<PathBuf>,
     /// Profile for lines without their own.
     pub default_profile: String,
     /// Grading threads; 0 = one per core.
@@ -85,6 +92,9 @@ impl Default for Config {
             listen: "127.0.0.1:50051".into(),
             data_dir: PathBuf::from("verigrade-data"),
             opcua_listen: String::new(),
+            tls_cert: None,
+            tls_key: None,
+            tls_client_ca: None,
             default_profile: "iso15415".into(),
             workers: 0,
             limits: Limits::default(),
@@ -155,8 +165,9 @@ impl Config {
         Ok(config)
     }
 
-    /// Applies `VERIGRADE_LISTEN`, `VERIGRADE_OPCUA_LISTEN`, `VERIGRADE_DATA_DIR`, `VERIGRADE_DEFAULT_PROFILE`,
-    /// `VERIGRADE_WORKERS`, `VERIGRADE_MAX_FRAME_BYTES`, `VERIGRADE_MAX_PIXELS`,
+    /// Applies `VERIGRADE_LISTEN`, `VERIGRADE_OPCUA_LISTEN`, `VERIGRADE_TLS_CERT`,
+    /// `VERIGRADE_TLS_KEY`, `VERIGRADE_TLS_CLIENT_CA` (empty: none), `VERIGRADE_DATA_DIR`,
+    /// `VERIGRADE_DEFAULT_PROFILE`, `VERIGRADE_WORKERS`, `VERIGRADE_MAX_FRAME_BYTES`, `VERIGRADE_MAX_PIXELS`,
     /// `VERIGRADE_MAX_CONCURRENT_STREAMS`, `VERIGRADE_STREAM_WINDOW`,
     /// `VERIGRADE_EVIDENCE_BUDGET_BYTES`, `VERIGRADE_STORE_CACHE_BYTES`,
     /// `VERIGRADE_MAX_ID_BYTES`, `VERIGRADE_MAX_STREAMS_PER_CLIENT`,
@@ -173,6 +184,15 @@ impl Config {
         }
         if let Some(v) = var("VERIGRADE_OPCUA_LISTEN") {
             self.opcua_listen = v;
+        }
+        for (name, slot) in [
+            ("VERIGRADE_TLS_CERT", &mut self.tls_cert),
+            ("VERIGRADE_TLS_KEY", &mut self.tls_key),
+            ("VERIGRADE_TLS_CLIENT_CA", &mut self.tls_client_ca),
+        ] {
+            if let Some(v) = var(name) {
+                *slot = (!v.is_empty()).then(|| v.into());
+            }
         }
         if let Some(v) = var("VERIGRADE_DATA_DIR") {
             self.data_dir = v.into();
@@ -338,6 +358,31 @@ mod tests {
         assert_eq!(config.limits.store_cache_bytes, 8 << 20);
         assert_eq!(config.line_profile("L2"), "gs1-healthcare");
         assert_eq!(config.line_profile("L1"), "iso15415");
+    }
+
+    #[test]
+    fn tls_files_come_from_the_file_then_the_environment() {
+        let mut config = Config::parse(
+            "tls_cert = \"server.pem\"\ntls_key = \"server.key\"\n",
+            "test",
+        )
+        .unwrap();
+        assert_eq!(config.tls_cert, Some(PathBuf::from("server.pem")));
+        assert_eq!(config.tls_client_ca, None);
+        config
+            .apply_env(|name| match name {
+                "VERIGRADE_TLS_KEY" => Some("renewed.key".into()),
+                "VERIGRADE_TLS_CLIENT_CA" => Some("plant-ca.pem".into()),
+                _ => None,
+            })
+            .unwrap();
+        assert_eq!(config.tls_key, Some(PathBuf::from("renewed.key")));
+        assert_eq!(config.tls_client_ca, Some(PathBuf::from("plant-ca.pem")));
+        // An empty variable takes a file's setting away.
+        config
+            .apply_env(|name| (name == "VERIGRADE_TLS_CLIENT_CA").then(String::new))
+            .unwrap();
+        assert_eq!(config.tls_client_ca, None);
     }
 
     #[test]

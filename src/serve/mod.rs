@@ -15,6 +15,7 @@ pub mod engine;
 mod inflight;
 pub mod opcua;
 mod serials;
+pub mod tls;
 mod verdicts;
 mod verifier;
 
@@ -137,6 +138,7 @@ pub async fn run(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<Stopped> {
+    let server = tls::server_builder(&config)?;
     let data_dir = config.data_dir.clone();
     let (budget, cache) = (
         config.limits.evidence_budget_bytes,
@@ -253,7 +255,7 @@ pub async fn run(
             cancel.cancel();
         }
     };
-    let server = tonic::transport::Server::builder()
+    let server = server
         .initial_stream_window_size(STREAM_WINDOW_BYTES)
         .initial_connection_window_size(4 * STREAM_WINDOW_BYTES)
         .add_service(health_service)

@@ -122,6 +122,8 @@ pub fn image_request(line: &str, frame: &str, image: Bytes) -> VerifyRequest {
 pub struct Process {
     child: Child,
     pub url: String,
+    /// The line the server starts with: where it listens, its store, whether TLS is on.
+    pub started: String,
     /// What the server printed on stderr after its first line, read as it comes.
     stderr: Arc<Mutex<String>>,
     reader: Option<std::thread::JoinHandle<()>>,
@@ -167,6 +169,7 @@ impl Process {
         Process {
             child,
             url: format!("http://{address}"),
+            started: first,
             stderr,
             reader: Some(reader),
         }

@@ -9,8 +9,9 @@ mod prepare;
 mod queue;
 mod source;
 
-use super::client::{DEFAULT_SERVER, OutputFormat, percentile, print, verdict_json};
-use anyhow::{Result, bail};
+use super::client::{OutputFormat, percentile, print, verdict_json};
+use super::connection::{Connection, Connector};
+use anyhow::{Context, Result, bail};
 use clap::Args;
 use prepare::{Preparer, Roi, Trigger};
 use queue::Queue;
@@ -28,8 +29,8 @@ use verigrade::proto::{Verdict, VerifyRequest, verify_request};
 
 #[derive(Args)]
 pub struct GatewayArgs {
-    #[arg(long, default_value = DEFAULT_SERVER)]
-    server: String,
+    #[command(flatten)]
+    connection: Connection,
     /// Line the frames come from.
     #[arg(long)]
     line: String,
@@ -154,6 +155,7 @@ pub fn gateway(args: &GatewayArgs) -> Result<ExitCode> {
     };
     let stdin = args.paths.iter().any(|p| p.as_os_str() == "-");
     let hot_folder = args.watch.as_deref().map(HotFolder::open).transpose()?;
+    let connector = args.connection.connector()?;
     let stop = Arc::new(AtomicBool::new(false));
     let counted = Arc::new(Counted::default());
     let queue = Arc::new(Queue::new(args.queue as usize));
@@ -178,7 +180,7 @@ pub fn gateway(args: &GatewayArgs) -> Result<ExitCode> {
         })
     };
     let runtime = tokio::runtime::Runtime::new()?;
-    let sent = runtime.block_on(send(args, &queue, stop, &counted));
+    let sent = runtime.block_on(send(args, &connector, &queue, stop, &counted));
     queue.sender_gone();
     let tally = sent?;
     capture
@@ -315,6 +317,7 @@ impl Capture {
 /// stream breaks, until the capture side is done (or stopped) and every frame is answered.
 async fn send(
     args: &GatewayArgs,
+    connector: &Connector,
     captures: &Queue<Captures>,
     stop: Arc<AtomicBool>,
     counted: &Counted,
@@ -350,22 +353,21 @@ async fn send(
             return Err(unanswered_at_stop(unanswered.len()));
         }
         let stream = async {
-            let channel = tonic::transport::Endpoint::from_shared(args.server.clone())?
-                .connect()
-                .await?;
-            let mut client = VerifierClient::new(channel)
+            let mut client = VerifierClient::new(connector.connect().await?)
                 .max_decoding_message_size(64 << 20)
                 .max_encoding_message_size(usize::MAX);
             let (tx, rx) = mpsc::channel::<VerifyRequest>(IN_FLIGHT);
-            let answers = client.verify_stream(ReceiverStream::new(rx)).await?;
+            let answers = client
+                .verify_stream(ReceiverStream::new(rx))
+                .await
+                .with_context(|| format!("cannot open a stream on {}", args.connection.server))?;
             anyhow::Ok((tx, answers.into_inner()))
         };
         let (tx, mut answers) = match stream.await {
             Ok(opened) => opened,
             Err(e) => {
                 eprintln!(
-                    "verigrade gateway: cannot reach {}: {e:#}; trying again in {:.1} s",
-                    args.server,
+                    "verigrade gateway: {e:#}; trying again in {:.1} s",
                     backoff.seconds()
                 );
                 tokio::select! {
