@@ -58,8 +58,10 @@ enum Command {
     Baseline(cli::alarms::BaselineArgs),
     /// Access tokens: create (printed once), list, revoke.
     Token(cli::access::TokenArgs),
-    /// The audit trail: verify it and the records it covers.
+    /// The audit trail: verify it and the records it covers, or list it.
     Audit(cli::access::AuditArgs),
+    /// A batch's electronic signature: close (qa) or reopen with a reason.
+    Batch(cli::access::BatchArgs),
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -104,11 +106,19 @@ fn main() -> ExitCode {
         Command::Baseline(args) => cli::alarms::baseline(&args),
         Command::Token(args) => cli::access::token(&args),
         Command::Audit(args) => cli::access::audit(&args),
+        Command::Batch(args) => cli::access::batch(&args),
     };
     match outcome {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("verigrade: {e:#}");
+            match e.downcast_ref::<tonic::Status>() {
+                // The server's own words, then the code a script can act on.
+                Some(status) if status.message().is_empty() => {
+                    eprintln!("verigrade: {} ({:?})", status.code(), status.code())
+                }
+                Some(status) => eprintln!("verigrade: {} ({:?})", status.message(), status.code()),
+                None => eprintln!("verigrade: {e:#}"),
+            }
             ExitCode::from(2)
         }
     }

@@ -266,6 +266,190 @@ fn with_a_client_ca_the_server_takes_only_clients_with_a_certificate_it_signed()
     assert!(stdout.contains("SN0004"), "{stdout}");
 }
 
+/// `verigrade token create` on `dir`: the token it prints once.
+fn create_token(dir: &str, role: &str, user: &str) -> String {
+    let (code, stdout, stderr) = verigrade(&[
+        "token",
+        "create",
+        "--data-dir",
+        dir,
+        "--role",
+        role,
+        "--user",
+        user,
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stderr.contains("it is shown only now"), "{stderr}");
+    stdout.trim().to_string()
+}
+
+#[test]
+fn over_tls_each_token_is_held_to_its_role_and_a_revoked_one_is_refused() {
+    let pki = Pki::new("tokens");
+    let data = data_dir("tls-tokens");
+    let dir = data.display().to_string();
+    // Tokens made before the service starts: it is under access control from its first call.
+    let gateway = create_token(&dir, "gateway", "camera-1");
+    let qa = create_token(&dir, "qa", "quinn");
+    let env = [
+        ("VERIGRADE_TLS_CERT", pki.path("server.pem")),
+        ("VERIGRADE_TLS_KEY", pki.path("server.key")),
+    ];
+    let server = Process::start(&data, &env);
+    let https = server.url.replace("http://", "https://");
+    let ca = pki.path("ca.pem");
+    let tls = ["--server", https.as_str(), "--ca", ca.as_str()];
+    let pack = pki.pack("SN0001");
+    let stream = |token: Option<&str>| {
+        let mut args = [&["stream", "--line", "L1"][..], &tls[..]].concat();
+        let with_token;
+        if let Some(token) = token {
+            with_token = ["--token", token];
+            args.extend_from_slice(&with_token);
+        }
+        args.push(&pack);
+        verigrade(&args)
+    };
+
+    let (code, _, stderr) = stream(None);
+    assert_eq!(code, 2);
+    assert_eq!(
+        stderr,
+        "verigrade: this server requires a token: send `authorization: Bearer TOKEN` (--token or VERIGRADE_TOKEN) (Unauthenticated)\n"
+    );
+    let (code, stdout, stderr) = stream(Some(&gateway));
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.contains("SN0001"), "{stdout}");
+
+    let serials = pki.dir.join("serials.txt");
+    std::fs::write(&serials, "SN0002\nSN0003\n").unwrap();
+    let serials = serials.display().to_string();
+    let commission = |token: &str| {
+        let args = [
+            &[
+                "commission",
+                "--line",
+                "L1",
+                "--batch",
+                "B1",
+                "--gtin",
+                "09506000134352",
+            ][..],
+            &tls[..],
+            &["--token", token, &serials],
+        ]
+        .concat();
+        verigrade(&args)
+    };
+    let (code, _, stderr) = commission(&gateway);
+    assert_eq!(code, 2);
+    assert_eq!(
+        stderr,
+        "verigrade: camera-1 (gateway) may not commission serials: /verigrade.v1.Serials/Commission needs the role qa, admin (PermissionDenied)\n"
+    );
+    let (code, _, stderr) = commission(&qa);
+    assert_eq!(code, 0, "{stderr}");
+
+    // Revoked while the service runs: refused from the next call on.
+    let (code, _, stderr) = verigrade(&[
+        "token",
+        "revoke",
+        "--data-dir",
+        &dir,
+        "1",
+        "--reason",
+        "camera replaced",
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    let (code, _, stderr) = stream(Some(&gateway));
+    assert_eq!(code, 2);
+    assert_eq!(
+        stderr,
+        "verigrade: token 1 of camera-1 was revoked (Unauthenticated)\n"
+    );
+
+    // qa reads the trail over TLS: the refusals and who did what are in it.
+    let list = [
+        &["audit", "list", "--format", "json"][..],
+        &tls[..],
+        &["--token", &qa],
+    ]
+    .concat();
+    let (code, stdout, stderr) = verigrade(&list);
+    assert_eq!(code, 0, "{stderr}");
+    let entries: Vec<serde_json::Value> = stdout
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
+    let of = |action: &str| {
+        entries
+            .iter()
+            .filter(|e| e["action"] == action)
+            .map(|e| {
+                format!(
+                    "{} {}",
+                    e["user"].as_str().unwrap(),
+                    e["role"].as_str().unwrap()
+                )
+            })
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(of("verdict.stored"), ["camera-1 gateway"]);
+    assert_eq!(of("serials.commissioned"), ["quinn qa"]);
+    assert_eq!(of("access.denied").len(), 3, "{entries:?}");
+    assert_eq!(of("token.created").len(), 2);
+    assert_eq!(of("token.revoked").len(), 1);
+    let (status, stderr) = server.terminate();
+    assert!(status.success(), "{stderr}");
+    let (code, stdout, stderr) = verigrade(&["audit", "verify", "--data-dir", &dir]);
+    assert_eq!(code, 0, "{stdout}{stderr}");
+}
+
+#[test]
+fn beyond_loopback_the_service_needs_tls_and_tokens_or_insecure() {
+    let pki = Pki::new("exposure");
+    let data = data_dir("tls-exposure");
+    let dir = data.display().to_string();
+    let (code, _, stderr) = verigrade(&["serve", "--listen", "0.0.0.0:0", "--data-dir", &dir]);
+    assert_eq!(code, 2);
+    assert!(
+        stderr.starts_with("verigrade: invalid configuration listen: 0.0.0.0:")
+            && stderr.contains("the service has neither TLS (--tls-cert, --tls-key) nor tokens")
+            && stderr.contains("give --insecure")
+            && stderr.lines().count() == 1,
+        "{stderr}"
+    );
+    let tls = [
+        ("VERIGRADE_TLS_CERT", pki.path("server.pem")),
+        ("VERIGRADE_TLS_KEY", pki.path("server.key")),
+    ];
+    let (code, _, stderr) = verigrade_with(
+        &["serve", "--listen", "0.0.0.0:0", "--data-dir", &dir],
+        &[
+            ("VERIGRADE_TLS_CERT", &tls[0].1),
+            ("VERIGRADE_TLS_KEY", &tls[1].1),
+        ],
+    );
+    assert_eq!(code, 2);
+    assert!(
+        stderr.contains("no tokens (verigrade token create)"),
+        "{stderr}"
+    );
+
+    // With TLS and a token it serves; plain, only when told --insecure, and it says so.
+    create_token(&dir, "admin", "root");
+    let server = Process::start_on("0.0.0.0:0", &data, &tls);
+    let (status, stderr) = server.terminate();
+    assert!(status.success(), "{stderr}");
+    let server = Process::start_on("0.0.0.0:0", &data, &[("VERIGRADE_INSECURE", "1".into())]);
+    let (status, stderr) = server.terminate();
+    assert!(status.success(), "{stderr}");
+    assert!(
+        stderr.contains("warning: 0.0.0.0:") && stderr.contains("no TLS"),
+        "{stderr}"
+    );
+}
+
 #[test]
 fn bad_tls_files_are_refused_in_one_line_before_anything_listens_or_opens() {
     let pki = Pki::new("bad-files");

@@ -1,11 +1,18 @@
-//! `verigrade token …` and `verigrade audit verify`: commands run on the data directory itself,
-//! by whoever holds it (recorded as a local user), while the service runs or not.
+//! Access and audit at the command line. `token …` and `audit verify` run on the data
+//! directory itself, by whoever holds it (recorded as a local user), while the service runs or
+//! not; `audit list` and `batch close|reopen` ask a running service, with a token.
 
+use super::client::OutputFormat;
+use super::client::list_paged;
+use super::connection::Connection;
 use anyhow::{Context, Result};
 use clap::{Args, Subcommand, ValueEnum};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use verigrade::access::{Actor, Role};
+use verigrade::proto::audit_client::AuditClient;
+use verigrade::proto::serials_client::SerialsClient;
+use verigrade::proto::{AuditEntry, CloseBatchRequest, ListAuditRequest, ReopenBatchRequest};
 use verigrade::store::{self, rfc3339, tokens, trail};
 
 #[derive(Args)]
@@ -134,12 +141,219 @@ pub struct AuditArgs {
 enum AuditCommand {
     /// Verifies the audit trail and every record it covers: exit 0 intact, 1 broken.
     Verify(VerifyArgs),
+    /// Lists the audit trail from a running service, oldest entry first (qa, admin).
+    List(ListArgs),
 }
 
 pub fn audit(args: &AuditArgs) -> Result<ExitCode> {
     match &args.command {
         AuditCommand::Verify(verify_args) => verify(verify_args),
+        AuditCommand::List(list_args) => list(list_args),
     }
+}
+
+#[derive(Args)]
+pub struct ListArgs {
+    #[command(flatten)]
+    connection: Connection,
+    /// Entries at or after this time (RFC 3339, e.g. 2026-11-26T08:00:00Z).
+    #[arg(long)]
+    since: Option<String>,
+    /// Only this user's entries.
+    #[arg(long, default_value = "")]
+    user: String,
+    /// Only entries of this action (e.g. verdict.stored, alarm.acknowledged, batch.closed).
+    #[arg(long, default_value = "")]
+    action: String,
+    /// At most this many entries.
+    #[arg(long, default_value_t = 1000)]
+    limit: usize,
+    #[arg(long, value_enum, default_value = "text")]
+    format: OutputFormat,
+}
+
+fn list(args: &ListArgs) -> Result<ExitCode> {
+    let since_unix_ms = match &args.since {
+        None => 0,
+        Some(text) => {
+            let at = humantime::parse_rfc3339_weak(text)
+                .with_context(|| format!("--since {text:?} is not an RFC 3339 time"))?;
+            at.duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_millis() as i64)
+        }
+    };
+    let runtime = tokio::runtime::Runtime::new()?;
+    runtime.block_on(async {
+        let client = AuditClient::new(args.connection.connect().await?);
+        list_paged(
+            args.limit,
+            |page_size, page_token| {
+                let request = ListAuditRequest {
+                    since_unix_ms,
+                    user: args.user.clone(),
+                    action: args.action.clone(),
+                    page_size,
+                    page_token,
+                };
+                let mut client = client.clone();
+                async move {
+                    let page = client.list_audit(request).await?.into_inner();
+                    Ok((page.entries, page.next_page_token))
+                }
+            },
+            |entry: &AuditEntry| match args.format {
+                OutputFormat::Json => println!("{}", entry_json(entry)),
+                OutputFormat::Text => println!("{}", entry_text(entry)),
+            },
+        )
+        .await?;
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+fn entry_text(e: &AuditEntry) -> String {
+    let mut text = format!(
+        "{:>6}  {}  {} ({})  {}",
+        e.sequence,
+        rfc3339(e.unix_ms),
+        e.user,
+        e.role,
+        e.action
+    );
+    for (label, value) in [
+        ("", &e.record),
+        ("before ", &e.before),
+        ("after ", &e.after),
+        ("reason ", &e.reason),
+    ] {
+        if !value.is_empty() {
+            text.push_str(&format!("  {label}{value}"));
+        }
+    }
+    text
+}
+
+fn entry_json(e: &AuditEntry) -> serde_json::Value {
+    serde_json::json!({
+        "sequence": e.sequence,
+        "time": rfc3339(e.unix_ms),
+        "unix_ms": e.unix_ms,
+        "user": e.user,
+        "role": e.role,
+        "action": e.action,
+        "record": e.record,
+        "before": e.before,
+        "after": e.after,
+        "reason": e.reason,
+        "prev_hash": e.prev_hash,
+        "hash": e.hash,
+    })
+}
+
+#[derive(Args)]
+pub struct BatchArgs {
+    #[command(subcommand)]
+    command: BatchCommand,
+}
+
+#[derive(Subcommand)]
+enum BatchCommand {
+    /// Closes a batch with your electronic signature (qa): its reconciliation is frozen and
+    /// later packs of it fail.
+    Close {
+        #[command(flatten)]
+        connection: Connection,
+        #[arg(long)]
+        line: String,
+        #[arg(long)]
+        batch: String,
+        /// What the signature means.
+        #[arg(long, value_enum)]
+        meaning: MeaningArg,
+    },
+    /// Reopens a closed batch (qa); the reason is recorded.
+    Reopen {
+        #[command(flatten)]
+        connection: Connection,
+        #[arg(long)]
+        line: String,
+        #[arg(long)]
+        batch: String,
+        #[arg(long)]
+        reason: String,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum MeaningArg {
+    Approved,
+    Reviewed,
+}
+
+pub fn batch(args: &BatchArgs) -> Result<ExitCode> {
+    let runtime = tokio::runtime::Runtime::new()?;
+    runtime.block_on(async {
+        let closure = match &args.command {
+            BatchCommand::Close {
+                connection,
+                line,
+                batch,
+                meaning,
+            } => {
+                let meaning = match meaning {
+                    MeaningArg::Approved => "approved",
+                    MeaningArg::Reviewed => "reviewed",
+                };
+                SerialsClient::new(connection.connect().await?)
+                    .close_batch(CloseBatchRequest {
+                        line_id: line.clone(),
+                        batch: batch.clone(),
+                        meaning: meaning.into(),
+                    })
+                    .await?
+                    .into_inner()
+            }
+            BatchCommand::Reopen {
+                connection,
+                line,
+                batch,
+                reason,
+            } => SerialsClient::new(connection.connect().await?)
+                .reopen_batch(ReopenBatchRequest {
+                    line_id: line.clone(),
+                    batch: batch.clone(),
+                    reason: reason.clone(),
+                })
+                .await?
+                .into_inner(),
+        };
+        if closure.closed {
+            let counts = closure.reconciliation.unwrap_or_default();
+            println!(
+                "batch {} on line {} closed: signed {} by {} at {} (audit entry {})",
+                closure.batch,
+                closure.line_id,
+                closure.meaning,
+                closure.user,
+                rfc3339(closure.unix_ms),
+                closure.audit_sequence
+            );
+            println!(
+                "frozen: {} frames, {} passed, {} commissioned, {} verified; records SHA-256 {}",
+                counts.frames,
+                counts.passed,
+                counts.commissioned,
+                counts.verified,
+                closure.records_sha256
+            );
+        } else {
+            println!(
+                "batch {} on line {} reopened: {} (audit entry {})",
+                closure.batch, closure.line_id, closure.reason, closure.audit_sequence
+            );
+        }
+        Ok(ExitCode::SUCCESS)
+    })
 }
 
 #[derive(Args)]

@@ -23,6 +23,10 @@ pub struct ServeArgs {
     /// Mutual TLS: serve only clients with a certificate this CA (PEM) signed.
     #[arg(long, value_name = "FILE")]
     tls_client_ca: Option<PathBuf>,
+    /// Serve on an address other machines reach without TLS and tokens (or OPC UA there)
+    /// anyway.
+    #[arg(long)]
+    insecure: bool,
     /// Store and evidence folder [default: ./verigrade-data].
     #[arg(long)]
     data_dir: Option<PathBuf>,
@@ -48,6 +52,7 @@ pub fn run(args: &ServeArgs) -> Result<()> {
             setting.clone_from(flag);
         }
     }
+    config.insecure |= args.insecure;
     if let Some(dir) = &args.data_dir {
         config.data_dir.clone_from(dir);
     }
@@ -57,37 +62,28 @@ pub fn run(args: &ServeArgs) -> Result<()> {
         let listener = tokio::net::TcpListener::bind(&config.listen)
             .await
             .with_context(|| format!("cannot listen on {}", config.listen))?;
-        eprintln!(
-            "verigrade: serving on {} (store {}, default profile {}); {}",
-            listener.local_addr()?,
-            config.data_dir.display(),
-            config.default_profile,
-            verigrade::serve::tls::describe(&config)
-        );
         let stopped = verigrade::serve::run(config, listener, shutdown_signal()).await?;
         eprintln!("verigrade: stopped; {stopped}");
         Ok(())
     })
 }
 
-/// Completes on SIGINT (Ctrl-C) or SIGTERM.
-async fn shutdown_signal() {
-    let interrupt = tokio::signal::ctrl_c();
+/// Completes on SIGINT (Ctrl-C) or SIGTERM. The SIGTERM handler is in place once this returns,
+/// before the service says it serves: a service manager that stops it at once still gets a
+/// clean stop.
+fn shutdown_signal() -> impl std::future::Future<Output = ()> {
     #[cfg(unix)]
-    {
-        let mut terminate =
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(signal) => signal,
-                Err(_) => {
-                    let _ = interrupt.await;
-                    return;
-                }
-            };
-        tokio::select! {
-            _ = interrupt => {},
-            _ = terminate.recv() => {},
+    let terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate());
+    async move {
+        let interrupt = tokio::signal::ctrl_c();
+        #[cfg(unix)]
+        if let Ok(mut terminate) = terminate {
+            tokio::select! {
+                _ = interrupt => {},
+                _ = terminate.recv() => {},
+            }
+            return;
         }
+        let _ = interrupt.await;
     }
-    #[cfg(not(unix))]
-    let _ = interrupt.await;
 }

@@ -24,6 +24,9 @@ pub struct Config {
     /// Mutual TLS: a CA certificate (PEM); only clients with a certificate it signed are
     /// served, others are refused at the handshake.
     pub tls_client_ca: Option<PathBuf>,
+    /// Serve on an address other machines reach without TLS and tokens (or OPC UA, which has
+    /// no security here): refused unless this is set.
+    pub insecure: bool,
     /// Profile for lines without their own.
     pub default_profile: String,
     /// Grading threads; 0 = one per core.
@@ -95,6 +98,7 @@ impl Default for Config {
             tls_cert: None,
             tls_key: None,
             tls_client_ca: None,
+            insecure: false,
             default_profile: "iso15415".into(),
             workers: 0,
             limits: Limits::default(),
@@ -166,7 +170,8 @@ impl Config {
     }
 
     /// Applies `VERIGRADE_LISTEN`, `VERIGRADE_OPCUA_LISTEN`, `VERIGRADE_TLS_CERT`,
-    /// `VERIGRADE_TLS_KEY`, `VERIGRADE_TLS_CLIENT_CA` (empty: none), `VERIGRADE_DATA_DIR`,
+    /// `VERIGRADE_TLS_KEY`, `VERIGRADE_TLS_CLIENT_CA` (empty: none), `VERIGRADE_INSECURE`,
+    /// `VERIGRADE_DATA_DIR`,
     /// `VERIGRADE_DEFAULT_PROFILE`, `VERIGRADE_WORKERS`, `VERIGRADE_MAX_FRAME_BYTES`, `VERIGRADE_MAX_PIXELS`,
     /// `VERIGRADE_MAX_CONCURRENT_STREAMS`, `VERIGRADE_STREAM_WINDOW`,
     /// `VERIGRADE_EVIDENCE_BUDGET_BYTES`, `VERIGRADE_STORE_CACHE_BYTES`,
@@ -193,6 +198,18 @@ impl Config {
             if let Some(v) = var(name) {
                 *slot = (!v.is_empty()).then(|| v.into());
             }
+        }
+        if let Some(v) = var("VERIGRADE_INSECURE") {
+            self.insecure = match v.trim() {
+                "1" | "true" => true,
+                "" | "0" | "false" => false,
+                other => {
+                    return Err(Error::InvalidConfig {
+                        origin: "environment VERIGRADE_INSECURE".into(),
+                        reason: format!("{other:?} is not true or false"),
+                    });
+                }
+            };
         }
         if let Some(v) = var("VERIGRADE_DATA_DIR") {
             self.data_dir = v.into();

@@ -154,16 +154,28 @@ pub async fn run(
                     origin: "opcua_listen".into(),
                     reason: format!("cannot listen on {address}: {e}"),
                 })?;
-            let bound = listener
-                .local_addr()
-                .map_err(|e| Error::Internal(e.to_string()))?;
-            eprintln!(
-                "verigrade: OPC UA on opc.tcp://{bound}/ (namespace {})",
-                opcua::NAMESPACE
-            );
             Some(listener)
         }
     };
+    let warnings = refuse_exposure(&config, &listener, opcua_listener.as_ref())?;
+    let address = |l: &TcpListener| l.local_addr().map_err(|e| Error::Internal(e.to_string()));
+    eprintln!(
+        "verigrade: serving on {} (store {}, default profile {}); {}",
+        address(&listener)?,
+        config.data_dir.display(),
+        config.default_profile,
+        tls::describe(&config)
+    );
+    if let Some(opcua) = &opcua_listener {
+        eprintln!(
+            "verigrade: OPC UA on opc.tcp://{}/ (namespace {})",
+            address(opcua)?,
+            opcua::NAMESPACE
+        );
+    }
+    for warning in warnings {
+        eprintln!("verigrade: warning: {warning} (--insecure is given)");
+    }
     let monitor = Monitor::new(config.alarms.clone(), engine.min_grades()).map_err(|reason| {
         Error::InvalidConfig {
             origin: "[alarms]".into(),
@@ -311,6 +323,45 @@ pub async fn run(
         stored: tally.stored,
         refused: tally.refused,
     })
+}
+
+/// Refuses to serve where other machines reach the service unprotected (see
+/// [`access::exposure`]) unless the configuration says `insecure`; then what to warn of.
+fn refuse_exposure(
+    config: &Config,
+    listener: &TcpListener,
+    opcua: Option<&TcpListener>,
+) -> Result<Vec<String>> {
+    let address = |l: &TcpListener| l.local_addr().map_err(|e| Error::Internal(e.to_string()));
+    let mut exposed = Vec::new();
+    if let Some(why) = access::exposure(
+        address(listener)?,
+        config.tls_cert.is_some(),
+        crate::store::tokens_exist_in(&config.data_dir)?,
+    ) {
+        exposed.push(("listen", why));
+    }
+    if let Some(opcua) = opcua
+        && !address(opcua)?.ip().is_loopback()
+    {
+        exposed.push((
+            "opcua_listen",
+            format!(
+                "OPC UA on {} is reachable from other machines and has no security here (no \
+                 encryption, no sign-in); give --insecure to serve it so anyway",
+                address(opcua)?
+            ),
+        ));
+    }
+    if let Some((origin, why)) = exposed.first()
+        && !config.insecure
+    {
+        return Err(Error::InvalidConfig {
+            origin: (*origin).into(),
+            reason: why.clone(),
+        });
+    }
+    Ok(exposed.into_iter().map(|(_, why)| why).collect())
 }
 
 /// How often the line monitor is told the time, for cameras that fall silent.

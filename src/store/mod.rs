@@ -393,6 +393,19 @@ pub fn open_read_only(data_dir: &Path) -> Result<Connection> {
     Ok(conn)
 }
 
+/// Whether the store in `data_dir` (if there is one) has any token: access is controlled.
+pub fn tokens_exist_in(data_dir: &Path) -> Result<bool> {
+    let path = database_path(data_dir);
+    if !path.exists() {
+        return Ok(false);
+    }
+    let conn = Connection::open_with_flags(&path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)?;
+    let has_table = conn
+        .prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'tokens'")?
+        .exists([])?;
+    Ok(has_table && tokens::any_exist(&conn)?)
+}
+
 /// Verifies the audit trail of the store in `data_dir` and every record it covers.
 pub fn verify_trail(data_dir: &Path) -> Result<trail::Verification> {
     let conn = open_read_only(data_dir)?;

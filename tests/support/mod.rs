@@ -149,11 +149,12 @@ impl Process {
         let mut lines = BufReader::new(child.stderr.take().unwrap());
         let mut first = String::new();
         lines.read_line(&mut first).unwrap();
+        // A server on every interface is dialled on loopback.
         let address = first
             .split_whitespace()
-            .find(|w| w.starts_with("127.0.0.1:"))
+            .find(|w| w.starts_with("127.0.0.1:") || w.starts_with("0.0.0.0:"))
             .unwrap_or_else(|| panic!("no address in {first:?}"))
-            .to_string();
+            .replace("0.0.0.0:", "127.0.0.1:");
         // The rest is read as it comes, so that the server never blocks on a full pipe.
         let stderr = Arc::new(Mutex::new(String::new()));
         let reader = {
