@@ -168,6 +168,7 @@ impl Store {
         let mut state = Writer {
             conn: writer,
             data_dir: data_dir.to_path_buf(),
+            head_saved: None,
             evidence_dir: evidence_dir.clone(),
             evidence_budget,
             committed: committed.clone(),

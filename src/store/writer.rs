@@ -20,6 +20,7 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 
 pub(super) type Reply = oneshot::Sender<Result<Arc<Verdict>>>;
@@ -68,6 +69,9 @@ impl Control {
     }
 }
 
+/// How often, at most, the audit trail's head is recorded beside the store while it writes.
+const HEAD_EVERY: Duration = Duration::from_secs(1);
+
 /// Room a probe asks the disk for beyond one write: a batch of verdicts and their pages.
 const PROBE_HEADROOM: usize = 1 << 20;
 
@@ -75,6 +79,8 @@ pub(super) struct Writer {
     pub(super) conn: Connection,
     /// Where the audit trail's committed head is recorded ([`trail::save_head`]).
     pub(super) data_dir: PathBuf,
+    /// When the head was last recorded.
+    pub(super) head_saved: Option<Instant>,
     pub(super) evidence_dir: PathBuf,
     pub(super) evidence_budget: u64,
     pub(super) committed: broadcast::Sender<Arc<Verdict>>,
@@ -209,6 +215,8 @@ impl Writer {
             }
         }
         self.store_changes();
+        self.head_saved = None;
+        self.save_head();
         let _ = self.conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE);");
     }
 
@@ -451,8 +459,14 @@ impl Writer {
         }
     }
 
-    /// Records the audit trail's committed head beside the store; a failure only delays it.
-    fn save_head(&self) {
+    /// Records the audit trail's committed head beside the store, at most every
+    /// [`HEAD_EVERY`] (a file replaced per batch would cost more than the batch) and as the
+    /// writer stops; a failure only delays it.
+    fn save_head(&mut self) {
+        if self.head_saved.is_some_and(|at| at.elapsed() < HEAD_EVERY) {
+            return;
+        }
+        self.head_saved = Some(Instant::now());
         if let Err(e) = trail::save_head(&self.conn, &self.data_dir) {
             eprintln!("verigrade: the audit trail's head is not recorded: {e}");
         }
@@ -596,6 +610,7 @@ mod tests {
             Writer {
                 conn: open_database(&self.0.join("verdicts.sqlite"), 1 << 20).unwrap(),
                 data_dir: self.0.clone(),
+                head_saved: None,
                 evidence_dir: self.0.join("evidence"),
                 evidence_budget: BUDGET,
                 committed: broadcast::channel(64).0,
