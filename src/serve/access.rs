@@ -182,7 +182,13 @@ pub async fn record_denial<T>(
     method: &str,
     status: &Status,
 ) {
-    let entry = Entry::new(actor(request, ""), Action::AccessDenied, method).reason(format!(
+    record_refusal(store, actor(request, ""), method, status).await;
+}
+
+/// Appends `access.denied` for a call to `method` refused with `status`: the door's refusals
+/// and the handlers' alike.
+async fn record_refusal(store: &Store, actor: Actor, method: &str, status: &Status) {
+    let entry = Entry::new(actor, Action::AccessDenied, method).reason(format!(
         "{:?}: {}",
         status.code(),
         status.message()
@@ -229,16 +235,9 @@ where
             }
             Err(Denial { status, actor }) => {
                 let store = self.store.clone();
-                let entry = Entry::new(actor, Action::AccessDenied, path).reason(format!(
-                    "{:?}: {}",
-                    status.code(),
-                    status.message()
-                ));
                 Box::pin(async move {
                     // Recorded before the answer, so a refused caller cannot outrun the trail.
-                    if let Err(e) = store.record(entry).await {
-                        eprintln!("verigrade: a refused call is not in the audit trail: {e}");
-                    }
+                    record_refusal(&store, actor, &path, &status).await;
                     Ok(status.into_http())
                 })
             }
