@@ -5,54 +5,12 @@
 
 mod support;
 
-use rcgen::{
-    BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
-    KeyUsagePurpose,
-};
+use rcgen::ExtendedKeyUsagePurpose;
 use std::path::PathBuf;
 use std::process::Command;
 use std::sync::{Arc, Mutex};
+use support::authority::Authority;
 use support::{Process, data_dir, pack_png};
-
-/// A certificate authority: its certificate as PEM and what signs with it.
-struct Authority {
-    pem: String,
-    issuer: Issuer<'static, KeyPair>,
-}
-
-impl Authority {
-    fn new(name: &str) -> Authority {
-        let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
-        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        params.distinguished_name.push(DnType::CommonName, name);
-        params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
-        let key = KeyPair::generate().unwrap();
-        let pem = params.self_signed(&key).unwrap().pem();
-        Authority {
-            pem,
-            issuer: Issuer::new(params, key),
-        }
-    }
-
-    /// A certificate this authority signs for `names` (DNS names or IP addresses) and
-    /// `usage`; its PEM and its private key's PEM.
-    fn sign(
-        &self,
-        common_name: &str,
-        names: &[&str],
-        usage: ExtendedKeyUsagePurpose,
-    ) -> [String; 2] {
-        let names: Vec<String> = names.iter().map(|n| n.to_string()).collect();
-        let mut params = CertificateParams::new(names).unwrap();
-        params
-            .distinguished_name
-            .push(DnType::CommonName, common_name);
-        params.extended_key_usages = vec![usage];
-        let key = KeyPair::generate().unwrap();
-        let cert = params.signed_by(&key, &self.issuer).unwrap();
-        [cert.pem(), key.serialize_pem()]
-    }
-}
 
 /// The certificates of one test, as files in its own folder.
 struct Pki {
@@ -419,6 +377,23 @@ fn beyond_loopback_the_service_needs_tls_and_tokens_or_insecure() {
             && stderr.lines().count() == 1,
         "{stderr}"
     );
+    // OPC UA is held to the same rule, gRPC on loopback or not.
+    let (code, _, stderr) = verigrade(&[
+        "serve",
+        "--listen",
+        "127.0.0.1:0",
+        "--opcua-listen",
+        "0.0.0.0:0",
+        "--data-dir",
+        &dir,
+    ]);
+    assert_eq!(code, 2);
+    assert!(
+        stderr.starts_with("verigrade: invalid configuration opcua_listen: OPC UA: 0.0.0.0:")
+            && stderr.contains("neither TLS")
+            && stderr.lines().count() == 1,
+        "{stderr}"
+    );
     let tls = [
         ("VERIGRADE_TLS_CERT", pki.path("server.pem")),
         ("VERIGRADE_TLS_KEY", pki.path("server.key")),
@@ -438,9 +413,13 @@ fn beyond_loopback_the_service_needs_tls_and_tokens_or_insecure() {
 
     // With TLS and a token it serves; plain, only when told --insecure, and it says so.
     create_token(&dir, "admin", "root");
-    let server = Process::start_on("0.0.0.0:0", &data, &tls);
+    let opcua_too = [&tls[..], &[("VERIGRADE_OPCUA_LISTEN", "0.0.0.0:0".into())]].concat();
+    let server = Process::start_on("0.0.0.0:0", &data, &opcua_too);
     let (status, stderr) = server.terminate();
-    assert!(status.success(), "{stderr}");
+    assert!(
+        status.success() && stderr.contains("OPC UA on opc.tcp://0.0.0.0:"),
+        "{stderr}"
+    );
     let server = Process::start_on("0.0.0.0:0", &data, &[("VERIGRADE_INSECURE", "1".into())]);
     let (status, stderr) = server.terminate();
     assert!(status.success(), "{stderr}");

@@ -23,7 +23,7 @@ pub struct ServeArgs {
     /// Mutual TLS: serve only clients with a certificate this CA (PEM) signed.
     #[arg(long, value_name = "FILE")]
     tls_client_ca: Option<PathBuf>,
-    /// Serve on an address other machines reach without TLS and tokens (or OPC UA there)
+    /// Serve gRPC or OPC UA on an address other machines reach without TLS and tokens
     /// anyway.
     #[arg(long)]
     insecure: bool,

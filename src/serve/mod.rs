@@ -333,25 +333,19 @@ fn refuse_exposure(
     opcua: Option<&TcpListener>,
 ) -> Result<Vec<String>> {
     let address = |l: &TcpListener| l.local_addr().map_err(|e| Error::Internal(e.to_string()));
-    let mut exposed = Vec::new();
-    if let Some(why) = access::exposure(
-        address(listener)?,
+    let (tls, tokens) = (
         config.tls_cert.is_some(),
         crate::store::tokens_exist_in(&config.data_dir)?,
-    ) {
+    );
+    let mut exposed = Vec::new();
+    if let Some(why) = access::exposure(address(listener)?, tls, tokens) {
         exposed.push(("listen", why));
     }
+    // OPC UA follows the same rule: with TLS it offers encrypted endpoints only.
     if let Some(opcua) = opcua
-        && !address(opcua)?.ip().is_loopback()
+        && let Some(why) = access::exposure(address(opcua)?, tls, tokens)
     {
-        exposed.push((
-            "opcua_listen",
-            format!(
-                "OPC UA on {} is reachable from other machines and has no security here (no \
-                 encryption, no sign-in); give --insecure to serve it so anyway",
-                address(opcua)?
-            ),
-        ));
+        exposed.push(("opcua_listen", format!("OPC UA: {why}")));
     }
     if let Some((origin, why)) = exposed.first()
         && !config.insecure

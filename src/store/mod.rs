@@ -248,6 +248,12 @@ impl Store {
         tokens::check(&conn, token)
     }
 
+    /// What the token with this hash is (see [`tokens::check_hash`]).
+    pub fn check_token_hash(&self, token_hash: &str) -> Result<tokens::TokenCheck> {
+        let conn = self.reader.lock().map_err(|_| closed())?;
+        tokens::check_hash(&conn, token_hash)
+    }
+
     /// Whether any token was ever created: access is controlled from then on.
     pub fn tokens_exist(&self) -> Result<bool> {
         let conn = self.reader.lock().map_err(|_| closed())?;

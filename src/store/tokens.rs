@@ -52,7 +52,9 @@ pub enum TokenCheck {
 /// Prefix of every token: recognisable in a configuration file or a leaked log.
 const PREFIX: &str = "vgt_";
 
-fn token_hash(token: &str) -> String {
+/// What the store keeps of a token: its SHA-256, in hex. A signed-in OPC UA session is known
+/// by it too, so each of its calls checks the token again without keeping the token.
+pub fn hash(token: &str) -> String {
     Digest::new().text(token).hex()
 }
 
@@ -92,11 +94,11 @@ pub fn create(conn: &Connection, user: &str, role: Role, actor: &Actor) -> Resul
     let tx = WriteTx::begin(conn)?;
     tx.execute(
         "INSERT INTO tokens (hash, user, role, created_ms) VALUES (?1, ?2, ?3, ?4)",
-        params![token_hash(&token), user, role.name(), now_ms()],
+        params![hash(&token), user, role.name(), now_ms()],
     )?;
     let id: i64 = tx.row(
         "SELECT id FROM tokens WHERE hash = ?1",
-        params![token_hash(&token)],
+        params![hash(&token)],
         |r| r.get(0),
     )?;
     let entry = Entry::new(actor.clone(), Action::TokenCreated, record::token(id))
@@ -151,9 +153,14 @@ pub fn revoke(conn: &Connection, id: i64, actor: &Actor, reason: &str) -> Result
 /// What `token` is. Any token ever created, revoked ones too, puts access under control:
 /// revoking the last token does not open the service.
 pub fn check(conn: &Connection, token: &str) -> Result<TokenCheck> {
+    check_hash(conn, &hash(token))
+}
+
+/// What the token with this [`hash`] is.
+pub fn check_hash(conn: &Connection, token_hash: &str) -> Result<TokenCheck> {
     let found = conn
         .prepare_cached(&format!("SELECT {COLUMNS} FROM tokens WHERE hash = ?1"))?
-        .query_row(params![token_hash(token)], row_token)
+        .query_row(params![token_hash], row_token)
         .optional()?;
     Ok(match found {
         Some(info) if info.revoked_ms.is_some() => TokenCheck::Revoked {

@@ -6,21 +6,29 @@
 //!
 //! The values are read back from the store, never counted here: a controller sees exactly
 //! what `GetLineStats` and `GetLineState` answer, a little later (at most [`REFRESH_EVERY`]).
+//!
+//! Security is OPC UA's own: the server has an application instance certificate (created in
+//! `<data-dir>/opcua-pki/own/` at first start, replaceable by one from the plant's CA) and
+//! offers SignAndEncrypt endpoints (Basic256Sha256, Aes128_Sha256_RsaOaep,
+//! Aes256_Sha256_RsaPss); a client's certificate must be in `opcua-pki/trusted/`, and one it
+//! does not know lands in `opcua-pki/rejected/` for an administrator to move. The unencrypted
+//! endpoint is offered too unless the service has TLS (`--tls-cert`). Who signs in, and
+//! with which token, is [`sign_in`]'s concern.
 
-use super::alarms::acknowledgement;
+mod acknowledge;
+mod sign_in;
+
 use super::engine::Engine;
 use super::verdicts::read;
-use crate::access::Actor;
 use crate::error::{Error, Result};
 use crate::proto::{Alarm, RunState, Severity, Verdict};
 use crate::store::{LineCounts, Query, Store};
 use opcua::server::address_space::{AccessLevel, MethodBuilder, ObjectBuilder, VariableBuilder};
-use opcua::server::diagnostics::NamespaceMetadata;
-use opcua::server::node_manager::memory::{SimpleNodeManager, simple_node_manager};
+use opcua::server::node_manager::memory::InMemoryNodeManager;
 use opcua::server::{ANONYMOUS_USER_TOKEN_ID, ServerBuilder, ServerEndpoint, SubscriptionCache};
 use opcua::types::{
-    Argument, DataTypeId, DataValue, NodeId, ObjectId, ObjectTypeId, QualifiedName, StatusCode,
-    VariableTypeId, Variant,
+    Argument, DataTypeId, DataValue, NodeId, ObjectId, ObjectTypeId, QualifiedName, VariableTypeId,
+    Variant,
 };
 use std::collections::{BTreeSet, HashSet};
 use std::sync::Arc;
@@ -31,6 +39,13 @@ use tokio_util::sync::CancellationToken;
 
 /// The namespace every node of verigrade lives in.
 pub const NAMESPACE: &str = "urn:verigrade";
+
+/// The server's application URI: its application instance certificate names it.
+const APPLICATION_URI: &str = "urn:verigrade:server";
+
+/// Where, under the PKI folder, the server's own certificate and private key are.
+const OWN_CERTIFICATE: &str = "own/cert.der";
+const OWN_PRIVATE_KEY: &str = "private/private.pem";
 
 /// How often changed lines are read back from the store: OPC UA's fastest usual sampling
 /// interval, so a subscriber sees every change a PLC could act on, and the store is asked at
@@ -118,11 +133,10 @@ impl LineValues {
 
 /// The OPC UA server: its address space, and what it needs to fill it.
 struct Publisher {
-    nodes: Arc<SimpleNodeManager>,
+    nodes: Arc<InMemoryNodeManager<acknowledge::LineNodes>>,
     subscriptions: Arc<SubscriptionCache>,
     namespace: u16,
     store: Arc<Store>,
-    engine: Arc<Engine>,
     /// Lines with nodes already.
     lines: HashSet<String>,
 }
@@ -138,32 +152,62 @@ pub async fn start(
         .local_addr()
         .map_err(|e| Error::Internal(format!("OPC UA listener: {e}")))?;
     let pki = engine.config().data_dir.join("opcua-pki");
-    let (server, handle) = ServerBuilder::new()
+    // The endpoints' user token ids only name the anonymous one: which identities an endpoint
+    // takes is the authenticator's to say.
+    let anonymous = [ANONYMOUS_USER_TOKEN_ID.to_string()];
+    let mut builder = ServerBuilder::new()
         .application_name("verigrade")
-        .application_uri("urn:verigrade:server")
+        .application_uri(APPLICATION_URI)
         .product_uri("urn:verigrade")
         .host(address.ip().to_string())
         .port(address.port())
-        .pki_dir(pki)
-        .create_sample_keypair(false)
+        .pki_dir(&pki)
+        .create_sample_keypair(true)
         .add_endpoint(
-            "none",
-            ServerEndpoint::new_none("/", &[ANONYMOUS_USER_TOKEN_ID.to_string()]),
+            "basic256sha256",
+            ServerEndpoint::new_basic256sha256_sign_encrypt("/", &anonymous),
+        )
+        .add_endpoint(
+            "aes128sha256rsaoaep",
+            ServerEndpoint::new_aes128_sha256_rsaoaep_sign_encrypt("/", &anonymous),
+        )
+        .add_endpoint(
+            "aes256sha256rsapss",
+            ServerEndpoint::new_aes256_sha256_rsapss_sign_encrypt("/", &anonymous),
         )
         .discovery_urls(vec!["/".to_owned()])
-        .with_node_manager(simple_node_manager(
-            NamespaceMetadata {
-                namespace_uri: NAMESPACE.to_owned(),
-                ..Default::default()
-            },
-            "verigrade",
+        .with_authenticator(Arc::new(sign_in::SignIn {
+            store: store.clone(),
+        }))
+        .with_node_manager(acknowledge::builder(
+            NAMESPACE,
+            store.clone(),
+            engine.clone(),
         ))
-        .token(shutdown.child_token())
+        .token(shutdown.child_token());
+    if engine.config().tls_cert.is_none() {
+        builder = builder.add_endpoint("none", ServerEndpoint::new_none("/", &anonymous));
+    }
+    let (server, handle) = builder
         .build()
         .map_err(|e| Error::Internal(format!("OPC UA server: {e}")))?;
+    // async-opcua only logs a certificate it could not create or read, and would then serve
+    // encrypted endpoints that cannot work.
+    for part in [OWN_CERTIFICATE, OWN_PRIVATE_KEY] {
+        if !pki.join(part).is_file() {
+            return Err(Error::InvalidConfig {
+                origin: "opcua_listen".into(),
+                reason: format!(
+                    "OPC UA has no application certificate: {} is missing and could not be \
+                     created",
+                    pki.join(part).display()
+                ),
+            });
+        }
+    }
     let nodes = handle
         .node_managers()
-        .get_of_type::<SimpleNodeManager>()
+        .get_of_type::<InMemoryNodeManager<acknowledge::LineNodes>>()
         .ok_or_else(|| Error::Internal("OPC UA server has no verigrade node manager".into()))?;
     let namespace = handle
         .get_namespace_index(NAMESPACE)
@@ -184,7 +228,6 @@ pub async fn start(
         subscriptions: handle.subscriptions().clone(),
         namespace,
         store,
-        engine,
         lines: HashSet::new(),
     };
     tokio::spawn(async move {
@@ -346,100 +389,6 @@ impl Publisher {
             )
             .insert(&mut *space);
         }
-        let (store, engine, line_id) =
-            (self.store.clone(), self.engine.clone(), line_id.to_string());
-        self.nodes
-            .inner()
-            .add_method_callback(method, move |arguments| {
-                acknowledge(&store, &engine, &line_id, arguments)
-            });
+        self.nodes.inner().add_acknowledge(method, line_id);
     }
-}
-
-/// `Acknowledge(alarm_id, user, comment)` on a line: the same checks and the same store
-/// write as `AcknowledgeAlarm`, refused for another line's alarm. OPC UA answers a refusal
-/// with a status code alone, so its reason is also logged.
-fn acknowledge(
-    store: &Arc<Store>,
-    engine: &Engine,
-    line_id: &str,
-    arguments: &[Variant],
-) -> std::result::Result<Vec<Variant>, StatusCode> {
-    match acknowledge_alarm(store, engine, line_id, arguments) {
-        Ok(outcome) => Ok(vec![Variant::from(outcome)]),
-        Err(Refusal::Arguments(status)) => Err(status),
-        Err(Refusal::Error(e)) => {
-            eprintln!("verigrade: OPC UA Acknowledge on line {line_id} refused: {e}");
-            Err(match e {
-                Error::NotFound(_) => StatusCode::BadNotFound,
-                Error::Refused(_) => StatusCode::BadInvalidState,
-                Error::InvalidId { .. } => StatusCode::BadInvalidArgument,
-                Error::PermissionDenied(_) => StatusCode::BadUserAccessDenied,
-                _ => StatusCode::BadInternalError,
-            })
-        }
-    }
-}
-
-/// Why an acknowledgement over OPC UA was refused.
-enum Refusal {
-    /// Arguments of the wrong number or type: OPC UA's own status says it all.
-    Arguments(StatusCode),
-    /// What `AcknowledgeAlarm` would answer.
-    Error(Error),
-}
-
-impl From<Error> for Refusal {
-    fn from(e: Error) -> Refusal {
-        Refusal::Error(e)
-    }
-}
-
-/// The acknowledgement itself, and what it did. The method is called synchronously on the
-/// server's runtime, so the store is waited for in place.
-fn acknowledge_alarm(
-    store: &Arc<Store>,
-    engine: &Engine,
-    line_id: &str,
-    arguments: &[Variant],
-) -> std::result::Result<String, Refusal> {
-    let text = |i: usize| match arguments.get(i) {
-        Some(Variant::String(s)) => Ok(s.as_ref().to_string()),
-        Some(_) => Err(Refusal::Arguments(StatusCode::BadTypeMismatch)),
-        None => Err(Refusal::Arguments(StatusCode::BadArgumentsMissing)),
-    };
-    if arguments.len() > 3 {
-        return Err(Refusal::Arguments(StatusCode::BadTooManyArguments));
-    }
-    // OPC UA clients carry no verigrade token: once access is controlled, the acting user
-    // could only be the one the PLC names, which the audit trail must not take on trust.
-    if store.tokens_exist()? {
-        return Err(Error::PermissionDenied(
-            "access is controlled by tokens: acknowledge over gRPC with a controller token".into(),
-        )
-        .into());
-    }
-    let actor = Actor::open(text(1)?);
-    let request = acknowledgement(engine.config(), &text(0)?, actor, text(2)?)?;
-    tokio::task::block_in_place(|| {
-        match store.alarm(request.alarm_id)? {
-            Some(alarm) if alarm.line_id == line_id => {}
-            _ => {
-                return Err(Error::NotFound(format!(
-                    "line {line_id} has no alarm {}",
-                    request.alarm_id
-                ))
-                .into());
-            }
-        }
-        let alarm = tokio::runtime::Handle::current().block_on(store.acknowledge(request))?;
-        let state = store.line_state(line_id)?;
-        Ok(format!(
-            "alarm {} {} by {}; line {line_id} {}",
-            alarm.alarm_id,
-            alarm.state,
-            alarm.acknowledged_by,
-            state.state().as_str_name()
-        ))
-    })
 }
