@@ -5,7 +5,7 @@
 
 mod support;
 
-use support::{Server, config, data_dir, image_request, pack_png};
+use support::{Server, config, data_dir, first_alarm, image_request, pack_png};
 use tonic::{Code, Request};
 use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_client::HealthClient;
@@ -119,18 +119,10 @@ async fn each_role_does_what_it_may_and_is_refused_the_rest_by_name() {
         .await
         .unwrap(); // a duplicate: raises an alarm
     let mut alarms = AlarmsClient::connect(server.url.clone()).await.unwrap();
-    let alarm = loop {
-        let listed = alarms
-            .list_alarms(authed(ListAlarmsRequest::default(), &controller))
-            .await
-            .unwrap()
-            .into_inner()
-            .alarms;
-        if let Some(alarm) = listed.into_iter().next() {
-            break alarm;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    };
+    let alarm = first_alarm(&mut alarms, || {
+        authed(ListAlarmsRequest::default(), &controller)
+    })
+    .await;
     let as_someone_else = alarms
         .acknowledge_alarm(authed(
             AcknowledgeAlarmRequest {

@@ -9,7 +9,7 @@ mod support;
 use rusqlite::{Connection, params};
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use support::{Server, config, data_dir, image_request, pack_png};
+use support::{Server, config, data_dir, first_alarm, image_request, pack_png};
 use verigrade::access::{Actor, Role};
 use verigrade::proto::alarms_client::AlarmsClient;
 use verigrade::proto::{
@@ -45,21 +45,13 @@ async fn build_store(dir: &Path) {
             .unwrap();
     }
     let mut alarms = AlarmsClient::connect(server.url.clone()).await.unwrap();
-    let raised = loop {
-        let listed = alarms
-            .list_alarms(ListAlarmsRequest {
-                line_id: LINE.into(),
-                ..ListAlarmsRequest::default()
-            })
-            .await
-            .unwrap()
-            .into_inner()
-            .alarms;
-        if let Some(alarm) = listed.into_iter().next() {
-            break alarm;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    };
+    let raised = first_alarm(&mut alarms, || {
+        tonic::Request::new(ListAlarmsRequest {
+            line_id: LINE.into(),
+            ..ListAlarmsRequest::default()
+        })
+    })
+    .await;
     alarms
         .acknowledge_alarm(AcknowledgeAlarmRequest {
             alarm_id: raised.alarm_id,
@@ -267,4 +259,28 @@ async fn audit_verify_passes_the_untouched_store_and_names_each_change_made_behi
             .unwrap();
     });
     assert!(first.starts_with("verdict 2: missing"), "{first}");
+}
+
+#[test]
+fn commands_on_a_folder_without_a_store_say_so_and_create_nothing() {
+    let missing = std::env::temp_dir().join("verigrade-no-store-here");
+    let _ = std::fs::remove_dir_all(&missing);
+    let dir = missing.display().to_string();
+    for args in [
+        &["audit", "verify", "--data-dir", &dir][..],
+        &["token", "list", "--data-dir", &dir],
+        &["token", "revoke", "1", "--data-dir", &dir],
+    ] {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_verigrade"))
+            .args(args)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{args:?}");
+        assert!(
+            stderr.contains("holds no verigrade store") && stderr.lines().count() == 1,
+            "{args:?}: {stderr}"
+        );
+        assert!(!missing.exists(), "{args:?} created {dir}");
+    }
 }

@@ -87,7 +87,7 @@ pub fn token(args: &TokenArgs) -> Result<ExitCode> {
             println!("{token}");
         }
         TokenCommand::List { data_dir } => {
-            let conn = open(data_dir)?;
+            let conn = store::open_read_only(data_dir)?;
             println!(
                 "{:>4}  {:<24} {:<11} {:<25} state",
                 "id", "user", "role", "created"
@@ -111,6 +111,9 @@ pub fn token(args: &TokenArgs) -> Result<ExitCode> {
             id,
             reason,
         } => {
+            // A token is revoked in an existing store only: a mistyped folder is an error, not
+            // a new empty store.
+            store::open_read_only(data_dir)?;
             let conn = open(data_dir)?;
             let revoked = tokens::revoke(&conn, *id, &actor, reason)?;
             trail::save_head(&conn, data_dir)?;
@@ -262,11 +265,7 @@ enum BatchCommand {
     /// later packs of it fail.
     Close {
         #[command(flatten)]
-        connection: Connection,
-        #[arg(long)]
-        line: String,
-        #[arg(long)]
-        batch: String,
+        which: WhichBatch,
         /// What the signature means.
         #[arg(long, value_enum)]
         meaning: MeaningArg,
@@ -274,14 +273,21 @@ enum BatchCommand {
     /// Reopens a closed batch (qa); the reason is recorded.
     Reopen {
         #[command(flatten)]
-        connection: Connection,
-        #[arg(long)]
-        line: String,
-        #[arg(long)]
-        batch: String,
+        which: WhichBatch,
         #[arg(long)]
         reason: String,
     },
+}
+
+/// The service and the batch a `batch` command acts on.
+#[derive(Args)]
+struct WhichBatch {
+    #[command(flatten)]
+    connection: Connection,
+    #[arg(long)]
+    line: String,
+    #[arg(long)]
+    batch: String,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -294,38 +300,30 @@ pub fn batch(args: &BatchArgs) -> Result<ExitCode> {
     let runtime = tokio::runtime::Runtime::new()?;
     runtime.block_on(async {
         let closure = match &args.command {
-            BatchCommand::Close {
-                connection,
-                line,
-                batch,
-                meaning,
-            } => {
+            BatchCommand::Close { which, meaning } => {
                 let meaning = match meaning {
                     MeaningArg::Approved => "approved",
                     MeaningArg::Reviewed => "reviewed",
                 };
-                SerialsClient::new(connection.connect().await?)
+                SerialsClient::new(which.connection.connect().await?)
                     .close_batch(CloseBatchRequest {
-                        line_id: line.clone(),
-                        batch: batch.clone(),
+                        line_id: which.line.clone(),
+                        batch: which.batch.clone(),
                         meaning: meaning.into(),
                     })
                     .await?
                     .into_inner()
             }
-            BatchCommand::Reopen {
-                connection,
-                line,
-                batch,
-                reason,
-            } => SerialsClient::new(connection.connect().await?)
-                .reopen_batch(ReopenBatchRequest {
-                    line_id: line.clone(),
-                    batch: batch.clone(),
-                    reason: reason.clone(),
-                })
-                .await?
-                .into_inner(),
+            BatchCommand::Reopen { which, reason } => {
+                SerialsClient::new(which.connection.connect().await?)
+                    .reopen_batch(ReopenBatchRequest {
+                        line_id: which.line.clone(),
+                        batch: which.batch.clone(),
+                        reason: reason.clone(),
+                    })
+                    .await?
+                    .into_inner()
+            }
         };
         if closure.closed {
             let counts = closure.reconciliation.unwrap_or_default();

@@ -158,7 +158,6 @@ pub async fn run(
         }
     };
     let warnings = refuse_exposure(&config, &listener, opcua_listener.as_ref())?;
-    let address = |l: &TcpListener| l.local_addr().map_err(|e| Error::Internal(e.to_string()));
     eprintln!(
         "verigrade: serving on {} (store {}, default profile {}); {}",
         address(&listener)?,
@@ -325,6 +324,13 @@ pub async fn run(
     })
 }
 
+/// The address a listener is bound to.
+fn address(listener: &TcpListener) -> Result<std::net::SocketAddr> {
+    listener
+        .local_addr()
+        .map_err(|e| Error::Internal(e.to_string()))
+}
+
 /// Refuses to serve where other machines reach the service unprotected (see
 /// [`access::exposure`]) unless the configuration says `insecure`; then what to warn of.
 fn refuse_exposure(
@@ -332,7 +338,6 @@ fn refuse_exposure(
     listener: &TcpListener,
     opcua: Option<&TcpListener>,
 ) -> Result<Vec<String>> {
-    let address = |l: &TcpListener| l.local_addr().map_err(|e| Error::Internal(e.to_string()));
     let (tls, tokens) = (
         config.tls_cert.is_some(),
         crate::store::tokens_exist_in(&config.data_dir)?,

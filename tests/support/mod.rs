@@ -294,6 +294,26 @@ pub fn blank_png() -> Bytes {
 }
 
 /// Asks the Verifier's health until it is `wanted`, for up to ten seconds.
+/// The first alarm `list` answers, asked again until one is raised (the line monitor raises
+/// alarms as verdicts are committed, just after they are answered).
+pub async fn first_alarm(
+    alarms: &mut verigrade::proto::alarms_client::AlarmsClient<tonic::transport::Channel>,
+    list: impl Fn() -> tonic::Request<verigrade::proto::ListAlarmsRequest>,
+) -> verigrade::proto::Alarm {
+    loop {
+        let listed = alarms
+            .list_alarms(list())
+            .await
+            .unwrap()
+            .into_inner()
+            .alarms;
+        if let Some(alarm) = listed.into_iter().next() {
+            return alarm;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 pub async fn wait_for_health(url: &str, wanted: ServingStatus) {
     let channel = tonic::transport::Endpoint::from_shared(url.to_string())
         .unwrap()
