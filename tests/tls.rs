@@ -308,6 +308,31 @@ fn over_tls_each_token_is_held_to_its_role_and_a_revoked_one_is_refused() {
     let (code, _, stderr) = commission(&qa);
     assert_eq!(code, 0, "{stderr}");
 
+    // qa signs the batch, then reopens it with a reason; a gateway may do neither.
+    let batch = |token: &str, command: &[&str]| {
+        let which = ["--line", "L1", "--batch", "12AB34", "--token", token];
+        verigrade(&[&["batch"][..], command, &which[..], &tls[..]].concat())
+    };
+    let close = ["close", "--meaning", "approved"];
+    let (code, _, stderr) = batch(&gateway, &close);
+    assert_eq!(code, 2);
+    assert!(
+        stderr.contains("may not close or reopen batches"),
+        "{stderr}"
+    );
+    let (code, stdout, stderr) = batch(&qa, &close);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        stdout.starts_with("batch 12AB34 on line L1 closed: signed approved by quinn at "),
+        "{stdout}"
+    );
+    let (code, stdout, stderr) = batch(&qa, &["reopen", "--reason", "label reprinted"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        stdout.starts_with("batch 12AB34 on line L1 reopened: label reprinted"),
+        "{stdout}"
+    );
+
     // Revoked while the service runs: refused from the next call on.
     let (code, _, stderr) = verigrade(&[
         "token",
@@ -354,7 +379,9 @@ fn over_tls_each_token_is_held_to_its_role_and_a_revoked_one_is_refused() {
     };
     assert_eq!(of("verdict.stored"), ["camera-1 gateway"]);
     assert_eq!(of("serials.commissioned"), ["quinn qa"]);
-    assert_eq!(of("access.denied").len(), 3, "{entries:?}");
+    assert_eq!(of("access.denied").len(), 4, "{entries:?}");
+    assert_eq!(of("batch.closed"), ["quinn qa"]);
+    assert_eq!(of("batch.reopened"), ["quinn qa"]);
     assert_eq!(of("token.created").len(), 2);
     assert_eq!(of("token.revoked").len(), 1);
     let (status, stderr) = server.terminate();
