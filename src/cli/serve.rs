@@ -13,6 +13,10 @@ pub struct ServeArgs {
     /// Address of the OPC UA server for PLCs and SCADA (e.g. 0.0.0.0:4840) [default: off].
     #[arg(long)]
     opcua_listen: Option<String>,
+    /// Address of the HTTP server, Prometheus metrics at /metrics (`off`: none) [default:
+    /// 127.0.0.1:8080].
+    #[arg(long)]
+    http_listen: Option<String>,
     /// Serve over TLS with this certificate (PEM; intermediates after it) [default: plain
     /// HTTP/2].
     #[arg(long, value_name = "FILE")]
@@ -23,7 +27,7 @@ pub struct ServeArgs {
     /// Mutual TLS: serve only clients with a certificate this CA (PEM) signed.
     #[arg(long, value_name = "FILE")]
     tls_client_ca: Option<PathBuf>,
-    /// Serve gRPC or OPC UA on an address other machines reach without TLS and tokens
+    /// Serve gRPC, OPC UA or HTTP on an address other machines reach without TLS and tokens
     /// anyway.
     #[arg(long)]
     insecure: bool,
@@ -42,6 +46,9 @@ pub fn run(args: &ServeArgs) -> Result<()> {
     }
     if let Some(opcua) = &args.opcua_listen {
         config.opcua_listen.clone_from(opcua);
+    }
+    if let Some(http) = &args.http_listen {
+        config.http_listen.clone_from(http);
     }
     for (flag, setting) in [
         (&args.tls_cert, &mut config.tls_cert),

@@ -28,10 +28,8 @@ pub struct Identity {
 /// The permission a method needs; `None` for the health service, which load balancers and
 /// orchestrators call without a token.
 pub fn permission(path: &str) -> Option<Permission> {
-    let (service, method) = path
-        .trim_start_matches('/')
-        .split_once('/')
-        .unwrap_or((path, ""));
+    let path = path.trim_start_matches('/');
+    let (service, method) = path.split_once('/').unwrap_or((path, ""));
     Some(match service {
         "grpc.health.v1.Health" => return None,
         "verigrade.v1.Verifier" => Permission::SendFrames,
@@ -46,6 +44,8 @@ pub fn permission(path: &str) -> Option<Permission> {
             _ => Permission::Read,
         },
         "verigrade.v1.Audit" => Permission::ReadAudit,
+        // HTTP: Prometheus metrics.
+        "metrics" => Permission::Read,
         // Server reflection, and methods no service has (answered UNIMPLEMENTED).
         _ => Permission::Connect,
     })
@@ -198,6 +198,25 @@ async fn record_refusal(store: &Store, actor: Actor, method: &str, status: &Stat
     }
 }
 
+/// The access check of an HTTP request for `path`: `Ok` to answer it, else the HTTP status
+/// (401 or 403, 503 when tokens cannot be checked) and why, recorded in the audit trail.
+pub async fn admit_http(
+    store: &Store,
+    path: &str,
+    headers: &http::HeaderMap,
+) -> std::result::Result<(), (http::StatusCode, String)> {
+    let Err(Denial { status, actor }) = admit(store, path, headers) else {
+        return Ok(());
+    };
+    record_refusal(store, actor, path, &status).await;
+    let code = match status.code() {
+        tonic::Code::Unauthenticated => http::StatusCode::UNAUTHORIZED,
+        tonic::Code::PermissionDenied => http::StatusCode::FORBIDDEN,
+        _ => http::StatusCode::SERVICE_UNAVAILABLE,
+    };
+    Err((code, status.message().to_string()))
+}
+
 /// A service behind the access check.
 #[derive(Clone)]
 pub struct Guarded<S> {
@@ -273,6 +292,7 @@ mod tests {
             ("/verigrade.v1.Serials/Reconcile", Some(Permission::Read)),
             ("/verigrade.v1.Serials/CloseBatch", Some(Permission::Sign)),
             ("/verigrade.v1.Audit/ListAudit", Some(Permission::ReadAudit)),
+            ("/metrics", Some(Permission::Read)),
             (
                 "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo",
                 Some(Permission::Connect),

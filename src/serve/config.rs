@@ -17,6 +17,8 @@ pub struct Config {
     pub data_dir: PathBuf,
     /// Address of the OPC UA server for PLCs and SCADA; empty or "off": none.
     pub opcua_listen: String,
+    /// Address of the HTTP server (Prometheus metrics at /metrics); empty or "off": none.
+    pub http_listen: String,
     /// The service's TLS certificate (PEM, intermediates after it); none: plain HTTP/2.
     pub tls_cert: Option<PathBuf>,
     /// The private key of `tls_cert` (PEM).
@@ -24,8 +26,8 @@ pub struct Config {
     /// Mutual TLS: a CA certificate (PEM); only clients with a certificate it signed are
     /// served, others are refused at the handshake.
     pub tls_client_ca: Option<PathBuf>,
-    /// Serve on an address other machines reach without TLS and tokens (or OPC UA, which has
-    /// no security here): refused unless this is set.
+    /// Serve gRPC, OPC UA or HTTP on an address other machines reach without TLS and tokens
+    /// (HTTP: without TLS, which it does not have yet): refused unless this is set.
     pub insecure: bool,
     /// Profile for lines without their own.
     pub default_profile: String,
@@ -95,6 +97,7 @@ impl Default for Config {
             listen: "127.0.0.1:50051".into(),
             data_dir: PathBuf::from("verigrade-data"),
             opcua_listen: String::new(),
+            http_listen: "127.0.0.1:8080".into(),
             tls_cert: None,
             tls_key: None,
             tls_client_ca: None,
@@ -169,7 +172,8 @@ impl Config {
         Ok(config)
     }
 
-    /// Applies `VERIGRADE_LISTEN`, `VERIGRADE_OPCUA_LISTEN`, `VERIGRADE_TLS_CERT`,
+    /// Applies `VERIGRADE_LISTEN`, `VERIGRADE_OPCUA_LISTEN`, `VERIGRADE_HTTP_LISTEN`,
+    /// `VERIGRADE_TLS_CERT`,
     /// `VERIGRADE_TLS_KEY`, `VERIGRADE_TLS_CLIENT_CA` (empty: none), `VERIGRADE_INSECURE`,
     /// `VERIGRADE_DATA_DIR`,
     /// `VERIGRADE_DEFAULT_PROFILE`, `VERIGRADE_WORKERS`, `VERIGRADE_MAX_FRAME_BYTES`, `VERIGRADE_MAX_PIXELS`,
@@ -189,6 +193,9 @@ impl Config {
         }
         if let Some(v) = var("VERIGRADE_OPCUA_LISTEN") {
             self.opcua_listen = v;
+        }
+        if let Some(v) = var("VERIGRADE_HTTP_LISTEN") {
+            self.http_listen = v;
         }
         for (name, slot) in [
             ("VERIGRADE_TLS_CERT", &mut self.tls_cert),

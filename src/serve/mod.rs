@@ -12,7 +12,9 @@ mod alarms;
 mod audit;
 pub mod config;
 pub mod engine;
+mod http;
 mod inflight;
+mod metrics;
 pub mod opcua;
 mod serials;
 pub mod tls;
@@ -87,6 +89,7 @@ struct Shared {
     streams: Arc<Semaphore>,
     /// Open Verifier calls per client address.
     clients: Arc<Mutex<HashMap<IpAddr, usize>>>,
+    metrics: Arc<metrics::Metrics>,
     shutdown: CancellationToken,
 }
 
@@ -157,7 +160,23 @@ pub async fn run(
             Some(listener)
         }
     };
-    let warnings = refuse_exposure(&config, &listener, opcua_listener.as_ref())?;
+    let http_listener = match config.http_listen.trim() {
+        "" | "off" => None,
+        address => Some(
+            TcpListener::bind(address)
+                .await
+                .map_err(|e| Error::InvalidConfig {
+                    origin: "http_listen".into(),
+                    reason: format!("cannot listen on {address}: {e}"),
+                })?,
+        ),
+    };
+    let warnings = refuse_exposure(
+        &config,
+        &listener,
+        opcua_listener.as_ref(),
+        http_listener.as_ref(),
+    )?;
     eprintln!(
         "verigrade: serving on {} (store {}, default profile {}); {}",
         address(&listener)?,
@@ -170,6 +189,12 @@ pub async fn run(
             "verigrade: OPC UA on opc.tcp://{}/ (namespace {})",
             address(opcua)?,
             opcua::NAMESPACE
+        );
+    }
+    if let Some(http) = &http_listener {
+        eprintln!(
+            "verigrade: HTTP on http://{}/ (Prometheus metrics at /metrics)",
+            address(http)?
         );
     }
     for warning in warnings {
@@ -216,12 +241,18 @@ pub async fn run(
         max_message,
     };
     let cancel = CancellationToken::new();
+    let metrics = Arc::new(metrics::Metrics::new(
+        store.clone(),
+        (budget.semaphore.clone(), inflight_budget),
+        (streams.clone(), config.limits.max_concurrent_streams.max(1)),
+    ));
     let shared = Arc::new(Shared {
         engine,
         store: store.clone(),
         pool,
         streams,
         clients: Arc::default(),
+        metrics: metrics.clone(),
         shutdown: cancel.clone(),
     });
 
@@ -246,6 +277,9 @@ pub async fn run(
             cancel.clone(),
         )
         .await?;
+    }
+    if let Some(listener) = http_listener {
+        http::start(listener, metrics, cancel.clone());
     }
     tokio::spawn(watch_store(store.clone(), health.clone(), cancel.clone()));
     tokio::spawn(tick(store.clone(), cancel.clone()));
@@ -337,6 +371,7 @@ fn refuse_exposure(
     config: &Config,
     listener: &TcpListener,
     opcua: Option<&TcpListener>,
+    http: Option<&TcpListener>,
 ) -> Result<Vec<String>> {
     let (tls, tokens) = (
         config.tls_cert.is_some(),
@@ -351,6 +386,19 @@ fn refuse_exposure(
         && let Some(why) = access::exposure(address(opcua)?, tls, tokens)
     {
         exposed.push(("opcua_listen", format!("OPC UA: {why}")));
+    }
+    if let Some(http) = http
+        && !address(http)?.ip().is_loopback()
+    {
+        exposed.push((
+            "http_listen",
+            format!(
+                "HTTP on {} is reachable from other machines and is served without TLS (metrics \
+                 and, with tokens, their bearer tokens in clear): keep it on loopback behind a \
+                 TLS proxy, or give --insecure to serve it so anyway",
+                address(http)?
+            ),
+        ));
     }
     if let Some((origin, why)) = exposed.first()
         && !config.insecure

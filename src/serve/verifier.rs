@@ -10,6 +10,7 @@
 
 use super::access;
 use super::inflight::{InboundSlot, Next, Share as Inflight};
+use super::metrics;
 use super::{Shared, status};
 use crate::error::{Error, Result};
 use crate::proto::verifier_server::Verifier;
@@ -19,7 +20,7 @@ use std::collections::HashMap;
 use std::net::IpAddr;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::sync::{OwnedSemaphorePermit, mpsc, oneshot};
 use tokio_stream::Stream;
 use tokio_stream::wrappers::ReceiverStream;
@@ -65,6 +66,8 @@ struct FrameIds {
     line_id: String,
     camera_id: String,
     frame_id: String,
+    /// When the frame was received: its answer's latency is counted from here.
+    received: Instant,
 }
 
 impl FrameIds {
@@ -82,6 +85,7 @@ impl FrameIds {
             line_id: clipped(&request.line_id),
             camera_id: clipped(&request.camera_id),
             frame_id: clipped(&request.frame_id),
+            received: Instant::now(),
         }
     }
 
@@ -197,13 +201,26 @@ impl Verifier for VerifierService {
             Next::Refused(status) => return Err(refused(&status)),
             Next::Idle => return Err(idle_too_long(idle)),
         };
-        let pending = shared
-            .grade(request, actor)
-            .await
-            .map_err(|_| Status::unavailable("the server is shutting down"))?
-            .map_err(|e| status(&e))?;
-        let stored = shared.store.commit(pending).await.map_err(|e| status(&e))?;
-        Ok(Response::new(Verdict::clone(&stored)))
+        let (line_id, received) = (request.line_id.clone(), Instant::now());
+        let answered = async {
+            let pending = shared
+                .grade(request, actor)
+                .await
+                .map_err(|_| Status::unavailable("the server is shutting down"))?
+                .map_err(|e| status(&e))?;
+            shared.store.commit(pending).await.map_err(|e| status(&e))
+        };
+        match answered.await {
+            Ok(stored) => {
+                let result = metrics::result(&stored);
+                shared.metrics.answered(&line_id, result, received);
+                Ok(Response::new(Verdict::clone(&stored)))
+            }
+            Err(status) => {
+                shared.metrics.answered(&line_id, "refused", received);
+                Err(status)
+            }
+        }
     }
 
     type VerifyStreamStream = Pin<Box<dyn Stream<Item = Result<Verdict, Status>> + Send>>;
@@ -282,6 +299,7 @@ impl Verifier for VerifierService {
         // Stage 3: answer each frame once its verdict is committed, then end the stream as
         // stage 1 says, or UNAVAILABLE when a shutdown's deadline came first.
         let shutdown = shared.shutdown.clone();
+        let meter = shared.metrics.clone();
         tokio::spawn(async move {
             let _call = call;
             let deadline = async {
@@ -301,12 +319,14 @@ impl Verifier for VerifierService {
                     committed = committing => committed,
                     _ = &mut deadline => break false,
                 };
+                let (line_id, received) = (ids.line_id.clone(), ids.received);
                 let verdict = match committed {
                     Ok(Ok(stored)) => Verdict::clone(&stored),
                     Ok(Err(e)) => ids.error_verdict(&e),
                     Err(_) => ids.error_verdict(&Error::Store("the store is closed".into())),
                 };
                 drop(inflight);
+                meter.answered(&line_id, metrics::result(&verdict), received);
                 if answers_tx.send(Ok(verdict)).await.is_err() {
                     return;
                 }

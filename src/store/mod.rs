@@ -33,6 +33,7 @@ use crate::access::Actor;
 use crate::control::{ChartView, FrozenLimits, Monitor, metric::Metric};
 use crate::error::{Error, Result};
 use crate::proto::{Alarm, Verdict};
+use prometheus_client::metrics::histogram::Histogram;
 use rusqlite::Connection;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -104,11 +105,29 @@ pub struct Tally {
     pub refused: u64,
 }
 
-#[derive(Default)]
 struct Counters {
     stored: AtomicU64,
     refused: AtomicU64,
+    /// How long each batch's transaction took, committed or not: the store's share of a
+    /// frame's latency, for `/metrics`.
+    commit_seconds: Histogram,
 }
+
+impl Default for Counters {
+    fn default() -> Counters {
+        Counters {
+            stored: AtomicU64::default(),
+            refused: AtomicU64::default(),
+            commit_seconds: Histogram::new(COMMIT_BUCKETS),
+        }
+    }
+}
+
+/// Commit-time buckets: 0.1 ms to about 3 s, doubling.
+const COMMIT_BUCKETS: [f64; 16] = [
+    0.0001, 0.0002, 0.0004, 0.0008, 0.0016, 0.0032, 0.0064, 0.0128, 0.0256, 0.0512, 0.1024, 0.2048,
+    0.4096, 0.8192, 1.6384, 3.2768,
+];
 
 impl Counters {
     fn tally(&self) -> Tally {
@@ -355,6 +374,11 @@ impl Store {
             let _ = thread.join();
         }
         self.counters.tally()
+    }
+
+    /// The histogram of commit times (seconds), as the writer fills it.
+    pub fn commit_seconds(&self) -> Histogram {
+        self.counters.commit_seconds.clone()
     }
 }
 

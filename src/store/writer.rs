@@ -225,7 +225,12 @@ impl Writer {
     /// files removed).
     fn process(&mut self, jobs: Vec<Job>) {
         let verdicts = jobs.iter().filter(|job| job.is_verdict()).count() as u64;
-        match self.commit_batch(&jobs) {
+        let started = Instant::now();
+        let committed = self.commit_batch(&jobs);
+        self.counters
+            .commit_seconds
+            .observe(started.elapsed().as_secs_f64());
+        match committed {
             Ok(Committed {
                 answers,
                 released,

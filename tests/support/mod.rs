@@ -79,6 +79,7 @@ pub fn config(dir: &std::path::Path) -> Config {
     Config {
         data_dir: dir.to_path_buf(),
         workers: 2,
+        http_listen: "off".into(),
         ..Config::default()
     }
 }
@@ -141,9 +142,12 @@ impl Process {
     /// As [`Process::start`], listening on `address` (a server restarted where its clients
     /// expect it).
     pub fn start_on(address: &str, data_dir: &Path, env: &[(&str, String)]) -> Process {
+        // HTTP on a port of its own, so that servers of tests running at once do not collide
+        // on the default one.
         let mut child = Command::new(env!("CARGO_BIN_EXE_verigrade"))
             .args(["serve", "--listen", address, "--data-dir"])
             .arg(data_dir)
+            .env("VERIGRADE_HTTP_LISTEN", "127.0.0.1:0")
             .envs(env.iter().map(|(k, v)| (k, v)))
             .stderr(Stdio::piped())
             .spawn()
