@@ -17,7 +17,7 @@ use tonic_health::pb::health_client::HealthClient;
 use verigrade::proto::serials_client::SerialsClient;
 use verigrade::proto::verdicts_client::VerdictsClient;
 use verigrade::proto::verifier_client::VerifierClient;
-use verigrade::proto::{VerifyRequest, verify_request};
+use verigrade::proto::{GetLineStatsRequest, LineStats, VerifyRequest, verify_request};
 use verigrade::serve::config::Config;
 use verigrade::synth::{GenSpec, render};
 
@@ -343,5 +343,92 @@ pub async fn wait_for_health(url: &str, wanted: ServingStatus) {
             "Verifier health is {status}, not {wanted:?}"
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// A running `verigrade gateway`, its stdout lines collected as they come.
+pub struct Gateway {
+    child: Child,
+    lines: Arc<Mutex<Vec<String>>>,
+    reader: std::thread::JoinHandle<()>,
+}
+
+impl Gateway {
+    pub fn start(server: &str, line: &str, args: &[&str]) -> Gateway {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_verigrade"))
+            .args([
+                "gateway", "--server", server, "--line", line, "--status", "1", "--format", "json",
+            ])
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stdout = BufReader::new(child.stdout.take().unwrap());
+        let lines = Arc::new(Mutex::new(Vec::new()));
+        let reader = {
+            let lines = lines.clone();
+            std::thread::spawn(move || {
+                for line in stdout.lines().map_while(Result::ok) {
+                    lines.lock().unwrap().push(line);
+                }
+            })
+        };
+        Gateway {
+            child,
+            lines,
+            reader,
+        }
+    }
+
+    pub fn printed(&self) -> usize {
+        self.lines.lock().unwrap().len()
+    }
+
+    /// Waits for the gateway to exit (SIGTERM first when `stop`): its exit code, the verdicts
+    /// it printed (JSON) and its stderr.
+    pub fn finish(mut self, stop: bool) -> (i32, Vec<serde_json::Value>, String) {
+        if stop {
+            let sent = Command::new("kill")
+                .args(["-TERM", &self.child.id().to_string()])
+                .status()
+                .unwrap();
+            assert!(sent.success());
+        }
+        let mut stderr = String::new();
+        std::io::Read::read_to_string(self.child.stderr.as_mut().unwrap(), &mut stderr).unwrap();
+        let status = self.child.wait().unwrap();
+        self.reader.join().unwrap();
+        let verdicts = self
+            .lines
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+            .collect();
+        (status.code().unwrap_or(-1), verdicts, stderr)
+    }
+}
+
+/// The server's counts for `line`.
+pub fn line_stats(server: &Process, line: &str) -> LineStats {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        let mut client = VerdictsClient::connect(server.url.clone()).await.unwrap();
+        client
+            .get_line_stats(GetLineStatsRequest {
+                line_id: line.into(),
+            })
+            .await
+            .unwrap()
+            .into_inner()
+    })
+}
+
+pub fn wait_until(what: &str, timeout: Duration, done: impl Fn() -> bool) {
+    let start = Instant::now();
+    while !done() {
+        assert!(start.elapsed() < timeout, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(50));
     }
 }
