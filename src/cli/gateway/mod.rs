@@ -1,10 +1,13 @@
 //! `verigrade gateway`: the program a line's PC beside the camera runs. It takes frames from
-//! a source, prepares them (region of interest, grey, trigger) and streams them on one
-//! `VerifyStream`, printing each verdict. When the server goes away it reconnects with
+//! a source (files, standard input, a hot folder; with the `camera` feature a camera, a
+//! network stream or a video file), prepares them (region of interest, grey, trigger) and
+//! streams them on one `VerifyStream`, printing each verdict. When the server goes away it reconnects with
 //! backoff and sends again every frame it has no verdict for, under the same frame ids, so
 //! the server answers those from its store and counts nothing twice. On SIGTERM or Ctrl-C it
 //! stops capturing and waits for the frames it sent to be answered.
 
+#[cfg(feature = "camera")]
+mod camera;
 mod prepare;
 mod queue;
 mod source;
@@ -15,7 +18,7 @@ use anyhow::{Context, Result, bail};
 use clap::Args;
 use prepare::{Preparer, Roi, Trigger};
 use queue::Queue;
-use source::{Captured, HotFolder, StdinFrames, file_away};
+use source::{Captured, HotFolder, Source, StdinFrames, file_away};
 use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -66,7 +69,11 @@ pub struct GatewayArgs {
     #[arg(long, default_value_t = 32, value_parser = clap::value_parser!(u64).range(1..=4096))]
     queue: u64,
     /// Image files or folders, sent in name order; `-` for standard input: one image, or a
-    /// stream of binary PGM frames (`ffmpeg … -f image2pipe -vcodec pgm -`).
+    /// stream of binary PGM frames (`ffmpeg … -f image2pipe -vcodec pgm -`). With the
+    /// `camera` feature also a video file (.avi, .mp4, .mkv, …), a camera index (`0`; `./0`
+    /// for a file named 0) or a stream URL (`rtsp://…`, `http://…`); a camera or stream is
+    /// read until the gateway is stopped, reopened whenever it stops giving frames.
+    #[arg(value_name = "SOURCE")]
     paths: Vec<PathBuf>,
 }
 
@@ -144,16 +151,52 @@ pub fn gateway(args: &GatewayArgs) -> Result<ExitCode> {
     if args.paths.is_empty() && args.watch.is_none() {
         bail!("nothing to send: name image files, `-` for standard input, or --watch DIR");
     }
-    let files = {
-        let named: Vec<PathBuf> = args
-            .paths
+    let sources: Vec<Source> = args.paths.iter().map(|p| Source::parse(p)).collect();
+    if !cfg!(feature = "camera")
+        && let Some(source) = sources
             .iter()
-            .filter(|p| p.as_os_str() != "-")
-            .cloned()
-            .collect();
-        crate::collect_images(&named)?
-    };
-    let stdin = args.paths.iter().any(|p| p.as_os_str() == "-");
+            .find(|s| matches!(s, Source::Video(_) | Source::Camera(_) | Source::Stream(_)))
+    {
+        bail!(
+            "{}: cameras, streams and video files need the `camera` feature, and this verigrade was built without it (cargo build --release --features camera)",
+            source.describe()
+        );
+    }
+    if let Some(live) = sources.iter().find(|s| s.is_live())
+        && (sources.len() > 1 || args.watch.is_some())
+    {
+        bail!(
+            "{}: a camera or stream is read until the gateway is stopped; name it as the only SOURCE, without --watch",
+            live.describe()
+        );
+    }
+    let mut files = Vec::new();
+    for source in &sources {
+        match source {
+            Source::Images(path) => files.extend(
+                crate::collect_images(std::slice::from_ref(path))?
+                    .into_iter()
+                    .map(Named::Image),
+            ),
+            #[cfg(feature = "camera")]
+            Source::Video(path) => {
+                if !path.is_file() {
+                    bail!("{}: no such file", path.display());
+                }
+                files.push(Named::Video(source.clone()));
+            }
+            _ => {}
+        }
+    }
+    let stdin = sources.contains(&Source::Stdin);
+    // A camera or stream that cannot be opened at the start is a mistake to say at once; one
+    // lost later is reopened.
+    #[cfg(feature = "camera")]
+    let live = sources
+        .iter()
+        .find(|s| s.is_live())
+        .map(camera::VideoSource::open)
+        .transpose()?;
     let hot_folder = args.watch.as_deref().map(HotFolder::open).transpose()?;
     let connector = args.connection.connector()?;
     let stop = Arc::new(AtomicBool::new(false));
@@ -174,6 +217,12 @@ pub fn gateway(args: &GatewayArgs) -> Result<ExitCode> {
                 pace,
                 last: None,
             };
+            #[cfg(feature = "camera")]
+            if let Some(live) = live {
+                let captured = capture.run_live(live);
+                queue.capture_done();
+                return captured;
+            }
             let captured = capture.run(files, stdin, hot_folder);
             queue.capture_done();
             captured
@@ -199,6 +248,16 @@ pub fn gateway(args: &GatewayArgs) -> Result<ExitCode> {
 struct Counted {
     captured: AtomicU64,
     skipped: AtomicU64,
+    /// Times a camera or stream that stopped giving frames was opened again.
+    reopens: AtomicU64,
+}
+
+/// A file named on the command line, in the order named.
+enum Named {
+    Image(PathBuf),
+    /// A video file, read through OpenCV.
+    #[cfg(feature = "camera")]
+    Video(Source),
 }
 
 /// The capture side: sources in turn, each frame prepared and handed to the sender.
@@ -212,13 +271,19 @@ struct Capture {
 }
 
 impl Capture {
-    fn run(&mut self, files: Vec<PathBuf>, stdin: bool, folder: Option<HotFolder>) -> Result<()> {
+    fn run(&mut self, files: Vec<Named>, stdin: bool, folder: Option<HotFolder>) -> Result<()> {
         for file in files {
             if self.stopped() {
                 return Ok(());
             }
-            let captured = source::file_frame(&file, false);
-            self.hand_over(captured, &file, false)?;
+            match file {
+                Named::Image(file) => {
+                    let captured = source::file_frame(&file, false);
+                    self.hand_over(captured, &file, false)?;
+                }
+                #[cfg(feature = "camera")]
+                Named::Video(video) => self.play(&video)?,
+            }
         }
         if stdin {
             let mut frames = StdinFrames::new(std::io::stdin().lock());
@@ -250,6 +315,79 @@ impl Capture {
         Ok(())
     }
 
+    /// A video file's frames, in order, none dropped; a video that cannot be opened or read
+    /// is an error answered for it alone.
+    #[cfg(feature = "camera")]
+    fn play(&mut self, video: &Source) -> Result<()> {
+        let refused = |frame_id: String, e: anyhow::Error| Captures::Refused {
+            frame_id,
+            file: None,
+            error: format!("{e:#}"),
+        };
+        let mut frames = match camera::VideoSource::open(video) {
+            Ok(frames) => frames,
+            Err(e) => return self.pass_on(refused(video.describe(), e), false),
+        };
+        while !self.stopped() {
+            match frames.next_frame() {
+                Ok(Some(captured)) => self.hand_over(Ok(captured), Path::new(""), false)?,
+                Ok(None) => break,
+                Err(e) => return self.pass_on(refused(video.describe(), e), false),
+            }
+        }
+        Ok(())
+    }
+
+    /// A camera's or stream's frames until the gateway is stopped, the oldest queued dropped
+    /// when the server falls behind. When it stops giving frames it is opened again, waiting
+    /// longer after each failed attempt.
+    #[cfg(feature = "camera")]
+    fn run_live(&mut self, mut live: camera::VideoSource) -> Result<()> {
+        let mut backoff = Backoff(FIRST_BACKOFF);
+        while !self.stopped() {
+            let mut why = match live.next_frame() {
+                Ok(Some(captured)) => {
+                    backoff.reset();
+                    self.hand_over(Ok(captured), Path::new(""), true)?;
+                    continue;
+                }
+                Ok(None) => format!("{}: no frame", live.describe()),
+                Err(e) => format!("{e:#}"),
+            };
+            loop {
+                eprintln!(
+                    "verigrade gateway: {why}; reopening in {:.1} s",
+                    backoff.seconds()
+                );
+                if !self.sleep_unless_stopped(backoff.take()) {
+                    return Ok(());
+                }
+                match live.reopen() {
+                    Ok(()) => {
+                        self.counted.reopens.fetch_add(1, Ordering::Relaxed);
+                        break;
+                    }
+                    Err(e) => why = format!("{e:#}"),
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Sleeps `wait`, or less when the gateway is stopped meanwhile; false when stopped.
+    #[cfg(feature = "camera")]
+    fn sleep_unless_stopped(&self, wait: Duration) -> bool {
+        let until = Instant::now() + wait;
+        while !self.stopped() {
+            let left = until.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return true;
+            }
+            std::thread::sleep(left.min(Duration::from_millis(100)));
+        }
+        false
+    }
+
     fn stopped(&self) -> bool {
         self.stop.load(Ordering::Relaxed)
     }
@@ -267,10 +405,10 @@ impl Capture {
         };
         let Captured {
             frame_id,
-            image,
+            picture,
             file,
         } = captured;
-        let item = match self.preparer.prepare(image) {
+        let item = match self.preparer.prepare(picture) {
             Ok(None) => {
                 self.counted.skipped.fetch_add(1, Ordering::Relaxed);
                 if let Some(file) = &file {
@@ -297,6 +435,11 @@ impl Capture {
                 error: format!("{e:#}"),
             },
         };
+        self.pass_on(item, live)
+    }
+
+    /// Hands an item to the sender, paced; Err only when the sender is gone.
+    fn pass_on(&mut self, item: Captures, live: bool) -> Result<()> {
         if let (Some(pace), Some(last)) = (self.pace, self.last) {
             std::thread::sleep(pace.saturating_sub(last.elapsed()));
         }
@@ -541,7 +684,8 @@ fn answered(
     Ok(())
 }
 
-/// One line on stderr: what was captured, sent and answered, and the latency since the last.
+/// One line on stderr: what was captured, sent and answered, how often the server was
+/// reconnected to and a camera or stream reopened, and the latency since the last.
 fn status_line(tally: &Tally, counted: &Counted, queue: &Queue<Captures>) {
     let mut latencies = tally.latencies_ms.clone();
     latencies.sort_by(f64::total_cmp);
@@ -555,7 +699,7 @@ fn status_line(tally: &Tally, counted: &Counted, queue: &Queue<Captures>) {
         )
     };
     eprintln!(
-        "verigrade gateway: captured {}, skipped {}, dropped {}, sent {}, answered {} (passed {}, failed {}, errors {}), resent {}, reconnects {}{latency}",
+        "verigrade gateway: captured {}, skipped {}, dropped {}, sent {}, answered {} (passed {}, failed {}, errors {}), resent {}, reconnects {}, reopens {}{latency}",
         counted.captured.load(Ordering::Relaxed),
         counted.skipped.load(Ordering::Relaxed),
         queue.dropped(),
@@ -566,6 +710,7 @@ fn status_line(tally: &Tally, counted: &Counted, queue: &Queue<Captures>) {
         tally.errors,
         tally.resent,
         tally.reconnects,
+        counted.reopens.load(Ordering::Relaxed),
     );
 }
 

@@ -2,6 +2,7 @@
 //! interest, send it as 8-bit grey pixels instead of an encoded colour image, and decide by
 //! the trigger whether it is sent at all.
 
+use super::source::Picture;
 use anyhow::{Context, Result, bail};
 use std::str::FromStr;
 use verigrade::Frame;
@@ -93,19 +94,27 @@ impl Preparer {
 
     /// The frame as it is to be sent, or None when the trigger skips it. An image the
     /// gateway must look into (to crop it, make it grey or compare it) and cannot decode is
-    /// an error for that frame alone.
-    pub fn prepare(&mut self, image: Vec<u8>) -> Result<Option<verify_request::Frame>> {
+    /// an error for that frame alone. Grey pixels (a camera's) are always sent raw.
+    pub fn prepare(&mut self, picture: Picture) -> Result<Option<verify_request::Frame>> {
         self.captured += 1;
         if let Trigger::Nth(n) = self.trigger
             && !(self.captured - 1).is_multiple_of(n)
         {
             return Ok(None);
         }
-        let looks = self.roi.is_some() || self.grey || matches!(self.trigger, Trigger::Change(_));
-        if !looks {
-            return Ok(Some(verify_request::Frame::Image(image.into())));
-        }
-        let decoded = Frame::decode(&image).context("the gateway cannot decode this image")?;
+        let (decoded, encoded) = match picture {
+            Picture::Encoded(image) => {
+                let looks =
+                    self.roi.is_some() || self.grey || matches!(self.trigger, Trigger::Change(_));
+                if !looks {
+                    return Ok(Some(verify_request::Frame::Image(image.into())));
+                }
+                let decoded =
+                    Frame::decode(&image).context("the gateway cannot decode this image")?;
+                (decoded, Some(image))
+            }
+            Picture::Grey(frame) => (frame, None),
+        };
         let frame = match self.roi {
             None => decoded.view(decoded.rect()),
             Some(Roi(rect)) => {
@@ -134,7 +143,10 @@ impl Preparer {
             }
             self.last_sent = Some(thumb);
         }
-        if self.roi.is_none() && !self.grey {
+        if let Some(image) = encoded
+            && self.roi.is_none()
+            && !self.grey
+        {
             return Ok(Some(verify_request::Frame::Image(image.into())));
         }
         let (width, height) = (frame.width(), frame.height());
@@ -202,7 +214,12 @@ mod tests {
     fn every_nth_frame_is_sent() {
         let mut preparer = Preparer::new(None, false, Trigger::Nth(3));
         let sent: Vec<bool> = (0..7)
-            .map(|_| preparer.prepare(vec![1, 2, 3]).unwrap().is_some())
+            .map(|_| {
+                preparer
+                    .prepare(Picture::Encoded(vec![1, 2, 3]))
+                    .unwrap()
+                    .is_some()
+            })
             .collect();
         assert_eq!(sent, [true, false, false, true, false, false, true]);
     }
@@ -214,7 +231,12 @@ mod tests {
         let mut preparer = Preparer::new(None, false, Trigger::Change(DEFAULT_CHANGE));
         let sent: Vec<bool> = [&still, &still, &moved, &moved, &still]
             .iter()
-            .map(|image| preparer.prepare(image.to_vec()).unwrap().is_some())
+            .map(|image| {
+                preparer
+                    .prepare(Picture::Encoded(image.to_vec()))
+                    .unwrap()
+                    .is_some()
+            })
             .collect();
         assert_eq!(sent, [true, false, true, false, true]);
     }
@@ -223,18 +245,41 @@ mod tests {
     fn a_region_of_interest_is_sent_as_grey_pixels() {
         let image = png(40, 30, |x, y| (x + 100 * (y / 10)) as u8);
         let mut preparer = Preparer::new(Some("5,10,8,4".parse().unwrap()), false, Trigger::Every);
-        let Some(verify_request::Frame::Raw(raw)) = preparer.prepare(image).unwrap() else {
+        let Some(verify_request::Frame::Raw(raw)) =
+            preparer.prepare(Picture::Encoded(image)).unwrap()
+        else {
             panic!("a cropped frame is sent raw");
         };
         assert_eq!((raw.width, raw.height, raw.stride), (8, 4, 8));
         assert_eq!(raw.data[0], 105, "row 10 column 5");
         assert_eq!(raw.data[31], 112);
         let outside = Preparer::new(Some("50,0,4,4".parse().unwrap()), false, Trigger::Every)
-            .prepare(png(40, 30, |_, _| 0))
+            .prepare(Picture::Encoded(png(40, 30, |_, _| 0)))
             .unwrap_err();
         assert!(
             outside.to_string().contains("outside the 40x30 frame"),
             "{outside}"
         );
+    }
+
+    #[test]
+    fn grey_pixels_are_sent_raw_and_cropped_like_any_frame() {
+        let pixels: Vec<u8> = (0..40 * 30)
+            .map(|i| (i % 40 + 100 * (i / 400)) as u8)
+            .collect();
+        let grey = || Picture::Grey(Frame::from_owned(40, 30, 40, pixels.clone()).unwrap());
+        let Some(verify_request::Frame::Raw(whole)) = Preparer::new(None, false, Trigger::Every)
+            .prepare(grey())
+            .unwrap()
+        else {
+            panic!("grey pixels are sent raw without --grey");
+        };
+        assert_eq!((whole.width, whole.height), (40, 30));
+        assert_eq!(whole.data.as_ref(), pixels.as_slice());
+        let mut cropping = Preparer::new(Some("5,10,8,4".parse().unwrap()), false, Trigger::Every);
+        let Some(verify_request::Frame::Raw(crop)) = cropping.prepare(grey()).unwrap() else {
+            panic!("a cropped frame is sent raw");
+        };
+        assert_eq!((crop.width, crop.height, crop.data[0]), (8, 4, 105));
     }
 }

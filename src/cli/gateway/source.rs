@@ -1,7 +1,8 @@
-//! Where a gateway's frames come from without a camera: image files named on the command line
-//! (folders walked), one image on standard input, or a hot folder a scanner or a lab drops
-//! files into. Each frame carries an id that stays the same when it is sent again, so the
-//! server answers a resent frame from its store instead of counting it twice.
+//! Where a gateway's frames come from: image files named on the command line (folders
+//! walked), one image on standard input, or a hot folder a scanner or a lab drops files into;
+//! and, with the `camera` feature, a camera, a network stream or a video file (`camera.rs`).
+//! Each frame carries an id that stays the same when it is sent again, so the server answers
+//! a resent frame from its store instead of counting it twice.
 
 use anyhow::bail;
 use anyhow::{Context, Result};
@@ -9,14 +10,105 @@ use std::collections::HashMap;
 use std::io::BufRead;
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
+use verigrade::Frame;
 
-/// One captured frame: its id and its bytes as the source gave them (an encoded image).
+/// One captured frame: its id and its picture.
 #[derive(Debug)]
 pub struct Captured {
     pub frame_id: String,
-    pub image: Vec<u8>,
+    pub picture: Picture,
     /// The hot-folder file it came from, moved to `done/` or `failed/` once answered.
     pub file: Option<PathBuf>,
+}
+
+/// A frame's picture as its source gave it.
+#[derive(Debug)]
+pub enum Picture {
+    /// An encoded image (PNG, JPEG, PGM…): a file's bytes or standard input's.
+    Encoded(Vec<u8>),
+    /// 8-bit grey pixels, converted from a camera's or a video's frame on the gateway.
+    #[cfg_attr(not(feature = "camera"), allow(dead_code))]
+    Grey(Frame<'static>),
+}
+
+/// A SOURCE named on the gateway's command line.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Source {
+    /// An image file, or a folder of them.
+    Images(PathBuf),
+    /// Standard input (`-`): one image, or a stream of PGM frames.
+    Stdin,
+    /// A video file: its frames in order, then the source is done.
+    Video(PathBuf),
+    /// A camera by its index (`0` is the first USB or V4L2 camera): live until stopped.
+    Camera(i32),
+    /// A network stream (`rtsp://…`, `http://…`): live until stopped.
+    Stream(String),
+}
+
+/// File extensions read as videos, not images.
+const VIDEO_EXTENSIONS: &[&str] = &[
+    "avi", "mkv", "mov", "mp4", "m4v", "mpg", "mpeg", "mjpeg", "mjpg", "ts", "webm", "wmv",
+];
+
+impl Source {
+    /// What a command-line SOURCE names: `-`, a URL (`scheme://…`), a camera index (digits
+    /// only; `./0` for a file named `0`), a video file by its extension, or images.
+    pub fn parse(named: &Path) -> Source {
+        let Some(text) = named.to_str() else {
+            return Source::Images(named.to_path_buf());
+        };
+        if text == "-" {
+            return Source::Stdin;
+        }
+        if let Some((scheme, _)) = text.split_once("://")
+            && !scheme.is_empty()
+            && scheme
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "+.-".contains(c))
+        {
+            return Source::Stream(text.to_string());
+        }
+        if !text.is_empty()
+            && text.bytes().all(|b| b.is_ascii_digit())
+            && let Ok(index) = text.parse::<i32>()
+        {
+            return Source::Camera(index);
+        }
+        let video = named
+            .extension()
+            .and_then(|e| e.to_str())
+            .is_some_and(|e| VIDEO_EXTENSIONS.contains(&e.to_ascii_lowercase().as_str()));
+        if video {
+            Source::Video(named.to_path_buf())
+        } else {
+            Source::Images(named.to_path_buf())
+        }
+    }
+
+    /// Whether the source gives frames until the gateway is stopped.
+    pub fn is_live(&self) -> bool {
+        matches!(self, Source::Camera(_) | Source::Stream(_))
+    }
+
+    /// How the source is named in messages: a stream's URL without its user and password.
+    pub fn describe(&self) -> String {
+        match self {
+            Source::Images(path) | Source::Video(path) => path.display().to_string(),
+            Source::Stdin => "standard input".into(),
+            Source::Camera(index) => format!("camera {index}"),
+            Source::Stream(url) => match url.split_once("://") {
+                Some((scheme, rest)) => {
+                    let host_start = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+                    match rest[..host_start].rfind('@') {
+                        Some(at) => format!("{scheme}://***@{}", &rest[at + 1..]),
+                        None => url.clone(),
+                    }
+                }
+                None => url.clone(),
+            },
+        }
+    }
 }
 
 /// The folder names a hot folder's answered files go to.
@@ -113,7 +205,7 @@ impl<R: BufRead> StdinFrames<R> {
         self.frames += 1;
         Ok(Some(Captured {
             frame_id: format!("stdin-{}-{}", self.started_ms, self.frames),
-            image,
+            picture: Picture::Encoded(image),
             file: None,
         }))
     }
@@ -195,7 +287,7 @@ pub fn file_frame(path: &Path, from_hot_folder: bool) -> Result<Captured> {
     let image = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
     Ok(Captured {
         frame_id,
-        image,
+        picture: Picture::Encoded(image),
         file: from_hot_folder.then(|| path.to_path_buf()),
     })
 }
@@ -289,6 +381,13 @@ mod tests {
         bytes
     }
 
+    fn encoded(picture: Picture) -> Vec<u8> {
+        match picture {
+            Picture::Encoded(bytes) => bytes,
+            Picture::Grey(_) => panic!("standard input gives encoded images"),
+        }
+    }
+
     #[test]
     fn a_stream_of_pgm_frames_is_split_into_frames() {
         let mut input = pgm(4, 3, 7);
@@ -297,11 +396,12 @@ mod tests {
         assert!(frames.is_stream().unwrap());
         let first = frames.next_frame().unwrap().unwrap();
         assert_eq!(
-            first.image,
+            encoded(first.picture),
             [b"P5\n4 3\n255\n".as_slice(), &[7; 12]].concat()
         );
         let second = frames.next_frame().unwrap().unwrap();
-        assert!(second.image.ends_with(&[9; 4]) && second.frame_id.ends_with("-2"));
+        assert!(second.frame_id.ends_with("-2"));
+        assert!(encoded(second.picture).ends_with(&[9; 4]));
         assert!(frames.next_frame().unwrap().is_none());
     }
 
@@ -322,7 +422,8 @@ mod tests {
     fn any_other_input_is_one_image() {
         let mut frames = StdinFrames::new(std::io::Cursor::new(b"\x89PNG not really".to_vec()));
         assert!(!frames.is_stream().unwrap());
-        assert_eq!(frames.next_frame().unwrap().unwrap().image.len(), 15);
+        let image = encoded(frames.next_frame().unwrap().unwrap().picture);
+        assert_eq!(image.len(), 15);
         assert!(frames.next_frame().unwrap().is_none());
     }
 
@@ -332,5 +433,30 @@ mod tests {
         assert_eq!(id, "scan_0001__.png@1764150000123");
         let long = frame_id(&"x".repeat(500), 1);
         assert!(long.len() <= 128, "{}", long.len());
+    }
+
+    #[test]
+    fn a_source_is_told_by_its_form() {
+        let parse = |s: &str| Source::parse(Path::new(s));
+        assert_eq!(parse("-"), Source::Stdin);
+        assert_eq!(parse("0"), Source::Camera(0));
+        assert_eq!(parse("12"), Source::Camera(12));
+        assert_eq!(parse("./0"), Source::Images("./0".into()));
+        assert_eq!(
+            parse("rtsp://10.0.0.5/line1"),
+            Source::Stream("rtsp://10.0.0.5/line1".into())
+        );
+        assert_eq!(parse("clip.AVI"), Source::Video("clip.AVI".into()));
+        assert_eq!(parse("scans"), Source::Images("scans".into()));
+        assert_eq!(parse("pack.png"), Source::Images("pack.png".into()));
+        assert_eq!(parse("99999999999"), Source::Images("99999999999".into()));
+    }
+
+    #[test]
+    fn a_stream_is_named_without_its_password() {
+        let named = Source::Stream("rtsp://admin:secret@cam.local:554/h264".into()).describe();
+        assert_eq!(named, "rtsp://***@cam.local:554/h264");
+        let plain = Source::Stream("http://cam.local/mjpg?user=a@b".into()).describe();
+        assert_eq!(plain, "http://cam.local/mjpg?user=a@b");
     }
 }
