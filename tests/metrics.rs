@@ -13,26 +13,6 @@ use verigrade::store::{self, tokens};
 
 const LINE: &str = "M1";
 
-/// The HTTP address the server printed once it listened.
-fn http_address(server: &Process) -> String {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let printed = server.printed();
-        if let Some(url) = printed
-            .split_whitespace()
-            .find(|w| w.starts_with("http://") && printed.contains("HTTP on "))
-            .filter(|_| printed.contains("Prometheus"))
-        {
-            return url
-                .trim_start_matches("http://")
-                .trim_end_matches('/')
-                .into();
-        }
-        assert!(Instant::now() < deadline, "no HTTP address in {printed:?}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
 /// `GET /metrics` with an optional bearer token: the status code and the body.
 fn scrape(address: &str, token: Option<&str>) -> (u16, String) {
     let mut stream = std::net::TcpStream::connect(address).unwrap();
@@ -63,7 +43,8 @@ fn sample(metrics: &str, series: &str) -> Option<f64> {
 async fn metrics_count_what_the_frames_were_and_need_a_reading_token_once_tokens_exist() {
     let dir = data_dir("metrics");
     let server = Process::start(&dir, &[]);
-    let address = http_address(&server);
+    let address = server.printed_url("http://");
+    let address = address.trim_start_matches("http://").trim_end_matches('/');
     let mut verifier = VerifierClient::connect(server.url.clone()).await.unwrap();
     // Three good packs, one of them again (a duplicate), then three frames without a symbol:
     // the line stops (consecutive failures).
@@ -86,7 +67,7 @@ async fn metrics_count_what_the_frames_were_and_need_a_reading_token_once_tokens
     let stop =
         format!("verigrade_alarms_open{{line=\"{LINE}\",severity=\"stop\",state=\"active\"}}");
     let metrics = loop {
-        let (status, metrics) = scrape(&address, None);
+        let (status, metrics) = scrape(address, None);
         assert_eq!(status, 200, "{metrics}");
         if sample(&metrics, &stop) == Some(2.0) || Instant::now() > deadline {
             break metrics;
@@ -125,16 +106,16 @@ async fn metrics_count_what_the_frames_were_and_need_a_reading_token_once_tokens
     let (_, gateway) = tokens::create(&conn, "camera-1", Role::Gateway, &local).unwrap();
     let (_, prometheus) = tokens::create(&conn, "prometheus", Role::Controller, &local).unwrap();
     drop(conn);
-    let (status, body) = scrape(&address, None);
+    let (status, body) = scrape(address, None);
     assert_eq!(
         (status, body.starts_with("this server requires a token")),
         (401, true),
         "{body}"
     );
-    let (status, body) = scrape(&address, Some(&gateway));
+    let (status, body) = scrape(address, Some(&gateway));
     assert_eq!(status, 403, "{body}");
     assert!(body.contains("camera-1 (gateway) may not read"), "{body}");
-    let (status, body) = scrape(&address, Some(&prometheus));
+    let (status, body) = scrape(address, Some(&prometheus));
     assert_eq!(status, 200, "{body}");
     assert!(body.contains("verigrade_verdicts_total"), "{body}");
     let (status, printed) = server.terminate();

@@ -24,25 +24,6 @@ use verigrade::store::{self, tokens};
 
 const LINE: &str = "OPC1";
 
-/// The OPC UA address the server printed once it listened.
-fn opcua_address(server: &Process) -> String {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let printed = server.printed();
-        if let Some(address) = printed
-            .split_whitespace()
-            .find(|w| w.starts_with("opc.tcp://"))
-        {
-            return address.to_string();
-        }
-        assert!(
-            Instant::now() < deadline,
-            "no OPC UA address in {printed:?}"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
 async fn connect(url: &str, pki: &std::path::Path) -> Arc<Session> {
     let mut client = ClientBuilder::new()
         .application_name("verigrade test PLC")
@@ -179,7 +160,7 @@ async fn a_plc_browses_a_line_sees_it_stopped_acknowledges_and_sees_it_running()
         &dir,
         &[("VERIGRADE_OPCUA_LISTEN", "127.0.0.1:0".to_string())],
     );
-    let url = opcua_address(&server);
+    let url = server.printed_url("opc.tcp://");
 
     // One good pack, then three frames without a symbol: three failures in a row stop the line.
     let mut verifier = VerifierClient::connect(server.url.clone()).await.unwrap();
@@ -395,7 +376,7 @@ async fn over_an_encrypted_channel_a_plc_signs_in_with_its_token_and_acts_as_its
             ("VERIGRADE_TLS_KEY", key_file.display().to_string()),
         ],
     );
-    let url = opcua_address(&server);
+    let url = server.printed_url("opc.tcp://");
     let mut verifier = tls_verifier(&server.url, &plant.pem, &gateway).await;
     for i in 1..=3 {
         let frame = image_request(LINE, &format!("blank-{i}"), blank_png());

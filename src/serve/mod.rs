@@ -148,29 +148,8 @@ pub async fn run(
         config.limits.store_cache_bytes,
     );
     let engine = Arc::new(Engine::new(config.clone(), data_dir.join("evidence"))?);
-    let opcua_listener = match config.opcua_listen.trim() {
-        "" | "off" => None,
-        address => {
-            let listener = TcpListener::bind(address)
-                .await
-                .map_err(|e| Error::InvalidConfig {
-                    origin: "opcua_listen".into(),
-                    reason: format!("cannot listen on {address}: {e}"),
-                })?;
-            Some(listener)
-        }
-    };
-    let http_listener = match config.http_listen.trim() {
-        "" | "off" => None,
-        address => Some(
-            TcpListener::bind(address)
-                .await
-                .map_err(|e| Error::InvalidConfig {
-                    origin: "http_listen".into(),
-                    reason: format!("cannot listen on {address}: {e}"),
-                })?,
-        ),
-    };
+    let opcua_listener = bind_optional(&config.opcua_listen, "opcua_listen").await?;
+    let http_listener = bind_optional(&config.http_listen, "http_listen").await?;
     let warnings = refuse_exposure(
         &config,
         &listener,
@@ -356,6 +335,20 @@ pub async fn run(
         stored: tally.stored,
         refused: tally.refused,
     })
+}
+
+/// A listener on `address` (the setting `origin`), or none for an empty address or `off`.
+async fn bind_optional(address: &str, origin: &str) -> Result<Option<TcpListener>> {
+    match address.trim() {
+        "" | "off" => Ok(None),
+        address => TcpListener::bind(address)
+            .await
+            .map(Some)
+            .map_err(|e| Error::InvalidConfig {
+                origin: origin.into(),
+                reason: format!("cannot listen on {address}: {e}"),
+            }),
+    }
 }
 
 /// The address a listener is bound to.

@@ -213,6 +213,23 @@ impl Process {
         (status, stderr)
     }
 
+    /// The first word the server printed that starts with `scheme` (an address it listens
+    /// on, e.g. `opc.tcp://` or `http://`), waited for up to 10 s.
+    pub fn printed_url(&self, scheme: &str) -> String {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let printed = self.printed();
+            if let Some(url) = printed.split_whitespace().find(|w| w.starts_with(scheme)) {
+                return url.to_string();
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no {scheme} address in {printed:?}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
     /// What the server printed on stderr after its first line, so far.
     pub fn printed(&self) -> String {
         self.stderr.lock().unwrap().clone()
