@@ -1,7 +1,13 @@
 //! `verigrade gateway` reading through OpenCV (the `camera` feature) against a real server: a
 //! video file of rendered packs, an HTTP MJPEG stream that drops and comes back, and a camera
 //! that does not exist. Built without the feature, a camera source is refused in one line.
+//!
+//! A test binary of its own, beside `tests/system`: CI builds it a second time with the feature,
+//! and this way that second build is this file and the system tests' support, not all of them.
 
+#[cfg(feature = "camera")]
+#[allow(dead_code)] // the system tests' support, of which these tests use a part
+#[path = "system/support/mod.rs"]
 mod support;
 
 #[cfg(not(feature = "camera"))]
@@ -33,7 +39,7 @@ fn without_the_feature_a_camera_source_is_refused_in_one_line() {
 
 #[cfg(feature = "camera")]
 mod camera {
-    use super::support::{Gateway, Process, data_dir, gs1_text, line_stats, wait_until};
+    use crate::support::{Gateway, Process, data_dir, gs1_text, line_stats, wait_until};
     use opencv::core::{Mat, Size};
     use opencv::prelude::*;
     use opencv::{imgproc, videoio};

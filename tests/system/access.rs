@@ -3,9 +3,7 @@
 //! PERMISSION_DENIED; a revoked token refused; the acting user taken from the token, never
 //! from a request field; every refusal in the audit trail.
 
-mod support;
-
-use support::{Server, config, data_dir, first_alarm, image_request, pack_png};
+use crate::support::{Server, config, data_dir, first_alarm, image_request, pack_png};
 use tonic::{Code, Request};
 use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_client::HealthClient;

@@ -4,12 +4,10 @@
 //! with the database file in hand would. `verigrade audit verify` must pass the untouched store
 //! (exit 0) and catch every change (exit 1), naming what broke first.
 
-mod support;
-
+use crate::support::{Server, config, data_dir, first_alarm, image_request, pack_png};
 use rusqlite::{Connection, params};
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use support::{Server, config, data_dir, first_alarm, image_request, pack_png};
 use verigrade::access::{Actor, Role};
 use verigrade::proto::alarms_client::AlarmsClient;
 use verigrade::proto::{

@@ -15,15 +15,13 @@
 //! again after their answer); a stream that ends OK with frames unread (the SIGTERM, the
 //! oversized message).
 
-mod support;
-
+use crate::support::wait_for_health;
+use crate::support::{Process, Tmpfs, blank_png, data_dir, fill, image_request, pack_png};
 use bytes::Bytes;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use support::wait_for_health;
-use support::{Process, Tmpfs, blank_png, data_dir, fill, image_request, pack_png};
 use tokio::sync::mpsc;
 use tokio_stream::StreamExt;
 use tokio_stream::wrappers::ReceiverStream;
@@ -407,14 +405,17 @@ async fn streams_a_kill_a_full_disk_a_slow_client_and_oversized_frames_lose_noth
             Process::start(&data, &env)
         }
         Ok(tmpfs) => {
-            // Each server starts (its log empty after a clean stop) before the disk fills:
-            // a store cannot even open on a full disk.
+            // Each server starts (its log empty after a clean stop, its start recorded in the
+            // trail: it serves only then) before the disk fills: a store cannot even open on a
+            // full disk.
             let server = Process::start(&data, &env);
+            wait_for_health(&server.url, ServingStatus::Serving).await;
             let filler = fill_but(tmpfs.path(), ROOM_LEFT);
             refused_on_a_full_disk(&server.url, &full, &answers).await;
             std::fs::remove_file(&filler).unwrap();
             stop(server);
             let server = Process::start(&data, &small_cache);
+            wait_for_health(&server.url, ServingStatus::Serving).await;
             let filler = fill_but(tmpfs.path(), ROOM_LEFT);
             refused_on_a_full_disk(&server.url, &full, &answers).await;
             std::fs::remove_file(&filler).unwrap();

@@ -1,9 +1,7 @@
 //! The store and the service on a filesystem that really fills up: a small tmpfs. Needs root
 //! (or the right to mount); without it each test says SKIPPED and why.
 
-mod support;
-
-use support::{Server, Tmpfs, blank_png, config, fill, image_request, wait_for_health};
+use crate::support::{Server, Tmpfs, blank_png, config, fill, image_request, wait_for_health};
 use tonic_health::pb::health_check_response::ServingStatus;
 use verigrade::access::Actor;
 use verigrade::proto::Verdict;

@@ -2,13 +2,11 @@
 //! with their verdicts or errors, and a server killed and restarted mid-stream with no
 //! verdict lost or counted twice.
 
-mod support;
-
+use crate::support::{Gateway, Process, data_dir, line_stats, pack_png, wait_until};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
-use support::{Gateway, Process, data_dir, line_stats, pack_png, wait_until};
 
 fn names(dir: &Path) -> Vec<String> {
     let mut names: Vec<String> = std::fs::read_dir(dir)

@@ -12,10 +12,8 @@
 //! each failed frame's PNG was made in memory (with a copy of the frame to encode from), the
 //! first grew by 126–152 MiB and the second by 235.
 
-mod support;
-
+use crate::support::{Process, data_dir};
 use bytes::Bytes;
-use support::{Process, data_dir};
 use tokio_stream::StreamExt;
 use verigrade::proto::verifier_client::VerifierClient;
 use verigrade::proto::{RawImage, Verdict, VerifyRequest, verify_request};

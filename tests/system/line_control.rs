@@ -3,13 +3,11 @@
 //! their rule names, stop the line where the rule says STOP, and acknowledgement restarts it;
 //! alarms and the line's state survive a restart; a long run of good packs raises nothing.
 
-mod support;
-
+use crate::support::{Server, blank_png, config, data_dir, gs1_text, image_request, pack_png};
 use bytes::Bytes;
 use rayon::prelude::*;
 use std::io::Cursor;
 use std::time::{Duration, Instant};
-use support::{Server, blank_png, config, data_dir, gs1_text, image_request, pack_png};
 use tokio_stream::StreamExt;
 use tonic::Code;
 use verigrade::control::Monitor;

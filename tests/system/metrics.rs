@@ -2,11 +2,9 @@
 //! counts by result, the latency histogram, the store's commit times and the open STOP alarms
 //! are what the frames make them; once tokens exist a scrape needs one that may read.
 
-mod support;
-
+use crate::support::{Process, blank_png, data_dir, image_request, pack_png};
 use std::io::{Read, Write};
 use std::time::{Duration, Instant};
-use support::{Process, blank_png, data_dir, image_request, pack_png};
 use verigrade::access::{Actor, Role};
 use verigrade::proto::verifier_client::VerifierClient;
 use verigrade::store::{self, tokens};

@@ -3,8 +3,8 @@
 //! and counts, sees it STOPPED by three failures in a row, calls `Acknowledge` and reads
 //! RUNNING.
 
-mod support;
-
+use crate::support::authority::Authority;
+use crate::support::{Process, blank_png, data_dir, image_request, pack_png};
 use opcua::client::{Client, ClientBuilder, IdentityToken, Session};
 use opcua::crypto::SecurityPolicy;
 use opcua::types::{
@@ -15,8 +15,6 @@ use opcua::types::{
 use rcgen::ExtendedKeyUsagePurpose;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use support::authority::Authority;
-use support::{Process, blank_png, data_dir, image_request, pack_png};
 use verigrade::access::{Actor, Role};
 use verigrade::proto::verifier_client::VerifierClient;
 use verigrade::store::trail::{self, AuditQuery};

@@ -2,10 +2,8 @@
 //! commissioned, duplicates, data that differs from what the line was told to print, and a
 //! reconciliation whose counts match what was sent.
 
-mod support;
-
+use crate::support::{Server, config, data_dir, gs1_png, gs1_text, image_request, pack_png};
 use bytes::Bytes;
-use support::{Server, config, data_dir, gs1_png, gs1_text, image_request, pack_png};
 use tonic::Code;
 use verigrade::proto::{CommissionRequest, Expected, ReconcileRequest, Verdict};
 

@@ -1,11 +1,9 @@
 //! The gRPC service end to end: a real server on a loopback port, driven by a tonic client.
 
-mod support;
-
+use crate::support::{Process, Server, config, data_dir, gs1_text, image_request, pack_png};
 use bytes::Bytes;
 use prost::Message as _;
 use std::time::Duration;
-use support::{Process, Server, config, data_dir, gs1_text, image_request, pack_png};
 use tokio_stream::StreamExt;
 use tonic::Code;
 use verigrade::proto::{

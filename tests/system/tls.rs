@@ -3,14 +3,12 @@
 //! here (a CA, a server and a client certificate it signed, and an unrelated CA with a client
 //! certificate of its own). And the access token every client command sends.
 
-mod support;
-
+use crate::support::authority::Authority;
+use crate::support::{Process, data_dir, pack_png};
 use rcgen::ExtendedKeyUsagePurpose;
 use std::path::PathBuf;
 use std::process::Command;
 use std::sync::{Arc, Mutex};
-use support::authority::Authority;
-use support::{Process, data_dir, pack_png};
 
 /// The certificates of one test, as files in its own folder.
 struct Pki {

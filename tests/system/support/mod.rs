@@ -1,7 +1,5 @@
 //! A real server on a loopback port, and frames rendered with known content, for the service tests.
 
-#![allow(dead_code)] // each test file uses its own part of this
-
 pub mod authority;
 
 use bytes::Bytes;
@@ -238,11 +236,6 @@ impl Process {
     /// The server's peak resident memory so far (VmHWM), in bytes; Linux only.
     pub fn peak_resident_bytes(&self) -> Option<u64> {
         proc_status_bytes(self.child.id(), "VmHWM:")
-    }
-
-    /// The server's resident memory now (VmRSS), in bytes; Linux only.
-    pub fn resident_bytes(&self) -> Option<u64> {
-        proc_status_bytes(self.child.id(), "VmRSS:")
     }
 }
 
