@@ -4,6 +4,9 @@
 //!
 //! Every problem found is reported, in words a line operator understands, not just the first.
 
+mod lint;
+
+use lint::{KNOWN_LINTERS, lint};
 use std::collections::HashMap;
 use std::fmt;
 use std::sync::OnceLock;
@@ -12,7 +15,7 @@ use std::sync::OnceLock;
 pub const GS: char = '\u{1d}';
 
 /// The AI table shipped with verigrade.
-const AI_TABLE: &str = include_str!("../models/gs1-ai.txt");
+const AI_TABLE: &str = include_str!("../../models/gs1-ai.txt");
 
 /// Character set of a data component.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -33,7 +36,7 @@ impl Charset {
             Charset::Numeric => c.is_ascii_digit(),
             Charset::Cset82 => c.is_ascii_alphanumeric() || "!\"%&'()*+,-./:;<=>?_".contains(c),
             Charset::Cset39 => c.is_ascii_digit() || c.is_ascii_uppercase() || "#-/".contains(c),
-            Charset::Cset64 => c.is_ascii_alphanumeric() || "-_=".contains(c),
+            Charset::Cset64 => c.is_ascii_alphanumeric() || "-_".contains(c),
         }
     }
 
@@ -73,6 +76,15 @@ pub struct AiSpec {
 impl AiSpec {
     fn max_len(&self) -> usize {
         self.components.iter().map(|c| c.max).sum()
+    }
+
+    /// The shortest data: every mandatory component at its shortest.
+    fn min_len(&self) -> usize {
+        self.components
+            .iter()
+            .filter(|c| !c.optional)
+            .map(|c| c.min)
+            .sum()
     }
 }
 
@@ -145,6 +157,13 @@ impl AiTable {
         Ok(AiTable { entries })
     }
 
+    /// Every AI of the table, in order.
+    pub fn ais(&self) -> Vec<String> {
+        let mut ais: Vec<String> = self.entries.keys().cloned().collect();
+        ais.sort();
+        ais
+    }
+
     /// The specification of an AI given by its digits.
     pub fn get(&self, ai: &str) -> Option<&AiSpec> {
         self.entries.get(ai).map(|s| s.as_ref())
@@ -181,10 +200,7 @@ fn parse_component(token: &str) -> Option<Component> {
     };
     let linters: Vec<String> = parts.map(str::to_string).collect();
     // A linter this code does not know (a newer dictionary) must not pass silently.
-    if linters
-        .iter()
-        .any(|l| !CHECKED_LINTERS.contains(&l.as_str()) && !UNCHECKED_LINTERS.contains(&l.as_str()))
-    {
+    if linters.iter().any(|l| !KNOWN_LINTERS.contains(&l.as_str())) {
         return None;
     }
     Some(Component {
@@ -265,6 +281,10 @@ pub enum Problem {
     Missing {
         ai: String,
     },
+    /// A key a digital signature (8030) signs, without its serial component.
+    UnserialisedKey {
+        ai: String,
+    },
 }
 
 impl fmt::Display for Problem {
@@ -306,6 +326,10 @@ impl fmt::Display for Problem {
                 write!(f, "check character pair of ({ai}) is wrong")
             }
             Problem::Missing { ai } => write!(f, "({ai}) is missing"),
+            Problem::UnserialisedKey { ai } => write!(
+                f,
+                "({ai}) needs its serial component beside a digital signature (8030)"
+            ),
         }
     }
 }
@@ -330,11 +354,12 @@ impl Gs1Data {
             .map(|e| e.value.as_str())
     }
 
-    /// Human-readable interpretation: `(01)09506000134352(17)281231…`.
+    /// Human-readable interpretation: `(01)09506000134352(17)281231…`, a `(` in data written
+    /// `\(` as GS1's bracketed syntax has it, so that [`parse_hri`] reads it back.
     pub fn hri(&self) -> String {
         self.elements
             .iter()
-            .map(|e| format!("({}){}", e.ai, e.value))
+            .map(|e| format!("({}){}", e.ai, e.value.replace('(', "\\(")))
             .collect()
     }
 
@@ -355,7 +380,10 @@ impl Gs1Data {
 
 /// Parses decoded GS1 data (no leading FNC1; GS between variable-length elements) and validates it.
 pub fn parse_element_string(data: &str) -> Gs1Data {
-    let table = AiTable::builtin();
+    parse_element_string_in(AiTable::builtin(), data)
+}
+
+fn parse_element_string_in(table: &AiTable, data: &str) -> Gs1Data {
     let mut out = Gs1Data::default();
     let mut rest = data.strip_prefix(GS).unwrap_or(data);
     if rest.is_empty() {
@@ -401,64 +429,80 @@ pub fn parse_element_string(data: &str) -> Gs1Data {
     out
 }
 
-/// Parses HRI text `(01)09506000134352(21)ABC…` and validates it.
+/// Parses bracketed HRI text `(01)09506000134352(21)ABC…` and validates it, as GS1's Barcode
+/// Syntax Engine reads it: every `(` starts the next AI, and a `(` that is data is written `\(`.
 pub fn parse_hri(text: &str) -> Gs1Data {
-    let table = AiTable::builtin();
+    parse_hri_in(AiTable::builtin(), text)
+}
+
+fn parse_hri_in(table: &AiTable, text: &str) -> Gs1Data {
     let mut out = Gs1Data::default();
-    let starts: Vec<(usize, usize, &str)> = text
-        .match_indices('(')
-        .filter_map(|(open, _)| {
-            let close = open + text[open..].find(')')?;
-            let ai = &text[open + 1..close];
-            ((2..=4).contains(&ai.len()) && ai.bytes().all(|b| b.is_ascii_digit())).then_some((
-                open,
-                close + 1,
-                ai,
-            ))
-        })
-        .collect();
-    if starts.first().is_none_or(|s| s.0 != 0) {
-        let at: String = text.chars().take(6).collect();
-        out.problems.push(if text.is_empty() {
-            Problem::Empty
-        } else {
-            Problem::NotAnAi { at }
-        });
+    if text.is_empty() {
+        out.problems.push(Problem::Empty);
         return out;
     }
-    // A "(" inside data starts a new element when what follows is a known AI, or when the
-    // current element's data cannot hold a bracket (e.g. digits only).
-    let mut elements: Vec<(usize, usize, &str)> = Vec::new();
-    for s in starts {
-        let data_holds_brackets = elements.last().is_some_and(|current| {
-            table
-                .get(current.2)
-                .is_some_and(|spec| spec.components.iter().any(|c| c.charset.accepts('(')))
-        });
-        if !data_holds_brackets || table.get(s.2).is_some() {
-            elements.push(s);
-        }
-    }
-    for (i, &(_, data_start, ai)) in elements.iter().enumerate() {
-        let data_end = elements.get(i + 1).map_or(text.len(), |next| next.0);
+    let mut rest = text;
+    while !rest.is_empty() {
+        let Some((ai, after)) = rest
+            .strip_prefix('(')
+            .and_then(|open| open.split_once(')'))
+            .filter(|(ai, _)| {
+                (2..=4).contains(&ai.len()) && ai.bytes().all(|b| b.is_ascii_digit())
+            })
+        else {
+            out.problems.push(Problem::NotAnAi {
+                at: rest.chars().take(6).collect(),
+            });
+            return out;
+        };
+        let (value, next) = hri_value(after);
         if table.get(ai).is_none() {
             out.problems.push(Problem::UnknownAi { ai: ai.into() });
         }
         out.elements.push(Element {
             ai: ai.into(),
-            value: text[data_start..data_end].into(),
+            value,
         });
+        rest = next;
     }
     validate(table, &mut out);
     out
 }
 
+/// One AI's data in HRI, up to the next `(` that is not escaped; and what follows it.
+fn hri_value(text: &str) -> (String, &str) {
+    let mut value = String::new();
+    let mut rest = text;
+    loop {
+        match rest.find('(') {
+            Some(open) if rest[..open].ends_with('\\') => {
+                value.push_str(&rest[..open - 1]);
+                value.push('(');
+                rest = &rest[open + 1..];
+            }
+            Some(open) => {
+                value.push_str(&rest[..open]);
+                return (value, &rest[open..]);
+            }
+            None => {
+                value.push_str(rest);
+                return (value, "");
+            }
+        }
+    }
+}
+
 /// Parses either form: HRI when it starts with `(`, else an element string.
 pub fn parse(data: &str) -> Gs1Data {
+    parse_with(AiTable::builtin(), data)
+}
+
+/// [`parse`] against another table, e.g. another release of GS1's Barcode Syntax Dictionary.
+pub fn parse_with(table: &AiTable, data: &str) -> Gs1Data {
     if data.starts_with('(') {
-        parse_hri(data)
+        parse_hri_in(table, data)
     } else {
-        parse_element_string(data)
+        parse_element_string_in(table, data)
     }
 }
 
@@ -521,6 +565,19 @@ fn validate(table: &AiTable, data: &mut Gs1Data) {
             }
         }
     }
+    // A digital signature signs one instance: a GDTI, GCN or GRAI beside it carries its
+    // serial component, optional elsewhere.
+    if any_present("8030") {
+        for e in &data.elements {
+            let serial_missing = ["253", "255", "8003"].contains(&e.ai.as_str())
+                && table
+                    .get(&e.ai)
+                    .is_some_and(|spec| e.value.chars().count() == spec.min_len());
+            if serial_missing {
+                problems.push(Problem::UnserialisedKey { ai: e.ai.clone() });
+            }
+        }
+    }
     data.problems.extend(problems);
 }
 
@@ -539,12 +596,7 @@ pub fn check_ai_value(ai: &str, value: &str) -> Vec<Problem> {
 fn check_value(ai: &str, value: &str, spec: &AiSpec, problems: &mut Vec<Problem>) {
     let chars: Vec<char> = value.chars().collect();
     let mut at = 0;
-    let min_total: usize = spec
-        .components
-        .iter()
-        .filter(|c| !c.optional)
-        .map(|c| c.min)
-        .sum();
+    let min_total = spec.min_len();
     if chars.len() < min_total {
         problems.push(Problem::TooShort {
             ai: ai.into(),
@@ -566,9 +618,33 @@ fn check_value(ai: &str, value: &str, spec: &AiSpec, problems: &mut Vec<Problem>
             break;
         }
         let take = component.max.min(chars.len() - at);
+        // A component that is there is whole: an optional one may be left out, not cut short.
+        if take < component.min {
+            problems.push(Problem::TooShort {
+                ai: ai.into(),
+                min: at + component.min,
+                got: chars.len(),
+            });
+            return;
+        }
         let part: String = chars[at..at + take].iter().collect();
         at += take;
-        if let Some(&bad) = part
+        // CSET 64 is base64url: up to two '=' may pad it, at its end, to a multiple of three.
+        let mut body = part.as_str();
+        if component.charset == Charset::Cset64 {
+            body = part.trim_end_matches('=');
+            let padding = part.len() - body.len();
+            if padding > 2 || (padding > 0 && !part.len().is_multiple_of(3)) {
+                problems.push(Problem::BadValue {
+                    ai: ai.into(),
+                    rule: "has '=' padding other than one or two at the end of a multiple of \
+                           three characters"
+                        .into(),
+                });
+                continue;
+            }
+        }
+        if let Some(&bad) = body
             .chars()
             .find(|&c| !component.charset.accepts(c))
             .as_ref()
@@ -599,281 +675,9 @@ pub fn check_digit(digits: &str) -> u32 {
     (10 - sum % 10) % 10
 }
 
-fn days_in_month(year: u32, month: u32) -> u32 {
-    match month {
-        2 if year.is_multiple_of(4) && (!year.is_multiple_of(100) || year.is_multiple_of(400)) => {
-            29
-        }
-        2 => 28,
-        4 | 6 | 9 | 11 => 30,
-        _ => 31,
-    }
-}
-
-/// YY → full year per GS1 General Specifications 7.12: within −49..+50 years of `this_year`.
-fn full_year(yy: u32, this_year: u32) -> u32 {
-    let century = this_year / 100 * 100;
-    let candidate = century + yy;
-    if candidate > this_year + 50 {
-        candidate - 100
-    } else if candidate + 49 < this_year {
-        candidate + 100
-    } else {
-        candidate
-    }
-}
-
-/// The current UTC year (days since 1970 → civil year, Howard Hinnant's algorithm).
-fn current_year() -> u32 {
-    let days = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() / 86_400) as i64;
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    (yoe + era * 400 + i64::from(month <= 2)) as u32
-}
-
-fn valid_date(year: u32, month: u32, day: u32, day_zero_ok: bool) -> bool {
-    (1..=12).contains(&month) && (day <= days_in_month(year, month)) && (day >= 1 || day_zero_ok)
-}
-
-fn digits(part: &str, range: std::ops::Range<usize>) -> u32 {
-    part.get(range).and_then(|s| s.parse().ok()).unwrap_or(0)
-}
-
-fn lint(ai: &str, linter: &str, part: &str) -> Option<Problem> {
-    let bad = |rule: &str| {
-        Some(Problem::BadValue {
-            ai: ai.into(),
-            rule: rule.into(),
-        })
-    };
-    let all_digits = part.bytes().all(|b| b.is_ascii_digit());
-    match linter {
-        "csum" if all_digits && part.len() >= 2 => {
-            let (body, check) = part.split_at(part.len() - 1);
-            let expected = check_digit(body);
-            let found = digits(check, 0..1);
-            (expected != found).then(|| Problem::CheckDigit {
-                ai: ai.into(),
-                expected,
-                found,
-            })
-        }
-        "yymmd0" | "yymmdd" if part.len() == 6 && all_digits => {
-            let year = full_year(digits(part, 0..2), current_year());
-            let ok = valid_date(
-                year,
-                digits(part, 2..4),
-                digits(part, 4..6),
-                linter == "yymmd0",
-            );
-            (!ok).then(|| Problem::BadDate {
-                ai: ai.into(),
-                value: part.into(),
-            })
-        }
-        "yyyymmdd" if part.len() == 8 && all_digits => {
-            let ok = valid_date(
-                digits(part, 0..4),
-                digits(part, 4..6),
-                digits(part, 6..8),
-                false,
-            );
-            (!ok).then(|| Problem::BadDate {
-                ai: ai.into(),
-                value: part.into(),
-            })
-        }
-        "hhmi" if part.len() == 4 && all_digits => {
-            let ok = digits(part, 0..2) < 24 && digits(part, 2..4) < 60;
-            (!ok).then(|| Problem::BadTime {
-                ai: ai.into(),
-                value: part.into(),
-            })
-        }
-        "hh" if all_digits && digits(part, 0..2) >= 24 => bad("hour must be 00–23"),
-        "mi" | "ss" if all_digits && digits(part, 0..2) >= 60 => bad("must be 00–59"),
-        "nonzero" if all_digits && part.bytes().all(|b| b == b'0') => bad("must not be zero"),
-        "zero" if part.bytes().any(|b| b != b'0') => bad("must be zero"),
-        "yesno" if part != "0" && part != "1" => bad("must be 0 or 1"),
-        "nozeroprefix" if part.len() > 1 && part.starts_with('0') => bad("must not start with 0"),
-        "hasnondigit" if all_digits => bad("must contain a non-digit"),
-        "hyphen" if part.bytes().any(|b| b != b'-') => bad("must be a hyphen"),
-        "pieceoftotal" if part.len().is_multiple_of(2) && all_digits => {
-            let half = part.len() / 2;
-            let (piece, total) = (digits(part, 0..half), digits(part, half..part.len()));
-            (piece == 0 || total == 0 || piece > total).then(|| Problem::BadValue {
-                ai: ai.into(),
-                rule: format!("piece {piece} of {total} is impossible"),
-            })
-        }
-        "csumalpha" if !csumalpha_ok(part) => Some(Problem::CheckCharacters { ai: ai.into() }),
-        "iso3166" if !is_country(part) => bad("is not an ISO 3166 country code"),
-        "iso3166999" if part != "999" && !is_country(part) => {
-            bad("is not an ISO 3166 country code (or 999)")
-        }
-        "iso5218" if !["0", "1", "2", "9"].contains(&part) => {
-            bad("must be 0, 1, 2 or 9 (ISO 5218)")
-        }
-        "winding" if !["0", "1", "9"].contains(&part) => bad("must be 0, 1 or 9"),
-        "mediatype" if all_digits && !matches!(digits(part, 0..2), 1..=10 | 80..=99) => {
-            bad("is not a media type (01–10, 80–99)")
-        }
-        "latitude" if all_digits && part.parse::<u64>().map_or(true, |v| v > 1_800_000_000) => {
-            bad("latitude is out of range")
-        }
-        "longitude" if all_digits && part.parse::<u64>().map_or(true, |v| v > 3_600_000_000) => {
-            bad("longitude is out of range")
-        }
-        "importeridx"
-            if !part
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') =>
-        {
-            bad("is not an importer index")
-        }
-        "pcenc" if !percent_encoding_ok(part) => bad("has a % not followed by two hex digits"),
-        "iban" if !iban_ok(part) => bad("is not a valid IBAN"),
-        "posinseqslash" if !position_in_sequence_ok(part) => {
-            bad("must be POSITION/TOTAL with 0 < POSITION <= TOTAL")
-        }
-        _ => None,
-    }
-}
-
-/// Linters this module checks.
-const CHECKED_LINTERS: &[&str] = &[
-    "csum",
-    "csumalpha",
-    "yymmd0",
-    "yymmdd",
-    "yyyymmdd",
-    "hhmi",
-    "hh",
-    "mi",
-    "ss",
-    "nonzero",
-    "zero",
-    "yesno",
-    "nozeroprefix",
-    "hasnondigit",
-    "hyphen",
-    "pieceoftotal",
-    "iso3166",
-    "iso3166999",
-    "iso5218",
-    "winding",
-    "mediatype",
-    "latitude",
-    "longitude",
-    "importeridx",
-    "pcenc",
-    "iban",
-    "posinseqslash",
-];
-
-/// Linters of the dictionary that need code lists this table does not carry (GS1 company
-/// prefix lengths, ISO 3166 alpha-2, ISO 4217, package types, coupons): not checked.
-pub const UNCHECKED_LINTERS: &[&str] = &[
-    "gcppos1",
-    "gcppos2",
-    "iso3166alpha2",
-    "iso4217",
-    "packagetype",
-    "couponcode",
-    "couponposoffer",
-];
-
-/// ISO 3166-1 numeric country codes, from `models/iso3166-numeric.txt`.
-fn is_country(code: &str) -> bool {
-    static CODES: OnceLock<Vec<&'static str>> = OnceLock::new();
-    let codes = CODES.get_or_init(|| {
-        include_str!("../models/iso3166-numeric.txt")
-            .lines()
-            .filter(|l| !l.starts_with('#'))
-            .flat_map(str::split_whitespace)
-            .collect()
-    });
-    codes.contains(&code)
-}
-
-/// GS1 alphanumeric check character pair (General Specifications, "check character
-/// calculation for alphanumeric keys"): the CSET 82 values of the data, weighted from the
-/// right by the primes 2, 3, 5, …, summed mod 1021; the two CSET 32 characters carry the
-/// sum's high and low 5 bits.
-fn csumalpha_ok(part: &str) -> bool {
-    const CSET82: &str =
-        "!\"%&'()*+,-./0123456789:;<=>?ABCDEFGHIJKLMNOPQRSTUVWXYZ_abcdefghijklmnopqrstuvwxyz";
-    const CSET32: &[u8] = b"23456789ABCDEFGHJKLMNPQRSTUVWXYZ";
-    let bytes = part.as_bytes();
-    if bytes.len() < 2 {
-        return false;
-    }
-    let (data, pair) = bytes.split_at(bytes.len() - 2);
-    let primes = (2u32..).filter(|n| (2..*n).take_while(|d| d * d <= *n).all(|d| n % d != 0));
-    let mut sum = 0u32;
-    for (&byte, prime) in data.iter().rev().zip(primes) {
-        let Some(value) = CSET82.bytes().position(|c| c == byte) else {
-            return false;
-        };
-        sum = (sum + value as u32 * prime) % 1021;
-    }
-    pair == [CSET32[(sum >> 5) as usize], CSET32[(sum & 31) as usize]]
-}
-
-fn percent_encoding_ok(part: &str) -> bool {
-    let bytes = part.as_bytes();
-    bytes.iter().enumerate().all(|(i, &b)| {
-        b != b'%'
-            || bytes
-                .get(i + 1..i + 3)
-                .is_some_and(|hex| hex.iter().all(u8::is_ascii_hexdigit))
-    })
-}
-
-/// ISO 13616: country code, two check digits, account; moved to the end and read as a
-/// number (letters 10–35), it is 1 mod 97.
-fn iban_ok(part: &str) -> bool {
-    let bytes = part.as_bytes();
-    if bytes.len() < 5
-        || !bytes[..2].iter().all(u8::is_ascii_uppercase)
-        || !bytes[2..4].iter().all(u8::is_ascii_digit)
-        || !bytes.iter().all(u8::is_ascii_alphanumeric)
-    {
-        return false;
-    }
-    let mut remainder = 0u32;
-    for &b in bytes[4..].iter().chain(&bytes[..4]) {
-        let value = if b.is_ascii_digit() {
-            u32::from(b - b'0')
-        } else {
-            u32::from(b.to_ascii_uppercase() - b'A') + 10
-        };
-        let scale = if value >= 10 { 100 } else { 10 };
-        remainder = (remainder * scale + value) % 97;
-    }
-    remainder == 1
-}
-
-fn position_in_sequence_ok(part: &str) -> bool {
-    let number = |s: &str| {
-        (!s.is_empty() && !s.starts_with('0') && s.bytes().all(|b| b.is_ascii_digit()))
-            .then(|| s.parse::<u64>().ok())
-            .flatten()
-    };
-    part.split_once('/')
-        .and_then(|(pos, total)| Some((number(pos)?, number(total)?)))
-        .is_some_and(|(pos, total)| pos <= total)
-}
-
 #[cfg(test)]
 mod tests {
+    use super::lint::{current_year, full_year};
     use super::*;
 
     #[test]
@@ -948,10 +752,13 @@ mod tests {
     }
 
     #[test]
-    fn hri_keeps_brackets_inside_data() {
-        let data = parse_hri("(01)09506000134352(21)A(B)C");
+    fn hri_brackets_in_data_are_escaped() {
+        let data = parse_hri("(01)09506000134352(21)A\\(B)C");
         assert!(data.is_valid(), "{:?}", data.problems);
         assert_eq!(data.get("21"), Some("A(B)C"));
+        assert_eq!(data.hri(), "(01)09506000134352(21)A\\(B)C");
+        // Unescaped, `(B)` is where the next AI would start: not an AI.
+        assert!(!parse_hri("(01)09506000134352(21)A(B)C").is_valid());
     }
 
     #[test]
@@ -1057,16 +864,19 @@ mod tests {
             "(01) contains 'A', not allowed (digits only)",
         );
         // CSET 39 (8010 CPID) has '#' but no lower case.
-        assert!(parse("(8010)AB#12(8011)1").is_valid());
+        assert!(parse("(8010)1234AB#12(8011)1").is_valid());
         assert_one_problem(
-            "(8010)ab12(8011)1",
+            "(8010)1234ab12(8011)1",
             "(8010) contains 'a', not allowed (GS1 character set 39)",
         );
-        // CSET 64 (8030 digital signature).
+        // CSET 64 (8030 digital signature), '=' only as padding at the end.
         assert_one_problem(
             "(00)106141411234567897(8030)abc$",
             "(8030) contains '$', not allowed (GS1 character set 64)",
         );
+        assert!(parse("(00)106141411234567897(8030)abcd==").is_valid());
+        assert!(!parse("(00)106141411234567897(8030)ab=cde").is_valid());
+        assert!(!parse("(00)106141411234567897(8030)abcd=").is_valid());
     }
 
     #[test]
@@ -1146,6 +956,59 @@ mod tests {
             "(00)106141411234567897(4300)ACME%2",
             "(4300) has a % not followed by two hex digits",
         );
+    }
+
+    /// Test vectors of GS1's reference implementation of these linters.
+    #[test]
+    fn company_prefix_currency_country_package_and_coupon_linters() {
+        assert!(parse("(8004)1234AB").is_valid());
+        assert_one_problem(
+            "(8004)AB12345",
+            "(8004) does not start with a GS1 Company Prefix (digits)",
+        );
+        assert_one_problem(
+            "(8004)123",
+            "(8004) is too short to hold a GS1 Company Prefix",
+        );
+        assert!(parse("(415)9506000134352(8020)1(3912)978100").is_valid());
+        assert_one_problem(
+            "(415)9506000134352(8020)1(3912)000100",
+            "(3912) is not an ISO 4217 currency code",
+        );
+        assert!(parse("(00)106141411234567897(4307)DE").is_valid());
+        assert_one_problem(
+            "(00)106141411234567897(4307)XX",
+            "(4307) is not an ISO 3166 two-letter country code",
+        );
+        assert!(parse("(00)106141411234567897(7041)BX").is_valid());
+        assert_one_problem(
+            "(00)106141411234567897(7041)ZZZ",
+            "(7041) is not a GS1 package type code",
+        );
+        assert!(lint::lint("8110", "couponcode", "012345612345611110123").is_none());
+        for bad in [
+            "",
+            "01",
+            "0123456",
+            "71234567890123",
+            "01234561234566123456",
+        ] {
+            assert!(lint::lint("8110", "couponcode", bad).is_some(), "{bad}");
+        }
+        assert!(lint::lint("8112", "couponposoffer", "001234561234560123456").is_none());
+        for bad in ["2", "07123456", "0012345612345601234567"] {
+            assert!(lint::lint("8112", "couponposoffer", bad).is_some(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_digital_signature_needs_serialised_keys() {
+        assert!(parse("(01)09506000134352(8030)abcd(253)9506000134352X1").is_valid());
+        assert_one_problem(
+            "(01)09506000134352(8030)abcd(253)9506000134352",
+            "(253) needs its serial component beside a digital signature (8030)",
+        );
+        assert!(parse("(253)9506000134352").is_valid());
     }
 
     #[test]
