@@ -29,13 +29,16 @@ fuzz_target!(|bytes: &[u8]| {
         for profile in profiles {
             std::hint::black_box(profile.data.check(&data, &profile.name));
         }
-        // Valid data survives the trip to the element string a symbol carries and back.
+        // Valid data survives the trip to the element string a symbol carries and back, and
+        // to HRI (a `(` in data escaped) and back.
         let element_string = data.element_string(table);
+        let hri = data.hri();
         if data.is_valid() {
             let again = gs1::parse_element_string(&element_string);
             assert_eq!(again.elements, data.elements, "{element_string:?}");
+            let again = gs1::parse_hri(&hri);
+            assert_eq!(again.elements, data.elements, "{hri:?}");
         }
-        std::hint::black_box(data.hri());
     }
     // The same text as the GTIN, batch and expiry a line is told to print.
     let _ = std::hint::black_box(Expected::new(text, text, text));
