@@ -121,8 +121,8 @@ pub(super) fn lint(ai: &str, linter: &str, part: &str) -> Option<Problem> {
             })
         }
         "csumalpha" if !csumalpha_ok(part) => Some(Problem::CheckCharacters { ai: ai.into() }),
-        "iso3166" if !is_country(part) => bad("is not an ISO 3166 country code"),
-        "iso3166999" if part != "999" && !is_country(part) => {
+        "iso3166" if !COUNTRIES.contains(part) => bad("is not an ISO 3166 country code"),
+        "iso3166999" if part != "999" && !COUNTRIES.contains(part) => {
             bad("is not an ISO 3166 country code (or 999)")
         }
         "iso5218" if !["0", "1", "2", "9"].contains(&part) => {
@@ -150,11 +150,11 @@ pub(super) fn lint(ai: &str, linter: &str, part: &str) -> Option<Problem> {
         "posinseqslash" if !position_in_sequence_ok(part) => {
             bad("must be POSITION/TOTAL with 0 < POSITION <= TOTAL")
         }
-        "iso3166alpha2" if !is_country_alpha2(part) => {
+        "iso3166alpha2" if !COUNTRIES_ALPHA2.contains(part) => {
             bad("is not an ISO 3166 two-letter country code")
         }
-        "iso4217" if !is_currency(part) => bad("is not an ISO 4217 currency code"),
-        "packagetype" if !is_package_type(part) => bad("is not a GS1 package type code"),
+        "iso4217" if !CURRENCIES.contains(part) => bad("is not an ISO 4217 currency code"),
+        "packagetype" if !PACKAGE_TYPES.contains(part) => bad("is not a GS1 package type code"),
         "gcppos1" => company_prefix_at(part, 0).err().and_then(bad),
         "gcppos2" => company_prefix_at(part, 1).err().and_then(bad),
         "couponcode" => coupon_code(part).err().and_then(bad),
@@ -202,45 +202,42 @@ pub(super) const KNOWN_LINTERS: &[&str] = &[
     "couponposoffer",
 ];
 
-/// A whitespace-separated code list from `models/` (lines starting with `#` are comments).
-fn code_list(text: &'static str) -> Vec<&'static str> {
-    text.lines()
-        .filter(|l| !l.starts_with('#'))
-        .flat_map(str::split_whitespace)
-        .collect()
+/// A whitespace-separated code list from `models/` (lines starting with `#` are comments),
+/// split at its first use.
+struct CodeList {
+    text: &'static str,
+    codes: OnceLock<Vec<&'static str>>,
+}
+
+impl CodeList {
+    const fn new(text: &'static str) -> CodeList {
+        CodeList {
+            text,
+            codes: OnceLock::new(),
+        }
+    }
+
+    fn contains(&self, code: &str) -> bool {
+        self.codes
+            .get_or_init(|| {
+                self.text
+                    .lines()
+                    .filter(|l| !l.starts_with('#'))
+                    .flat_map(str::split_whitespace)
+                    .collect()
+            })
+            .contains(&code)
+    }
 }
 
 /// ISO 3166-1 numeric country codes.
-fn is_country(code: &str) -> bool {
-    static CODES: OnceLock<Vec<&'static str>> = OnceLock::new();
-    CODES
-        .get_or_init(|| code_list(include_str!("../../models/iso3166-numeric.txt")))
-        .contains(&code)
-}
-
+static COUNTRIES: CodeList = CodeList::new(include_str!("../../models/iso3166-numeric.txt"));
 /// ISO 3166-1 alpha-2 country codes.
-fn is_country_alpha2(code: &str) -> bool {
-    static CODES: OnceLock<Vec<&'static str>> = OnceLock::new();
-    CODES
-        .get_or_init(|| code_list(include_str!("../../models/iso3166-alpha2.txt")))
-        .contains(&code)
-}
-
+static COUNTRIES_ALPHA2: CodeList = CodeList::new(include_str!("../../models/iso3166-alpha2.txt"));
 /// ISO 4217 numeric currency codes.
-fn is_currency(code: &str) -> bool {
-    static CODES: OnceLock<Vec<&'static str>> = OnceLock::new();
-    CODES
-        .get_or_init(|| code_list(include_str!("../../models/iso4217-numeric.txt")))
-        .contains(&code)
-}
-
+static CURRENCIES: CodeList = CodeList::new(include_str!("../../models/iso4217-numeric.txt"));
 /// GS1 PackageTypeCode values.
-fn is_package_type(code: &str) -> bool {
-    static CODES: OnceLock<Vec<&'static str>> = OnceLock::new();
-    CODES
-        .get_or_init(|| code_list(include_str!("../../models/gs1-package-types.txt")))
-        .contains(&code)
-}
+static PACKAGE_TYPES: CodeList = CodeList::new(include_str!("../../models/gs1-package-types.txt"));
 
 /// GS1 alphanumeric check character pair (General Specifications, "check character
 /// calculation for alphanumeric keys"): the CSET 82 values of the data, weighted from the
