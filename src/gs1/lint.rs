@@ -365,17 +365,25 @@ impl<'a> Fields<'a> {
         present
     }
 
-    /// A company prefix of `length` digits.
+    /// A company prefix of `length` (6 or more) digits: being digits, checked by
+    /// [`Fields::new`], is all `gcppos1` asks of it.
     fn company_prefix(
         &mut self,
         length: usize,
         truncated: &'static str,
     ) -> Result<(), &'static str> {
-        let prefix = self.take(length, truncated)?;
-        if prefix[..GCP_MIN_DIGITS].iter().all(u8::is_ascii_digit) {
-            Ok(())
-        } else {
-            Err("holds an invalid GS1 Company Prefix")
+        self.take(length, truncated).map(|_| ())
+    }
+
+    /// A second or third purchase's company prefix: a length indicator 0–6, or 9 for none.
+    fn optional_company_prefix(&mut self) -> Result<(), &'static str> {
+        match self.digit("ends before a purchase's company prefix")? {
+            9 => Ok(()),
+            length @ 0..=6 => self.company_prefix(
+                usize::from(length) + 6,
+                "ends inside a purchase's company prefix",
+            ),
+            _ => Err("has a purchase company prefix length indicator over 6"),
         }
     }
 
@@ -485,20 +493,6 @@ fn coupon_code(part: &str) -> Result<(), &'static str> {
         }
     }
     fields.end()
-}
-
-impl Fields<'_> {
-    /// A second or third purchase's company prefix: a length indicator 0–6, or 9 for none.
-    fn optional_company_prefix(&mut self) -> Result<(), &'static str> {
-        match self.digit("ends before a purchase's company prefix")? {
-            9 => Ok(()),
-            length @ 0..=6 => self.company_prefix(
-                usize::from(length) + 6,
-                "ends inside a purchase's company prefix",
-            ),
-            _ => Err("has a purchase company prefix length indicator over 6"),
-        }
-    }
 }
 
 /// `couponposoffer` (AI 8112): format 0 or 1, funder (length indicator 0–6), offer code,
