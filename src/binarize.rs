@@ -65,9 +65,12 @@ impl Binary {
     /// populations): for a window around a symbol on mid-grey artwork, where a local
     /// threshold calls the artwork dark and merges it with the finder and clock tracks.
     pub fn global(frame: &Frame) -> Binary {
+        // Every other pixel of every other row: the same two populations at a quarter of the
+        // histogram's cost, which is most of the whole (one counter update per pixel does not
+        // vectorise; the thresholding does).
         let mut histogram = [0u64; 256];
-        for y in 0..frame.height() {
-            for &p in frame.row(y) {
+        for y in (0..frame.height()).step_by(2) {
+            for &p in frame.row(y).iter().step_by(2) {
                 histogram[p as usize] += 1;
             }
         }

@@ -232,6 +232,13 @@ fn read_coarse(frame: &Frame, options: &ReadOptions, known: &[SymbolRead]) -> Ve
 /// in its own window, and costs a frame without any symbol most.
 const BLOB_WINDOWS: usize = 4;
 
+/// Windows searched at any effort dearer than the centre lines: the most symbol-like of those
+/// that the symbols read so far do not explain. Those efforts are for a damaged or hard symbol
+/// in its own window, which ranks among the first; spent on every window of text and artwork
+/// in a case of packs, they made a frame without any symbol cost several times a full one.
+/// As many as the line's search proposes in all.
+const DEAR_WINDOWS: usize = 16;
+
 /// How hard a window is searched. Every window is tried at one effort before any is tried
 /// at the next: the symbol's own window usually reads at the cheapest, and a large window of
 /// text costs most at the dearest.
@@ -290,6 +297,7 @@ fn read_windows(
         cover(&mut covered, &mut largest, outline);
     }
     for &effort in efforts {
+        let mut dear_windows = 0;
         for (i, &window) in windows.iter().enumerate() {
             let area = window.width * window.height;
             let explained = 2 * covered[i] >= area;
@@ -310,6 +318,12 @@ fn read_windows(
                 || (matches!(effort, Effort::Blob) && i >= BLOB_WINDOWS)
             {
                 continue;
+            }
+            if !matches!(effort, Effort::CentreLines) {
+                if dear_windows == DEAR_WINDOWS {
+                    break;
+                }
+                dear_windows += 1;
             }
             // A window goes on being searched at this effort, what it read erased, while it
             // reads more: two packs side by side in one core window.
