@@ -156,6 +156,27 @@ pub async fn run(
         opcua_listener.as_ref(),
         http_listener.as_ref(),
     )?;
+    let monitor = Monitor::new(config.alarms.clone(), engine.min_grades()).map_err(|reason| {
+        Error::InvalidConfig {
+            origin: "[alarms]".into(),
+            reason,
+        }
+    })?;
+    let store = tokio::task::spawn_blocking(move || {
+        Store::open_monitored(&data_dir, budget, cache, monitor)
+    })
+    .await
+    .map_err(|e| Error::Internal(e.to_string()))??;
+    let store = Arc::new(store);
+    store
+        .record(
+            Entry::new(Actor::system(), Action::ServerStarted, "")
+                .after(engine.in_force())
+                .reason(format!("verigrade {}", env!("CARGO_PKG_VERSION"))),
+        )
+        .await?;
+    // Said only now that the store is open and the start is in the audit trail: whoever waits
+    // for this line (an operator, a supervisor, a test) finds the server ready to answer.
     eprintln!(
         "verigrade: serving on {} (store {}, default profile {}); {}",
         address(&listener)?,
@@ -179,25 +200,6 @@ pub async fn run(
     for warning in warnings {
         eprintln!("verigrade: warning: {warning} (--insecure is given)");
     }
-    let monitor = Monitor::new(config.alarms.clone(), engine.min_grades()).map_err(|reason| {
-        Error::InvalidConfig {
-            origin: "[alarms]".into(),
-            reason,
-        }
-    })?;
-    let store = tokio::task::spawn_blocking(move || {
-        Store::open_monitored(&data_dir, budget, cache, monitor)
-    })
-    .await
-    .map_err(|e| Error::Internal(e.to_string()))??;
-    let store = Arc::new(store);
-    store
-        .record(
-            Entry::new(Actor::system(), Action::ServerStarted, "")
-                .after(engine.in_force())
-                .reason(format!("verigrade {}", env!("CARGO_PKG_VERSION"))),
-        )
-        .await?;
     let workers = match config.workers {
         0 => std::thread::available_parallelism().map_or(2, |n| n.get()),
         n => n,

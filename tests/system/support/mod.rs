@@ -151,16 +151,27 @@ impl Process {
             .spawn()
             .unwrap();
         let mut lines = BufReader::new(child.stderr.take().unwrap());
-        let mut first = String::new();
-        lines.read_line(&mut first).unwrap();
+        // The server says where it serves once its store is open; what it says before (a
+        // recovery after a kill) is kept with what it says after.
+        let mut before = String::new();
+        let serving = loop {
+            let mut line = String::new();
+            if lines.read_line(&mut line).unwrap() == 0 {
+                panic!("the server exited before serving: {before:?}");
+            }
+            if line.contains("serving on") {
+                break line;
+            }
+            before.push_str(&line);
+        };
         // A server on every interface is dialled on loopback.
-        let address = first
+        let address = serving
             .split_whitespace()
             .find(|w| w.starts_with("127.0.0.1:") || w.starts_with("0.0.0.0:"))
-            .unwrap_or_else(|| panic!("no address in {first:?}"))
+            .unwrap_or_else(|| panic!("no address in {serving:?}"))
             .replace("0.0.0.0:", "127.0.0.1:");
         // The rest is read as it comes, so that the server never blocks on a full pipe.
-        let stderr = Arc::new(Mutex::new(String::new()));
+        let stderr = Arc::new(Mutex::new(before));
         let reader = {
             let stderr = stderr.clone();
             std::thread::spawn(move || {
@@ -174,7 +185,7 @@ impl Process {
         Process {
             child,
             url: format!("http://{address}"),
-            started: first,
+            started: serving,
             stderr,
             reader: Some(reader),
         }
