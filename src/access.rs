@@ -43,7 +43,7 @@ impl Role {
             Role::Controller => matches!(permission, Connect | Read | Operate),
             Role::Qa => matches!(
                 permission,
-                Connect | Read | Operate | Commission | Sign | ReadAudit
+                Connect | Read | Operate | Commission | Sign | ReadAudit | Disaggregate
             ),
         }
     }
@@ -72,6 +72,8 @@ pub enum Permission {
     Sign,
     /// Read the audit trail.
     ReadAudit,
+    /// Take packs out of cases (or cases off pallets): rework that changes what was shipped.
+    Disaggregate,
 }
 
 impl Permission {
@@ -85,6 +87,7 @@ impl Permission {
             Permission::Commission => "commission serials",
             Permission::Sign => "close or reopen batches",
             Permission::ReadAudit => "read the audit trail",
+            Permission::Disaggregate => "disaggregate cases or pallets",
         }
     }
 

@@ -6,6 +6,7 @@
 //! GS1 data, and [`synth`] rendering synthetic symbols whose ground truth is known by construction.
 
 pub mod access;
+pub mod aggregation;
 pub mod binarize;
 pub mod control;
 pub mod decode;

@@ -62,6 +62,13 @@ enum Command {
     Audit(cli::access::AuditArgs),
     /// A batch's electronic signature: close (qa) or reopen with a reason.
     Batch(cli::access::BatchArgs),
+    /// Aggregate the packs of a case (or the cases of a pallet) from the station's frame under
+    /// the parent's SSCC; exit 0 when aggregated, 1 when refused (the reasons printed).
+    Aggregate(cli::aggregate::AggregateArgs),
+    /// Print what a parent (SSCC) holds, down to every pack.
+    Aggregation(cli::aggregate::AggregationArgs),
+    /// Take children (all, or those named) out of a parent, with a reason (qa).
+    Disaggregate(cli::aggregate::DisaggregateArgs),
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -107,6 +114,9 @@ fn main() -> ExitCode {
         Command::Token(args) => cli::access::token(&args),
         Command::Audit(args) => cli::access::audit(&args),
         Command::Batch(args) => cli::access::batch(&args),
+        Command::Aggregate(args) => cli::aggregate::aggregate(&args),
+        Command::Aggregation(args) => cli::aggregate::aggregation(&args),
+        Command::Disaggregate(args) => cli::aggregate::disaggregate(&args),
     };
     match outcome {
         Ok(code) => code,

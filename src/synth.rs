@@ -203,6 +203,14 @@ pub struct CrowdSpec {
     pub blur: f64,
     pub noise: f64,
     pub seed: u64,
+    /// A case label: this SSCC (18 digits) as a GS1 symbol `(00)…` beside the packs, as the
+    /// aggregation station sees an open case with its label.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sscc: Option<String>,
+    /// Each pack's data (GS for FNC1 separators) in place of [`crowd_text`]'s: a foreign or
+    /// repeated pack in a case. Empty: every pack its own serial of the seed's batch.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub texts: Vec<String>,
 }
 
 impl Default for CrowdSpec {
@@ -220,7 +228,24 @@ impl Default for CrowdSpec {
             blur: 0.0,
             noise: 0.0,
             seed: 1,
+            sscc: None,
+            texts: Vec::new(),
         }
+    }
+}
+
+impl CrowdSpec {
+    /// The data of every symbol, in grid order: the packs', then the case label's.
+    pub fn symbol_texts(&self) -> Vec<String> {
+        let mut texts = if self.texts.is_empty() {
+            (0..self.count)
+                .map(|index| crowd_text(self.seed, index))
+                .collect()
+        } else {
+            self.texts.clone()
+        };
+        texts.extend(self.sscc.iter().map(|sscc| format!("00{sscc}")));
+        texts
     }
 }
 
@@ -287,14 +312,14 @@ fn splitmix(state: &mut u64) -> u64 {
 /// Renders a crowded frame; the ground truth lists every symbol.
 pub fn render_crowd(spec: &CrowdSpec) -> Result<RenderedCrowd> {
     check_crowd(spec)?;
+    let texts = spec.symbol_texts();
+    let faces = texts.len();
     let (width, height) = spec.canvas;
     let (w, h) = (width as usize, height as usize);
     // A grid about as many columns to rows as the canvas is wide to high.
-    let grid_cols = ((spec.count as f64 * width as f64 / height as f64)
-        .sqrt()
-        .ceil() as usize)
-        .clamp(1, spec.count);
-    let grid_rows = spec.count.div_ceil(grid_cols);
+    let grid_cols =
+        ((faces as f64 * width as f64 / height as f64).sqrt().ceil() as usize).clamp(1, faces);
+    let grid_rows = faces.div_ceil(grid_cols);
     let cell = (
         width as f64 / grid_cols as f64,
         height as f64 / grid_rows as f64,
@@ -309,17 +334,15 @@ pub fn render_crowd(spec: &CrowdSpec) -> Result<RenderedCrowd> {
     let mut grey = kraft_ground(spec, (grid_cols, grid_rows), cell);
     let mut coverage = vec![0f32; w * h];
     let mut rng = rand::rngs::StdRng::seed_from_u64(spec.seed ^ 0xc40d_ca5e);
-    let mut symbols = Vec::with_capacity(spec.count);
-    for index in 0..spec.count {
-        let text = crowd_text(spec.seed, index);
+    let mut symbols = Vec::with_capacity(faces);
+    for (index, text) in texts.into_iter().enumerate() {
         let (size, codewords) = encode(&text, true, spec.size.as_deref())?;
         let symbol_w = (size.cols as f64 + 2.0 * spec.quiet_zone) * spec.module_px;
         let symbol_h = (size.rows as f64 + 2.0 * spec.quiet_zone) * spec.module_px;
         if symbol_w.max(symbol_h) > face {
             let fits = face / (size.rows.max(size.cols) as f64 + 2.0 * spec.quiet_zone);
             return Err(Error::InvalidSpec(format!(
-                "{} packs of {} with a {}-module quiet zone fit {}x{} at up to {fits:.1} px/module, not {}",
-                spec.count,
+                "{faces} symbols of {} with a {}-module quiet zone fit {}x{} at up to {fits:.1} px/module, not {}",
                 size.name(),
                 spec.quiet_zone,
                 width,
@@ -426,6 +449,18 @@ fn check_crowd(spec: &CrowdSpec) -> Result<()> {
     })?;
     if !(spec.tilt_deg.is_finite() && spec.tilt_deg.abs() <= 45.0) {
         return bad("tilt must be within 0..45 degrees");
+    }
+    if !spec.texts.is_empty() && spec.texts.len() != spec.count {
+        return bad("give every pack's data, or none");
+    }
+    if let Some(problem) = spec
+        .sscc
+        .as_ref()
+        .and_then(|sscc| crate::gs1::check_ai_value("00", sscc).into_iter().next())
+    {
+        return Err(Error::InvalidSpec(format!(
+            "the case label's SSCC: {problem}"
+        )));
     }
     Ok(())
 }

@@ -477,10 +477,12 @@ pub fn reconcile(args: &ReconcileArgs) -> Result<ExitCode> {
                            "commissioned": b.commissioned, "verified": b.verified,
                            "outstanding": b.outstanding, "frames": b.frames, "passed": b.passed,
                            "failed": b.failed, "no_read": b.no_read, "duplicate": b.duplicate,
-                           "not_commissioned": b.not_commissioned, "rejected": b.rejected})
+                           "not_commissioned": b.not_commissioned, "rejected": b.rejected,
+                           "aggregated": b.aggregated, "cases": b.cases,
+                           "verified_not_aggregated": b.verified_not_aggregated})
                 ),
                 OutputFormat::Text => println!(
-                    "line {} batch {}: commissioned {} = verified {} + outstanding {}; frames {} = passed {} + failed {} (no-read {}, duplicate {}, not commissioned {}, rejected {})",
+                    "line {} batch {}: commissioned {} = verified {} + outstanding {}; frames {} = passed {} + failed {} (no-read {}, duplicate {}, not commissioned {}, rejected {}); aggregated {} in {} cases, {} verified not aggregated",
                     b.line_id,
                     b.batch,
                     b.commissioned,
@@ -492,7 +494,10 @@ pub fn reconcile(args: &ReconcileArgs) -> Result<ExitCode> {
                     b.no_read,
                     b.duplicate,
                     b.not_commissioned,
-                    b.rejected
+                    b.rejected,
+                    b.aggregated,
+                    b.cases,
+                    b.verified_not_aggregated
                 ),
             }
         }

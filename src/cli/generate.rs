@@ -29,6 +29,10 @@ pub struct GenArgs {
     /// With --crowd: every pack the same way up (only the tilt varies).
     #[arg(long, requires = "crowd")]
     no_quarter_turns: bool,
+    /// With --crowd: an open case at the aggregation station, its label's SSCC (18 digits)
+    /// as a GS1 symbol `(00)…` beside the packs.
+    #[arg(long, value_name = "SSCC", requires = "crowd")]
+    sscc: Option<String>,
     /// Encode as GS1 (leading FNC1, GS → FNC1).
     #[arg(long)]
     gs1: bool,
@@ -180,6 +184,8 @@ fn crowd_spec(args: &GenArgs, count: usize) -> CrowdSpec {
         blur: args.blur,
         noise: args.noise,
         seed: args.seed,
+        sscc: args.sscc.clone(),
+        texts: Vec::new(),
     }
 }
 

@@ -1,6 +1,7 @@
 //! Command-line front ends that need more than a function in main.rs.
 
 pub mod access;
+pub mod aggregate;
 pub mod alarms;
 pub mod client;
 pub mod connection;

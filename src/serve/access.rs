@@ -44,6 +44,11 @@ pub fn permission(path: &str) -> Option<Permission> {
             _ => Permission::Read,
         },
         "verigrade.v1.Audit" => Permission::ReadAudit,
+        "verigrade.v1.Aggregation" => match method {
+            "Aggregate" => Permission::SendFrames,
+            "Disaggregate" => Permission::Disaggregate,
+            _ => Permission::Read,
+        },
         // HTTP: Prometheus metrics.
         "metrics" => Permission::Read,
         // Server reflection, and methods no service has (answered UNIMPLEMENTED).

@@ -7,7 +7,7 @@ use crate::error::{Error, Result};
 use crate::frame::Frame;
 use crate::geometry::Rect;
 use crate::profile::Profile;
-use crate::proto::{self, Parameter, Verdict, verify_request};
+use crate::proto::{self, Parameter, Verdict, aggregate_request, verify_request};
 use crate::reader::ReadOptions;
 use crate::store::Evidence;
 use crate::verdict::{self, Expected, SymbolRecord, inspect};
@@ -128,24 +128,10 @@ impl Engine {
             name => name,
         };
         let profile = self.profile(profile_name)?;
-        let limits = &self.config.limits;
         let frame = match &request.frame {
             None => return Err(Error::MissingField("image or raw")),
-            Some(verify_request::Frame::Image(bytes)) => {
-                check_bytes(bytes.len(), limits)?;
-                Frame::decode_limited(bytes, limits.max_pixels)?
-            }
-            Some(verify_request::Frame::Raw(raw)) => {
-                check_bytes(raw.data.len(), limits)?;
-                let (width, height) = (raw.width as usize, raw.height as usize);
-                if width.saturating_mul(height) > limits.max_pixels {
-                    return Err(Error::FrameTooLarge {
-                        pixels: width.saturating_mul(height),
-                        limit: limits.max_pixels,
-                    });
-                }
-                Frame::from_raw(width, height, raw.stride as usize, &raw.data)?
-            }
+            Some(verify_request::Frame::Image(bytes)) => self.frame(FrameData::Image(bytes))?,
+            Some(verify_request::Frame::Raw(raw)) => self.frame(FrameData::Raw(raw))?,
         };
         let expected = match &request.expected {
             Some(e) => Expected {
@@ -211,37 +197,115 @@ impl Engine {
         let evidence = if verdict.pass {
             None
         } else {
-            self.keep_evidence(request, &frame)
+            let data = match &request.frame {
+                Some(verify_request::Frame::Image(bytes)) => FrameData::Image(bytes),
+                Some(verify_request::Frame::Raw(raw)) => FrameData::Raw(raw),
+                None => return Err(Error::MissingField("image or raw")),
+            };
+            self.keep_evidence(&request.line_id, &request.frame_id, data)
         };
         Ok(Graded { verdict, evidence })
+    }
+
+    /// A request's frame, checked against the limits: an encoded image decoded, a raw buffer
+    /// borrowed.
+    fn frame<'a>(&self, data: FrameData<'a>) -> Result<Frame<'a>> {
+        let limits = &self.config.limits;
+        match data {
+            FrameData::Image(bytes) => {
+                check_bytes(bytes.len(), limits)?;
+                Frame::decode_limited(bytes, limits.max_pixels)
+            }
+            FrameData::Raw(raw) => {
+                check_bytes(raw.data.len(), limits)?;
+                let (width, height) = (raw.width as usize, raw.height as usize);
+                if width.saturating_mul(height) > limits.max_pixels {
+                    return Err(Error::FrameTooLarge {
+                        pixels: width.saturating_mul(height),
+                        limit: limits.max_pixels,
+                    });
+                }
+                Frame::from_raw(width, height, raw.stride as usize, &raw.data)
+            }
+        }
+    }
+
+    /// Every symbol of an aggregation station's frame, read and graded with the line's (or the
+    /// request's) profile: the records the aggregation rules sort, and the symbols as the
+    /// answer carries them.
+    pub fn read_aggregation(
+        &self,
+        request: &proto::AggregateRequest,
+    ) -> Result<(Vec<SymbolRecord>, Vec<proto::Symbol>)> {
+        if request.line_id.is_empty() {
+            return Err(Error::MissingField("line_id"));
+        }
+        for (field, id) in [
+            ("line_id", &request.line_id),
+            ("camera_id", &request.camera_id),
+            ("frame_id", &request.frame_id),
+            ("profile", &request.profile),
+            ("batch", &request.batch),
+        ] {
+            self.config.check_id(field, id)?;
+        }
+        let profile_name = match request.profile.as_str() {
+            "" => self.config.line_profile(&request.line_id),
+            name => name,
+        };
+        let profile = self.profile(profile_name)?;
+        let frame = match &request.frame {
+            None => return Err(Error::MissingField("image or raw")),
+            Some(aggregate_request::Frame::Image(bytes)) => self.frame(FrameData::Image(bytes))?,
+            Some(aggregate_request::Frame::Raw(raw)) => self.frame(FrameData::Raw(raw))?,
+        };
+        let options = ReadOptions {
+            region: self.config.roi(&request.line_id, &request.camera_id),
+            search_first: None,
+            all_symbols: true,
+        };
+        let inspection = inspect(&frame, profile, None, &options);
+        let overall = f64::from(inspection.scan_grade());
+        let record = verdict::judge_frame(inspection, overall, profile, None, &Expected::default());
+        let symbols = record.symbols.iter().map(proto_symbol).collect();
+        Ok((record.symbols, symbols))
+    }
+
+    /// Keeps a refused aggregation frame as evidence.
+    pub fn keep_aggregation_evidence(&self, request: &proto::AggregateRequest) -> Option<Evidence> {
+        let data = match &request.frame {
+            Some(aggregate_request::Frame::Image(bytes)) => FrameData::Image(bytes),
+            Some(aggregate_request::Frame::Raw(raw)) => FrameData::Raw(raw),
+            None => return None,
+        };
+        self.keep_evidence(&request.line_id, &request.frame_id, data)
     }
 
     /// Writes a failed frame under the evidence folder: an encoded image as it came, a raw
     /// buffer as PNG, streamed to the file (the frame is in the in-flight budget, its PNG
     /// would not be). Evidence is best effort: a full disk must not stop the verdict.
-    fn keep_evidence(&self, request: &proto::VerifyRequest, frame: &Frame) -> Option<Evidence> {
-        let image = match &request.frame {
-            Some(verify_request::Frame::Image(bytes)) => Some(bytes),
-            _ => None,
-        };
-        let extension = match image {
-            Some(bytes) => image::guess_format(bytes)
+    fn keep_evidence(&self, line_id: &str, frame_id: &str, data: FrameData) -> Option<Evidence> {
+        let extension = match data {
+            FrameData::Image(bytes) => image::guess_format(bytes)
                 .ok()
                 .and_then(|f| f.extensions_str().first().copied())
                 .unwrap_or("img"),
-            None => "png",
+            FrameData::Raw(_) => "png",
         };
         let file_name = format!(
             "{}-{}-{}-{}.{extension}",
             crate::store::now_ms(),
             self.evidence_count.fetch_add(1, Ordering::Relaxed),
-            file_safe(&request.line_id),
-            file_safe(&request.frame_id),
+            file_safe(line_id),
+            file_safe(frame_id),
         );
         let path = self.evidence_dir.join(&file_name);
-        let written = match image {
-            Some(bytes) => std::fs::write(&path, bytes).map(|()| bytes.len() as u64),
-            None => write_png_file(&path, frame),
+        let written = match data {
+            FrameData::Image(bytes) => std::fs::write(&path, bytes).map(|()| bytes.len() as u64),
+            FrameData::Raw(_) => match self.frame(data) {
+                Ok(frame) => write_png_file(&path, &frame),
+                Err(e) => Err(std::io::Error::other(e.to_string())),
+            },
         };
         match written {
             Ok(bytes) => Some(Evidence { file_name, bytes }),
@@ -252,6 +316,13 @@ impl Engine {
             }
         }
     }
+}
+
+/// A request's frame as it came.
+#[derive(Clone, Copy)]
+enum FrameData<'a> {
+    Image(&'a [u8]),
+    Raw(&'a proto::RawImage),
 }
 
 /// `frame` as a PNG file at `path`; the file's size.

@@ -8,6 +8,7 @@
 //! not the server.
 
 pub mod access;
+mod aggregation;
 mod alarms;
 mod audit;
 pub mod config;
@@ -24,6 +25,7 @@ mod verifier;
 use crate::access::Actor;
 use crate::control::Monitor;
 use crate::error::{Error, Result};
+use crate::proto::aggregation_server::AggregationServer;
 use crate::proto::alarms_server::AlarmsServer;
 use crate::proto::audit_server::AuditServer;
 use crate::proto::serials_server::SerialsServer;
@@ -310,6 +312,12 @@ pub async fn run(
         })
         .add_service(Guarded {
             inner: AuditServer::new(audit::AuditService(shared.clone())),
+            store: store.clone(),
+        })
+        .add_service(Guarded {
+            // A station's frame is one message, as large as a frame (with its fields) may be.
+            inner: AggregationServer::new(aggregation::AggregationService(shared.clone()))
+                .max_decoding_message_size(max_message),
             store: store.clone(),
         })
         .serve_with_incoming_shutdown(

@@ -190,5 +190,8 @@ fn reconciliation_message(r: Reconciliation) -> BatchReconciliation {
         no_read: r.no_read,
         duplicate: r.duplicate,
         not_commissioned: r.not_commissioned,
+        aggregated: r.aggregated,
+        cases: r.cases,
+        verified_not_aggregated: r.verified_not_aggregated,
     }
 }

@@ -35,6 +35,7 @@ pub fn check_invariants(conn: &Connection, evidence_dir: &Path) -> Result<Vec<St
     check_serials(conn, &verdicts, &mut problems)?;
     check_commissioning(conn, &verdicts, &mut problems)?;
     check_evidence(conn, evidence_dir, &mut problems)?;
+    problems.extend(super::aggregations::check_replay(conn)?);
     Ok(problems)
 }
 
@@ -259,12 +260,18 @@ fn check_commissioning(
     Ok(())
 }
 
-/// Every evidence file named by a verdict exists, and every file there is named by one.
+/// Every evidence file named by a verdict or an aggregation event exists, and every file
+/// there is named by one.
 fn check_evidence(conn: &Connection, dir: &Path, problems: &mut Vec<String>) -> Result<()> {
     for orphan in evidence::orphans(conn, dir)? {
-        problems.push(format!("evidence file {orphan} belongs to no verdict"));
+        problems.push(format!(
+            "evidence file {orphan} belongs to no verdict or aggregation"
+        ));
     }
-    let mut statement = conn.prepare("SELECT evidence FROM verdicts WHERE evidence IS NOT NULL")?;
+    let mut statement = conn.prepare(
+        "SELECT evidence FROM verdicts WHERE evidence IS NOT NULL
+         UNION ALL SELECT evidence FROM aggregation_events WHERE evidence IS NOT NULL",
+    )?;
     let named = statement
         .query_map([], |r| r.get::<_, String>(0))?
         .collect::<rusqlite::Result<Vec<_>>>()?;

@@ -6,6 +6,7 @@
 //! check runs inside that transaction, so two frames with one serial cannot both pass.
 //! Reads use their own connection and never wait for a write.
 
+mod aggregations;
 mod alarms;
 mod closures;
 mod digest;
@@ -20,6 +21,7 @@ pub mod trail;
 mod tx;
 mod writer;
 
+pub use aggregations::{Packed, Packing, Unpacking, parse_children};
 pub use alarms::{Acknowledgement, AlarmQuery};
 pub use closures::{Closure, Meaning};
 pub use invariants::check_invariants;
@@ -30,9 +32,10 @@ pub use stats::LineCounts;
 pub use tx::WriteTx;
 
 use crate::access::Actor;
+use crate::aggregation::Sscc;
 use crate::control::{ChartView, FrozenLimits, Monitor, metric::Metric};
 use crate::error::{Error, Result};
-use crate::proto::{Alarm, Verdict};
+use crate::proto::{AggregationResult, Alarm, Verdict};
 use prometheus_client::metrics::histogram::Histogram;
 use rusqlite::Connection;
 use std::path::{Path, PathBuf};
@@ -306,6 +309,30 @@ impl Store {
             .await
             .map_err(|_| closed())?;
         Ok(answer)
+    }
+
+    /// Checks an aggregation frame's children against the store and records it, packed or
+    /// refused; waits until it is committed.
+    pub async fn aggregate(&self, packing: Packing) -> Result<Packed> {
+        self.ask(|reply| Job::Aggregate(Box::new(packing), reply))
+            .await
+    }
+
+    /// Names the evidence file kept for a refused aggregation event.
+    pub async fn attach_aggregation_evidence(&self, event: i64, evidence: Evidence) -> Result<()> {
+        self.ask(|reply| Job::AggregationEvidence(event, evidence, reply))
+            .await
+    }
+
+    /// Takes children out of a parent; waits until it is committed.
+    pub async fn disaggregate(&self, unpacking: Unpacking) -> Result<AggregationResult> {
+        self.ask(|reply| Job::Disaggregate(unpacking, reply)).await
+    }
+
+    /// A parent and everything under it; `None` when it was never packed.
+    pub fn aggregation(&self, parent: &Sscc) -> Result<Option<AggregationResult>> {
+        let conn = self.reader.lock().map_err(|_| closed())?;
+        aggregations::tree(&conn, parent)
     }
 
     /// Commissions serials for a line and batch; waits until they are committed.

@@ -21,6 +21,7 @@ pub fn open_database(path: &Path, cache_bytes: u64) -> Result<Connection> {
     conn.execute_batch(super::trail::SCHEMA)?;
     conn.execute_batch(super::tokens::SCHEMA)?;
     conn.execute_batch(super::closures::SCHEMA)?;
+    conn.execute_batch(super::aggregations::SCHEMA)?;
     migrate(&conn)?;
     Ok(conn)
 }

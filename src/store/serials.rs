@@ -45,6 +45,15 @@ pub struct Reconciliation {
     pub no_read: u64,
     pub duplicate: u64,
     pub not_commissioned: u64,
+    /// Packs of the batch in a case now.
+    #[serde(default)]
+    pub aggregated: u64,
+    /// Cases holding the batch's packs.
+    #[serde(default)]
+    pub cases: u64,
+    /// Commissioned serials verified on a passing pack and in no case.
+    #[serde(default)]
+    pub verified_not_aggregated: u64,
     /// Set when the batch is closed: `frames` and the rest are the counts it froze.
     #[serde(skip)]
     pub closure: Option<Closed>,
@@ -260,7 +269,8 @@ fn live_counts(conn: &Connection, line_id: &str, batch: &str) -> Result<Vec<Reco
             "SELECT k.line_id, k.batch, COALESCE(c.commissioned, 0), COALESCE(c.verified, 0),
                     COALESCE(b.total, 0), COALESCE(b.passed, 0), COALESCE(b.no_read, 0),
                     COALESCE(b.duplicates, 0), COALESCE(b.not_commissioned, 0)
-             FROM (SELECT line_id, batch FROM commissioning UNION SELECT line_id, batch FROM batch_stats) k
+             FROM (SELECT line_id, batch FROM commissioning UNION SELECT line_id, batch FROM batch_stats
+                   UNION SELECT line_id, batch FROM aggregation_events WHERE action = 'packed') k
              LEFT JOIN commissioning c ON c.line_id = k.line_id AND c.batch = k.batch
              LEFT JOIN batch_stats b ON b.line_id = k.line_id AND b.batch = k.batch
              WHERE (?1 = '' OR k.line_id = ?1) AND (?2 = '' OR k.batch = ?2)
@@ -279,9 +289,18 @@ fn live_counts(conn: &Connection, line_id: &str, batch: &str) -> Result<Vec<Reco
             no_read: n(6)?,
             duplicate: n(7)?,
             not_commissioned: n(8)?,
+            ..Reconciliation::default()
         })
     })?;
-    Ok(rows.collect::<rusqlite::Result<_>>()?)
+    let mut batches: Vec<Reconciliation> = rows.collect::<rusqlite::Result<_>>()?;
+    for counts in &mut batches {
+        (
+            counts.aggregated,
+            counts.cases,
+            counts.verified_not_aggregated,
+        ) = super::aggregations::counts(conn, &counts.line_id, &counts.batch)?;
+    }
+    Ok(batches)
 }
 
 /// Reconciliation per line and batch; a closed batch shows the counts its signature froze.

@@ -1,6 +1,7 @@
 //! The writer thread: owns the write connection and commits queued jobs in batches, one
 //! transaction (and one fsync) per batch, answering each job only after its batch is committed.
 
+use super::aggregations::{self, Packed, Packing, Unpacking};
 use super::alarms::{self, Acknowledgement, open_alarm};
 use super::closures::{self, Closure};
 use super::evidence;
@@ -10,10 +11,10 @@ use super::stats;
 use super::trail::{self, Action, Entry, record};
 use super::tx::WriteTx;
 use super::{BatchChange, BatchSignature, Freeze};
-use super::{Counters, Health, MAX_BATCH, Pending, now_ms};
+use super::{Counters, Evidence, Health, MAX_BATCH, Pending, now_ms};
 use crate::control::{Change, FrozenLimits, Monitor};
 use crate::error::{Error, Result};
-use crate::proto::{Alarm, Verdict};
+use crate::proto::{AggregationResult, Alarm, Verdict};
 use prost::Message;
 use rusqlite::{Connection, params};
 use std::io::Write;
@@ -30,6 +31,8 @@ pub(super) type AcknowledgeReply = oneshot::Sender<Result<Arc<Alarm>>>;
 pub(super) type FreezeReply = oneshot::Sender<Result<Vec<FrozenLimits>>>;
 pub(super) type RecordReply = oneshot::Sender<Result<()>>;
 pub(super) type ClosureReply = oneshot::Sender<Result<Closure>>;
+pub(super) type PackedReply = oneshot::Sender<Result<Packed>>;
+pub(super) type UnpackedReply = oneshot::Sender<Result<AggregationResult>>;
 
 pub(super) enum Job {
     Commit(Box<Pending>, Reply),
@@ -41,6 +44,11 @@ pub(super) enum Job {
     Record(Box<Entry>, RecordReply),
     /// A batch closed (signed) or reopened.
     Batch(BatchSignature, ClosureReply),
+    /// An aggregation frame, packed or refused.
+    Aggregate(Box<Packing>, PackedReply),
+    /// The evidence file of a refused aggregation event.
+    AggregationEvidence(i64, Evidence, ProbeReply),
+    Disaggregate(Unpacking, UnpackedReply),
     /// Time has passed: a camera may have fallen silent.
     Tick,
 }
@@ -105,6 +113,9 @@ enum Written {
     Recorded,
     /// The batch's closure, or why it could not change.
     Batch(Box<Result<Closure>>),
+    Packed(Box<Packed>),
+    /// Children taken out, or why they could not be.
+    Unpacked(Box<Result<AggregationResult>>),
     Tick,
 }
 
@@ -129,7 +140,10 @@ impl Job {
     fn evidence(&self) -> Option<String> {
         match self {
             Job::Commit(pending, _) => pending.evidence.as_ref().map(|e| e.file_name.clone()),
-            Job::Commission(..)
+            Job::AggregationEvidence(_, evidence, _) => Some(evidence.file_name.clone()),
+            Job::Aggregate(..)
+            | Job::Disaggregate(..)
+            | Job::Commission(..)
             | Job::Probe(_)
             | Job::Acknowledge(..)
             | Job::Freeze(..)
@@ -167,6 +181,15 @@ impl Job {
             (Job::Batch(_, reply), Written::Batch(outcome)) => {
                 let _ = reply.send(*outcome);
             }
+            (Job::Aggregate(_, reply), Written::Packed(packed)) => {
+                let _ = reply.send(Ok(*packed));
+            }
+            (Job::AggregationEvidence(_, _, reply), Written::Probe) => {
+                let _ = reply.send(Ok(()));
+            }
+            (Job::Disaggregate(_, reply), Written::Unpacked(outcome)) => {
+                let _ = reply.send(*outcome);
+            }
             (Job::Tick, Written::Tick) => {}
             (job, _) => job.fail(&Error::Internal("a batch answer was mismatched".into())),
         }
@@ -193,6 +216,15 @@ impl Job {
                 let _ = reply.send(Err(error.cloned()));
             }
             Job::Batch(_, reply) => {
+                let _ = reply.send(Err(error.cloned()));
+            }
+            Job::Aggregate(_, reply) => {
+                let _ = reply.send(Err(error.cloned()));
+            }
+            Job::AggregationEvidence(_, _, reply) => {
+                let _ = reply.send(Err(error.cloned()));
+            }
+            Job::Disaggregate(_, reply) => {
                 let _ = reply.send(Err(error.cloned()));
             }
             Job::Tick => {}
@@ -344,6 +376,19 @@ impl Writer {
                     answers.push(Written::Batch(Box::new(outcome)));
                 }
                 Job::Tick => answers.push(Written::Tick),
+                Job::Aggregate(packing, _) => {
+                    let packed = aggregations::pack(&tx, packing)?;
+                    answers.push(Written::Packed(Box::new(packed)));
+                }
+                Job::AggregationEvidence(event, evidence, _) => {
+                    aggregations::attach_evidence(&tx, *event, evidence)?;
+                    evidence_added = true;
+                    answers.push(Written::Probe);
+                }
+                Job::Disaggregate(unpacking, _) => {
+                    let outcome = aggregations::unpack(&tx, unpacking)?;
+                    answers.push(Written::Unpacked(Box::new(outcome)));
+                }
                 Job::Commission(commission, _) => {
                     let outcome = serials::commission_serials(&tx, commission)?;
                     answers.push(Written::Commission(outcome));

@@ -8,6 +8,7 @@
 mod support;
 
 mod access;
+mod aggregation;
 mod audit_trail;
 mod chaos;
 mod full_disk;

@@ -69,10 +69,16 @@ pub enum Action {
     AccessDenied,
     BatchClosed,
     BatchReopened,
+    /// Children put into a parent (a case, a pallet).
+    AggregationPacked,
+    /// Children taken out of a parent, with the reason.
+    AggregationUnpacked,
+    /// An aggregation frame refused, with its reasons.
+    AggregationRefused,
 }
 
 impl Action {
-    pub const ALL: [Action; 16] = [
+    pub const ALL: [Action; 19] = [
         Action::TrailBegun,
         Action::ServerStarted,
         Action::ServerStopped,
@@ -89,6 +95,9 @@ impl Action {
         Action::AccessDenied,
         Action::BatchClosed,
         Action::BatchReopened,
+        Action::AggregationPacked,
+        Action::AggregationUnpacked,
+        Action::AggregationRefused,
     ];
 
     pub fn name(self) -> &'static str {
@@ -109,6 +118,9 @@ impl Action {
             Action::AccessDenied => "access.denied",
             Action::BatchClosed => "batch.closed",
             Action::BatchReopened => "batch.reopened",
+            Action::AggregationPacked => "aggregation.packed",
+            Action::AggregationUnpacked => "aggregation.unpacked",
+            Action::AggregationRefused => "aggregation.refused",
         }
     }
 
@@ -134,6 +146,9 @@ pub mod record {
     }
     pub fn commissioning(line_id: &str, batch: &str) -> String {
         format!("commissioning {line_id:?} {batch:?}")
+    }
+    pub fn aggregation_event(seq: i64) -> String {
+        format!("aggregation event {seq}")
     }
     pub fn line(line_id: &str) -> String {
         format!("line {line_id:?}")

@@ -3,8 +3,8 @@
 use super::{Action, Fields, GENESIS, Predating, SerialsDigest, record, verdict_row_digest};
 use crate::error::Result;
 use crate::proto::Verdict;
-use crate::store::closures;
 use crate::store::digest::{self, Digest};
+use crate::store::{aggregations, closures};
 use prost::Message;
 use rusqlite::{Connection, OptionalExtension};
 use std::collections::{HashMap, HashSet};
@@ -31,6 +31,8 @@ struct Covered {
     latest: HashMap<String, Recorded>,
     /// Each commissioning entry, by sequence: its record and digest.
     commissionings: HashMap<i64, (String, String)>,
+    /// Each aggregation event's entry.
+    aggregation_events: HashMap<String, Recorded>,
     evidence_deleted: HashSet<String>,
     predating: Option<(i64, Predating)>,
 }
@@ -119,6 +121,13 @@ fn cover(covered: &mut Covered, fields: &Fields, found: &mut Verification) -> Re
         ) => {
             covered.latest.insert(fields.record.into(), recorded);
         }
+        Some(
+            Action::AggregationPacked | Action::AggregationUnpacked | Action::AggregationRefused,
+        ) => {
+            covered
+                .aggregation_events
+                .insert(fields.record.into(), recorded);
+        }
         Some(Action::SerialsCommissioned) => {
             covered
                 .commissionings
@@ -185,6 +194,7 @@ fn check_records(
             compare(&mut covered.latest, &name, &digest::of_row(row)?, problems);
         }
     }
+    check_aggregation(conn, &mut covered.aggregation_events, problems)?;
     let closures = closures::all(conn)?;
     for closure in &closures {
         let name = record::batch(&closure.line_id, &closure.batch);
@@ -217,6 +227,33 @@ fn check_records(
             ));
         }
     }
+    Ok(())
+}
+
+/// Every aggregation event against its entry, and the parent each child is in against the
+/// events replayed.
+fn check_aggregation(
+    conn: &Connection,
+    entries: &mut HashMap<String, Recorded>,
+    problems: &mut Vec<String>,
+) -> Result<()> {
+    let mut statement = conn.prepare(&format!(
+        "SELECT {} FROM aggregation_events ORDER BY seq",
+        aggregations::EVENT_COLUMNS
+    ))?;
+    let mut rows = statement.query([])?;
+    while let Some(row) = rows.next()? {
+        let name = record::aggregation_event(row.get(0)?);
+        compare(entries, &name, &digest::of_row(row)?, problems);
+    }
+    let mut gone: Vec<_> = entries.drain().collect();
+    gone.sort_by_key(|(_, (seq, _))| *seq);
+    for (name, (seq, _)) in gone {
+        problems.push(format!(
+            "{name}: missing, entry {seq} records it: it was deleted"
+        ));
+    }
+    problems.extend(aggregations::check_replay(conn)?);
     Ok(())
 }
 
