@@ -2,13 +2,19 @@
 //! 6 px/module or 100 at 5 px/module (`verigrade gen --crowd`), every symbol read; and the same
 //! case with no code printed on any pack, which must cost no more than a full one. Each
 //! iteration takes the next frame of the set, so a median is over all of them.
-//! `benches/peers.py --set crowd` times zxing-cpp on the same frames.
+//! `benches/peers.py --set crowd` times zxing-cpp on the same frames. `aggregate_5mp/30`: the
+//! aggregation station's work on such a case with its label (issue 16): every symbol read and
+//! graded, then sorted and checked by the aggregation rules (the store's transaction is not
+//! in it).
 
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use std::hint::black_box;
+use verigrade::aggregation::read_frame;
 use verigrade::geometry::{Homography, Point};
+use verigrade::profile::Profile;
 use verigrade::symbol::parse_size;
 use verigrade::synth::{CrowdSpec, RenderedCrowd, render_crowd};
+use verigrade::verdict::{Expected, inspect, judge_frame};
 use verigrade::{Frame, ReadOptions, read};
 
 /// Frames per set: each a different layout, tilt and serials.
@@ -115,5 +121,42 @@ fn bench_crowd(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, bench_crowd);
+/// A case's frame as the aggregation service takes it: read and grade every symbol, then sort
+/// the label from the packs and check them.
+fn aggregate(frame: &Frame, profile: &Profile, all: &ReadOptions) -> usize {
+    let inspection = inspect(frame, profile, None, all);
+    let overall = f64::from(inspection.scan_grade());
+    let record = judge_frame(inspection, overall, profile, None, &Expected::default());
+    let reading = read_frame(&record.symbols, None, Some(30), None);
+    reading.children.len()
+}
+
+fn bench_aggregate(c: &mut Criterion) {
+    let all = ReadOptions::default();
+    let profile = Profile::default_profile();
+    let frames: Vec<Frame> = (1..=FRAMES)
+        .map(|seed| {
+            let spec = CrowdSpec {
+                sscc: Some("095060000000000015".into()),
+                ..case(30, seed)
+            };
+            render_crowd(&spec).expect("case renders").into_frame().1
+        })
+        .collect();
+    for frame in &frames {
+        assert_eq!(
+            aggregate(frame, &profile, &all),
+            30,
+            "every pack of the case"
+        );
+    }
+    let mut group = c.benchmark_group("aggregate_5mp");
+    group.sample_size(20);
+    over_frames(&mut group, BenchmarkId::from_parameter(30), &frames, |f| {
+        aggregate(f, &profile, &all)
+    });
+    group.finish();
+}
+
+criterion_group!(benches, bench_crowd, bench_aggregate);
 criterion_main!(benches);

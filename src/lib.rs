@@ -10,6 +10,7 @@ pub mod aggregation;
 pub mod binarize;
 pub mod control;
 pub mod decode;
+pub mod epcis;
 pub mod error;
 pub mod frame;
 pub mod geometry;

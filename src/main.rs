@@ -69,6 +69,9 @@ enum Command {
     Aggregation(cli::aggregate::AggregationArgs),
     /// Take children (all, or those named) out of a parent, with a reason (qa).
     Disaggregate(cli::aggregate::DisaggregateArgs),
+    /// Write the service's serialization events (commissioning, failed inspections, packing,
+    /// unpacking) as an EPCIS 2.0 document on standard output.
+    Epcis(cli::epcis::EpcisArgs),
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -117,6 +120,7 @@ fn main() -> ExitCode {
         Command::Aggregate(args) => cli::aggregate::aggregate(&args),
         Command::Aggregation(args) => cli::aggregate::aggregation(&args),
         Command::Disaggregate(args) => cli::aggregate::disaggregate(&args),
+        Command::Epcis(args) => cli::epcis::epcis(&args),
     };
     match outcome {
         Ok(code) => code,

@@ -175,16 +175,18 @@ pub struct ListArgs {
     format: OutputFormat,
 }
 
+/// A `--since` time (RFC 3339) as milliseconds since 1970; 0 without one.
+pub fn since_ms(since: Option<&str>) -> Result<i64> {
+    let Some(text) = since else { return Ok(0) };
+    let at = humantime::parse_rfc3339_weak(text)
+        .with_context(|| format!("--since {text:?} is not an RFC 3339 time"))?;
+    Ok(at
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64))
+}
+
 fn list(args: &ListArgs) -> Result<ExitCode> {
-    let since_unix_ms = match &args.since {
-        None => 0,
-        Some(text) => {
-            let at = humantime::parse_rfc3339_weak(text)
-                .with_context(|| format!("--since {text:?} is not an RFC 3339 time"))?;
-            at.duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| d.as_millis() as i64)
-        }
-    };
+    let since_unix_ms = since_ms(args.since.as_deref())?;
     let runtime = tokio::runtime::Runtime::new()?;
     runtime.block_on(async {
         let client = AuditClient::new(args.connection.connect().await?);

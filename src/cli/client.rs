@@ -100,10 +100,16 @@ pub struct CommissionArgs {
     #[arg(long)]
     batch: String,
     /// GTIN the serials belong to.
-    #[arg(long)]
-    gtin: String,
+    #[arg(long, required_unless_present = "epcis", conflicts_with = "epcis")]
+    gtin: Option<String>,
+    /// An EPCIS 2.0 document instead, as a site server hands serials to a line: the packs of
+    /// its commissioning events (ObjectEvent ADD, bizStep commissioning), each a GS1 Digital
+    /// Link URI with its own GTIN (`-`: standard input).
+    #[arg(long, value_name = "FILE", conflicts_with = "file")]
+    epcis: Option<PathBuf>,
     /// File of serials, one per line (`-`: standard input).
-    file: PathBuf,
+    #[arg(required_unless_present = "epcis")]
+    file: Option<PathBuf>,
 }
 
 #[derive(Args)]
@@ -420,23 +426,58 @@ pub fn stats(args: &StatsArgs) -> Result<ExitCode> {
 /// Serials sent per message when commissioning.
 const COMMISSION_CHUNK: usize = 10_000;
 
-pub fn commission(args: &CommissionArgs) -> Result<ExitCode> {
-    let text = if args.file.as_os_str() == "-" {
-        std::io::read_to_string(std::io::stdin()).context("cannot read standard input")?
+/// A file's text, `-` standard input.
+fn read_text(path: &std::path::Path) -> Result<String> {
+    if path.as_os_str() == "-" {
+        std::io::read_to_string(std::io::stdin()).context("cannot read standard input")
     } else {
-        std::fs::read_to_string(&args.file)
-            .with_context(|| format!("cannot read {}", args.file.display()))?
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))
+    }
+}
+
+/// The serials to commission, by GTIN: a file of serials for `--gtin`, or an EPCIS
+/// document's commissioning events.
+fn serials_by_gtin(args: &CommissionArgs) -> Result<Vec<(String, Vec<String>)>> {
+    if let Some(path) = &args.epcis {
+        let document: Value = serde_json::from_str(&read_text(path)?)
+            .with_context(|| format!("{} is not JSON", path.display()))?;
+        let packs = verigrade::epcis::commissioned_serials(&document)
+            .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+        let mut groups: Vec<(String, Vec<String>)> = Vec::new();
+        for (gtin, serial) in packs {
+            match groups.iter_mut().find(|(g, _)| *g == gtin) {
+                Some((_, serials)) => serials.push(serial),
+                None => groups.push((gtin, vec![serial])),
+            }
+        }
+        return Ok(groups);
+    }
+    let (Some(gtin), Some(file)) = (&args.gtin, &args.file) else {
+        bail!("give --gtin and a file of serials, or --epcis");
     };
-    let serials: Vec<String> = crate::cli::grade::read_serials(&text);
-    let requests: Vec<CommissionRequest> = serials
-        .chunks(COMMISSION_CHUNK)
-        .map(|chunk| CommissionRequest {
-            line_id: args.line.clone(),
-            batch: args.batch.clone(),
-            gtin: args.gtin.clone(),
-            serials: chunk.to_vec(),
+    Ok(vec![(
+        gtin.clone(),
+        crate::cli::grade::read_serials(&read_text(file)?),
+    )])
+}
+
+pub fn commission(args: &CommissionArgs) -> Result<ExitCode> {
+    let groups = serials_by_gtin(args)?;
+    let serials: usize = groups.iter().map(|(_, s)| s.len()).sum();
+    let requests: Vec<CommissionRequest> = groups
+        .iter()
+        .flat_map(|(gtin, serials)| {
+            serials
+                .chunks(COMMISSION_CHUNK)
+                .map(|chunk| CommissionRequest {
+                    line_id: args.line.clone(),
+                    batch: args.batch.clone(),
+                    gtin: gtin.clone(),
+                    serials: chunk.to_vec(),
+                })
         })
         .collect();
+    let gtins: Vec<&str> = groups.iter().map(|(g, _)| g.as_str()).collect();
     let runtime = tokio::runtime::Runtime::new()?;
     runtime.block_on(async {
         let mut client = SerialsClient::new(args.connection.connect().await?);
@@ -446,8 +487,8 @@ pub fn commission(args: &CommissionArgs) -> Result<ExitCode> {
             .into_inner();
         println!(
             "{}",
-            json!({"line_id": args.line, "batch": args.batch, "gtin": args.gtin,
-                   "serials": serials.len(), "added": outcome.added, "already": outcome.already,
+            json!({"line_id": args.line, "batch": args.batch, "gtin": gtins.join(","),
+                   "serials": serials, "added": outcome.added, "already": outcome.already,
                    "conflicts": outcome.conflicts, "conflict_examples": outcome.conflict_examples})
         );
         Ok(if outcome.conflicts == 0 {

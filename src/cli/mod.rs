@@ -5,6 +5,7 @@ pub mod aggregate;
 pub mod alarms;
 pub mod client;
 pub mod connection;
+pub mod epcis;
 pub mod gateway;
 pub mod generate;
 pub mod grade;

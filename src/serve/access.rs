@@ -44,6 +44,7 @@ pub fn permission(path: &str) -> Option<Permission> {
             _ => Permission::Read,
         },
         "verigrade.v1.Audit" => Permission::ReadAudit,
+        "verigrade.v1.Events" => Permission::Read,
         "verigrade.v1.Aggregation" => match method {
             "Aggregate" => Permission::SendFrames,
             "Disaggregate" => Permission::Disaggregate,

@@ -83,6 +83,11 @@ pub struct LineConfig {
     pub roi: Option<[usize; 4]>,
     /// Per camera (by `camera_id`): its own region of interest, over the line's.
     pub cameras: BTreeMap<String, CameraConfig>,
+    /// Where the line's events happen, as EPCIS names it: a GLN URI, e.g.
+    /// `https://id.gs1.org/414/9506000000013/254/L1` (the GLN with the line as extension).
+    pub read_point: Option<String>,
+    /// The site: `https://id.gs1.org/414/{GLN}`.
+    pub business_location: Option<String>,
 }
 
 #[derive(Clone, Debug, Default, Deserialize, PartialEq)]
@@ -165,6 +170,19 @@ impl Config {
                     let whose = camera.map_or(String::new(), |c| format!(" camera {c}"));
                     return Err(invalid(format!(
                         "line {line}{whose}: roi [x, y, width, height] needs a width and height"
+                    )));
+                }
+            }
+            let locations = [
+                ("read_point", &settings.read_point),
+                ("business_location", &settings.business_location),
+            ];
+            for (name, uri) in locations {
+                if let Some(uri) = uri
+                    && !is_uri(uri)
+                {
+                    return Err(invalid(format!(
+                        "line {line}: {name} {uri:?} is not a URI (e.g. https://id.gs1.org/414/GLN)"
                     )));
                 }
             }
@@ -337,12 +355,31 @@ impl Config {
     }
 
     /// The profile name a frame of `line_id` is graded with when the request names none.
+    /// The line's EPCIS read point and business location, as configured.
+    pub fn line_locations(&self, line_id: &str) -> (Option<String>, Option<String>) {
+        self.lines.get(line_id).map_or((None, None), |l| {
+            (l.read_point.clone(), l.business_location.clone())
+        })
+    }
+
     pub fn line_profile(&self, line_id: &str) -> &str {
         self.lines
             .get(line_id)
             .and_then(|l| l.profile.as_deref())
             .unwrap_or(&self.default_profile)
     }
+}
+
+/// Whether `text` is an absolute URI as EPCIS takes one: a scheme, a colon, and no spaces.
+fn is_uri(text: &str) -> bool {
+    let Some((scheme, rest)) = text.split_once(':') else {
+        return false;
+    };
+    let mut chars = scheme.chars();
+    chars.next().is_some_and(|c| c.is_ascii_alphabetic())
+        && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'))
+        && !rest.is_empty()
+        && !text.chars().any(char::is_whitespace)
 }
 
 /// An id as an error message shows it: quoted with its control characters escaped, and cut

@@ -13,6 +13,7 @@ mod alarms;
 mod audit;
 pub mod config;
 pub mod engine;
+mod events;
 mod http;
 mod inflight;
 mod metrics;
@@ -28,6 +29,7 @@ use crate::error::{Error, Result};
 use crate::proto::aggregation_server::AggregationServer;
 use crate::proto::alarms_server::AlarmsServer;
 use crate::proto::audit_server::AuditServer;
+use crate::proto::events_server::EventsServer;
 use crate::proto::serials_server::SerialsServer;
 use crate::proto::verdicts_server::VerdictsServer;
 use crate::proto::verifier_server::VerifierServer;
@@ -318,6 +320,10 @@ pub async fn run(
             // A station's frame is one message, as large as a frame (with its fields) may be.
             inner: AggregationServer::new(aggregation::AggregationService(shared.clone()))
                 .max_decoding_message_size(max_message),
+            store: store.clone(),
+        })
+        .add_service(Guarded {
+            inner: EventsServer::new(events::EventsService(shared.clone())),
             store: store.clone(),
         })
         .serve_with_incoming_shutdown(

@@ -10,6 +10,7 @@ mod aggregations;
 mod alarms;
 mod closures;
 mod digest;
+mod events;
 mod evidence;
 mod invariants;
 mod queries;
@@ -24,6 +25,7 @@ mod writer;
 pub use aggregations::{Packed, Packing, Unpacking, parse_children};
 pub use alarms::{Acknowledgement, AlarmQuery};
 pub use closures::{Closure, Meaning};
+pub use events::{EventQuery, Locations};
 pub use invariants::check_invariants;
 pub use queries::Query;
 pub use schema::open_database;
@@ -149,6 +151,8 @@ pub struct Store {
     committed: broadcast::Sender<Arc<Verdict>>,
     health: watch::Receiver<Health>,
     counters: Arc<Counters>,
+    /// The database file, for exports that read on a connection of their own.
+    database: PathBuf,
     evidence_dir: PathBuf,
     monitor: Arc<Mutex<Monitor>>,
     alarms: broadcast::Sender<Arc<Alarm>>,
@@ -220,6 +224,7 @@ impl Store {
             committed,
             health,
             counters,
+            database: path,
             evidence_dir,
             monitor,
             alarms: alarm_events,

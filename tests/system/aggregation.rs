@@ -1,15 +1,18 @@
 //! Aggregation through the service, on rendered case frames whose every pack is known: a
 //! complete case aggregates; a missing, foreign, already-packed or repeated pack and a bad or
 //! used SSCC each fail with their reason and store nothing; disaggregation and re-aggregation;
-//! a pallet of cases returns its tree; the audit trail covers all of it.
+//! a pallet of cases returns its tree; the EPCIS export of it all validates by GS1's schema
+//! and gives back the serials commissioned; the audit trail covers all of it.
 
 use crate::support::{Server, config, data_dir};
 use bytes::Bytes;
+use serde_json::Value;
 use tonic::Code;
 use verigrade::proto::aggregation_client::AggregationClient;
+use verigrade::proto::events_client::EventsClient;
 use verigrade::proto::{
     AggregateRequest, AggregationResult, CommissionRequest, DisaggregateRequest,
-    GetAggregationRequest, ReconcileRequest, aggregate_request,
+    ExportEpcisRequest, GetAggregationRequest, ReconcileRequest, aggregate_request,
 };
 use verigrade::synth::{CrowdSpec, crowd_text, render_crowd};
 
@@ -95,6 +98,60 @@ async fn get(
         })
         .await
         .map(|r| r.into_inner())
+}
+
+/// The EPCIS document of the line, as `Events.ExportEpcis` streams it.
+async fn export(server: &Server) -> Value {
+    let mut client = EventsClient::connect(server.url.clone()).await.unwrap();
+    let mut chunks = client
+        .export_epcis(ExportEpcisRequest {
+            line_id: LINE.into(),
+            ..ExportEpcisRequest::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let mut bytes = Vec::new();
+    while let Some(chunk) = chunks.message().await.unwrap() {
+        bytes.extend_from_slice(&chunk.data);
+    }
+    serde_json::from_slice(&bytes).unwrap()
+}
+
+fn event_ids(document: &Value) -> Vec<String> {
+    document["epcisBody"]["eventList"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["eventID"].as_str().unwrap().to_string())
+        .collect()
+}
+
+/// Validates against GS1's EPCIS 2.0 JSON Schema in ../shared/spec, when it is there.
+fn check_schema(document: &Value) {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../shared/spec/epcis/EPCIS-JSON-Schema.json");
+    let Ok(text) = std::fs::read_to_string(&path) else {
+        eprintln!(
+            "skipped: the EPCIS schema check ({} not found)",
+            path.display()
+        );
+        return;
+    };
+    let schema: Value = serde_json::from_str(&text).unwrap();
+    let validator = jsonschema::options()
+        .should_validate_formats(true)
+        .build(&schema)
+        .unwrap();
+    let errors: Vec<String> = validator
+        .iter_errors(document)
+        .map(|e| e.to_string())
+        .collect();
+    assert!(errors.is_empty(), "not a valid EPCIS document: {errors:#?}");
+    // The schema does refuse what is not EPCIS: an action it does not know.
+    let mut broken = document.clone();
+    broken["epcisBody"]["eventList"][0]["action"] = Value::from("PACK");
+    assert!(!validator.is_valid(&broken), "the schema took an unknown action");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -311,6 +368,45 @@ async fn cases_aggregate_only_when_every_pack_belongs() {
         .into_inner()
         .batches;
     assert_eq!((batches[0].aggregated, batches[0].cases), (35, 3));
+
+    // The line's EPCIS document: valid by GS1's schema, the same event IDs in every export,
+    // and its commissioning events give back the serials commissioned.
+    let document = export(&server).await;
+    assert_eq!(event_ids(&document), event_ids(&export(&server).await));
+    check_schema(&document);
+    let mut exported: Vec<(String, String)> =
+        verigrade::epcis::commissioned_serials(&document).unwrap();
+    exported.sort();
+    let mut expected: Vec<(String, String)> = (0..60)
+        .map(|i| (GTIN.to_string(), serial_of(&pack(i))))
+        .collect();
+    expected.sort();
+    assert_eq!(exported, expected);
+    let count = |kind: &str, action: &str| {
+        document["epcisBody"]["eventList"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["type"] == kind && e["action"] == action)
+            .count()
+    };
+    assert_eq!(
+        count("AggregationEvent", "ADD"),
+        4,
+        "three cases and the pallet"
+    );
+    assert_eq!(
+        count("AggregationEvent", "DELETE"),
+        1,
+        "the damaged carton's pack"
+    );
+    let pallet = document["epcisBody"]["eventList"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["parentID"] == format!("https://id.gs1.org/00/{PALLET}"))
+        .unwrap();
+    assert_eq!(pallet["childEPCs"].as_array().unwrap().len(), 3);
 
     server.stop().await;
     // Every refused frame was kept as evidence, and the trail covers every event.
