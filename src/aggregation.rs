@@ -316,7 +316,14 @@ pub fn read_frame(
             }
             Some(parent)
         }
-        (None, [label]) => Some(label.clone()),
+        // A label read is the parent only when its data is a valid SSCC.
+        (None, [label]) => match Sscc::parse(label.digits()) {
+            Ok(parent) => Some(parent),
+            Err(reason) => {
+                reading.reasons.push(reason);
+                None
+            }
+        },
         (None, []) => {
             reading.reasons.push(Reason::NoParent);
             None
@@ -474,4 +481,118 @@ pub fn parent_refusal(parent: &Sscc, held: usize, kind: Kind) -> Option<Reason> 
         held,
         kind,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_sscc_needs_18_digits_and_its_check_digit() {
+        assert_eq!(
+            Sscc::parse("(00)095060000000000015").unwrap().digits(),
+            "095060000000000015"
+        );
+        let wrong = Sscc::parse("095060000000000018").unwrap_err().to_string();
+        assert!(wrong.contains("check digit"), "{wrong}");
+        assert!(Sscc::parse("09506000000000001").is_err(), "17 digits");
+    }
+
+    #[test]
+    fn children_are_named_by_their_hri() {
+        let pack = Child::parse("(01)09506000134352(21)S\\(1").unwrap();
+        assert_eq!(
+            pack,
+            Child::Pack {
+                gtin: "09506000134352".into(),
+                serial: "S(1".into()
+            }
+        );
+        assert_eq!(pack.hri(), "(01)09506000134352(21)S\\(1");
+        assert_eq!(pack.named(), "pack (01)09506000134352(21)S\\(1");
+        let case = Child::parse("(00)095060000000000015").unwrap();
+        assert_eq!(case.kind(), Kind::Case);
+        assert!(Child::parse("(01)09506000134352").is_err(), "no serial");
+    }
+
+    fn facts(parent: Option<&str>, commissioning: Commissioning, holds: usize) -> ChildFacts {
+        ChildFacts {
+            parent: parent.map(str::to_string),
+            commissioning,
+            holds,
+        }
+    }
+
+    #[test]
+    fn a_child_goes_in_only_once_commissioned_for_the_batch() {
+        let pack = Child::parse("(01)09506000134352(21)S1").unwrap();
+        let ancestors = ["(00)095060000000000015".to_string()];
+        let refusal = |facts: &ChildFacts| {
+            child_refusal(&pack, "L1", "B1", &ancestors, facts).map(|r| r.to_string())
+        };
+        assert_eq!(refusal(&facts(None, Commissioning::NotUsed, 0)), None);
+        let ours = Commissioning::For {
+            line: "L1".into(),
+            batch: "B1".into(),
+        };
+        assert_eq!(refusal(&facts(None, ours.clone(), 0)), None);
+        assert_eq!(
+            refusal(&facts(Some("(00)095060000000000022"), ours, 0)).unwrap(),
+            "pack (01)09506000134352(21)S1 is already in case (00)095060000000000022"
+        );
+        assert_eq!(
+            refusal(&facts(None, Commissioning::Missing, 0)).unwrap(),
+            "pack (01)09506000134352(21)S1 was never commissioned"
+        );
+        let elsewhere = Commissioning::For {
+            line: "L2".into(),
+            batch: "B1".into(),
+        };
+        assert_eq!(
+            refusal(&facts(None, elsewhere, 0)).unwrap(),
+            "pack (01)09506000134352(21)S1 belongs to batch B1 of line L2, not B1"
+        );
+    }
+
+    #[test]
+    fn a_case_on_a_pallet_holds_packs_and_not_the_pallet() {
+        let case = Child::parse("(00)095060000000000015").unwrap();
+        let pallet = ["(00)095060000000000046".to_string()];
+        let empty = child_refusal(
+            &case,
+            "L1",
+            "",
+            &pallet,
+            &facts(None, Commissioning::NotUsed, 0),
+        );
+        assert!(matches!(empty, Some(Reason::EmptyCase { .. })), "{empty:?}");
+        let full = child_refusal(
+            &case,
+            "L1",
+            "",
+            &pallet,
+            &facts(None, Commissioning::NotUsed, 12),
+        );
+        assert_eq!(full, None);
+        // The pallet is on the case already: the case cannot go onto it.
+        let ancestors = [pallet[0].clone(), case.hri()];
+        let cycle = child_refusal(
+            &case,
+            "L1",
+            "",
+            &ancestors,
+            &facts(None, Commissioning::NotUsed, 12),
+        );
+        assert!(matches!(cycle, Some(Reason::Cycle { .. })), "{cycle:?}");
+    }
+
+    #[test]
+    fn a_parent_in_use_names_what_it_holds() {
+        let parent = Sscc::parse("095060000000000015").unwrap();
+        assert_eq!(parent_refusal(&parent, 0, Kind::Pack), None);
+        assert_eq!(
+            parent_refusal(&parent, 12, Kind::Pack).unwrap().to_string(),
+            "SSCC (00)095060000000000015 is already used: it holds 12 packs; disaggregate it first"
+        );
+    }
 }

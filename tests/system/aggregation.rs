@@ -151,7 +151,10 @@ fn check_schema(document: &Value) {
     // The schema does refuse what is not EPCIS: an action it does not know.
     let mut broken = document.clone();
     broken["epcisBody"]["eventList"][0]["action"] = Value::from("PACK");
-    assert!(!validator.is_valid(&broken), "the schema took an unknown action");
+    assert!(
+        !validator.is_valid(&broken),
+        "the schema took an unknown action"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
