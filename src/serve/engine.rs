@@ -110,24 +110,36 @@ impl Engine {
         })
     }
 
-    /// Grades the frame of `request`; `received` is when the request arrived.
-    pub fn verify(&self, request: &proto::VerifyRequest, received: Instant) -> Result<Graded> {
-        if request.line_id.is_empty() {
+    /// Checks a request's ids (the first is its line, which is required) and finds its
+    /// profile: the one it names, else its line's. The profile's name and the profile.
+    fn checked<'a>(
+        &'a self,
+        ids: &[(&'static str, &'a str)],
+        requested_profile: &'a str,
+    ) -> Result<(&'a str, &'a Arc<Profile>)> {
+        let line_id = ids.first().map_or("", |(_, id)| *id);
+        if line_id.is_empty() {
             return Err(Error::MissingField("line_id"));
         }
-        for (field, id) in [
-            ("line_id", &request.line_id),
+        for (field, id) in ids {
+            self.config.check_id(field, id)?;
+        }
+        let name = match requested_profile {
+            "" => self.config.line_profile(line_id),
+            name => name,
+        };
+        Ok((name, self.profile(name)?))
+    }
+
+    /// Grades the frame of `request`; `received` is when the request arrived.
+    pub fn verify(&self, request: &proto::VerifyRequest, received: Instant) -> Result<Graded> {
+        let ids = [
+            ("line_id", request.line_id.as_str()),
             ("camera_id", &request.camera_id),
             ("frame_id", &request.frame_id),
             ("profile", &request.profile),
-        ] {
-            self.config.check_id(field, id)?;
-        }
-        let profile_name = match request.profile.as_str() {
-            "" => self.config.line_profile(&request.line_id),
-            name => name,
-        };
-        let profile = self.profile(profile_name)?;
+        ];
+        let (profile_name, profile) = self.checked(&ids, &request.profile)?;
         let frame = match &request.frame {
             None => return Err(Error::MissingField("image or raw")),
             Some(verify_request::Frame::Image(bytes)) => self.frame(FrameData::Image(bytes))?,
@@ -237,23 +249,14 @@ impl Engine {
         &self,
         request: &proto::AggregateRequest,
     ) -> Result<(Vec<SymbolRecord>, Vec<proto::Symbol>)> {
-        if request.line_id.is_empty() {
-            return Err(Error::MissingField("line_id"));
-        }
-        for (field, id) in [
-            ("line_id", &request.line_id),
+        let ids = [
+            ("line_id", request.line_id.as_str()),
             ("camera_id", &request.camera_id),
             ("frame_id", &request.frame_id),
             ("profile", &request.profile),
             ("batch", &request.batch),
-        ] {
-            self.config.check_id(field, id)?;
-        }
-        let profile_name = match request.profile.as_str() {
-            "" => self.config.line_profile(&request.line_id),
-            name => name,
-        };
-        let profile = self.profile(profile_name)?;
+        ];
+        let (_, profile) = self.checked(&ids, &request.profile)?;
         let frame = match &request.frame {
             None => return Err(Error::MissingField("image or raw")),
             Some(aggregate_request::Frame::Image(bytes)) => self.frame(FrameData::Image(bytes))?,
