@@ -140,11 +140,8 @@ impl Engine {
             ("profile", &request.profile),
         ];
         let (profile_name, profile) = self.checked(&ids, &request.profile)?;
-        let frame = match &request.frame {
-            None => return Err(Error::MissingField("image or raw")),
-            Some(verify_request::Frame::Image(bytes)) => self.frame(FrameData::Image(bytes))?,
-            Some(verify_request::Frame::Raw(raw)) => self.frame(FrameData::Raw(raw))?,
-        };
+        let data = FrameData::of_verify(request)?;
+        let frame = self.frame(data)?;
         let expected = match &request.expected {
             Some(e) => Expected {
                 count: (e.count > 0).then_some(e.count as usize),
@@ -209,11 +206,6 @@ impl Engine {
         let evidence = if verdict.pass {
             None
         } else {
-            let data = match &request.frame {
-                Some(verify_request::Frame::Image(bytes)) => FrameData::Image(bytes),
-                Some(verify_request::Frame::Raw(raw)) => FrameData::Raw(raw),
-                None => return Err(Error::MissingField("image or raw")),
-            };
             self.keep_evidence(&request.line_id, &request.frame_id, data)
         };
         Ok(Graded { verdict, evidence })
@@ -257,11 +249,7 @@ impl Engine {
             ("batch", &request.batch),
         ];
         let (_, profile) = self.checked(&ids, &request.profile)?;
-        let frame = match &request.frame {
-            None => return Err(Error::MissingField("image or raw")),
-            Some(aggregate_request::Frame::Image(bytes)) => self.frame(FrameData::Image(bytes))?,
-            Some(aggregate_request::Frame::Raw(raw)) => self.frame(FrameData::Raw(raw))?,
-        };
+        let frame = self.frame(FrameData::of_aggregate(request)?)?;
         let options = ReadOptions {
             region: self.config.roi(&request.line_id, &request.camera_id),
             search_first: None,
@@ -276,11 +264,7 @@ impl Engine {
 
     /// Keeps a refused aggregation frame as evidence.
     pub fn keep_aggregation_evidence(&self, request: &proto::AggregateRequest) -> Option<Evidence> {
-        let data = match &request.frame {
-            Some(aggregate_request::Frame::Image(bytes)) => FrameData::Image(bytes),
-            Some(aggregate_request::Frame::Raw(raw)) => FrameData::Raw(raw),
-            None => return None,
-        };
+        let data = FrameData::of_aggregate(request).ok()?;
         self.keep_evidence(&request.line_id, &request.frame_id, data)
     }
 
@@ -326,6 +310,24 @@ impl Engine {
 enum FrameData<'a> {
     Image(&'a [u8]),
     Raw(&'a proto::RawImage),
+}
+
+impl<'a> FrameData<'a> {
+    fn of_verify(request: &'a proto::VerifyRequest) -> Result<FrameData<'a>> {
+        match &request.frame {
+            Some(verify_request::Frame::Image(bytes)) => Ok(FrameData::Image(bytes)),
+            Some(verify_request::Frame::Raw(raw)) => Ok(FrameData::Raw(raw)),
+            None => Err(Error::MissingField("image or raw")),
+        }
+    }
+
+    fn of_aggregate(request: &'a proto::AggregateRequest) -> Result<FrameData<'a>> {
+        match &request.frame {
+            Some(aggregate_request::Frame::Image(bytes)) => Ok(FrameData::Image(bytes)),
+            Some(aggregate_request::Frame::Raw(raw)) => Ok(FrameData::Raw(raw)),
+            None => Err(Error::MissingField("image or raw")),
+        }
+    }
 }
 
 /// `frame` as a PNG file at `path`; the file's size.
