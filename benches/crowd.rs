@@ -9,7 +9,7 @@
 
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use std::hint::black_box;
-use verigrade::aggregation::read_frame;
+use verigrade::aggregation::{self, read_frame};
 use verigrade::geometry::{Homography, Point};
 use verigrade::profile::Profile;
 use verigrade::symbol::parse_size;
@@ -123,8 +123,8 @@ fn bench_crowd(c: &mut Criterion) {
 
 /// A case's frame as the aggregation service takes it: read and grade every symbol, then sort
 /// the label from the packs and check them.
-fn aggregate(frame: &Frame, profile: &Profile, all: &ReadOptions) -> usize {
-    let inspection = inspect(frame, profile, None, all);
+fn aggregate(frame: &Frame, profile: &Profile, options: &ReadOptions) -> usize {
+    let inspection = inspect(frame, profile, None, options);
     let overall = f64::from(inspection.scan_grade());
     let record = judge_frame(inspection, overall, profile, None, &Expected::default());
     let reading = read_frame(&record.symbols, None, Some(30), None);
@@ -132,7 +132,7 @@ fn aggregate(frame: &Frame, profile: &Profile, all: &ReadOptions) -> usize {
 }
 
 fn bench_aggregate(c: &mut Criterion) {
-    let all = ReadOptions::default();
+    let options = aggregation::read_options(Some(30));
     let profile = Profile::default_profile();
     let frames: Vec<Frame> = (1..=FRAMES)
         .map(|seed| {
@@ -145,7 +145,7 @@ fn bench_aggregate(c: &mut Criterion) {
         .collect();
     for frame in &frames {
         assert_eq!(
-            aggregate(frame, &profile, &all),
+            aggregate(frame, &profile, &options),
             30,
             "every pack of the case"
         );
@@ -153,7 +153,7 @@ fn bench_aggregate(c: &mut Criterion) {
     let mut group = c.benchmark_group("aggregate_5mp");
     group.sample_size(20);
     over_frames(&mut group, BenchmarkId::from_parameter(30), &frames, |f| {
-        aggregate(f, &profile, &all)
+        aggregate(f, &profile, &options)
     });
     group.finish();
 }

@@ -25,10 +25,15 @@ fn bench_stages(c: &mut Criterion) {
         .iter()
         .flat_map(|&w| [(w, false), (w, true)])
         .find_map(|(w, thorough)| {
-            candidates(&binary.bit_matrix(w, false), w.origin(), thorough, false)
-                .into_iter()
-                .next()
-                .map(|c| (w, thorough, c))
+            candidates(
+                &binary.bit_matrix(w, false, &[]),
+                w.origin(),
+                thorough,
+                false,
+            )
+            .into_iter()
+            .next()
+            .map(|c| (w, thorough, c))
         })
         .expect("a proposal holds the symbol");
     let size = size_for(candidate.rows, candidate.cols).expect("an ECC200 size");
@@ -51,7 +56,7 @@ fn bench_stages(c: &mut Criterion) {
     group.bench_function("trace", |b| {
         b.iter(|| {
             candidates(
-                &binary.bit_matrix(window, false),
+                &binary.bit_matrix(window, false, &[]),
                 Point::default(),
                 thorough,
                 false,

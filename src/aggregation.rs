@@ -3,6 +3,7 @@
 //! and what the store knows; the store only fetches those facts and records the outcome.
 
 use crate::gs1::{self, Gs1Data};
+use crate::reader::ReadOptions;
 use crate::verdict::SymbolRecord;
 use std::collections::HashSet;
 use std::fmt;
@@ -250,6 +251,17 @@ impl fmt::Display for Reason {
                 kind.name(*held)
             ),
         }
+    }
+}
+
+/// How the aggregation station reads a frame: every symbol in it, and once the `expected`
+/// children and the parent's label are read, no dearer search of what is left (the packs'
+/// print). A frame without the label (the parent named in the request) is searched to the
+/// end.
+pub fn read_options(expected: Option<usize>) -> ReadOptions {
+    ReadOptions {
+        expected: expected.map(|children| children + 1),
+        ..ReadOptions::default()
     }
 }
 

@@ -130,32 +130,69 @@ impl Binary {
         self.row(y)[x / WORD] >> (x % WORD) & 1 == 1
     }
 
-    /// `rect` of the image as rxing's bit matrix, dark and light swapped when `invert`.
-    pub fn bit_matrix(&self, rect: Rect, invert: bool) -> BitMatrix {
+    /// `rect` of the image as rxing's bit matrix, dark and light swapped when `invert`, with
+    /// the `cleared` runs (in `rect`'s pixels, by row) left light whatever the image holds
+    /// there: a symbol already read, which would hide what lies behind it on a scan line.
+    /// Cleared a word at a time, as the rows are copied.
+    pub fn bit_matrix(&self, rect: Rect, invert: bool, cleared: &[Run]) -> BitMatrix {
         let mut matrix =
             BitMatrix::new(rect.width as u32, rect.height as u32).expect("rect is not empty");
         let out_words = rect.width.div_ceil(WORD);
         let shift = rect.x % WORD;
         let first = rect.x / WORD;
         let tail = rect.width % WORD;
+        let mut words = vec![0usize; out_words];
+        let mut runs = cleared.iter().peekable();
         let mut out = BitArray::with_size(rect.width);
         for y in 0..rect.height {
             let row = self.row(rect.y + y);
-            for i in 0..out_words {
+            for (i, word) in words.iter_mut().enumerate() {
                 let lo = row[first + i] >> shift;
                 let hi = match (shift, row.get(first + i + 1)) {
                     (0, _) | (_, None) => 0,
                     (_, Some(&next)) => next << (WORD - shift),
                 };
-                let mut word = if invert { !(lo | hi) } else { lo | hi };
-                if i == out_words - 1 && tail != 0 {
-                    word &= (1usize << tail) - 1;
+                *word = if invert { !(lo | hi) } else { lo | hi };
+            }
+            if tail != 0 {
+                words[out_words - 1] &= low_bits(tail);
+            }
+            while let Some(run) = runs.next_if(|run| run.y <= y) {
+                if run.y < y {
+                    continue;
                 }
+                let (from, to) = (run.x0.min(rect.width), run.x1.min(rect.width));
+                for (i, word) in words.iter_mut().enumerate().take(to.div_ceil(WORD)) {
+                    let start = (i * WORD).max(from) - i * WORD;
+                    let end = ((i + 1) * WORD).min(to).saturating_sub(i * WORD);
+                    if start < end {
+                        *word &= !(low_bits(end) & !low_bits(start));
+                    }
+                }
+            }
+            for (i, &word) in words.iter().enumerate() {
                 out.setBulk(i * WORD, word);
             }
             matrix.setRow(y as u32, &out);
         }
         matrix
+    }
+}
+
+/// Pixels `x0..x1` of row `y` of a bit matrix, left light by [`Binary::bit_matrix`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Run {
+    pub y: usize,
+    pub x0: usize,
+    pub x1: usize,
+}
+
+/// A word with its lowest `n` bits set (`n` up to a whole word).
+fn low_bits(n: usize) -> usize {
+    if n >= WORD {
+        usize::MAX
+    } else {
+        (1usize << n) - 1
     }
 }
 
@@ -319,6 +356,58 @@ mod tests {
     }
 
     #[test]
+    fn cleared_runs_are_light_and_nothing_else_changes() {
+        let binary = Binary::of(&frame());
+        let rect = Rect::new(5, 3, 190, 70);
+        // Runs inside one word, across a word boundary, past the rect's end, empty, and two
+        // on one row.
+        let cleared = [
+            Run { y: 0, x0: 2, x1: 9 },
+            Run {
+                y: 17,
+                x0: 30,
+                x1: 140,
+            },
+            Run {
+                y: 17,
+                x0: 150,
+                x1: 400,
+            },
+            Run {
+                y: 40,
+                x0: 0,
+                x1: 64,
+            },
+            Run {
+                y: 41,
+                x0: 70,
+                x1: 70,
+            },
+            Run {
+                y: 69,
+                x0: 63,
+                x1: 65,
+            },
+        ];
+        for invert in [false, true] {
+            let matrix = binary.bit_matrix(rect, invert, &cleared);
+            for y in 0..rect.height {
+                for x in 0..rect.width {
+                    let is_cleared = cleared
+                        .iter()
+                        .any(|r| r.y == y && (r.x0..r.x1).contains(&x));
+                    let expected = !is_cleared && binary.get(rect.x + x, rect.y + y) != invert;
+                    assert_eq!(
+                        matrix.get(x as u32, y as u32),
+                        expected,
+                        "({x},{y}) {invert}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
     fn bit_matrix_crops_are_the_same_pixels_at_any_offset() {
         let binary = Binary::of(&frame());
         for rect in [
@@ -329,7 +418,7 @@ mod tests {
             Rect::new(37, 20, 1, 1),
         ] {
             for invert in [false, true] {
-                let matrix = binary.bit_matrix(rect, invert);
+                let matrix = binary.bit_matrix(rect, invert, &[]);
                 assert_eq!(
                     (matrix.getWidth() as usize, matrix.getHeight() as usize),
                     (rect.width, rect.height)

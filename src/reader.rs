@@ -1,14 +1,13 @@
 //! The reading pipeline for one frame: binarise → trace candidate outlines → fit the module
 //! grid → sample → decode, for dark-on-light and light-on-dark, normal and mirrored symbols.
 
-use crate::binarize::Binary;
+use crate::binarize::{Binary, Run};
 use crate::decode::{Decoded, decode_modules};
 use crate::frame::Frame;
 use crate::geometry::{Homography, Point, Rect, centroid};
 use crate::grid::{self, ModuleGrid};
 use crate::locate::{self, Candidate};
 use crate::symbol::{SymbolSize, size_for};
-use rxing::common::BitMatrix;
 
 #[derive(Clone, Debug)]
 pub struct ReadOptions {
@@ -18,6 +17,12 @@ pub struct ReadOptions {
     pub region: Option<Rect>,
     /// Look here first (where this camera last saw a symbol), then everywhere.
     pub search_first: Option<Rect>,
+    /// How many symbols the frame holds when all is well, where the caller knows (a case's
+    /// pattern, an expected count): once that many are read, the windows left are looked
+    /// at once each, at the cheapest effort, and not searched harder. In a case of packs
+    /// they hold the packs' print, and the dearer efforts spent on them cost more than
+    /// reading every pack. A symbol beyond the count still shows when it reads easily.
+    pub expected: Option<usize>,
 }
 
 impl Default for ReadOptions {
@@ -26,6 +31,7 @@ impl Default for ReadOptions {
             all_symbols: true,
             region: None,
             search_first: None,
+            expected: None,
         }
     }
 }
@@ -165,7 +171,7 @@ pub fn read(frame: &Frame, options: &ReadOptions) -> Vec<SymbolRead> {
                 &binary,
                 &locate::proposals(&binary, false),
                 &efforts,
-                false,
+                options,
                 &[],
             );
             if let Some(read) = found.into_iter().next() {
@@ -256,14 +262,15 @@ enum Effort {
 }
 
 /// Reads the symbols traced in `windows` of the binary image at each of `efforts` in turn,
-/// stopping at the first unless `all_symbols`. The `known` outlines (symbols
-/// read before, in this frame's pixels) are not read again.
+/// stopping at the first unless `options.all_symbols`, and at the cheapest effort once the
+/// `options.expected` symbols are read. The `known` outlines (symbols read before, in this
+/// frame's pixels) are not read again, and count towards the expected.
 fn read_windows(
     frame: &Frame,
     binary: &Binary,
     windows: &[Rect],
     efforts: &[Effort],
-    all_symbols: bool,
+    options: &ReadOptions,
     known: &[[Point; 4]],
 ) -> Vec<SymbolRead> {
     let mut reads: Vec<SymbolRead> = Vec::new();
@@ -297,6 +304,10 @@ fn read_windows(
         cover(&mut covered, &mut largest, outline);
     }
     for &effort in efforts {
+        let cheapest = matches!(effort, Effort::CentreLines);
+        if !cheapest && options.expected.is_some_and(|n| outlines.len() >= n) {
+            break;
+        }
         let mut dear_windows = 0;
         for (i, &window) in windows.iter().enumerate() {
             let area = window.width * window.height;
@@ -319,7 +330,7 @@ fn read_windows(
             {
                 continue;
             }
-            if !matches!(effort, Effort::CentreLines) {
+            if !cheapest {
                 if dear_windows == DEAR_WINDOWS {
                     break;
                 }
@@ -369,7 +380,7 @@ fn read_windows(
                 cover(&mut covered, &mut largest, &symbol.corners);
                 outlines.push(symbol.corners);
                 reads.push(symbol);
-                if !all_symbols {
+                if !options.all_symbols {
                     return reads;
                 }
                 if 2 * covered[i] >= area {
@@ -407,27 +418,30 @@ fn trace_window(
     erased: &[[Point; 4]],
 ) -> Option<SymbolRead> {
     let at = origin + window.origin();
+    let mut cleared: Vec<Run> = erased
+        .iter()
+        .flat_map(|outline| quiet_zone_runs(outline.map(|p| p - at), window))
+        .collect();
+    cleared.sort_unstable();
     [false, true].into_iter().find_map(|light_on_dark| {
-        let mut bits = binary.bit_matrix(window, light_on_dark);
-        for outline in erased {
-            erase(&mut bits, &outline.map(|p| p - at));
-        }
+        let bits = binary.bit_matrix(window, light_on_dark, &cleared);
         locate::candidates(&bits, at, thorough, light_on_dark)
             .iter()
             .find_map(|candidate| read_candidate(frame, candidate))
     })
 }
 
-/// Clears a symbol and its quiet zone from a binary image: a symbol already read hides what
-/// lies behind it on a scan line, and would be traced again.
-fn erase(bits: &mut BitMatrix, corners: &[Point; 4]) {
-    let grown = with_quiet_zone(corners);
-    let (w, h) = (bits.getWidth() as usize, bits.getHeight() as usize);
+/// The pixel runs, row by row, of a symbol (its outer corners in `window`'s pixels) and its
+/// quiet zone inside `window`: a symbol already read hides what lies behind it on a scan
+/// line, and would be traced again.
+fn quiet_zone_runs(corners: [Point; 4], window: Rect) -> impl Iterator<Item = Run> {
+    let grown = with_quiet_zone(&corners);
+    let (w, h) = (window.width, window.height);
     let (top, bottom) = grown
         .iter()
         .fold((f64::MAX, f64::MIN), |(t, b), p| (t.min(p.y), b.max(p.y)));
     let rows = (top.max(0.0) as usize).min(h)..(bottom.ceil().max(0.0) as usize).min(h);
-    for y in rows {
+    rows.filter_map(move |y| {
         // The outline is convex: each row of pixel centres crosses it in one span.
         let yc = y as f64 + 0.5;
         let (mut left, mut right) = (f64::MAX, f64::MIN);
@@ -438,15 +452,10 @@ fn erase(bits: &mut BitMatrix, corners: &[Point; 4]) {
                 (left, right) = (left.min(x), right.max(x));
             }
         }
-        if left > right {
-            continue;
-        }
-        let from = (left.round().max(0.0) as usize).min(w);
-        let to = (right.round().max(0.0) as usize).min(w);
-        for x in from..to {
-            bits.unset(x as u32, y as u32);
-        }
-    }
+        let x0 = (left.round().max(0.0) as usize).min(w);
+        let x1 = (right.round().max(0.0) as usize).min(w);
+        (left <= right && x0 < x1).then_some(Run { y, x0, x1 })
+    })
 }
 
 /// Reads a small frame magnified (nearest neighbour) inside a padded quiet zone, light then
@@ -533,7 +542,7 @@ fn read_at_scale(
         &binary,
         &proposals,
         &efforts,
-        options.all_symbols,
+        options,
         coarse.unwrap_or_default(),
     );
     if reads.is_empty() && coarse.is_none() {

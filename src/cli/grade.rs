@@ -108,7 +108,10 @@ pub fn run(args: &GradeArgs) -> Result<ExitCode> {
     let read_options = if args.first {
         ReadOptions::first_symbol()
     } else {
-        ReadOptions::default()
+        ReadOptions {
+            expected: args.expect_count,
+            ..ReadOptions::default()
+        }
     };
     let progress = ProgressBar::with_draw_target(
         Some(files.len() as u64),

@@ -3,6 +3,7 @@
 //! Runs on the grading pool, never on the async runtime.
 
 use super::config::{Config, Limits};
+use crate::aggregation;
 use crate::error::{Error, Result};
 use crate::frame::Frame;
 use crate::geometry::Rect;
@@ -157,6 +158,7 @@ impl Engine {
             region: self.config.roi(&request.line_id, &request.camera_id),
             search_first: self.last_seen().get(&camera).copied(),
             all_symbols: expected.count.is_some(),
+            expected: expected.count,
         };
         let inspection = inspect(&frame, profile, px_per_mm, &options);
         if let Some(window) = inspection
@@ -250,10 +252,10 @@ impl Engine {
         ];
         let (_, profile) = self.checked(&ids, &request.profile)?;
         let frame = self.frame(FrameData::of_aggregate(request)?)?;
+        let expected = (request.expected_count > 0).then_some(request.expected_count as usize);
         let options = ReadOptions {
             region: self.config.roi(&request.line_id, &request.camera_id),
-            search_first: None,
-            all_symbols: true,
+            ..aggregation::read_options(expected)
         };
         let inspection = inspect(&frame, profile, None, &options);
         let overall = f64::from(inspection.scan_grade());
