@@ -80,6 +80,22 @@ pub struct Grading {
     pub aperture_px: f64,
     /// Modules within the profile's quiet zone that read dark.
     pub quiet_zone_violations: usize,
+    /// Every module as measured, for a picture of the symbol (the reports draw it).
+    #[serde(skip)]
+    pub modules: Vec<ModuleMark>,
+}
+
+/// One module of a graded symbol, row-major in the symbol's own orientation.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct ModuleMark {
+    /// The measured centre, in frame pixels.
+    pub centre: Point,
+    /// Grade 4..0 of the module's reflectance margin: its modulation when it reads as its
+    /// nominal colour (the corrected data's, or the finder's and clock's), 0 when it does
+    /// not.
+    pub margin_grade: u8,
+    /// The module belongs to a codeword that was read in error (corrected by Reed–Solomon).
+    pub codeword_in_error: bool,
 }
 
 /// Grades a symbol the reader found. `px_per_mm` is the image resolution when known (it
@@ -191,6 +207,29 @@ pub fn grade(
         },
     };
 
+    let modules = size
+        .roles()
+        .iter()
+        .enumerate()
+        .map(|(i, role)| {
+            let (r, c) = (i / cols, i % cols);
+            let codeword_in_error = match role {
+                ModuleRole::Data(cb) => in_error[cb.codeword as usize],
+                ModuleRole::Fixed { .. } | ModuleRole::Filler { .. } => false,
+            };
+            let (ri, ci) = (r as isize, c as isize);
+            let margin = if inked(ri, ci) == nominal[i] {
+                modulation(ri, ci)
+            } else {
+                0.0
+            };
+            ModuleMark {
+                centre: symbol.centre(r, c),
+                margin_grade: grade_at_least(margin, &MOD_GRADES),
+                codeword_in_error,
+            }
+        })
+        .collect();
     let fixed_pattern_damage = fixed_pattern_damage(symbol, profile, &inked, &modulation);
     let axial_nonuniformity = axial_nonuniformity(symbol);
     let grid_nonuniformity = grid_nonuniformity(symbol, x_px);
@@ -235,6 +274,7 @@ pub fn grade(
         x_dimension_px: x_px,
         aperture_px,
         quiet_zone_violations,
+        modules,
     }
 }
 

@@ -110,6 +110,70 @@ fn csv_text_and_html_report() {
 }
 
 #[test]
+fn the_report_draws_every_module_and_rings_the_codewords_in_error() {
+    let dir = std::env::temp_dir().join(format!("verigrade-lab-report-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let image = dir.join("inverted.png");
+    // Codewords 3 and 17 printed inverted: 16 modules read in error, by construction.
+    let (code, _, stderr) = verigrade(&[
+        "gen",
+        "--text",
+        "0109506000134352172812311012AB34\x1d21SN1",
+        "--gs1",
+        "--size",
+        "24x24",
+        "--module-px",
+        "8",
+        "--invert-codeword",
+        "3",
+        "--invert-codeword",
+        "17",
+        "--rotate",
+        "15",
+        "-o",
+        image.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    let report = dir.join("report.html");
+    let (code, _, stderr) = verigrade(&[
+        "grade",
+        "--report",
+        report.to_str().unwrap(),
+        image.to_str().unwrap(),
+        "samples/failing.png",
+    ]);
+    assert_eq!(code, 1, "{stderr}");
+    let html = std::fs::read_to_string(&report).unwrap();
+    std::fs::remove_dir_all(&dir).ok();
+    let sections: Vec<&str> = html.split("<section class=image").skip(1).collect();
+    assert_eq!(sections.len(), 2, "one section per image");
+    for section in &sections {
+        // A 24x24 symbol: 576 modules, a grid line per row and per column, one outline.
+        assert_eq!(section.matches("<circle ").count(), 576);
+        assert_eq!(section.matches("<polyline ").count(), 48);
+        assert_eq!(section.matches("class=\"outline\"").count(), 1);
+        // The picture is a PNG that decodes.
+        let start = section.find("data:image/png;base64,").unwrap() + 22;
+        let end = start + section[start..].find('"').unwrap();
+        use base64::Engine as _;
+        let png = base64::engine::general_purpose::STANDARD
+            .decode(&section[start..end])
+            .unwrap();
+        image::load_from_memory(&png).expect("the picture is a PNG");
+        // Every parameter graded from a value has its bar.
+        assert_eq!(section.matches("<svg class=\"bar\"").count(), 6);
+    }
+    assert_eq!(sections[0].matches("class=\"error\"").count(), 16);
+    // samples/failing.png: its inverted codewords (ground truth beside it) are ringed.
+    let truth: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string("samples/failing.json").unwrap()).unwrap();
+    let inverted = truth["inverted"].as_array().unwrap().len();
+    assert!(inverted > 0);
+    assert_eq!(sections[1].matches("class=\"error\"").count(), 8 * inverted);
+    assert!(html.contains("@media print"));
+}
+
+#[test]
 fn bad_input_gets_one_line_on_stderr_and_exit_2() {
     let (code, _, stderr) = verigrade(&["grade", "--profile", "no-such", "samples/gs1.png"]);
     assert_eq!(code, 2);

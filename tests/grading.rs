@@ -350,3 +350,40 @@ fn low_contrast_lab_scans_decode_and_grade_on_contrast() {
         }
     }
 }
+
+#[test]
+fn the_module_map_marks_each_module_where_it_was_printed_and_the_codewords_in_error() {
+    let (truth, g) = graded(&GenSpec {
+        invert_codewords: vec![3, 17],
+        rotation_deg: 20.0,
+        ..spec()
+    });
+    let size = verigrade::symbol::parse_size(&truth.size).unwrap();
+    assert_eq!(g.modules.len(), size.rows * size.cols);
+    let to_image = truth.module_to_image();
+    for (i, (mark, role)) in g.modules.iter().zip(size.roles()).enumerate() {
+        let (r, c) = (i / size.cols, i % size.cols);
+        let printed = to_image.map(verigrade::geometry::Point::new(
+            c as f64 + 0.5,
+            r as f64 + 0.5,
+        ));
+        assert!(
+            mark.centre.distance(printed) < 0.25 * truth.spec.module_px,
+            "module ({r},{c}) at {:?}, printed at {printed:?}",
+            mark.centre
+        );
+        let inverted = matches!(role, verigrade::symbol::ModuleRole::Data(cb)
+            if truth.inverted.contains(&(cb.codeword as usize)));
+        assert_eq!(mark.codeword_in_error, inverted, "module ({r},{c})");
+        // An inverted codeword's modules that changed colour have no margin; the rest of
+        // a clean print grades A.
+        if !inverted {
+            assert_eq!(mark.margin_grade, 4, "module ({r},{c})");
+        }
+    }
+    assert!(
+        g.modules
+            .iter()
+            .any(|m| m.codeword_in_error && m.margin_grade == 0)
+    );
+}

@@ -1,6 +1,7 @@
 //! `verigrade grade`: batch grading for lab staff — JSON Lines, CSV or text on stdout, an
 //! optional HTML report to file, exit 0 when every symbol passes.
 
+use super::report::Picture;
 use anyhow::{Context, Result};
 use clap::{Args, ValueEnum};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -31,7 +32,9 @@ pub struct GradeArgs {
     profile: String,
     #[arg(long, value_enum, default_value = "json")]
     format: GradeFormat,
-    /// Also write a report to file (HTML).
+    /// Also write a printable report to file (HTML): a summary, then each image with its
+    /// symbols drawn on it (outline, module grid, every module coloured by its margin grade)
+    /// and every parameter against its grade bounds.
     #[arg(long)]
     report: Option<PathBuf>,
     /// Images per symbol: the overall grade is the mean of the scan grades of each group of
@@ -125,16 +128,27 @@ pub fn run(args: &GradeArgs) -> Result<ExitCode> {
         ProgressStyle::with_template("{bar:40} {pos}/{len} images, {per_sec}, eta {eta}")
             .expect("progress template is valid"),
     );
-    let outcomes: Vec<Outcome> = files
+    // The report's pictures are cut while each image is in memory.
+    let (outcomes, pictures): (Vec<Outcome>, Vec<Option<Picture>>) = files
         .par_iter()
         .map(|path| {
-            let outcome = Frame::open(path)
-                .map(|frame| inspect(&frame, &profile, px_per_mm, &read_options))
+            let graded = Frame::open(path)
+                .map(|frame| {
+                    let inspection = inspect(&frame, &profile, px_per_mm, &read_options);
+                    let picture = args
+                        .report
+                        .as_ref()
+                        .and_then(|_| Picture::of(&frame, &inspection));
+                    (inspection, picture)
+                })
                 .map_err(|e| e.to_string());
             progress.inc(1);
-            outcome
+            match graded {
+                Ok((inspection, picture)) => (Ok(inspection), picture),
+                Err(e) => (Err(e), None),
+            }
         })
-        .collect();
+        .unzip();
     progress.finish_and_clear();
 
     // Overall grade of each image: the mean scan grade of its group.
@@ -153,7 +167,9 @@ pub fn run(args: &GradeArgs) -> Result<ExitCode> {
 
     let mut records = Vec::with_capacity(files.len());
     let mut unreadable = 0;
-    for ((path, outcome), &overall) in files.iter().zip(outcomes).zip(&overall) {
+    for (((path, outcome), picture), &overall) in
+        files.iter().zip(outcomes).zip(pictures).zip(&overall)
+    {
         let path = path.display().to_string();
         let outcome = match outcome {
             Ok(inspection) => Ok(judge_frame(
@@ -165,7 +181,11 @@ pub fn run(args: &GradeArgs) -> Result<ExitCode> {
                 Err(e)
             }
         };
-        records.push(ImageRecord { path, outcome });
+        records.push(ImageRecord {
+            path,
+            outcome,
+            picture,
+        });
     }
 
     let mut out = std::io::stdout().lock();
@@ -201,6 +221,8 @@ pub fn run(args: &GradeArgs) -> Result<ExitCode> {
 pub struct ImageRecord {
     pub path: String,
     pub outcome: std::result::Result<FrameRecord, String>,
+    /// What the HTML report shows of the image, when one is written.
+    pub picture: Option<Picture>,
 }
 
 impl ImageRecord {
