@@ -192,3 +192,57 @@ fn bad_input_gets_one_line_on_stderr_and_exit_2() {
     assert_eq!(stderr.lines().count(), 1);
     std::fs::remove_file(bad).ok();
 }
+#[test]
+fn the_pdf_report_has_a_summary_page_and_a_page_per_image_that_render() {
+    let dir = std::env::temp_dir().join(format!("verigrade-pdf-report-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let report = dir.join("report.pdf");
+    let (code, _, stderr) = verigrade(&[
+        "grade",
+        "--report",
+        report.to_str().unwrap(),
+        "samples/failing.png",
+        "samples/gs1.png",
+    ]);
+    assert_eq!(code, 1, "{stderr}");
+    let pdf = std::fs::read(&report).unwrap();
+    assert!(pdf.starts_with(b"%PDF-"));
+    // The pages the file declares: the summary, then one per image.
+    let text = String::from_utf8_lossy(&pdf);
+    let pages = text.matches("/Type /Page").count() - text.matches("/Type /Pages").count();
+    assert_eq!(pages, 3);
+    let rendered = std::process::Command::new("pdftoppm")
+        .args(["-r", "50", "-png"])
+        .arg(&report)
+        .arg(dir.join("page"))
+        .output();
+    let Ok(rendered) = rendered else {
+        eprintln!(
+            "skipped: rendering the PDF needs pdftoppm (Debian's poppler-utils), not installed"
+        );
+        std::fs::remove_dir_all(&dir).ok();
+        return;
+    };
+    assert!(rendered.status.success(), "{rendered:?}");
+    let mut pngs: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "png"))
+        .collect();
+    pngs.sort();
+    assert_eq!(pngs.len(), 3, "{pngs:?}");
+    for (i, png) in pngs.iter().enumerate() {
+        let page = image::open(png).unwrap().to_rgb8();
+        // Text on every page; on an image's page, its green modules.
+        assert!(
+            page.pixels().any(|p| p.0.iter().all(|&c| c < 100)),
+            "page {i} is blank"
+        );
+        let green = page
+            .pixels()
+            .filter(|p| p.0[1] > 120 && p.0[1] as i32 > p.0[0] as i32 + 60)
+            .count();
+        assert_eq!(green > 0, i > 0, "page {i}: {green} green pixels");
+    }
+    std::fs::remove_dir_all(&dir).ok();
+}

@@ -32,9 +32,9 @@ pub struct GradeArgs {
     profile: String,
     #[arg(long, value_enum, default_value = "json")]
     format: GradeFormat,
-    /// Also write a printable report to file (HTML): a summary, then each image with its
-    /// symbols drawn on it (outline, module grid, every module coloured by its margin grade)
-    /// and every parameter against its grade bounds.
+    /// Also write a printable report to file, HTML or (FILE.pdf) PDF: a summary, then each
+    /// image with its symbols drawn on it (outline, module grid, every module coloured by its
+    /// margin grade) and every parameter against its grade bounds.
     #[arg(long)]
     report: Option<PathBuf>,
     /// Images per symbol: the overall grade is the mean of the scan grades of each group of
@@ -204,7 +204,15 @@ pub fn run(args: &GradeArgs) -> Result<ExitCode> {
     }
     out.flush()?;
     if let Some(report) = &args.report {
-        std::fs::write(report, super::report::html(&records, &profile))
+        let pdf = report
+            .extension()
+            .is_some_and(|e| e.eq_ignore_ascii_case("pdf"));
+        let bytes = if pdf {
+            super::report::pdf(&records, &profile)
+        } else {
+            super::report::html(&records, &profile).into_bytes()
+        };
+        std::fs::write(report, bytes)
             .with_context(|| format!("cannot write {}", report.display()))?;
     }
     let all_pass = records.iter().all(ImageRecord::pass);
