@@ -5,16 +5,18 @@
 //! `benches/peers.py --set crowd` times zxing-cpp on the same frames. `aggregate_5mp/30`: the
 //! aggregation station's work on such a case with its label (issue 16): every symbol read and
 //! graded, then sorted and checked by the aggregation rules (the store's transaction is not
-//! in it).
+//! in it); `aggregate_store/30`: the store's part, the transaction that records the case.
 
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use std::hint::black_box;
+use verigrade::access::Actor;
 use verigrade::aggregation::{self, read_frame};
 use verigrade::geometry::{Homography, Point};
 use verigrade::profile::Profile;
+use verigrade::store::{Packing, Store, Unpacking};
 use verigrade::symbol::parse_size;
 use verigrade::synth::{CrowdSpec, RenderedCrowd, render_crowd};
-use verigrade::verdict::{Expected, inspect, judge_frame};
+use verigrade::verdict::{Expected, SymbolRecord, inspect, judge_frame};
 use verigrade::{Frame, ReadOptions, read};
 
 /// Frames per set: each a different layout, tilt and serials.
@@ -158,5 +160,78 @@ fn bench_aggregate(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, bench_crowd, bench_aggregate);
+/// A valid SSCC of the bench's company prefix, one per case.
+fn sscc(case: u64) -> String {
+    let digits = format!("095060000000000{case:02}");
+    let check = verigrade::gs1::check_digit(&digits);
+    format!("{digits}{check}")
+}
+
+/// The store's part of the station's work: the checks against what the store holds and the
+/// transaction that records the case (WAL, `synchronous=FULL`, as `serve` runs it), on a line
+/// that commissions no serials. Each iteration packs one of the frames' cases, timed, then
+/// takes its packs out again, untimed, so that the next can pack them.
+fn bench_aggregate_store(c: &mut Criterion) {
+    let profile = Profile::default_profile();
+    let options = aggregation::read_options(Some(30));
+    let cases: Vec<Vec<SymbolRecord>> = (1..=FRAMES)
+        .map(|seed| {
+            let spec = CrowdSpec {
+                sscc: Some(sscc(seed)),
+                ..case(30, seed)
+            };
+            let frame = render_crowd(&spec).expect("case renders").into_frame().1;
+            let inspection = inspect(&frame, &profile, None, &options);
+            let overall = f64::from(inspection.scan_grade());
+            judge_frame(inspection, overall, &profile, None, &Expected::default()).symbols
+        })
+        .collect();
+    let dir = std::env::temp_dir().join(format!("verigrade-bench-store-{}", std::process::id()));
+    let store = Store::open(&dir, 1 << 30, 64 << 20).expect("store opens");
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .expect("runtime builds");
+    let packing = |symbols: &[SymbolRecord]| Packing {
+        actor: Actor::open("bench"),
+        line_id: "L1".into(),
+        frame_id: "f".into(),
+        reading: read_frame(symbols, None, Some(30), None),
+        symbols: Vec::new(),
+    };
+    let mut next = 0;
+    let mut group = c.benchmark_group("aggregate_store");
+    group.sample_size(20);
+    group.bench_function(BenchmarkId::from_parameter(30), |b| {
+        b.iter_custom(|iterations| {
+            let mut packing_time = std::time::Duration::ZERO;
+            for _ in 0..iterations {
+                next = (next + 1) % cases.len();
+                let packing = packing(&cases[next]);
+                let parent = packing
+                    .reading
+                    .parent
+                    .clone()
+                    .expect("the case has its label");
+                let started = std::time::Instant::now();
+                let packed = runtime.block_on(store.aggregate(packing)).expect("packs");
+                packing_time += started.elapsed();
+                assert!(packed.result.pass, "{:?}", packed.result);
+                runtime
+                    .block_on(store.disaggregate(Unpacking {
+                        actor: Actor::open("bench"),
+                        parent,
+                        children: Vec::new(),
+                        reason: "bench".into(),
+                    }))
+                    .expect("unpacks");
+            }
+            packing_time
+        })
+    });
+    group.finish();
+    store.close();
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+criterion_group!(benches, bench_crowd, bench_aggregate, bench_aggregate_store);
 criterion_main!(benches);
