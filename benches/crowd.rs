@@ -123,6 +123,17 @@ fn bench_crowd(c: &mut Criterion) {
     group.finish();
 }
 
+/// Frame `seed` of the 30-pack case with its label, a valid SSCC of its own.
+fn labelled_case(seed: u64) -> Frame<'static> {
+    let digits = format!("095060000000000{seed:02}");
+    let check = verigrade::gs1::check_digit(&digits);
+    let spec = CrowdSpec {
+        sscc: Some(format!("{digits}{check}")),
+        ..case(30, seed)
+    };
+    render_crowd(&spec).expect("case renders").into_frame().1
+}
+
 /// A case's frame as the aggregation service takes it: read and grade every symbol, then sort
 /// the label from the packs and check them.
 fn aggregate(frame: &Frame, profile: &Profile, options: &ReadOptions) -> usize {
@@ -136,15 +147,7 @@ fn aggregate(frame: &Frame, profile: &Profile, options: &ReadOptions) -> usize {
 fn bench_aggregate(c: &mut Criterion) {
     let options = aggregation::read_options(Some(30));
     let profile = Profile::default_profile();
-    let frames: Vec<Frame> = (1..=FRAMES)
-        .map(|seed| {
-            let spec = CrowdSpec {
-                sscc: Some("095060000000000015".into()),
-                ..case(30, seed)
-            };
-            render_crowd(&spec).expect("case renders").into_frame().1
-        })
-        .collect();
+    let frames: Vec<Frame> = (1..=FRAMES).map(labelled_case).collect();
     for frame in &frames {
         assert_eq!(
             aggregate(frame, &profile, &options),
@@ -160,13 +163,6 @@ fn bench_aggregate(c: &mut Criterion) {
     group.finish();
 }
 
-/// A valid SSCC of the bench's company prefix, one per case.
-fn sscc(case: u64) -> String {
-    let digits = format!("095060000000000{case:02}");
-    let check = verigrade::gs1::check_digit(&digits);
-    format!("{digits}{check}")
-}
-
 /// The store's part of the station's work: the checks against what the store holds and the
 /// transaction that records the case (WAL, `synchronous=FULL`, as `serve` runs it), on a line
 /// that commissions no serials. Each iteration packs one of the frames' cases, timed, then
@@ -176,11 +172,7 @@ fn bench_aggregate_store(c: &mut Criterion) {
     let options = aggregation::read_options(Some(30));
     let cases: Vec<Vec<SymbolRecord>> = (1..=FRAMES)
         .map(|seed| {
-            let spec = CrowdSpec {
-                sscc: Some(sscc(seed)),
-                ..case(30, seed)
-            };
-            let frame = render_crowd(&spec).expect("case renders").into_frame().1;
+            let frame = labelled_case(seed);
             let inspection = inspect(&frame, &profile, None, &options);
             let overall = f64::from(inspection.scan_grade());
             judge_frame(inspection, overall, &profile, None, &Expected::default()).symbols

@@ -156,21 +156,31 @@ pub fn grade(
     let read = read_codewords(size, |r, c| inked(r as isize, c as isize));
     let in_error: Vec<bool> = read.iter().zip(&corrected).map(|(a, b)| a != b).collect();
 
-    // Per-module modulation and margin → per-codeword grades (worst module).
+    // Per-module modulation and margin → per-codeword grades (worst module), and every
+    // module's mark for the reports' picture, in one pass.
     let total = size.total_codewords();
     let (mut mod_cw, mut rm_cw) = (vec![4u8; total], vec![4u8; total]);
     let (mut mod_min, mut rm_min) = (f64::MAX, f64::MAX);
+    let mut modules = Vec::with_capacity(rows * cols);
     for (i, role) in size.roles().iter().enumerate() {
+        let (r, c) = (i / cols, i % cols);
+        let (ri, ci) = (r as isize, c as isize);
+        let m = modulation(ri, ci);
+        let margin = if inked(ri, ci) == nominal[i] { m } else { 0.0 };
+        let mut codeword_in_error = false;
         if let ModuleRole::Data(cb) = role {
-            let (r, c) = ((i / cols) as isize, (i % cols) as isize);
-            let m = modulation(r, c);
-            let margin = if inked(r, c) == nominal[i] { m } else { 0.0 };
             let k = cb.codeword as usize;
             mod_cw[k] = mod_cw[k].min(grade_at_least(m, &MOD_GRADES));
             rm_cw[k] = rm_cw[k].min(grade_at_least(margin, &MOD_GRADES));
             mod_min = mod_min.min(m);
             rm_min = rm_min.min(margin);
+            codeword_in_error = in_error[k];
         }
+        modules.push(ModuleMark {
+            centre: symbol.centre(r, c),
+            margin_grade: grade_at_least(margin, &MOD_GRADES),
+            codeword_in_error,
+        });
     }
     let blocks = size.blocks(symbol.decoded.block_order);
     let overlay = |cw_grades: &[u8]| {
@@ -207,29 +217,6 @@ pub fn grade(
         },
     };
 
-    let modules = size
-        .roles()
-        .iter()
-        .enumerate()
-        .map(|(i, role)| {
-            let (r, c) = (i / cols, i % cols);
-            let codeword_in_error = match role {
-                ModuleRole::Data(cb) => in_error[cb.codeword as usize],
-                ModuleRole::Fixed { .. } | ModuleRole::Filler { .. } => false,
-            };
-            let (ri, ci) = (r as isize, c as isize);
-            let margin = if inked(ri, ci) == nominal[i] {
-                modulation(ri, ci)
-            } else {
-                0.0
-            };
-            ModuleMark {
-                centre: symbol.centre(r, c),
-                margin_grade: grade_at_least(margin, &MOD_GRADES),
-                codeword_in_error,
-            }
-        })
-        .collect();
     let fixed_pattern_damage = fixed_pattern_damage(symbol, profile, &inked, &modulation);
     let axial_nonuniformity = axial_nonuniformity(symbol);
     let grid_nonuniformity = grid_nonuniformity(symbol, x_px);

@@ -13,15 +13,16 @@ const SHOWN_SIDE: usize = 360;
 
 /// The picture's pixels as PNG.
 fn png(picture: &Picture) -> Vec<u8> {
+    use image::ImageEncoder as _;
     let mut png = Vec::new();
-    image::GrayImage::from_raw(
-        picture.width as u32,
-        picture.height as u32,
-        picture.pixels.clone(),
-    )
-    .expect("a picture holds width x height pixels")
-    .write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
-    .expect("a PNG encodes into memory");
+    image::codecs::png::PngEncoder::new(&mut png)
+        .write_image(
+            &picture.pixels,
+            picture.width as u32,
+            picture.height as u32,
+            image::ExtendedColorType::L8,
+        )
+        .expect("a picture's width x height grey pixels encode into memory");
     png
 }
 
