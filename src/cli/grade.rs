@@ -1,5 +1,5 @@
 //! `verigrade grade`: batch grading for lab staff — JSON Lines, CSV or text on stdout, an
-//! optional HTML report to file, exit 0 when every symbol passes.
+//! optional HTML or PDF report to file, exit 0 when every symbol passes.
 
 use super::report::Picture;
 use anyhow::{Context, Result};
