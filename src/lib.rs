@@ -21,6 +21,7 @@ pub mod locate;
 pub mod profile;
 pub mod proto;
 pub mod reader;
+pub mod report;
 pub mod serve;
 pub mod store;
 pub mod symbol;

@@ -15,6 +15,7 @@ use verigrade::proto::{
     AcknowledgeAlarmRequest, Alarm, ControlChart, FreezeLimitsRequest, GetControlChartRequest,
     GetLineStateRequest, ListAlarmsRequest, RunState, WatchAlarmsRequest,
 };
+use verigrade::report::chart::{self, span};
 
 #[derive(Args)]
 pub struct AlarmsArgs {
@@ -234,7 +235,7 @@ pub fn chart(args: &ChartArgs) -> Result<ExitCode> {
     })?;
     match &args.svg {
         Some(path) => {
-            std::fs::write(path, svg(&chart))
+            std::fs::write(path, chart::svg(&chart, Some(&title(&chart)), 800.0, 320.0))
                 .with_context(|| format!("cannot write {}", path.display()))?;
         }
         None => print!("{}", terminal(&chart)),
@@ -270,25 +271,6 @@ pub fn baseline(args: &BaselineArgs) -> Result<ExitCode> {
         }
         Ok(ExitCode::SUCCESS)
     })
-}
-
-/// The value range a chart is drawn over: its points, limits and failing boundary.
-fn span(chart: &ControlChart) -> (f64, f64) {
-    let values = chart
-        .points
-        .iter()
-        .map(|p| p.value)
-        .chain(chart.upper_limit)
-        .chain(chart.lower_limit)
-        .chain(chart.failing_at);
-    let (lo, hi) = values.fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| {
-        (lo.min(v), hi.max(v))
-    });
-    if !lo.is_finite() {
-        return (0.0, 1.0);
-    }
-    let pad = ((hi - lo) * 0.05).max(1e-3);
-    (lo - pad, hi + pad)
 }
 
 fn title(chart: &ControlChart) -> String {
@@ -366,75 +348,4 @@ fn terminal(chart: &ControlChart) -> String {
         }
     }
     out
-}
-
-/// The chart as a standalone SVG picture.
-fn svg(chart: &ControlChart) -> String {
-    const W: f64 = 800.0;
-    const H: f64 = 320.0;
-    const M: f64 = 50.0;
-    /// Room on the right for the limits' labels.
-    const LABELS: f64 = 100.0;
-    let (lo, hi) = span(chart);
-    let n = chart.points.len().max(2) as f64;
-    let x = |i: usize| M + (W - M - LABELS) * i as f64 / (n - 1.0);
-    let y = |v: f64| M / 2.0 + (H - M) * (hi - v) / (hi - lo);
-    let mut out = format!(
-        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{W}\" height=\"{H}\" font-family=\"sans-serif\" font-size=\"12\">\n<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n<text x=\"{M}\" y=\"16\">{}</text>\n",
-        escape(&title(chart))
-    );
-    // Labels sit above the upper limit and below the lower one, so close limits stay legible.
-    for (label, value, colour, dash, dy) in [
-        ("UCL", chart.upper_limit, "#c00", "6 4", -3.0),
-        ("CL", chart.centre, "#080", "", 4.0),
-        ("LCL", chart.lower_limit, "#c00", "6 4", 12.0),
-        ("fails", chart.failing_at, "#000", "2 3", 4.0),
-    ] {
-        if let Some(v) = value {
-            let _ = writeln!(
-                out,
-                "<line x1=\"{M}\" x2=\"{}\" y1=\"{y:.1}\" y2=\"{y:.1}\" stroke=\"{colour}\" stroke-dasharray=\"{dash}\"/><text x=\"{}\" y=\"{:.1}\" fill=\"{colour}\">{label} {v:.3}</text>",
-                W - LABELS,
-                W - LABELS + 4.0,
-                y(v) + dy,
-                y = y(v)
-            );
-        }
-    }
-    let path: Vec<String> = chart
-        .points
-        .iter()
-        .enumerate()
-        .map(|(i, p)| format!("{:.1},{:.1}", x(i), y(p.value)))
-        .collect();
-    let _ = writeln!(
-        out,
-        "<polyline fill=\"none\" stroke=\"#246\" points=\"{}\"/>",
-        path.join(" ")
-    );
-    for (i, p) in chart.points.iter().enumerate() {
-        let alarms = chart
-            .violations
-            .iter()
-            .any(|v| v.point as usize == i && v.alarms);
-        let colour = if alarms { "#c00" } else { "#246" };
-        let _ = writeln!(
-            out,
-            "<circle cx=\"{:.1}\" cy=\"{:.1}\" r=\"3\" fill=\"{colour}\"><title>frames {}–{}: {:.4}</title></circle>",
-            x(i),
-            y(p.value),
-            escape(&p.first_frame_id),
-            escape(&p.last_frame_id),
-            p.value
-        );
-    }
-    out.push_str("</svg>\n");
-    out
-}
-
-fn escape(text: &str) -> String {
-    text.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
 }

@@ -1,7 +1,6 @@
 //! `verigrade grade`: batch grading for lab staff — JSON Lines, CSV or text on stdout, an
 //! optional HTML or PDF report to file, exit 0 when every symbol passes.
 
-use super::report::Picture;
 use anyhow::{Context, Result};
 use clap::{Args, ValueEnum};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -12,6 +11,7 @@ use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use verigrade::profile::{DEFAULT_PROFILE, Profile};
+use verigrade::report::Picture;
 use verigrade::verdict::{
     Expected, FrameRecord, Inspection, Parameter, inspect, judge_frame, letter, shown, verdict_word,
 };

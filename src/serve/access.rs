@@ -50,8 +50,6 @@ pub fn permission(path: &str) -> Option<Permission> {
             "Disaggregate" => Permission::Disaggregate,
             _ => Permission::Read,
         },
-        // HTTP: Prometheus metrics.
-        "metrics" => Permission::Read,
         // Server reflection, and methods no service has (answered UNIMPLEMENTED).
         _ => Permission::Connect,
     })
@@ -81,20 +79,39 @@ fn bearer(headers: &http::HeaderMap) -> std::result::Result<Option<&str>, String
     }
 }
 
-/// Lets a call in (with who made it, once tokens exist) or refuses it.
+/// The name of the cookie the dashboard keeps a signed-in browser's token in.
+pub const TOKEN_COOKIE: &str = "verigrade_token";
+
+/// The token of an HTTP request: its `authorization` header, else the dashboard's cookie.
+fn bearer_or_cookie(headers: &http::HeaderMap) -> std::result::Result<Option<&str>, String> {
+    if let Some(token) = bearer(headers)? {
+        return Ok(Some(token));
+    }
+    Ok(headers
+        .get_all(http::header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(name, value)| *name == TOKEN_COOKIE && !value.is_empty())
+        .map(|(_, value)| value))
+}
+
+/// Lets a call that needs `permission` in (with who made it, once tokens exist) or refuses it.
 fn admit(
     store: &Store,
     path: &str,
-    headers: &http::HeaderMap,
+    permission: Option<Permission>,
+    token: std::result::Result<Option<&str>, String>,
 ) -> std::result::Result<Option<Identity>, Denial> {
-    let Some(permission) = permission(path) else {
+    let Some(permission) = permission else {
         return Ok(None);
     };
     let unauthenticated = |message: String, user: &str| Denial {
         status: Status::unauthenticated(message),
         actor: Actor::open(user),
     };
-    let token = bearer(headers).map_err(|message| unauthenticated(message, ""))?;
+    let token = token.map_err(|message| unauthenticated(message, ""))?;
     let check = store.check_token(token.unwrap_or("")).map_err(|e| Denial {
         status: Status::unavailable(format!("cannot check the token: {e}")),
         actor: Actor::open(""),
@@ -204,16 +221,21 @@ async fn record_refusal(store: &Store, actor: Actor, method: &str, status: &Stat
     }
 }
 
-/// The access check of an HTTP request for `path`: `Ok` to answer it, else the HTTP status
-/// (401 or 403, 503 when tokens cannot be checked) and why, recorded in the audit trail.
+/// The access check of an HTTP request for `path`, which needs `permission`: who made it (once
+/// tokens exist) to answer it, else the HTTP status (401 or 403, 503 when tokens cannot be
+/// checked) and why, recorded in the audit trail. The token comes as on the gRPC side, or in
+/// the dashboard's cookie.
 pub async fn admit_http(
     store: &Store,
     path: &str,
+    permission: Permission,
     headers: &http::HeaderMap,
-) -> std::result::Result<(), (http::StatusCode, String)> {
-    let Err(Denial { status, actor }) = admit(store, path, headers) else {
-        return Ok(());
+) -> std::result::Result<Option<Identity>, (http::StatusCode, String)> {
+    let denial = match admit(store, path, Some(permission), bearer_or_cookie(headers)) {
+        Ok(identity) => return Ok(identity),
+        Err(denial) => denial,
     };
+    let Denial { status, actor } = denial;
     record_refusal(store, actor, path, &status).await;
     let code = match status.code() {
         tonic::Code::Unauthenticated => http::StatusCode::UNAUTHORIZED,
@@ -251,7 +273,13 @@ where
 
     fn call(&mut self, mut request: http::Request<Body>) -> Self::Future {
         let path = request.uri().path().to_string();
-        match admit(&self.store, &path, request.headers()) {
+        let checked = admit(
+            &self.store,
+            &path,
+            permission(&path),
+            bearer(request.headers()),
+        );
+        match checked {
             Ok(identity) => {
                 if let Some(identity) = identity {
                     request.extensions_mut().insert(identity);
@@ -273,6 +301,22 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_http_request_carries_its_token_in_the_header_or_the_dashboard_cookie() {
+        let mut headers = http::HeaderMap::new();
+        assert_eq!(bearer_or_cookie(&headers), Ok(None));
+        headers.insert(
+            http::header::COOKIE,
+            "theme=dark; verigrade_token=abc123".parse().unwrap(),
+        );
+        assert_eq!(bearer_or_cookie(&headers), Ok(Some("abc123")));
+        // The header wins over the cookie; a malformed header is refused, not passed over.
+        headers.insert(http::header::AUTHORIZATION, "Bearer xyz".parse().unwrap());
+        assert_eq!(bearer_or_cookie(&headers), Ok(Some("xyz")));
+        headers.insert(http::header::AUTHORIZATION, "Basic xyz".parse().unwrap());
+        assert!(bearer_or_cookie(&headers).is_err());
+    }
 
     #[test]
     fn each_method_needs_the_permission_of_the_roles_table() {
@@ -298,7 +342,6 @@ mod tests {
             ("/verigrade.v1.Serials/Reconcile", Some(Permission::Read)),
             ("/verigrade.v1.Serials/CloseBatch", Some(Permission::Sign)),
             ("/verigrade.v1.Audit/ListAudit", Some(Permission::ReadAudit)),
-            ("/metrics", Some(Permission::Read)),
             (
                 "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo",
                 Some(Permission::Connect),

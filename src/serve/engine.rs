@@ -213,6 +213,34 @@ impl Engine {
         Ok(Graded { verdict, evidence })
     }
 
+    /// Reads and grades a kept evidence frame again as `verdict` was graded (its profile, its
+    /// line's region, as many symbols as it held), for the module map a verdict does not
+    /// store: the picture around its symbols and their records.
+    pub fn remeasure(
+        &self,
+        verdict: &Verdict,
+        image: &[u8],
+    ) -> Result<(crate::report::Picture, Vec<SymbolRecord>)> {
+        let profile = match verdict.profile.as_str() {
+            "" => self.profile(self.config.line_profile(&verdict.line_id))?,
+            name => self.profile(name)?,
+        };
+        let frame = Frame::decode_limited(image, self.config.limits.max_pixels)?;
+        let many = verdict.symbols.len() > 1;
+        let options = ReadOptions {
+            region: self.config.roi(&verdict.line_id, &verdict.camera_id),
+            all_symbols: many,
+            expected: many.then_some(verdict.symbols.len()),
+            ..ReadOptions::default()
+        };
+        let inspection = inspect(&frame, profile, None, &options);
+        let picture = crate::report::Picture::of(&frame, &inspection)
+            .ok_or_else(|| Error::Internal("the frame is too small to show".into()))?;
+        let overall = f64::from(inspection.scan_grade());
+        let record = verdict::judge_frame(inspection, overall, profile, None, &Expected::default());
+        Ok((picture, record.symbols))
+    }
+
     /// A request's frame, checked against the limits: an encoded image decoded, a raw buffer
     /// borrowed.
     fn frame<'a>(&self, data: FrameData<'a>) -> Result<Frame<'a>> {

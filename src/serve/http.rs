@@ -1,10 +1,11 @@
-//! The HTTP side of `serve` (`--http-listen`, default 127.0.0.1:8080): Prometheus metrics at
-//! `/metrics`. Held to the gRPC side's access rules: once tokens exist a scrape needs
+//! The HTTP side of `serve` (`--http-listen`, default 127.0.0.1:8080): the dashboard at `/`
+//! ([`super::dashboard`]) and Prometheus metrics at `/metrics`. Held to the gRPC side's access rules: once tokens exist a scrape needs
 //! `authorization: Bearer TOKEN` of a role that may read (Prometheus' `authorization`
 //! setting), and refusals are in the audit trail.
 
-use super::access;
 use super::metrics::Metrics;
+use super::{Shared, access, dashboard};
+use crate::access::Permission;
 use axum::Router;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
@@ -18,10 +19,11 @@ use tokio_util::sync::CancellationToken;
 const OPENMETRICS: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 
 /// Serves on `listener` until `shutdown` is cancelled.
-pub fn start(listener: TcpListener, metrics: Arc<Metrics>, shutdown: CancellationToken) {
-    let app = Router::new()
+pub(super) fn start(listener: TcpListener, shared: Arc<Shared>, shutdown: CancellationToken) {
+    let metrics = Router::new()
         .route("/metrics", get(scrape))
-        .with_state(metrics);
+        .with_state(shared.metrics.clone());
+    let app = dashboard::routes(shared).merge(metrics);
     tokio::spawn(async move {
         let served = axum::serve(listener, app)
             .with_graceful_shutdown(shutdown.cancelled_owned())
@@ -33,7 +35,8 @@ pub fn start(listener: TcpListener, metrics: Arc<Metrics>, shutdown: Cancellatio
 }
 
 async fn scrape(State(metrics): State<Arc<Metrics>>, headers: HeaderMap) -> Response {
-    if let Err((status, message)) = access::admit_http(metrics.store(), "/metrics", &headers).await
+    if let Err((status, message)) =
+        access::admit_http(metrics.store(), "/metrics", Permission::Read, &headers).await
     {
         return (status, message).into_response();
     }

@@ -12,6 +12,7 @@ mod aggregation;
 mod alarms;
 mod audit;
 pub mod config;
+mod dashboard;
 pub mod engine;
 mod events;
 mod http;
@@ -197,7 +198,7 @@ pub async fn run(
     }
     if let Some(http) = &http_listener {
         eprintln!(
-            "verigrade: HTTP on http://{}/ (Prometheus metrics at /metrics)",
+            "verigrade: HTTP on http://{}/ (the dashboard; Prometheus metrics at /metrics)",
             address(http)?
         );
     }
@@ -264,7 +265,7 @@ pub async fn run(
         .await?;
     }
     if let Some(listener) = http_listener {
-        http::start(listener, metrics, cancel.clone());
+        http::start(listener, shared.clone(), cancel.clone());
     }
     tokio::spawn(watch_store(store.clone(), health.clone(), cancel.clone()));
     tokio::spawn(tick(store.clone(), cancel.clone()));

@@ -5,8 +5,8 @@ use super::{Shared, status};
 use crate::error::{Error, Result};
 use crate::proto::verdicts_server::Verdicts;
 use crate::proto::{
-    GetLineStatsRequest, GetVerdictRequest, GradeCount, LineStats, ListVerdictsRequest,
-    ListVerdictsResponse, Verdict, WatchVerdictsRequest,
+    EvidenceFrame, GetLineStatsRequest, GetVerdictRequest, GradeCount, LineStats,
+    ListVerdictsRequest, ListVerdictsResponse, Verdict, WatchVerdictsRequest,
 };
 use crate::store::{Query, Store};
 use std::pin::Pin;
@@ -175,6 +175,35 @@ impl Verdicts for VerdictsService {
             mean_grade: counts.mean_grade,
             last_sequence: counts.last_sequence,
             dropped_at_gateway: counts.dropped_at_gateway,
+        }))
+    }
+
+    async fn get_evidence(
+        &self,
+        request: Request<GetVerdictRequest>,
+    ) -> Result<Response<EvidenceFrame>, Status> {
+        let GetVerdictRequest { line_id, frame_id } = request.into_inner();
+        if line_id.is_empty() || frame_id.is_empty() {
+            return Err(status(&Error::MissingField("line_id and frame_id")));
+        }
+        let (line, frame) = (line_id.clone(), frame_id.clone());
+        let Some((file_name, image)) =
+            read(&self.0.store, move |s| s.evidence(&line, &frame)).await?
+        else {
+            return Err(Status::not_found(format!(
+                "no evidence frame for line {line_id:?} frame {frame_id:?}: the verdict kept \
+                 none (it passed, or was not stored), or the evidence budget released it"
+            )));
+        };
+        let media_type = image::guess_format(&image)
+            .map_or("application/octet-stream", |f| f.to_mime_type())
+            .to_string();
+        Ok(Response::new(EvidenceFrame {
+            line_id,
+            frame_id,
+            file_name,
+            image: image.into(),
+            media_type,
         }))
     }
 }

@@ -55,6 +55,32 @@ impl Store {
         .transpose()
     }
 
+    /// The evidence frame a verdict kept: its file name and bytes; `None` when the verdict
+    /// kept none or the budget has released it.
+    pub fn evidence(&self, line_id: &str, frame_id: &str) -> Result<Option<(String, Vec<u8>)>> {
+        let file: Option<String> = {
+            let conn = self.reader.lock().map_err(|_| closed())?;
+            conn.query_row(
+                "SELECT evidence FROM verdicts WHERE line_id = ?1 AND frame_id = ?2",
+                params![line_id, frame_id],
+                |r| r.get(0),
+            )
+            .optional()?
+            .flatten()
+        };
+        let Some(file) = file else { return Ok(None) };
+        let path = self.evidence_dir.join(&file);
+        match std::fs::read(&path) {
+            Ok(bytes) => Ok(Some((file, bytes))),
+            // Released by the budget between the query and the read.
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(source) => Err(Error::Io {
+                path: path.display().to_string(),
+                source,
+            }),
+        }
+    }
+
     /// Verdicts matching `query`: newest first, or oldest first after `after_sequence`.
     pub fn list(&self, query: &Query) -> Result<Vec<Verdict>> {
         let conn = self.reader.lock().map_err(|_| closed())?;

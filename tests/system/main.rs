@@ -11,6 +11,7 @@ mod access;
 mod aggregation;
 mod audit_trail;
 mod chaos;
+mod dashboard;
 mod full_disk;
 mod gateway;
 mod inflight_memory;

@@ -3,10 +3,11 @@
 //! over it as vectors, each symbol's parameters with their grade and bar, and the reasons.
 //! Text is set in the PDF's standard fonts, so nothing is embedded but the pictures.
 
-use super::{GRADE_COLOURS, GradeBar, ImageRecord, Picture, hundredths, image_reasons};
+use super::{ImageRecord, image_reasons};
 use pdf_writer::{Content, Filter, Finish, Name, Pdf, Rect, Ref, Str};
 use verigrade::geometry::Point;
 use verigrade::profile::Profile;
+use verigrade::report::{GRADE_COLOURS, GradeBar, Picture, hundredths};
 use verigrade::verdict::{Parameter, SymbolRecord, letter, verdict_word};
 
 /// A4 portrait, in points.

@@ -1,6 +1,7 @@
 //! A real server on a loopback port, and frames rendered with known content, for the service tests.
 
 pub mod authority;
+pub mod browser;
 
 use bytes::Bytes;
 use std::io::{BufRead, BufReader, Cursor, Write};
