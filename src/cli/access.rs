@@ -279,6 +279,16 @@ enum BatchCommand {
         #[arg(long)]
         reason: String,
     },
+    /// Writes the batch report as one printable HTML document: reconciliation, grade
+    /// distribution, control charts, alarms with who acknowledged them, deviations, the
+    /// failed packs with their frames, and the signature once closed.
+    Report {
+        #[command(flatten)]
+        which: WhichBatch,
+        /// The HTML file to write (default: standard output).
+        #[arg(long, short = 'o')]
+        out: Option<PathBuf>,
+    },
 }
 
 /// The service and the batch a `batch` command acts on.
@@ -325,6 +335,11 @@ pub fn batch(args: &BatchArgs) -> Result<ExitCode> {
                     })
                     .await?
                     .into_inner()
+            }
+            BatchCommand::Report { which, out } => {
+                let (line, batch) = (&which.line, &which.batch);
+                return super::batch_report::run(&which.connection, line, batch, out.as_deref())
+                    .await;
             }
         };
         if closure.closed {

@@ -3,6 +3,7 @@
 pub mod access;
 pub mod aggregate;
 pub mod alarms;
+pub mod batch_report;
 pub mod client;
 pub mod connection;
 pub mod epcis;

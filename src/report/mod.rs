@@ -4,6 +4,7 @@
 //! report (`grade --report`, HTML and PDF) and the dashboard's verdict page draw the same ones;
 //! [`svg`] draws them for the web; [`chart`] draws a line's control chart.
 
+pub mod batch;
 pub mod chart;
 pub mod svg;
 

@@ -94,6 +94,20 @@ pub fn picture(picture: &Picture, symbols: &[SymbolRecord]) -> String {
     )
 }
 
+/// A path segment with everything but unreserved characters percent-encoded: ids in links may
+/// hold `/`, `?` or spaces.
+pub fn path_segment(id: &str) -> String {
+    let mut out = String::with_capacity(id.len());
+    for b in id.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+            out.push(b as char);
+        } else {
+            out += &format!("%{b:02X}");
+        }
+    }
+    out
+}
+
 pub fn escape(s: &str) -> String {
     s.replace('&', "&amp;")
         .replace('<', "&lt;")

@@ -178,6 +178,20 @@ fn the_dashboard_follows_a_line_live_shows_the_grid_on_a_failed_frame_and_acknow
         ("olga", "cleared the jam")
     );
     assert_ne!(acknowledged.state, "active");
+    // The batch page is the batch report, its failed frames linked to their verdict pages.
+    page.eval("document.querySelector('a[href$=\"/batches/12AB34\"]').click()");
+    page.wait_for(
+        "the batch page",
+        "location.pathname.endsWith('/batches/12AB34') && document.readyState === 'complete' \
+         && document.getElementById('reconciliation')",
+    );
+    assert_eq!(
+        page.eval(&format!(
+            "!!document.querySelector('#failures a[href=\"/lines/{LINE}/frames/failing-1\"]')"
+        )),
+        json!(true)
+    );
+    page.screenshot(&screenshots().join("batch.png"));
     drop(page);
     let (status, printed) = server.terminate();
     assert!(status.success(), "{printed}");

@@ -10,6 +10,7 @@ mod support;
 mod access;
 mod aggregation;
 mod audit_trail;
+mod batch_report;
 mod chaos;
 mod dashboard;
 mod full_disk;

@@ -21,11 +21,11 @@ use crate::proto::alarms_server::Alarms;
 use crate::proto::serials_server::Serials;
 use crate::proto::verdicts_server::Verdicts;
 use crate::proto::{
-    AcknowledgeAlarmRequest, Alarm, GetControlChartRequest, GetLineStateRequest,
-    GetLineStatsRequest, GetVerdictRequest, ListAlarmsRequest, ListVerdictsRequest,
-    ReconcileRequest, Verdict,
+    AcknowledgeAlarmRequest, Alarm, BatchReconciliation, ControlChart, EvidenceFrame,
+    GetControlChartRequest, GetLineStateRequest, GetLineStatsRequest, GetVerdictRequest,
+    ListAlarmsRequest, ListVerdictsRequest, ReconcileRequest, Verdict,
 };
-use crate::report::{Picture, svg};
+use crate::report::{self, Picture, svg};
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
@@ -314,6 +314,7 @@ async fn evidence(
         .into_response())
 }
 
+/// The batch page: the batch report, gathered from the services in process.
 async fn batch(
     State(shared): State<Arc<Shared>>,
     Path((line, batch)): Path<(String, String)>,
@@ -321,28 +322,73 @@ async fn batch(
     headers: HeaderMap,
 ) -> Page {
     let caller = Caller::admit(&shared, &uri, Permission::Read, &headers).await?;
-    let reconciliation = SerialsService(shared.clone())
-        .reconcile(caller.request(ReconcileRequest {
-            line_id: line.clone(),
-            batch: batch.clone(),
-        }))
-        .await?
-        .into_inner()
-        .batches
-        .into_iter()
-        .next()
-        .ok_or_else(|| {
-            Failure(
-                StatusCode::NOT_FOUND,
-                format!("line {line:?} has no batch {batch:?}"),
-            )
-        })?;
-    let failures: Vec<Verdict> = verdicts(&shared, &caller, &line, true, 1000)
-        .await?
-        .into_iter()
-        .filter(|v| v.batch == batch)
-        .collect();
-    Ok(Html(pages::batch(&reconciliation, &failures)))
+    let mut services = InProcess { shared, caller };
+    let record = report::batch::gather(&mut services, &line, &batch).await?;
+    // Thumbnails are decoded and shrunk: off the runtime.
+    tokio::task::spawn_blocking(move || Html(report::batch::html(&record, true)))
+        .await
+        .map_err(|e| Failure(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))
+}
+
+/// The services as a page's caller calls them, for the report gatherers the CLI shares.
+struct InProcess {
+    shared: Arc<Shared>,
+    caller: Caller,
+}
+
+#[tonic::async_trait]
+impl report::batch::Services for InProcess {
+    async fn reconcile(
+        &mut self,
+        request: ReconcileRequest,
+    ) -> Result<Vec<BatchReconciliation>, tonic::Status> {
+        let answer = SerialsService(self.shared.clone())
+            .reconcile(self.caller.request(request))
+            .await?;
+        Ok(answer.into_inner().batches)
+    }
+
+    async fn list_verdicts(
+        &mut self,
+        request: ListVerdictsRequest,
+    ) -> Result<(Vec<Verdict>, String), tonic::Status> {
+        let page = VerdictsService(self.shared.clone())
+            .list_verdicts(self.caller.request(request))
+            .await?
+            .into_inner();
+        Ok((page.verdicts, page.next_page_token))
+    }
+
+    async fn list_alarms(
+        &mut self,
+        request: ListAlarmsRequest,
+    ) -> Result<(Vec<Alarm>, String), tonic::Status> {
+        let page = AlarmsService(self.shared.clone())
+            .list_alarms(self.caller.request(request))
+            .await?
+            .into_inner();
+        Ok((page.alarms, page.next_page_token))
+    }
+
+    async fn control_chart(
+        &mut self,
+        request: GetControlChartRequest,
+    ) -> Result<ControlChart, tonic::Status> {
+        let chart = AlarmsService(self.shared.clone())
+            .get_control_chart(self.caller.request(request))
+            .await?;
+        Ok(chart.into_inner())
+    }
+
+    async fn evidence(
+        &mut self,
+        request: GetVerdictRequest,
+    ) -> Result<EvidenceFrame, tonic::Status> {
+        let frame = VerdictsService(self.shared.clone())
+            .get_evidence(self.caller.request(request))
+            .await?;
+        Ok(frame.into_inner())
+    }
 }
 
 /// The fields of a form body.

@@ -7,7 +7,7 @@
 use crate::proto::{
     Alarm, BatchReconciliation, ControlChart, LineState, LineStats, RunState, Severity, Verdict,
 };
-use crate::report::svg::{self, escape};
+use crate::report::svg::{self, escape, path_segment as segment};
 use crate::report::{GRADE_COLOURS, GradeBar, chart};
 use crate::verdict::{Parameter, letter};
 
@@ -16,20 +16,6 @@ use crate::verdict::{Parameter, letter};
 #[derive(Clone, Debug, Default)]
 pub struct Viewer {
     pub user: Option<String>,
-}
-
-/// A path segment with everything but unreserved characters percent-encoded: ids may hold
-/// `/`, `?` or spaces.
-pub fn segment(id: &str) -> String {
-    let mut out = String::with_capacity(id.len());
-    for b in id.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
-            out.push(b as char);
-        } else {
-            out += &format!("%{b:02X}");
-        }
-    }
-    out
 }
 
 pub fn line_url(line: &str) -> String {
@@ -605,58 +591,6 @@ pub fn verdict(v: &Verdict, picture: Result<String, String>) -> String {
             (
                 format!("frame {}", v.frame_id),
                 verdict_url(&v.line_id, &v.frame_id),
-            ),
-        ],
-        &body,
-        None,
-    )
-}
-
-/// The batch page: its reconciliation, and the failed frames stored under it.
-pub fn batch(b: &BatchReconciliation, failures: &[Verdict]) -> String {
-    let counts = [
-        ("commissioned", b.commissioned),
-        ("verified on a passing pack", b.verified),
-        ("outstanding", b.outstanding),
-        ("frames", b.frames),
-        ("passed", b.passed),
-        ("failed", b.failed),
-        ("no-read", b.no_read),
-        ("duplicate", b.duplicate),
-        ("not commissioned", b.not_commissioned),
-        ("rejected for quality or data", b.rejected),
-        ("stored after closing", b.after_close),
-        ("aggregated into cases", b.aggregated),
-        ("cases", b.cases),
-        ("verified and in no case", b.verified_not_aggregated),
-    ];
-    let rows: String = counts
-        .iter()
-        .map(|(name, n)| format!("<tr><th>{name}</th><td class=num>{n}</td></tr>"))
-        .collect();
-    let failed: String = failures.iter().map(verdict_row).collect();
-    let body = format!(
-        "<h1>Batch {batch} on line {line}</h1><p>Signature: {closure}</p>\
-         <table id=reconciliation>{rows}</table><h2>Failed frames</h2>{failed}",
-        batch = escape(&b.batch),
-        line = escape(&b.line_id),
-        closure = closure(b),
-        failed = if failed.is_empty() {
-            "<p class=quiet>None.</p>".to_string()
-        } else {
-            format!(
-                "<table><tr><th>stored (UTC)</th><th>frame</th><th>verdict</th><th>grade</th>\
-                 <th>data</th><th>reasons</th></tr>{failed}</table>"
-            )
-        },
-    );
-    layout(
-        &format!("Batch {}", b.batch),
-        &[
-            (format!("line {}", b.line_id), line_url(&b.line_id)),
-            (
-                format!("batch {}", b.batch),
-                batch_url(&b.line_id, &b.batch),
             ),
         ],
         &body,
