@@ -1,25 +1,35 @@
 //! Prometheus metrics at `/metrics` on the real binary: after a known mix of frames, the
 //! counts by result, the latency histogram, the store's commit times and the open STOP alarms
-//! are what the frames make them; once tokens exist a scrape needs one that may read.
+//! are what the frames make them, read with a Prometheus parser, and agree with GetLineStats;
+//! once tokens exist a scrape, and a dashboard page, needs one that may read.
 
 use crate::support::{Process, blank_png, data_dir, image_request, pack_png};
 use std::io::{Read, Write};
 use std::time::{Duration, Instant};
 use verigrade::access::{Actor, Role};
+use verigrade::proto::GetLineStatsRequest;
+use verigrade::proto::verdicts_client::VerdictsClient;
 use verigrade::proto::verifier_client::VerifierClient;
 use verigrade::store::{self, tokens};
 
 const LINE: &str = "M1";
 
-/// `GET /metrics` with an optional bearer token: the status code and the body.
-fn scrape(address: &str, token: Option<&str>) -> (u16, String) {
+/// An HTTP/1.1 request (`GET /metrics`) with extra header lines and a form body: the status
+/// code and the body of the answer.
+fn http(address: &str, request: &str, headers: &[String], form: &str) -> (u16, String) {
     let mut stream = std::net::TcpStream::connect(address).unwrap();
-    let authorization = token
-        .map(|t| format!("authorization: Bearer {t}\r\n"))
-        .unwrap_or_default();
+    let headers: String = headers.iter().map(|h| format!("{h}\r\n")).collect();
+    let body = if form.is_empty() {
+        String::new()
+    } else {
+        format!(
+            "content-type: application/x-www-form-urlencoded\r\ncontent-length: {}\r\n",
+            form.len()
+        )
+    };
     write!(
         stream,
-        "GET /metrics HTTP/1.1\r\nhost: {address}\r\n{authorization}connection: close\r\n\r\n"
+        "{request} HTTP/1.1\r\nhost: {address}\r\n{headers}{body}connection: close\r\n\r\n{form}"
     )
     .unwrap();
     let mut answer = String::new();
@@ -29,12 +39,33 @@ fn scrape(address: &str, token: Option<&str>) -> (u16, String) {
     (status, body)
 }
 
-/// The value of the sample named exactly `series` (name and labels), if there is one.
-fn sample(metrics: &str, series: &str) -> Option<f64> {
-    metrics.lines().find_map(|line| {
-        let (name, value) = line.rsplit_once(' ')?;
-        (name == series).then(|| value.parse().unwrap())
-    })
+/// `GET /metrics` with an optional bearer token.
+fn scrape(address: &str, token: Option<&str>) -> (u16, String) {
+    let authorization: Vec<String> = token
+        .map(|t| format!("authorization: Bearer {t}"))
+        .into_iter()
+        .collect();
+    http(address, "GET /metrics", &authorization, "")
+}
+
+/// The exposition read by a Prometheus text-format parser, as a scraper reads it.
+fn parse(metrics: &str) -> prometheus_parse::Scrape {
+    prometheus_parse::Scrape::parse(metrics.lines().map(|l| Ok(l.to_owned()))).unwrap()
+}
+
+/// The value of the sample `name` with exactly `labels`, if there is one.
+fn sample(scrape: &prometheus_parse::Scrape, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
+    use prometheus_parse::Value;
+    let found = scrape.samples.iter().find(|s| {
+        s.metric == name
+            && s.labels.len() == labels.len()
+            && labels.iter().all(|(k, v)| s.labels.get(k) == Some(v))
+    })?;
+    match &found.value {
+        Value::Counter(v) | Value::Gauge(v) | Value::Untyped(v) => Some(*v),
+        Value::Histogram(buckets) => buckets.last().map(|b| b.count),
+        Value::Summary(_) => None,
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -62,41 +93,62 @@ async fn metrics_count_what_the_frames_were_and_need_a_reading_token_once_tokens
 
     // An alarm is raised as its frame is committed, just after the answer.
     let deadline = Instant::now() + Duration::from_secs(10);
-    let stop =
-        format!("verigrade_alarms_open{{line=\"{LINE}\",severity=\"stop\",state=\"active\"}}");
-    let metrics = loop {
-        let (status, metrics) = scrape(address, None);
-        assert_eq!(status, 200, "{metrics}");
-        if sample(&metrics, &stop) == Some(2.0) || Instant::now() > deadline {
-            break metrics;
+    let line = [("line", LINE)];
+    let stop = [("line", LINE), ("severity", "stop"), ("state", "active")];
+    let (text, metrics) = loop {
+        let (status, text) = scrape(address, None);
+        assert_eq!(status, 200, "{text}");
+        let metrics = parse(&text);
+        if sample(&metrics, "verigrade_alarms_open", &stop) == Some(2.0)
+            || Instant::now() > deadline
+        {
+            break (text, metrics);
         }
         std::thread::sleep(Duration::from_millis(50));
     };
     let verdicts = |result: &str| {
         sample(
             &metrics,
-            &format!("verigrade_verdicts_total{{line=\"{LINE}\",result=\"{result}\"}}"),
+            "verigrade_verdicts_total",
+            &[("line", LINE), ("result", result)],
         )
     };
-    assert_eq!(verdicts("pass"), Some(3.0), "{metrics}");
-    assert_eq!(verdicts("duplicate"), Some(1.0), "{metrics}");
-    assert_eq!(verdicts("no_read"), Some(3.0), "{metrics}");
-    assert_eq!(verdicts("refused"), Some(1.0), "{metrics}");
+    assert_eq!(verdicts("pass"), Some(3.0), "{text}");
+    assert_eq!(verdicts("duplicate"), Some(1.0), "{text}");
+    assert_eq!(verdicts("no_read"), Some(3.0), "{text}");
+    assert_eq!(verdicts("refused"), Some(1.0), "{text}");
+    // The counters say what GetLineStats says of the store: every stored verdict once.
+    let stats = VerdictsClient::connect(server.url.clone())
+        .await
+        .unwrap()
+        .get_line_stats(GetLineStatsRequest {
+            line_id: LINE.into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let stored: f64 = ["pass", "fail", "no_read", "duplicate", "not_commissioned"]
+        .iter()
+        .filter_map(|r| verdicts(r))
+        .sum();
+    assert_eq!(stored, stats.total as f64, "{text}");
+    assert_eq!(verdicts("pass"), Some(stats.passed as f64));
+    assert_eq!(stored - stats.passed as f64, stats.failed as f64);
+    assert_eq!(verdicts("no_read"), Some(stats.no_read as f64));
+    assert_eq!(verdicts("duplicate"), Some(stats.duplicates as f64));
+    // The latency histogram counts every frame answered, refused ones too.
     assert_eq!(
-        sample(
-            &metrics,
-            &format!("verigrade_verdict_duration_seconds_count{{line=\"{LINE}\"}}")
-        ),
+        sample(&metrics, "verigrade_verdict_duration_seconds", &line),
         Some(8.0),
-        "{metrics}"
+        "{text}"
     );
     assert!(
-        sample(&metrics, "verigrade_store_commit_duration_seconds_count") >= Some(1.0),
-        "{metrics}"
+        sample(&metrics, "verigrade_store_commit_duration_seconds", &[]) >= Some(1.0),
+        "{text}"
     );
-    assert_eq!(sample(&metrics, &stop), Some(2.0), "{metrics}");
-    assert_eq!(sample(&metrics, "verigrade_inflight_bytes"), Some(0.0));
-    assert!(metrics.ends_with("# EOF\n"), "{metrics}");
+    assert_eq!(sample(&metrics, "verigrade_alarms_open", &stop), Some(2.0));
+    assert_eq!(sample(&metrics, "verigrade_inflight_bytes", &[]), Some(0.0));
+    assert!(text.ends_with("# EOF\n"), "{text}");
 
     // Tokens, made while the service runs: a scrape needs one whose role may read.
     let conn = store::open_local(&dir).unwrap();
@@ -116,6 +168,31 @@ async fn metrics_count_what_the_frames_were_and_need_a_reading_token_once_tokens
     let (status, body) = scrape(address, Some(&prometheus));
     assert_eq!(status, 200, "{body}");
     assert!(body.contains("verigrade_verdicts_total"), "{body}");
+
+    // The dashboard keeps the same rules, its token in a cookie: a page needs one that may
+    // read, acknowledging one that may operate.
+    let cookie = |token: &str| vec![format!("cookie: verigrade_token={token}")];
+    let (status, body) = http(address, "GET /", &[], "");
+    assert_eq!(status, 401, "{body}");
+    assert!(body.contains("href=\"/login\""), "{body}");
+    let (status, body) = http(
+        address,
+        &format!("GET /lines/{LINE}"),
+        &cookie(&prometheus),
+        "",
+    );
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains(&format!("<h1>Line {LINE}</h1>")), "{body}");
+    let (status, body) = http(
+        address,
+        "POST /alarms/1/acknowledge",
+        &cookie(&gateway),
+        "user=camera-1&comment=x",
+    );
+    assert_eq!(status, 403, "{body}");
+    assert!(body.contains("may not acknowledge alarms"), "{body}");
+    let (status, body) = http(address, "POST /login", &[], &format!("token={prometheus}"));
+    assert_eq!(status, 303, "{body}");
     let (status, printed) = server.terminate();
     assert!(status.success(), "{printed}");
 }
