@@ -101,7 +101,7 @@ fn the_dashboard_follows_a_line_live_shows_the_grid_on_a_failed_frame_and_acknow
     );
     page.wait_for(
         "the counts to follow",
-        "document.querySelector('#stats td.num').textContent === '8'",
+        "document.querySelector('#stats .kpi b').textContent === '8'",
     );
     assert_eq!(
         page.eval("window.loadedOnce"),

@@ -71,6 +71,10 @@ td.num { text-align: right; font-variant-numeric: tabular-nums; }
 .STOP { color: #d7191c; font-weight: bold; } .WARN { color: #b76b00; font-weight: bold; }
 .quiet { color: #777; } .bad { color: #d7191c; }
 .panels { display: flex; gap: 2em; flex-wrap: wrap; align-items: flex-start; }
+.kpis { display: flex; gap: 0.5em; flex-wrap: wrap; }
+.kpi { border: 1px solid #ccc; border-radius: 0.3em; padding: 0.3em 0.8em; min-width: 5.5em; font-size: 0.85em; color: #555; }
+.kpi b { display: block; font-size: 1.6em; color: #222; font-variant-numeric: tabular-nums; }
+tr.verdict td:nth-child(-n+2) { white-space: nowrap; }
 .charts { display: flex; gap: 1em; flex-wrap: wrap; }
 figure.chart { margin: 0; border: 1px solid #ddd; padding: 0.3em; }
 figure.chart figcaption { font-size: 0.85em; }
@@ -227,15 +231,25 @@ pub fn overview(lines: &[(LineStats, LineState)], alarms: &[Alarm], viewer: &Vie
 /// The line's counts and state (element id `stats`, replaced live).
 pub fn stats_panel(stats: &LineStats, state: &LineState) -> String {
     let state_word = run_state(state);
+    let tiles: String = [
+        ("frames", stats.total.to_string()),
+        ("passed", stats.passed.to_string()),
+        ("failed", stats.failed.to_string()),
+        ("no-read", stats.no_read.to_string()),
+        ("duplicates", stats.duplicates.to_string()),
+        ("pass rate", percent(stats.passed, stats.total)),
+        ("mean grade", format!("{:.2}", stats.mean_grade)),
+        (
+            "dropped at the gateway",
+            stats.dropped_at_gateway.to_string(),
+        ),
+    ]
+    .iter()
+    .map(|(name, value)| format!("<div class=kpi><b>{value}</b>{name}</div>"))
+    .collect();
     format!(
         "<section id=stats><p><span class=\"state {state_word}\">{state_word}</span> \
-         {stopping}</p><table><tr><th>frames</th><td class=num>{total}</td></tr>\
-         <tr><th>passed</th><td class=num>{passed}</td></tr><tr><th>failed</th><td class=num>\
-         {failed}</td></tr><tr><th>no-read</th><td class=num>{no_read}</td></tr>\
-         <tr><th>duplicates</th><td class=num>{duplicates}</td></tr><tr><th>pass rate</th>\
-         <td class=num>{rate}</td></tr><tr><th>mean grade</th><td class=num>{mean:.2}</td></tr>\
-         <tr><th>dropped at the gateway</th><td class=num>{dropped}</td></tr></table>\
-         <p>{distribution}</p></section>",
+         {stopping}</p><div class=kpis>{tiles}</div><p>{distribution}</p></section>",
         stopping = if state.stopping_alarm_id.is_empty() {
             String::new()
         } else {
@@ -244,14 +258,6 @@ pub fn stats_panel(stats: &LineStats, state: &LineState) -> String {
                 escape(&state.stopping_alarm_id)
             )
         },
-        total = stats.total,
-        passed = stats.passed,
-        failed = stats.failed,
-        no_read = stats.no_read,
-        duplicates = stats.duplicates,
-        rate = percent(stats.passed, stats.total),
-        mean = stats.mean_grade,
-        dropped = stats.dropped_at_gateway,
         distribution = distribution(stats),
     )
 }
@@ -365,7 +371,7 @@ pub struct LinePage<'a> {
 }
 
 /// Rows of the latest verdicts the line page keeps.
-pub const LATEST: usize = 25;
+pub const LATEST: usize = 15;
 
 pub fn line(page: &LinePage) -> String {
     let line = &page.stats.line_id;
@@ -421,11 +427,11 @@ pub fn line(page: &LinePage) -> String {
         })
         .collect();
     let body = format!(
-        "<h1>Line {name}</h1><div class=panels>{stats}{alarms}</div>\
+        "<h1>Line {name}</h1>{stats}{alarms}\
+         <h2>Control charts</h2><div class=charts>{charts}</div>\
          <h2>Latest verdicts</h2><table id=verdicts-table><thead><tr><th>stored (UTC)</th>\
          <th>frame</th><th>verdict</th><th>grade</th><th>data</th><th>reasons</th></tr></thead>\
          <tbody id=verdicts>{rows}</tbody></table>\
-         <h2>Control charts</h2><div class=charts>{charts}</div>\
          <h2>Failed frames</h2><div class=evidence>{evidence}</div>\
          <h2>Batches</h2>{batches}",
         name = escape(line),
