@@ -147,6 +147,7 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<Stopped> {
     let server = tls::server_builder(&config)?;
+    let http_tls = tls::http_config(&config)?;
     let data_dir = config.data_dir.clone();
     let (budget, cache) = (
         config.limits.evidence_budget_bytes,
@@ -198,7 +199,8 @@ pub async fn run(
     }
     if let Some(http) = &http_listener {
         eprintln!(
-            "verigrade: HTTP on http://{}/ (the dashboard; Prometheus metrics at /metrics)",
+            "verigrade: HTTP on {}://{}/ (the dashboard; Prometheus metrics at /metrics)",
+            if http_tls.is_some() { "https" } else { "http" },
             address(http)?
         );
     }
@@ -265,7 +267,7 @@ pub async fn run(
         .await?;
     }
     if let Some(listener) = http_listener {
-        http::start(listener, shared.clone(), cancel.clone());
+        http::start(listener, http_tls, shared.clone(), cancel.clone());
     }
     tokio::spawn(watch_store(store.clone(), health.clone(), cancel.clone()));
     tokio::spawn(tick(store.clone(), cancel.clone()));
@@ -397,18 +399,11 @@ fn refuse_exposure(
     {
         exposed.push(("opcua_listen", format!("OPC UA: {why}")));
     }
+    // HTTP too: with TLS it is HTTPS, with the same certificate.
     if let Some(http) = http
-        && !address(http)?.ip().is_loopback()
+        && let Some(why) = access::exposure(address(http)?, tls, tokens)
     {
-        exposed.push((
-            "http_listen",
-            format!(
-                "HTTP on {} is reachable from other machines and is served without TLS (metrics \
-                 and, with tokens, their bearer tokens in clear): keep it on loopback behind a \
-                 TLS proxy, or give --insecure to serve it so anyway",
-                address(http)?
-            ),
-        ));
+        exposed.push(("http_listen", format!("HTTP: {why}")));
     }
     if let Some((origin, why)) = exposed.first()
         && !config.insecure

@@ -162,6 +162,64 @@ fn server_config(config: &Config) -> Result<Option<ServerTlsConfig>> {
     Ok(Some(tls))
 }
 
+/// The HTTP side's TLS (the dashboard and `/metrics`): the gRPC side's certificate and key, and
+/// its client CA when it asks clients for a certificate; none without `tls_cert`. Read after
+/// [`check`] has named any problem with the files.
+pub fn http_config(config: &Config) -> Result<Option<std::sync::Arc<rustls::ServerConfig>>> {
+    let (Some(cert), Some(key)) = (&config.tls_cert, &config.tls_key) else {
+        return Ok(None);
+    };
+    let invalid = |origin: &str, reason: String| Error::InvalidConfig {
+        origin: origin.into(),
+        reason,
+    };
+    let certificates = |path: &Path, origin: &str| -> Result<Vec<CertificateDer<'static>>> {
+        let pem = read_certificates(path).map_err(|e| invalid(origin, e.to_string()))?;
+        CertificateDer::pem_slice_iter(&pem)
+            .collect::<std::result::Result<_, _>>()
+            .map_err(|e| malformed(path, &e))
+            .map_err(|e| invalid(origin, e.to_string()))
+    };
+    let chain = certificates(cert, "tls_cert")?;
+    let key_pem = read_private_key(key).map_err(|e| invalid("tls_key", e.to_string()))?;
+    let key_der = PrivateKeyDer::from_pem_slice(&key_pem)
+        .map_err(|e| invalid("tls_key", malformed(key, &e).to_string()))?;
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let builder = rustls::ServerConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()
+        .map_err(|e| invalid("tls_cert", e.to_string()))?;
+    let builder = match &config.tls_client_ca {
+        Some(ca) => {
+            let mut roots = rustls::RootCertStore::empty();
+            for certificate in certificates(ca, "tls_client_ca")? {
+                roots
+                    .add(certificate)
+                    .map_err(|e| invalid("tls_client_ca", e.to_string()))?;
+            }
+            let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
+                std::sync::Arc::new(roots),
+                provider,
+            )
+            .build()
+            .map_err(|e| invalid("tls_client_ca", e.to_string()))?;
+            builder.with_client_cert_verifier(verifier)
+        }
+        None => builder.with_no_client_auth(),
+    };
+    let mut tls = builder.with_single_cert(chain, key_der).map_err(|e| {
+        invalid(
+            "tls_key",
+            format!(
+                "cannot use the certificate in {} with the key in {}: {e}",
+                cert.display(),
+                key.display()
+            ),
+        )
+    })?;
+    tls.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(Some(std::sync::Arc::new(tls)))
+}
+
 /// For the log: whether the service speaks TLS, and whether it asks clients for a
 /// certificate.
 pub fn describe(config: &Config) -> String {

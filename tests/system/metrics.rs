@@ -215,7 +215,7 @@ fn http_beyond_loopback_is_refused_without_insecure() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert!(
-        stderr.starts_with("verigrade: invalid configuration http_listen: HTTP on 0.0.0.0:")
+        stderr.starts_with("verigrade: invalid configuration http_listen: HTTP: 0.0.0.0:")
             && stderr.contains("--insecure")
             && stderr.lines().count() == 1,
         "{stderr}"

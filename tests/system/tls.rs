@@ -661,3 +661,111 @@ async fn every_call_of_a_client_command_carries_its_token() {
         "{help}"
     );
 }
+
+/// `GET path` over HTTPS to `address`, trusting `ca` and showing the client certificate
+/// `client` (certificate and key files) when given: the status code and body, or why the
+/// connection failed.
+fn https_get(
+    address: &str,
+    path: &str,
+    ca: &str,
+    client: Option<(&str, &str)>,
+) -> Result<(u16, String), String> {
+    use rustls_pki_types::pem::PemObject;
+    use rustls_pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut roots = rustls::RootCertStore::empty();
+    for certificate in CertificateDer::pem_file_iter(ca).unwrap() {
+        roots.add(certificate.unwrap()).unwrap();
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let builder = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots);
+    let config = match client {
+        Some((cert, key)) => builder
+            .with_client_auth_cert(
+                CertificateDer::pem_file_iter(cert)
+                    .unwrap()
+                    .map(Result::unwrap)
+                    .collect(),
+                PrivateKeyDer::from_pem_file(key).unwrap(),
+            )
+            .unwrap(),
+        None => builder.with_no_client_auth(),
+    };
+    let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        let tcp = tokio::net::TcpStream::connect(address)
+            .await
+            .map_err(|e| e.to_string())?;
+        let name = ServerName::try_from("localhost").unwrap();
+        let mut tls = connector
+            .connect(name, tcp)
+            .await
+            .map_err(|e| e.to_string())?;
+        let request =
+            format!("GET {path} HTTP/1.1\r\nhost: localhost\r\nconnection: close\r\n\r\n");
+        tls.write_all(request.as_bytes())
+            .await
+            .map_err(|e| e.to_string())?;
+        let mut answer = String::new();
+        tls.read_to_string(&mut answer)
+            .await
+            .map_err(|e| e.to_string())?;
+        let status = answer
+            .get(9..12)
+            .and_then(|s| s.parse().ok())
+            .ok_or_else(|| format!("no HTTP answer: {answer:?}"))?;
+        let body = answer.split_once("\r\n\r\n").map_or("", |(_, b)| b);
+        Ok((status, body.to_string()))
+    })
+}
+
+#[test]
+fn with_tls_the_dashboard_and_metrics_are_https_with_the_services_certificate_and_client_ca() {
+    let pki = Pki::new("https");
+    let ca = pki.path("ca.pem");
+    let server = pki.serve("https", false);
+    let url = server.printed_url("https://");
+    let address = url.trim_start_matches("https://").trim_end_matches('/');
+    let (status, body) = https_get(address, "/metrics", &ca, None).unwrap();
+    assert!(
+        status == 200 && body.ends_with("# EOF\n"),
+        "{status} {body}"
+    );
+    let (status, body) = https_get(address, "/", &ca, None).unwrap();
+    assert!(
+        status == 200 && body.contains("<h1>Lines</h1>"),
+        "{status} {body}"
+    );
+    // Trusting another CA, the client refuses the server; plain HTTP gets no page.
+    let other = pki.path("other-ca.pem");
+    assert!(https_get(address, "/", &other, None).is_err());
+    let mut plain = std::net::TcpStream::connect(address).unwrap();
+    use std::io::{Read, Write};
+    plain
+        .set_read_timeout(Some(std::time::Duration::from_secs(5)))
+        .unwrap();
+    let _ = plain.write_all(b"GET / HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n");
+    let mut answer = Vec::new();
+    let _ = plain.read_to_end(&mut answer);
+    assert!(
+        !answer.starts_with(b"HTTP/1.1 200"),
+        "plain HTTP was served"
+    );
+    drop(server);
+
+    // With a client CA, only clients with a certificate it signed get through, as on gRPC.
+    let server = pki.serve("https-mutual", true);
+    let url = server.printed_url("https://");
+    let address = url.trim_start_matches("https://").trim_end_matches('/');
+    let client = (pki.path("client.pem"), pki.path("client.key"));
+    let stranger = (pki.path("stranger.pem"), pki.path("stranger.key"));
+    let (status, _) = https_get(address, "/metrics", &ca, Some((&client.0, &client.1))).unwrap();
+    assert_eq!(status, 200);
+    assert!(https_get(address, "/metrics", &ca, None).is_err());
+    assert!(https_get(address, "/metrics", &ca, Some((&stranger.0, &stranger.1))).is_err());
+}
