@@ -78,6 +78,45 @@ impl From<tonic::Status> for Failure {
 
 type Page = Result<Html<String>, Failure>;
 
+/// Pages that decode and measure frames (a verdict's picture, a batch's thumbnails) take
+/// turns: however many people look, the dashboard takes at most one core from the line.
+static PICTURE_WORK: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(1);
+
+/// Runs picture work off the runtime, one at a time.
+async fn picture_work<T: Send + 'static>(
+    work: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, Failure> {
+    let _turn = PICTURE_WORK
+        .acquire()
+        .await
+        .map_err(|e| Failure(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|e| Failure(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))
+}
+
+/// A form posted from another site's page (its `Origin` is not this server) is refused: a
+/// page elsewhere must not acknowledge alarms through a browser that can reach this one.
+fn same_origin(headers: &HeaderMap) -> Result<(), Failure> {
+    let Some(origin) = headers.get(header::ORIGIN) else {
+        // Not a browser's cross-site form: curl, scripts, and older browsers' same-site posts.
+        return Ok(());
+    };
+    let host = headers.get(header::HOST).and_then(|h| h.to_str().ok());
+    let origin_host = origin
+        .to_str()
+        .ok()
+        .and_then(|o| o.split_once("://"))
+        .map(|(_, h)| h);
+    match (origin_host, host) {
+        (Some(o), Some(h)) if o == h => Ok(()),
+        _ => Err(Failure(
+            StatusCode::FORBIDDEN,
+            "the form was posted from another site's page".into(),
+        )),
+    }
+}
+
 /// Who asks, once let in for `permission`.
 #[derive(Clone)]
 struct Caller {
@@ -270,15 +309,13 @@ async fn verdict(
                 let engine = shared.engine.clone();
                 let stored = verdict.clone();
                 let image = evidence.into_inner().image;
-                // Reading and grading again is the grading pool's kind of work: off the runtime.
-                tokio::task::spawn_blocking(move || {
+                picture_work(move || {
                     engine
                         .remeasure(&stored, &image)
                         .map(|(picture, symbols)| overlay(&picture, &symbols))
                         .map_err(|e| format!("The kept frame cannot be shown: {e}"))
                 })
-                .await
-                .map_err(|e| Failure(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?
+                .await?
             }
             Err(status) => Err(status.message().to_string()),
         }
@@ -324,10 +361,8 @@ async fn batch(
     let caller = Caller::admit(&shared, &uri, Permission::Read, &headers).await?;
     let mut services = InProcess { shared, caller };
     let record = report::batch::gather(&mut services, &line, &batch).await?;
-    // Thumbnails are decoded and shrunk: off the runtime.
-    tokio::task::spawn_blocking(move || Html(report::batch::html(&record, true)))
-        .await
-        .map_err(|e| Failure(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))
+    // Thumbnails are decoded and shrunk.
+    picture_work(move || Html(report::batch::html(&record, true))).await
 }
 
 /// The services as a page's caller calls them, for the report gatherers the CLI shares.
@@ -401,7 +436,8 @@ fn form(body: &[u8]) -> impl Fn(&str) -> String + '_ {
     }
 }
 
-/// Acknowledges an alarm from its form, then goes back to the page it was on.
+/// Acknowledges an alarm from its form, then goes back to the page it was on (a page of this
+/// dashboard, never another site).
 async fn acknowledge(
     State(shared): State<Arc<Shared>>,
     Path(alarm_id): Path<String>,
@@ -409,6 +445,7 @@ async fn acknowledge(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Redirect, Failure> {
+    same_origin(&headers)?;
     let caller = Caller::admit(&shared, &uri, Permission::Operate, &headers).await?;
     let field = form(&body);
     AlarmsService(shared.clone())
@@ -418,14 +455,17 @@ async fn acknowledge(
             comment: field("comment"),
         }))
         .await?;
-    // Only a page of this dashboard: never a redirect elsewhere.
-    let back = field("back");
-    let back = if back.starts_with('/') && !back.starts_with("//") {
+    Ok(Redirect::to(&local_page(field("back"))))
+}
+
+/// Where a form returns to: a path on this server, else the overview — never another site
+/// (`//host` and `/\host` are other sites to a browser).
+fn local_page(back: String) -> String {
+    if back.starts_with('/') && !back.starts_with("//") && !back.starts_with("/\\") {
         back
     } else {
         "/".into()
-    };
-    Ok(Redirect::to(&back))
+    }
 }
 
 async fn login_form() -> Html<String> {
@@ -434,7 +474,15 @@ async fn login_form() -> Html<String> {
 
 /// Checks the token as a page would, then keeps it in a cookie the browser sends back to this
 /// server only.
-async fn login(State(shared): State<Arc<Shared>>, uri: Uri, body: Bytes) -> Response {
+async fn login(
+    State(shared): State<Arc<Shared>>,
+    uri: Uri,
+    posted: HeaderMap,
+    body: Bytes,
+) -> Response {
+    if let Err(refused) = same_origin(&posted) {
+        return refused.into_response();
+    }
     let token = form(&body)("token");
     let mut headers = HeaderMap::new();
     if let Ok(value) = format!("Bearer {}", token.trim()).parse() {
@@ -454,5 +502,39 @@ async fn login(State(shared): State<Arc<Shared>>, uri: Uri, body: Bytes) -> Resp
         )
             .into_response(),
         Err(Failure(status, message)) => (status, Html(pages::login(&message))).into_response(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_form_returns_only_to_a_page_of_this_server() {
+        assert_eq!(local_page("/lines/L1".into()), "/lines/L1");
+        for elsewhere in [
+            "//evil.example/",
+            "/\\evil.example",
+            "https://evil.example",
+            "",
+        ] {
+            assert_eq!(local_page(elsewhere.into()), "/", "{elsewhere}");
+        }
+    }
+
+    #[test]
+    fn a_form_posted_from_another_sites_page_is_refused() {
+        let mut headers = HeaderMap::new();
+        headers.insert(header::HOST, "127.0.0.1:8080".parse().unwrap());
+        assert!(
+            same_origin(&headers).is_ok(),
+            "no Origin: not a browser's cross-site post"
+        );
+        headers.insert(header::ORIGIN, "http://127.0.0.1:8080".parse().unwrap());
+        assert!(same_origin(&headers).is_ok());
+        headers.insert(header::ORIGIN, "https://evil.example".parse().unwrap());
+        assert!(same_origin(&headers).is_err());
+        headers.insert(header::ORIGIN, "null".parse().unwrap());
+        assert!(same_origin(&headers).is_err());
     }
 }
