@@ -306,11 +306,7 @@ fn terminal(chart: &ControlChart) -> String {
         }
     }
     for (i, point) in chart.points.iter().enumerate() {
-        let broken: Vec<_> = chart
-            .violations
-            .iter()
-            .filter(|v| v.point as usize == i)
-            .collect();
+        let broken = chart::broken_at(chart, i);
         let marker = if broken.iter().any(|v| v.alarms) {
             'X'
         } else if broken.is_empty() {

@@ -6,7 +6,7 @@
 //! controller calls ([`Services`]), so the report says what the service says.
 
 use super::svg::escape;
-use super::{GRADE_COLOURS, chart};
+use super::{GRADE_COLOURS, chart, utc as time};
 use crate::control::metric::Metric;
 use crate::proto::{
     Alarm, BatchReconciliation, ControlChart, EvidenceFrame, GetControlChartRequest,
@@ -242,16 +242,6 @@ pub fn deviations(record: &BatchRecord) -> Vec<String> {
         "STOP alarms stopped the line",
     );
     found
-}
-
-/// Milliseconds since 1970 as UTC date and time.
-pub fn time(unix_ms: i64) -> String {
-    let at = std::time::UNIX_EPOCH + std::time::Duration::from_millis(unix_ms.max(0) as u64);
-    humantime::format_rfc3339_seconds(at)
-        .to_string()
-        .replace('T', " ")
-        .trim_end_matches('Z')
-        .to_string()
 }
 
 /// A kept frame shrunk to a thumbnail, as a data URI; `None` for bytes that are no image.

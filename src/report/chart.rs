@@ -4,7 +4,7 @@
 //! to a file; the dashboard's line page shows it.
 
 use super::svg::escape;
-use crate::proto::ControlChart;
+use crate::proto::{ChartViolation, ControlChart};
 
 /// The values a chart's vertical axis spans: its points and lines, with a little room around.
 pub fn span(chart: &ControlChart) -> (f64, f64) {
@@ -27,8 +27,17 @@ pub fn span(chart: &ControlChart) -> (f64, f64) {
     (lo - pad, hi + pad)
 }
 
+/// The rules point `i` of `chart` broke.
+pub fn broken_at(chart: &ControlChart, i: usize) -> Vec<&ChartViolation> {
+    chart
+        .violations
+        .iter()
+        .filter(|v| v.point as usize == i)
+        .collect()
+}
+
 /// Room for the value labels on the left, and above and below the plot.
-const LEFT: f64 = 56.0;
+const LEFT: f64 = 64.0;
 const RIGHT: f64 = 8.0;
 const TOP: f64 = 8.0;
 const BOTTOM: f64 = 8.0;
@@ -54,11 +63,12 @@ pub fn svg(chart: &ControlChart, title: Option<&str>, width: f64, height: f64) -
             escape(title)
         );
     }
-    for (label, value, colour, dash) in [
-        ("UCL", chart.upper_limit, "#c00", "6 4"),
-        ("CL", chart.centre, "#080", ""),
-        ("LCL", chart.lower_limit, "#c00", "6 4"),
-        ("fails", chart.failing_at, "#000", "2 3"),
+    // Labels sit above the upper limit and below the lower one, so close limits stay legible.
+    for (label, value, colour, dash, dy) in [
+        ("UCL", chart.upper_limit, "#c00", "6 4", -2.0),
+        ("CL", chart.centre, "#080", "", 3.5),
+        ("LCL", chart.lower_limit, "#c00", "6 4", 9.0),
+        ("fails", chart.failing_at, "#000", "2 3", 3.5),
     ] {
         if let Some(v) = value {
             out += &format!(
@@ -69,7 +79,7 @@ pub fn svg(chart: &ControlChart, title: Option<&str>, width: f64, height: f64) -
                 x2 = width - RIGHT,
                 yv = y(v),
                 lx = LEFT - 3.0,
-                ty = y(v) + 3.0,
+                ty = y(v) + dy,
             );
         }
     }
@@ -84,11 +94,7 @@ pub fn svg(chart: &ControlChart, title: Option<&str>, width: f64, height: f64) -
         path.join(" ")
     );
     for (i, point) in chart.points.iter().enumerate() {
-        let broken: Vec<_> = chart
-            .violations
-            .iter()
-            .filter(|v| v.point as usize == i)
-            .collect();
+        let broken = broken_at(chart, i);
         // Red where a rule that raises an alarm is broken, orange where another is.
         let (class, colour, radius) = if broken.iter().any(|v| v.alarms) {
             ("violation", "#c00", 3.5)

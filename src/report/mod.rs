@@ -107,6 +107,16 @@ impl GradeBar {
     }
 }
 
+/// Milliseconds since 1970 as a UTC date and time a person reads: `2026-11-27 10:19:43`.
+pub fn utc(unix_ms: i64) -> String {
+    let at = std::time::UNIX_EPOCH + std::time::Duration::from_millis(unix_ms.max(0) as u64);
+    humantime::format_rfc3339_seconds(at)
+        .to_string()
+        .replace('T', " ")
+        .trim_end_matches('Z')
+        .to_string()
+}
+
 /// A value to two decimals as it is printed, never -0.
 pub fn hundredths(v: f64) -> f64 {
     (v * 100.0).round() / 100.0 + 0.0

@@ -8,7 +8,7 @@ use crate::proto::{
     Alarm, BatchReconciliation, ControlChart, LineState, LineStats, RunState, Severity, Verdict,
 };
 use crate::report::svg::{self, escape, path_segment as segment};
-use crate::report::{GRADE_COLOURS, GradeBar, chart};
+use crate::report::{GRADE_COLOURS, GradeBar, chart, utc as time};
 use crate::verdict::{Parameter, letter};
 
 /// How the page's forms name the acting user: the token's user once tokens exist (the field is
@@ -137,16 +137,6 @@ fn severity(alarm: &Alarm) -> &'static str {
         Ok(Severity::Stop) => "STOP",
         _ => "WARN",
     }
-}
-
-/// Milliseconds since 1970 as UTC date and time.
-fn time(unix_ms: i64) -> String {
-    let at = std::time::UNIX_EPOCH + std::time::Duration::from_millis(unix_ms.max(0) as u64);
-    humantime::format_rfc3339_seconds(at)
-        .to_string()
-        .replace('T', " ")
-        .trim_end_matches('Z')
-        .to_string()
 }
 
 fn percent(part: u64, whole: u64) -> String {
