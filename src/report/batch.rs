@@ -73,6 +73,20 @@ pub async fn gather(
     if line.is_empty() {
         return Err(Status::invalid_argument("a batch report needs a line"));
     }
+    // The newest verdict before the counts are read: verdicts stored after it are left out
+    // of the listing, so the count of the batch's verdicts is never reached early by newer
+    // ones (at worst the listing reads on to the line's first verdict).
+    let newest = services
+        .list_verdicts(ListVerdictsRequest {
+            line_id: line.into(),
+            only_failed: false,
+            page_size: 1,
+            page_token: String::new(),
+        })
+        .await?
+        .0
+        .first()
+        .map_or(0, |v| v.sequence);
     let reconciliation = services
         .reconcile(ReconcileRequest {
             line_id: line.into(),
@@ -87,9 +101,9 @@ pub async fn gather(
         ..BatchRecord::default()
     };
     let wanted = record.reconciliation.frames + record.reconciliation.after_close;
-    let (mut found, mut page_token) = (0, String::new());
+    let (mut found, mut page_token) = (0, (newest + 1).to_string());
     let mut failed = Vec::new();
-    while found < wanted {
+    while found < wanted && newest > 0 {
         let (verdicts, next) = services
             .list_verdicts(ListVerdictsRequest {
                 line_id: line.into(),
@@ -137,12 +151,9 @@ pub async fn gather(
         };
         record.failures.push((v, frame));
     }
-    if let Some((first, last)) = record.span_ms {
-        let end = if record.reconciliation.closed {
-            last.max(record.reconciliation.closed_unix_ms)
-        } else {
-            i64::MAX
-        };
+    // Alarms raised between the batch's first and last verdict: the line's later batches
+    // have their own.
+    if let Some((first, end)) = record.span_ms {
         let mut page_token = String::new();
         loop {
             let (alarms, next) = services
@@ -457,7 +468,7 @@ own records.</p>
             } else {
                 format!(
                     "The service keeps the charts of the line's current batch ({}).",
-                    record.charts_of_batch
+                    escape(&record.charts_of_batch)
                 )
             }
         ),

@@ -226,12 +226,21 @@ async fn record_refusal(store: &Store, actor: Actor, method: &str, status: &Stat
 /// checked) and why, recorded in the audit trail. The token comes as on the gRPC side, or in
 /// the dashboard's cookie.
 pub async fn admit_http(
-    store: &Store,
+    store: &Arc<Store>,
     path: &str,
     permission: Permission,
     headers: &http::HeaderMap,
 ) -> std::result::Result<Option<Identity>, (http::StatusCode, String)> {
-    let denial = match admit(store, path, Some(permission), bearer_or_cookie(headers)) {
+    // The token is looked up in the store: on a blocking thread, not the runtime's.
+    let checked = {
+        let (store, path, headers) = (store.clone(), path.to_string(), headers.clone());
+        tokio::task::spawn_blocking(move || {
+            admit(&store, &path, Some(permission), bearer_or_cookie(&headers))
+        })
+        .await
+        .map_err(|e| (http::StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?
+    };
+    let denial = match checked {
         Ok(identity) => return Ok(identity),
         Err(denial) => denial,
     };

@@ -82,6 +82,8 @@ impl Alarms for AlarmsService {
                 }
                 let next = tokio::select! {
                     _ = shared.shutdown.cancelled() => return,
+                    // The subscriber has gone, though no alarm for it came to find out.
+                    _ = tx.closed() => return,
                     next = live.recv() => next,
                 };
                 match next {

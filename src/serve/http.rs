@@ -35,7 +35,15 @@ pub(super) fn start(
     let metrics = Router::new()
         .route("/metrics", get(scrape))
         .with_state(shared.metrics.clone());
-    let app = dashboard::routes(shared).merge(metrics);
+    // On loopback only pages asked for by a loopback name are answered: a page elsewhere whose
+    // name was pointed at 127.0.0.1 (DNS rebinding) reads and acknowledges nothing.
+    let loopback = listener.local_addr().is_ok_and(|a| a.ip().is_loopback());
+    let app = dashboard::routes(shared)
+        .merge(metrics)
+        .layer(axum::middleware::from_fn_with_state(
+            loopback,
+            loopback_host,
+        ));
     tokio::spawn(async move {
         let served = match tls {
             None => {
@@ -117,6 +125,38 @@ impl axum::serve::Listener for TlsListener {
     }
 }
 
+/// Refuses a request to a loopback listener that names another host.
+async fn loopback_host(
+    State(loopback): State<bool>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let host = request
+        .headers()
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok());
+    match host {
+        Some(host) if loopback && !names_loopback(host) => (
+            StatusCode::MISDIRECTED_REQUEST,
+            format!("this server answers on loopback names only, not {host:?}"),
+        )
+            .into_response(),
+        _ => next.run(request).await,
+    }
+}
+
+/// Whether a `Host` header names this machine: `localhost` or a loopback address, any port.
+fn names_loopback(host: &str) -> bool {
+    let name = match host.strip_prefix('[') {
+        Some(bracketed) => bracketed.split(']').next().unwrap_or(""),
+        None => host.rsplit_once(':').map_or(host, |(name, _)| name),
+    };
+    name.eq_ignore_ascii_case("localhost")
+        || name
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
 async fn scrape(State(metrics): State<Arc<Metrics>>, headers: HeaderMap) -> Response {
     if let Err((status, message)) =
         access::admit_http(metrics.store(), "/metrics", Permission::Read, &headers).await
@@ -128,5 +168,32 @@ async fn scrape(State(metrics): State<Arc<Metrics>>, headers: HeaderMap) -> Resp
         Ok(Ok(text)) => ([(header::CONTENT_TYPE, OPENMETRICS)], text).into_response(),
         Ok(Err(e)) => (StatusCode::SERVICE_UNAVAILABLE, e.to_string()).into_response(),
         Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::names_loopback;
+
+    #[test]
+    fn only_loopback_names_are_this_machine() {
+        for host in [
+            "localhost",
+            "LOCALHOST:8080",
+            "127.0.0.1:8080",
+            "127.1.2.3",
+            "[::1]:8080",
+        ] {
+            assert!(names_loopback(host), "{host}");
+        }
+        for host in [
+            "evil.example:8080",
+            "localhost.evil.example",
+            "10.0.0.1:8080",
+            "[::2]",
+            "",
+        ] {
+            assert!(!names_loopback(host), "{host}");
+        }
     }
 }

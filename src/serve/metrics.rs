@@ -139,7 +139,7 @@ impl Metrics {
     }
 
     /// The store the scrape-time metrics are read from (and tokens checked against).
-    pub fn store(&self) -> &Store {
+    pub fn store(&self) -> &Arc<Store> {
         &self.store
     }
 

@@ -134,6 +134,8 @@ impl Verdicts for VerdictsService {
             loop {
                 let next = tokio::select! {
                     _ = shared.shutdown.cancelled() => break,
+                    // The subscriber has gone, though no verdict for it came to find out.
+                    _ = watch.tx.closed() => break,
                     next = live.recv() => next,
                 };
                 let delivered = match next {

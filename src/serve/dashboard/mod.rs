@@ -86,13 +86,17 @@ static PICTURE_WORK: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(
 async fn picture_work<T: Send + 'static>(
     work: impl FnOnce() -> T + Send + 'static,
 ) -> Result<T, Failure> {
-    let _turn = PICTURE_WORK
+    let turn = PICTURE_WORK
         .acquire()
         .await
         .map_err(|e| Failure(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
-    tokio::task::spawn_blocking(work)
-        .await
-        .map_err(|e| Failure(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))
+    // The turn goes with the work: a client that leaves does not end work already started.
+    tokio::task::spawn_blocking(move || {
+        let _turn = turn;
+        work()
+    })
+    .await
+    .map_err(|e| Failure(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))
 }
 
 /// A form posted from another site's page (its `Origin` is not this server) is refused: a
@@ -461,7 +465,8 @@ async fn acknowledge(
 /// Where a form returns to: a path on this server, else the overview — never another site
 /// (`//host` and `/\host` are other sites to a browser).
 fn local_page(back: String) -> String {
-    if back.starts_with('/') && !back.starts_with("//") && !back.starts_with("/\\") {
+    let printable = back.bytes().all(|b| b.is_ascii_graphic());
+    if printable && back.starts_with('/') && !back.starts_with("//") && !back.starts_with("/\\") {
         back
     } else {
         "/".into()
@@ -493,9 +498,15 @@ async fn login(
             [(
                 header::SET_COOKIE,
                 format!(
-                    "{}={}; Path=/; HttpOnly; SameSite=Strict",
+                    "{}={}; Path=/; HttpOnly; SameSite=Strict{}",
                     access::TOKEN_COOKIE,
-                    token.trim()
+                    token.trim(),
+                    // Served over HTTPS: never sent over plain HTTP.
+                    if shared.engine.config().tls_cert.is_some() {
+                        "; Secure"
+                    } else {
+                        ""
+                    }
                 ),
             )],
             Redirect::to("/"),
