@@ -6,16 +6,34 @@ tonic::include_proto!("verigrade.v1");
 pub const FILE_DESCRIPTOR_SET: &[u8] =
     include_bytes!(concat!(env!("OUT_DIR"), "/verigrade_descriptor.bin"));
 
+impl Verdict {
+    /// The data a person reads: the HRI of GS1 data, the text otherwise.
+    pub fn data(&self) -> &str {
+        if self.hri.is_empty() {
+            &self.text
+        } else {
+            &self.hri
+        }
+    }
+}
+
+impl Symbol {
+    /// The data a person reads: the HRI of GS1 data, the text otherwise.
+    pub fn data(&self) -> &str {
+        if self.hri.is_empty() {
+            &self.text
+        } else {
+            &self.hri
+        }
+    }
+}
+
 /// One line, as a log, a terminal or a PLC's display shows a verdict:
 /// `L1/F7 #12 PASS B 3.0 16x16 "(01)…" — reasons (line stopped)`.
 impl std::fmt::Display for Verdict {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let outcome = if self.pass { "PASS" } else { "FAIL" };
-        let data = if self.hri.is_empty() {
-            &self.text
-        } else {
-            &self.hri
-        };
+        let data = self.data();
         write!(
             f,
             "{}/{} #{} {outcome} {} {:.1} {} {data:?}",

@@ -369,7 +369,7 @@ pub fn html(record: &BatchRecord, links: bool) -> String {
                 frame_link(v),
                 v.overall_grade,
                 escape(&v.grade_letter),
-                escape(if v.hri.is_empty() { &v.text } else { &v.hri }),
+                escape(v.data()),
                 escape(&v.reasons.join("; ")),
             )
         })

@@ -141,20 +141,33 @@ pub fn grade_bar(parameter: Parameter, value: f64) -> String {
     )
 }
 
+/// One parameter's table row: its name, value, grade and — for a parameter this build grades,
+/// with a value — its [`GradeBar`].
+pub fn parameter_row(
+    name: &str,
+    parameter: Option<Parameter>,
+    value: Option<f64>,
+    grade: u8,
+) -> String {
+    format!(
+        "<tr><th title=\"{name}\">{name}</th><td class=num>{value}</td><td class=g{class}>{letter}</td><td>{bar}</td></tr>",
+        name = escape(name),
+        value = value.map(|v| format!("{v:.2}")).unwrap_or_default(),
+        class = grade.min(4),
+        letter = letter(grade),
+        bar = parameter
+            .zip(value)
+            .map(|(p, v)| grade_bar(p, v))
+            .unwrap_or_default(),
+    )
+}
+
 /// One symbol's parameters: value, grade and bar, then its reasons.
 pub fn symbol_table(symbol: &SymbolRecord) -> String {
     let mut rows = String::new();
     for p in Parameter::ALL {
         let m = symbol.parameter(p);
-        let value = m.shown_value();
-        rows += &format!(
-            "<tr><th title=\"{iso}\">{iso}</th><td class=num>{value}</td><td class=g{grade}>{letter}</td><td>{bar}</td></tr>",
-            iso = p.iso_name(),
-            value = value.map(|v| format!("{v:.2}")).unwrap_or_default(),
-            grade = m.grade.min(4),
-            letter = letter(m.grade),
-            bar = value.map(|v| grade_bar(p, v)).unwrap_or_default(),
-        );
+        rows += &parameter_row(p.iso_name(), Some(p), m.shown_value(), m.grade);
     }
     let growth = &symbol.grading.print_growth;
     rows += &format!(

@@ -25,7 +25,7 @@ use crate::proto::{
     GetControlChartRequest, GetLineStateRequest, GetLineStatsRequest, GetVerdictRequest,
     ListAlarmsRequest, ListVerdictsRequest, ReconcileRequest, Verdict,
 };
-use crate::report::{self, Picture, svg};
+use crate::report::{self, svg};
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
@@ -316,7 +316,7 @@ async fn verdict(
                 picture_work(move || {
                     engine
                         .remeasure(&stored, &image)
-                        .map(|(picture, symbols)| overlay(&picture, &symbols))
+                        .map(|(picture, symbols)| svg::picture(&picture, &symbols))
                         .map_err(|e| format!("The kept frame cannot be shown: {e}"))
                 })
                 .await?
@@ -325,10 +325,6 @@ async fn verdict(
         }
     };
     Ok(Html(pages::verdict(&verdict, picture)))
-}
-
-fn overlay(picture: &Picture, symbols: &[crate::verdict::SymbolRecord]) -> String {
-    svg::picture(picture, symbols)
 }
 
 async fn evidence(

@@ -8,8 +8,8 @@ use crate::proto::{
     Alarm, BatchReconciliation, ControlChart, LineState, LineStats, RunState, Severity, Verdict,
 };
 use crate::report::svg::{self, escape, path_segment as segment};
-use crate::report::{GRADE_COLOURS, GradeBar, chart, utc as time};
-use crate::verdict::{Parameter, letter};
+use crate::report::{GRADE_COLOURS, chart, utc as time};
+use crate::verdict::Parameter;
 
 /// How the page's forms name the acting user: the token's user once tokens exist (the field is
 /// then fixed), else whatever the operator types.
@@ -320,15 +320,6 @@ pub fn alarms_panel(alarms: &[Alarm], viewer: &Viewer, back: &str, with_line: bo
     )
 }
 
-/// The data a verdict shows: HRI for GS1, the text otherwise.
-fn data(verdict: &Verdict) -> &str {
-    if verdict.hri.is_empty() {
-        &verdict.text
-    } else {
-        &verdict.hri
-    }
-}
-
 /// One row of the latest verdicts (prepended live).
 pub fn verdict_row(v: &Verdict) -> String {
     let word = if v.pass { "pass" } else { "fail" };
@@ -343,7 +334,7 @@ pub fn verdict_row(v: &Verdict) -> String {
         WORD = word.to_uppercase(),
         grade = v.overall_grade,
         letter = escape(&v.grade_letter),
-        data = escape(data(v)),
+        data = escape(v.data()),
         reasons = escape(&v.reasons.join("; ")),
     )
 }
@@ -499,18 +490,8 @@ fn parameters(list: &[crate::proto::Parameter]) -> String {
         .iter()
         .map(|p| {
             let known = Parameter::ALL.into_iter().find(|k| k.name() == p.name);
-            let bar = match (known, p.value) {
-                (Some(k), Some(v)) if GradeBar::of(k, v).is_some() => svg::grade_bar(k, v),
-                _ => String::new(),
-            };
-            format!(
-                "<tr><th>{name}</th><td class=num>{value}</td><td class=g{g}>{letter}</td>\
-                 <td>{bar}</td></tr>",
-                name = escape(known.map_or(p.name.as_str(), |k| k.iso_name())),
-                value = p.value.map(|v| format!("{v:.2}")).unwrap_or_default(),
-                g = p.grade.min(4),
-                letter = letter(p.grade.min(4) as u8),
-            )
+            let name = known.map_or(p.name.as_str(), |k| k.iso_name());
+            svg::parameter_row(name, known, p.value, p.grade.min(4) as u8)
         })
         .collect();
     format!("<table class=parameters>{rows}</table>")
@@ -525,7 +506,6 @@ pub fn verdict(v: &Verdict, picture: Result<String, String>) -> String {
         .iter()
         .enumerate()
         .map(|(i, s)| {
-            let data = if s.hri.is_empty() { &s.text } else { &s.hri };
             let reasons: String = s
                 .reasons
                 .iter()
@@ -540,7 +520,7 @@ pub fn verdict(v: &Verdict, picture: Result<String, String>) -> String {
                 notation = escape(&s.notation),
                 letter = escape(&s.grade_letter),
                 size = escape(&s.size),
-                data = escape(data),
+                data = escape(s.data()),
                 table = parameters(&s.parameters),
             )
         })
