@@ -126,7 +126,7 @@ pub fn token(args: &TokenArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn open(data_dir: &std::path::Path) -> Result<rusqlite::Connection> {
+fn open(data_dir: &std::path::Path) -> Result<store::Db> {
     store::open_local(data_dir)
         .with_context(|| format!("cannot open the store in {}", data_dir.display()))
 }

@@ -34,6 +34,11 @@ pub struct ServeArgs {
     /// Store and evidence folder [default: ./verigrade-data].
     #[arg(long)]
     data_dir: Option<PathBuf>,
+    /// Where verdicts, serials and the audit trail are kept: `sqlite` (embedded, in the data
+    /// folder) or a PostgreSQL URL that several nodes share, e.g.
+    /// postgres://verigrade@db.plant/verigrade [default: sqlite].
+    #[arg(long, value_name = "sqlite|postgres://…")]
+    store: Option<String>,
     /// Configuration file (TOML); VERIGRADE_* environment variables override it, flags override both.
     #[arg(long, env = "VERIGRADE_CONFIG")]
     config: Option<PathBuf>,
@@ -62,6 +67,9 @@ pub fn run(args: &ServeArgs) -> Result<()> {
     config.insecure |= args.insecure;
     if let Some(dir) = &args.data_dir {
         config.data_dir.clone_from(dir);
+    }
+    if let Some(store) = &args.store {
+        config.store.clone_from(store);
     }
     verigrade::serve::tls::check(&config)?;
     let runtime = tokio::runtime::Runtime::new()?;

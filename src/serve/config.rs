@@ -15,6 +15,9 @@ pub struct Config {
     pub listen: String,
     /// Store and evidence folder.
     pub data_dir: PathBuf,
+    /// Where verdicts, serials and the audit trail are kept: "sqlite" (the embedded store in
+    /// `data_dir`) or a `postgres://` URL that several nodes share.
+    pub store: String,
     /// Address of the OPC UA server for PLCs and SCADA; empty or "off": none.
     pub opcua_listen: String,
     /// Address of the HTTP server (Prometheus metrics at /metrics); empty or "off": none.
@@ -101,6 +104,7 @@ impl Default for Config {
         Config {
             listen: "127.0.0.1:50051".into(),
             data_dir: PathBuf::from("verigrade-data"),
+            store: "sqlite".into(),
             opcua_listen: String::new(),
             http_listen: "127.0.0.1:8080".into(),
             tls_cert: None,
@@ -193,7 +197,7 @@ impl Config {
     /// Applies `VERIGRADE_LISTEN`, `VERIGRADE_OPCUA_LISTEN`, `VERIGRADE_HTTP_LISTEN`,
     /// `VERIGRADE_TLS_CERT`,
     /// `VERIGRADE_TLS_KEY`, `VERIGRADE_TLS_CLIENT_CA` (empty: none), `VERIGRADE_INSECURE`,
-    /// `VERIGRADE_DATA_DIR`,
+    /// `VERIGRADE_DATA_DIR`, `VERIGRADE_STORE`,
     /// `VERIGRADE_DEFAULT_PROFILE`, `VERIGRADE_WORKERS`, `VERIGRADE_MAX_FRAME_BYTES`, `VERIGRADE_MAX_PIXELS`,
     /// `VERIGRADE_MAX_CONCURRENT_STREAMS`, `VERIGRADE_STREAM_WINDOW`,
     /// `VERIGRADE_EVIDENCE_BUDGET_BYTES`, `VERIGRADE_STORE_CACHE_BYTES`,
@@ -238,6 +242,9 @@ impl Config {
         }
         if let Some(v) = var("VERIGRADE_DATA_DIR") {
             self.data_dir = v.into();
+        }
+        if let Some(v) = var("VERIGRADE_STORE") {
+            self.store = v;
         }
         if let Some(v) = var("VERIGRADE_DEFAULT_PROFILE") {
             self.default_profile = v;

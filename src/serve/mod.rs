@@ -168,8 +168,10 @@ pub async fn run(
             reason,
         }
     })?;
+    let location = crate::store::Location::parse(&config.store)?;
+    let store_location = location.clone();
     let store = tokio::task::spawn_blocking(move || {
-        Store::open_monitored(&data_dir, budget, cache, monitor)
+        Store::open_monitored(&store_location, &data_dir, budget, cache, monitor)
     })
     .await
     .map_err(|e| Error::Internal(e.to_string()))??;
@@ -186,7 +188,10 @@ pub async fn run(
     eprintln!(
         "verigrade: serving on {} (store {}, default profile {}); {}",
         address(&listener)?,
-        config.data_dir.display(),
+        match &location {
+            crate::store::Location::Embedded => config.data_dir.display().to_string(),
+            postgres => postgres.redacted(),
+        },
         config.default_profile,
         tls::describe(&config)
     );

@@ -6,6 +6,7 @@
 
 use super::digest;
 use super::now_ms;
+use super::sql::{Db, params};
 use super::trail::{self, Action, Entry, record};
 use super::tx::WriteTx;
 use crate::access::Actor;
@@ -15,7 +16,6 @@ use crate::aggregation::{
 };
 use crate::error::{Error, Result};
 use crate::proto::{AggregationResult, Symbol};
-use rusqlite::{Connection, OptionalExtension, params};
 
 pub(super) const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS aggregation_events (
@@ -32,7 +32,7 @@ CREATE TABLE IF NOT EXISTS aggregation_events (
     -- Why it was refused, or why they were unpacked; one per line.
     reasons TEXT NOT NULL,
     at_ms INTEGER NOT NULL,
-    user TEXT NOT NULL,
+    \"user\" TEXT NOT NULL,
     -- A refused frame, kept as evidence (not covered by the event's digest: released within
     -- the evidence budget).
     evidence TEXT,
@@ -56,7 +56,7 @@ CREATE INDEX IF NOT EXISTS aggregated_packs ON aggregated (gtin, serial) WHERE g
 /// The event columns an audit entry's digest covers: all but the evidence, which the budget
 /// may release.
 pub(super) const EVENT_COLUMNS: &str =
-    "seq, action, parent, line_id, batch, frame_id, children, reasons, at_ms, user";
+    "seq, action, parent, line_id, batch, frame_id, children, reasons, at_ms, \"user\"";
 
 /// A frame at the aggregation station, read and sorted, on its way into the store.
 #[derive(Debug)]
@@ -90,13 +90,14 @@ pub struct Packed {
 const MAX_DEPTH: usize = 8;
 
 /// The parents above `parent` (its HRI first, then the pallet it is on, and so on).
-fn ancestors(conn: &Connection, parent: &Sscc) -> Result<Vec<String>> {
+fn ancestors(conn: &Db, parent: &Sscc) -> Result<Vec<String>> {
     let mut chain = vec![parent.hri()];
-    let mut statement = conn.prepare_cached("SELECT parent FROM aggregated WHERE child = ?1")?;
     while chain.len() <= MAX_DEPTH {
-        let above: Option<String> = statement
-            .query_row(params![chain.last()], |r| r.get(0))
-            .optional()?;
+        let above: Option<String> = conn.optional_row(
+            "SELECT parent FROM aggregated WHERE child = ?1",
+            params![chain.last()],
+            |r| r.get(0),
+        )?;
         match above {
             Some(digits) => chain.push(format!("(00){digits}")),
             None => break,
@@ -106,10 +107,12 @@ fn ancestors(conn: &Connection, parent: &Sscc) -> Result<Vec<String>> {
 }
 
 /// How many children `parent` holds now, and of which kind.
-fn holding(conn: &Connection, parent: &str) -> Result<(usize, Kind)> {
-    let (count, first): (i64, Option<String>) = conn
-        .prepare_cached("SELECT COUNT(*), MIN(child) FROM aggregated WHERE parent = ?1")?
-        .query_row(params![parent], |r| Ok((r.get(0)?, r.get(1)?)))?;
+fn holding(conn: &Db, parent: &str) -> Result<(usize, Kind)> {
+    let (count, first): (i64, Option<String>) = conn.row(
+        "SELECT COUNT(*), MIN(child) FROM aggregated WHERE parent = ?1",
+        params![parent],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )?;
     let kind = match first {
         Some(child) if child.starts_with("(00)") => Kind::Case,
         _ => Kind::Pack,
@@ -118,20 +121,20 @@ fn holding(conn: &Connection, parent: &str) -> Result<(usize, Kind)> {
 }
 
 /// What the store knows of `child` for a line that does (or does not) commission serials.
-fn child_facts(conn: &Connection, child: &Child, commissions: bool) -> Result<ChildFacts> {
-    let parent: Option<String> = conn
-        .prepare_cached("SELECT parent FROM aggregated WHERE child = ?1")?
-        .query_row(params![child.hri()], |r| r.get(0))
-        .optional()?;
+fn child_facts(conn: &Db, child: &Child, commissions: bool) -> Result<ChildFacts> {
+    let parent: Option<String> = conn.optional_row(
+        "SELECT parent FROM aggregated WHERE child = ?1",
+        params![child.hri()],
+        |r| r.get(0),
+    )?;
     let parent = parent.map(|digits| format!("(00){digits}"));
     let (commissioning, holds) = match child {
         Child::Pack { gtin, serial } if commissions => {
-            let owner: Option<(String, String)> = conn
-                .prepare_cached(
-                    "SELECT line_id, batch FROM commissioned WHERE gtin = ?1 AND serial = ?2",
-                )?
-                .query_row(params![gtin, serial], |r| Ok((r.get(0)?, r.get(1)?)))
-                .optional()?;
+            let owner: Option<(String, String)> = conn.optional_row(
+                "SELECT line_id, batch FROM commissioned WHERE gtin = ?1 AND serial = ?2",
+                params![gtin, serial],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )?;
             let commissioning = match owner {
                 None => Commissioning::Missing,
                 Some((line, batch)) => Commissioning::For { line, batch },
@@ -330,10 +333,12 @@ struct Event<'a> {
 }
 
 fn insert_event(tx: &WriteTx, event: &Event) -> Result<i64> {
-    tx.execute(
+    tx.row(
         "INSERT INTO aggregation_events
-             (action, parent, line_id, batch, frame_id, children, reasons, at_ms, user)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+             (seq, action, parent, line_id, batch, frame_id, children, reasons, at_ms, \"user\")
+         VALUES ((SELECT COALESCE(MAX(seq), 0) + 1 FROM aggregation_events),
+                 ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+         RETURNING seq",
         params![
             event.action,
             event.parent,
@@ -345,54 +350,52 @@ fn insert_event(tx: &WriteTx, event: &Event) -> Result<i64> {
             event.at_ms,
             event.user
         ],
-    )?;
-    Ok(tx.connection().last_insert_rowid())
+        |r| r.get(0),
+    )
 }
 
 /// The digest an audit entry records of an event.
-pub(super) fn event_digest(conn: &Connection, seq: i64) -> Result<String> {
-    Ok(conn
-        .prepare_cached(&format!(
-            "SELECT {EVENT_COLUMNS} FROM aggregation_events WHERE seq = ?1"
-        ))?
-        .query_row(params![seq], digest::of_row)?)
+pub(super) fn event_digest(conn: &Db, seq: i64) -> Result<String> {
+    conn.row(
+        &format!("SELECT {EVENT_COLUMNS} FROM aggregation_events WHERE seq = ?1"),
+        params![seq],
+        digest::of_row,
+    )
 }
 
 /// The children `parent` (digits) holds now, in order.
-fn children_of(conn: &Connection, parent: &str) -> Result<Vec<String>> {
-    let mut statement =
-        conn.prepare_cached("SELECT child FROM aggregated WHERE parent = ?1 ORDER BY child")?;
-    let rows = statement.query_map(params![parent], |r| r.get(0))?;
-    Ok(rows.collect::<rusqlite::Result<_>>()?)
+fn children_of(conn: &Db, parent: &str) -> Result<Vec<String>> {
+    conn.rows(
+        "SELECT child FROM aggregated WHERE parent = ?1 ORDER BY child",
+        params![parent],
+        |r| r.get(0),
+    )
 }
 
 /// The line and batch of the parent's latest packing.
-fn packed_by(conn: &Connection, parent: &str) -> Result<(String, String)> {
+fn packed_by(conn: &Db, parent: &str) -> Result<(String, String)> {
     Ok(conn
-        .prepare_cached(
+        .optional_row(
             "SELECT line_id, batch FROM aggregation_events
              WHERE parent = ?1 AND action = 'packed' ORDER BY seq DESC LIMIT 1",
+            params![parent],
+            |r| Ok((r.get(0)?, r.get(1)?)),
         )?
-        .query_row(params![parent], |r| Ok((r.get(0)?, r.get(1)?)))
-        .optional()?
         .unwrap_or_default())
 }
 
 /// A parent and everything under it; `None` when it was never packed.
-pub(super) fn tree(conn: &Connection, parent: &Sscc) -> Result<Option<AggregationResult>> {
+pub(super) fn tree(conn: &Db, parent: &Sscc) -> Result<Option<AggregationResult>> {
     subtree(conn, parent.digits(), 0)
 }
 
-fn subtree(conn: &Connection, parent: &str, depth: usize) -> Result<Option<AggregationResult>> {
-    let packing: Option<(String, String, String, i64)> = conn
-        .prepare_cached(
-            "SELECT line_id, batch, frame_id, at_ms FROM aggregation_events
-             WHERE parent = ?1 AND action = 'packed' ORDER BY seq DESC LIMIT 1",
-        )?
-        .query_row(params![parent], |r| {
-            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
-        })
-        .optional()?;
+fn subtree(conn: &Db, parent: &str, depth: usize) -> Result<Option<AggregationResult>> {
+    let packing: Option<(String, String, String, i64)> = conn.optional_row(
+        "SELECT line_id, batch, frame_id, at_ms FROM aggregation_events
+         WHERE parent = ?1 AND action = 'packed' ORDER BY seq DESC LIMIT 1",
+        params![parent],
+        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+    )?;
     let Some((line_id, batch, frame_id, at_ms)) = packing else {
         return Ok(None);
     };
@@ -423,38 +426,37 @@ fn subtree(conn: &Connection, parent: &str, depth: usize) -> Result<Option<Aggre
 
 /// Packs aggregated, cases (parents of packs) holding them, and commissioned packs verified
 /// but in no case, for one line and batch.
-pub(super) fn counts(conn: &Connection, line_id: &str, batch: &str) -> Result<(u64, u64, u64)> {
-    let (packs, cases): (i64, i64) = conn
-        .prepare_cached(
-            "SELECT COUNT(*), COUNT(DISTINCT a.parent) FROM aggregated a
-             JOIN aggregation_events e ON e.seq = a.event_seq
-             WHERE a.gtin IS NOT NULL AND e.line_id = ?1 AND e.batch = ?2",
-        )?
-        .query_row(params![line_id, batch], |r| Ok((r.get(0)?, r.get(1)?)))?;
-    let loose: i64 = conn
-        .prepare_cached(
-            "SELECT COUNT(*) FROM commissioned c
-             WHERE c.line_id = ?1 AND c.batch = ?2 AND c.verified_seq IS NOT NULL
-               AND NOT EXISTS (SELECT 1 FROM aggregated a
-                               WHERE a.gtin = c.gtin AND a.serial = c.serial)",
-        )?
-        .query_row(params![line_id, batch], |r| r.get(0))?;
+pub(super) fn counts(conn: &Db, line_id: &str, batch: &str) -> Result<(u64, u64, u64)> {
+    let (packs, cases): (i64, i64) = conn.row(
+        "SELECT COUNT(*), COUNT(DISTINCT a.parent) FROM aggregated a
+         JOIN aggregation_events e ON e.seq = a.event_seq
+         WHERE a.gtin IS NOT NULL AND e.line_id = ?1 AND e.batch = ?2",
+        params![line_id, batch],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )?;
+    let loose: i64 = conn.row(
+        "SELECT COUNT(*) FROM commissioned c
+         WHERE c.line_id = ?1 AND c.batch = ?2 AND c.verified_seq IS NOT NULL
+           AND NOT EXISTS (SELECT 1 FROM aggregated a
+                           WHERE a.gtin = c.gtin AND a.serial = c.serial)",
+        params![line_id, batch],
+        |r| r.get(0),
+    )?;
     Ok((packs as u64, cases as u64, loose as u64))
 }
 
 /// The parent each child is in, as the events replayed give it, against `aggregated`: every
 /// difference in words (a row changed, added or removed outside verigrade).
-pub(super) fn check_replay(conn: &Connection) -> Result<Vec<String>> {
+pub(super) fn check_replay(conn: &Db) -> Result<Vec<String>> {
     use std::collections::BTreeMap;
     let mut expected: BTreeMap<String, (String, i64)> = BTreeMap::new();
-    let mut statement = conn.prepare(
+    let events: Vec<(i64, String, String, String)> = conn.rows(
         "SELECT seq, action, parent, children FROM aggregation_events
          WHERE action IN ('packed', 'unpacked') ORDER BY seq",
+        params![],
+        |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?)),
     )?;
-    let mut rows = statement.query([])?;
-    while let Some(row) = rows.next()? {
-        let (seq, action, parent, children): (i64, String, String, String) =
-            (row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?);
+    for (seq, action, parent, children) in events {
         for child in children.lines() {
             if action == "packed" {
                 expected.insert(child.to_string(), (parent.clone(), seq));
@@ -464,10 +466,12 @@ pub(super) fn check_replay(conn: &Connection) -> Result<Vec<String>> {
         }
     }
     let mut problems = Vec::new();
-    let mut statement = conn.prepare("SELECT child, parent, event_seq FROM aggregated")?;
-    let mut rows = statement.query([])?;
-    while let Some(row) = rows.next()? {
-        let (child, parent, seq): (String, String, i64) = (row.get(0)?, row.get(1)?, row.get(2)?);
+    let held: Vec<(String, String, i64)> = conn.rows(
+        "SELECT child, parent, event_seq FROM aggregated",
+        params![],
+        |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
+    )?;
+    for (child, parent, seq) in held {
         match expected.remove(&child) {
             Some(recorded) if recorded == (parent.clone(), seq) => {}
             Some((recorded, _)) => problems.push(format!(

@@ -4,9 +4,10 @@
 
 use super::digest;
 use super::queries::row_verdict;
+use super::sql::{Db, Row, params};
 use super::trail::{self, Action, Entry, record};
 use super::tx::WriteTx;
-use super::{Store, closed, now_ms};
+use super::{Store, now_ms};
 use crate::access::Actor;
 use crate::control::chart::Limits;
 use crate::control::metric::Metric;
@@ -17,7 +18,6 @@ use crate::control::{
 };
 use crate::error::{Error, Result};
 use crate::proto::{self, Alarm, LineState, RunState};
-use rusqlite::{Connection, OptionalExtension, Row, params};
 
 pub(super) const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS alarms (
@@ -86,14 +86,14 @@ fn severity_name(severity: Severity) -> &'static str {
 }
 
 /// An alarm from its row (in [`COLUMNS`] order).
-fn row_alarm(row: &Row) -> rusqlite::Result<Alarm> {
+fn row_alarm(row: &Row) -> Result<Alarm> {
     let returned: Option<i64> = row.get(10)?;
     let acknowledged: Option<i64> = row.get(11)?;
     let severity: String = row.get(4)?;
     let frame_ids: String = row.get(8)?;
     Ok(Alarm {
-        alarm_id: row.get::<_, i64>(0)?.to_string(),
-        sequence: row.get::<_, i64>(1)? as u64,
+        alarm_id: row.get::<i64>(0)?.to_string(),
+        sequence: row.get::<u64>(1)?,
         line_id: row.get(2)?,
         camera_id: row.get(3)?,
         severity: if severity == "STOP" {
@@ -151,9 +151,11 @@ pub fn open_alarm(alarm: &Alarm) -> Result<OpenAlarm> {
 
 /// The next change sequence.
 fn next_seq(tx: &WriteTx) -> Result<i64> {
-    tx.row("SELECT COALESCE(MAX(seq), 0) + 1 FROM alarms", [], |r| {
-        r.get(0)
-    })
+    tx.row(
+        "SELECT COALESCE(MAX(seq), 0) + 1 FROM alarms",
+        params![],
+        |r| r.get(0),
+    )
 }
 
 fn get_in(tx: &WriteTx, id: i64) -> Result<Option<Alarm>> {
@@ -168,9 +170,10 @@ pub(super) fn raise(tx: &WriteTx, alarm: &NewAlarm) -> Result<Alarm> {
     let seq = next_seq(tx)?;
     let key = &alarm.key;
     tx.execute(
-        "INSERT INTO alarms (seq, line_id, camera_id, severity, rule, parameter, message,
+        "INSERT INTO alarms (id, seq, line_id, camera_id, severity, rule, parameter, message,
                              frame_ids, raised_ms, returned_ms)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+         VALUES ((SELECT COALESCE(MAX(id), 0) + 1 FROM alarms),
+                 ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
         params![
             seq,
             key.line_id,
@@ -272,9 +275,11 @@ fn not_found(id: u64) -> Error {
 
 pub(super) fn save_limits(tx: &WriteTx, frozen: &FrozenLimits) -> Result<()> {
     tx.execute(
-        "INSERT OR REPLACE INTO control_limits
+        "INSERT INTO control_limits
              (line_id, camera_id, metric, batch, centre, sigma, frozen_ms)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+         ON CONFLICT (line_id, camera_id, metric) DO UPDATE SET batch = excluded.batch,
+             centre = excluded.centre, sigma = excluded.sigma, frozen_ms = excluded.frozen_ms",
         params![
             frozen.line_id,
             frozen.camera_id,
@@ -291,7 +296,8 @@ pub(super) fn save_limits(tx: &WriteTx, frozen: &FrozenLimits) -> Result<()> {
 /// Records that the monitor has evaluated every verdict up to `sequence`.
 pub(super) fn save_progress(tx: &WriteTx, sequence: u64) -> Result<()> {
     tx.execute(
-        "INSERT OR REPLACE INTO control_progress (id, seq) VALUES (1, ?1)",
+        "INSERT INTO control_progress (id, seq) VALUES (1, ?1)
+         ON CONFLICT (id) DO UPDATE SET seq = excluded.seq",
         params![sequence as i64],
     )?;
     Ok(())
@@ -301,7 +307,7 @@ pub(super) fn save_progress(tx: &WriteTx, sequence: u64) -> Result<()> {
 /// line's recent verdicts replayed (their alarms were raised before), then every verdict it
 /// had not evaluated yet (a stop between a commit and its alarm) evaluated for alarms. The
 /// changes to store, and the last sequence evaluated.
-pub(super) fn warm_up(conn: &Connection, monitor: &mut Monitor) -> Result<(Vec<Change>, u64)> {
+pub(super) fn warm_up(conn: &Db, monitor: &mut Monitor) -> Result<(Vec<Change>, u64)> {
     for alarm in open_alarms(conn)? {
         monitor.record(open_alarm(&alarm)?);
     }
@@ -309,70 +315,76 @@ pub(super) fn warm_up(conn: &Connection, monitor: &mut Monitor) -> Result<(Vec<C
         monitor.restore_limits(frozen);
     }
     let evaluated: i64 = conn
-        .query_row("SELECT seq FROM control_progress WHERE id = 1", [], |r| {
-            r.get(0)
-        })
-        .optional()?
+        .optional_row(
+            "SELECT seq FROM control_progress WHERE id = 1",
+            params![],
+            |r| r.get(0),
+        )?
         .unwrap_or(0);
     let mut changes = Vec::new();
-    let lines: Vec<String> = {
-        let mut statement = conn.prepare("SELECT line_id FROM line_stats ORDER BY line_id")?;
-        let rows = statement.query_map([], |r| r.get(0))?;
-        rows.collect::<rusqlite::Result<_>>()?
-    };
-    let mut recent = conn.prepare(
-        "SELECT record, evidence FROM verdicts WHERE line_id = ?1 AND seq <= ?2
-         ORDER BY seq DESC LIMIT ?3",
+    let lines: Vec<String> = conn.rows(
+        "SELECT line_id FROM line_stats ORDER BY line_id",
+        params![],
+        |r| r.get(0),
     )?;
     for line in lines {
-        let rows = recent.query_map(
-            params![line, evaluated, monitor.replay_depth() as i64],
-            row_verdict,
-        )?;
-        let mut verdicts = rows.map(|row| row?).collect::<Result<Vec<_>>>()?;
+        let mut verdicts = conn
+            .rows(
+                "SELECT record, evidence FROM verdicts WHERE line_id = ?1 AND seq <= ?2
+                 ORDER BY seq DESC LIMIT ?3",
+                params![line, evaluated, monitor.replay_depth()],
+                row_verdict,
+            )?
+            .into_iter()
+            .collect::<Result<Vec<_>>>()?;
         verdicts.reverse();
         for verdict in &verdicts {
             changes.extend(monitor.replay(verdict));
         }
     }
-    let mut newer =
-        conn.prepare("SELECT record, evidence, seq FROM verdicts WHERE seq > ?1 ORDER BY seq")?;
-    let rows = newer.query_map(params![evaluated], row_verdict)?;
     let mut last = evaluated as u64;
-    for row in rows {
-        let verdict = row??;
-        changes.extend(monitor.observe(&verdict, false));
-        last = last.max(verdict.sequence);
-    }
+    conn.each_row(
+        "SELECT record, evidence, seq FROM verdicts WHERE seq > ?1 ORDER BY seq",
+        params![evaluated],
+        |row| {
+            let verdict = row_verdict(row)??;
+            changes.extend(monitor.observe(&verdict, false));
+            last = last.max(verdict.sequence);
+            Ok(std::ops::ControlFlow::Continue(()))
+        },
+    )?;
     Ok((changes, last))
 }
 
 /// Every alarm not yet cleared, oldest first: what the monitor starts from.
-pub(super) fn open_alarms(conn: &Connection) -> Result<Vec<Alarm>> {
-    let mut statement = conn.prepare(&format!(
-        "SELECT {COLUMNS} FROM alarms WHERE acknowledged_ms IS NULL OR returned_ms IS NULL ORDER BY id"
-    ))?;
-    let rows = statement.query_map([], row_alarm)?;
-    Ok(rows.collect::<rusqlite::Result<_>>()?)
+pub(super) fn open_alarms(conn: &Db) -> Result<Vec<Alarm>> {
+    conn.rows(
+        &format!(
+            "SELECT {COLUMNS} FROM alarms WHERE acknowledged_ms IS NULL OR returned_ms IS NULL ORDER BY id"
+        ),
+        params![],
+        row_alarm,
+    )
 }
 
 /// Every chart's frozen limits.
-pub(super) fn stored_limits(conn: &Connection) -> Result<Vec<FrozenLimits>> {
-    let mut statement = conn
-        .prepare("SELECT line_id, camera_id, metric, batch, centre, sigma FROM control_limits")?;
-    let rows = statement.query_map([], |r| {
-        Ok((
-            r.get::<_, String>(0)?,
-            r.get::<_, String>(1)?,
-            r.get::<_, String>(2)?,
-            r.get::<_, String>(3)?,
-            r.get::<_, f64>(4)?,
-            r.get::<_, f64>(5)?,
-        ))
-    })?;
+pub(super) fn stored_limits(conn: &Db) -> Result<Vec<FrozenLimits>> {
+    let rows = conn.rows(
+        "SELECT line_id, camera_id, metric, batch, centre, sigma FROM control_limits",
+        params![],
+        |r| {
+            Ok((
+                r.get::<String>(0)?,
+                r.get::<String>(1)?,
+                r.get::<String>(2)?,
+                r.get::<String>(3)?,
+                r.get::<f64>(4)?,
+                r.get::<f64>(5)?,
+            ))
+        },
+    )?;
     let mut out = Vec::new();
-    for row in rows {
-        let (line_id, camera_id, metric, batch, centre, sigma) = row?;
+    for (line_id, camera_id, metric, batch, centre, sigma) in rows {
         // A metric no longer known (renamed in a later version) starts a new baseline.
         if let Ok(metric) = Metric::named(&metric) {
             out.push(FrozenLimits {
@@ -390,54 +402,49 @@ pub(super) fn stored_limits(conn: &Connection) -> Result<Vec<FrozenLimits>> {
 impl Store {
     /// Alarms matching `query`, newest first.
     pub fn alarms(&self, query: &AlarmQuery) -> Result<Vec<Alarm>> {
-        let conn = self.reader.lock().map_err(|_| closed())?;
-        let mut statement = conn.prepare_cached(&format!(
-            "SELECT {COLUMNS} FROM alarms
-             WHERE (?1 = '' OR line_id = ?1)
-               AND (?2 = 0 OR acknowledged_ms IS NULL OR returned_ms IS NULL)
-               AND (?3 = 0 OR id < ?3)
-             ORDER BY id DESC LIMIT ?4"
-        ))?;
-        let rows = statement.query_map(
-            params![
-                query.line_id,
-                query.only_open,
-                query.before_id as i64,
-                query.limit as i64
-            ],
+        let conn = self.read()?;
+        conn.rows(
+            &format!(
+                "SELECT {COLUMNS} FROM alarms
+                 WHERE (?1 = '' OR line_id = ?1)
+                   AND (?2 = 0 OR acknowledged_ms IS NULL OR returned_ms IS NULL)
+                   AND (?3 = 0 OR id < ?3)
+                 ORDER BY id DESC LIMIT ?4"
+            ),
+            params![query.line_id, query.only_open, query.before_id, query.limit],
             row_alarm,
-        )?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
+        )
     }
 
     /// The alarm with this id, if there is one.
     pub fn alarm(&self, alarm_id: u64) -> Result<Option<Alarm>> {
-        let conn = self.reader.lock().map_err(|_| closed())?;
-        let mut statement =
-            conn.prepare_cached(&format!("SELECT {COLUMNS} FROM alarms WHERE id = ?1"))?;
-        Ok(statement
-            .query_row(params![alarm_id as i64], row_alarm)
-            .optional()?)
+        let conn = self.read()?;
+        conn.optional_row(
+            &format!("SELECT {COLUMNS} FROM alarms WHERE id = ?1"),
+            params![alarm_id],
+            row_alarm,
+        )
     }
 
     /// Alarms changed after `sequence`, in the order of their changes.
     pub fn alarms_after(&self, line_id: &str, sequence: u64, limit: usize) -> Result<Vec<Alarm>> {
-        let conn = self.reader.lock().map_err(|_| closed())?;
-        let mut statement = conn.prepare_cached(&format!(
-            "SELECT {COLUMNS} FROM alarms WHERE (?1 = '' OR line_id = ?1) AND seq > ?2
-             ORDER BY seq LIMIT ?3"
-        ))?;
-        let rows =
-            statement.query_map(params![line_id, sequence as i64, limit as i64], row_alarm)?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
+        let conn = self.read()?;
+        conn.rows(
+            &format!(
+                "SELECT {COLUMNS} FROM alarms WHERE (?1 = '' OR line_id = ?1) AND seq > ?2
+                 ORDER BY seq LIMIT ?3"
+            ),
+            params![line_id, sequence, limit],
+            row_alarm,
+        )
     }
 
     /// The newest alarm change's sequence (0 without alarms).
     pub fn last_alarm_sequence(&self) -> Result<u64> {
-        let conn = self.reader.lock().map_err(|_| closed())?;
-        let seq: i64 =
-            conn.query_row("SELECT COALESCE(MAX(seq), 0) FROM alarms", [], |r| r.get(0))?;
-        Ok(seq as u64)
+        let conn = self.read()?;
+        conn.row("SELECT COALESCE(MAX(seq), 0) FROM alarms", params![], |r| {
+            r.get(0)
+        })
     }
 
     /// Whether the line runs, is stopped (and by which alarm) or has seen no frame, with its
@@ -453,14 +460,12 @@ impl Store {
             .iter()
             .rev()
             .find(|a| a.severity == proto::Severity::Stop as i32 && a.acknowledged_unix_ms == 0);
-        let conn = self.reader.lock().map_err(|_| closed())?;
-        let frames: Option<i64> = conn
-            .query_row(
-                "SELECT total FROM line_stats WHERE line_id = ?1",
-                params![line_id],
-                |r| r.get(0),
-            )
-            .optional()?;
+        let conn = self.read()?;
+        let frames: Option<i64> = conn.optional_row(
+            "SELECT total FROM line_stats WHERE line_id = ?1",
+            params![line_id],
+            |r| r.get(0),
+        )?;
         let state = match (stopping, frames.unwrap_or(0)) {
             (Some(_), _) => RunState::Stopped,
             (None, 0) => RunState::Idle,

@@ -6,13 +6,13 @@
 use super::digest::{self, Digest};
 use super::now_ms;
 use super::serials::{self, Reconciliation};
+use super::sql::{Db, Row, Value, params};
 use super::trail::{self, Action, Entry, SerialsDigest, record};
 use super::tx::WriteTx;
 use crate::access::Actor;
 use crate::error::{Error, Result};
 use crate::proto::Verdict;
 use prost::Message;
-use rusqlite::{Connection, OptionalExtension, params};
 
 pub(super) const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS batch_closures (
@@ -20,7 +20,7 @@ CREATE TABLE IF NOT EXISTS batch_closures (
     batch TEXT NOT NULL,
     closed INTEGER NOT NULL,
     meaning TEXT NOT NULL,
-    user TEXT NOT NULL,
+    \"user\" TEXT NOT NULL,
     at_ms INTEGER NOT NULL,
     last_seq INTEGER NOT NULL,
     records_sha256 TEXT NOT NULL,
@@ -72,9 +72,9 @@ pub struct Closure {
 }
 
 const COLUMNS: &str =
-    "line_id, batch, closed, meaning, user, at_ms, last_seq, records_sha256, frozen, reason";
+    "line_id, batch, closed, meaning, \"user\", at_ms, last_seq, records_sha256, frozen, reason";
 
-fn row_closure(row: &rusqlite::Row) -> rusqlite::Result<Closure> {
+fn row_closure(row: &Row) -> Result<Closure> {
     let frozen: String = row.get(8)?;
     Ok(Closure {
         line_id: row.get(0)?,
@@ -92,68 +92,75 @@ fn row_closure(row: &rusqlite::Row) -> rusqlite::Result<Closure> {
 }
 
 /// The closure of a line's batch, if it was ever closed.
-pub fn closure(conn: &Connection, line_id: &str, batch: &str) -> Result<Option<Closure>> {
-    Ok(conn
-        .prepare_cached(&format!(
-            "SELECT {COLUMNS} FROM batch_closures WHERE line_id = ?1 AND batch = ?2"
-        ))?
-        .query_row(params![line_id, batch], row_closure)
-        .optional()?)
+pub fn closure(conn: &Db, line_id: &str, batch: &str) -> Result<Option<Closure>> {
+    conn.optional_row(
+        &format!("SELECT {COLUMNS} FROM batch_closures WHERE line_id = ?1 AND batch = ?2"),
+        params![line_id, batch],
+        row_closure,
+    )
 }
 
 /// Every closure, for verification.
-pub(super) fn all(conn: &Connection) -> Result<Vec<Closure>> {
-    let mut statement = conn.prepare(&format!(
-        "SELECT {COLUMNS} FROM batch_closures ORDER BY line_id, batch"
-    ))?;
-    let rows = statement.query_map([], row_closure)?;
-    Ok(rows.collect::<rusqlite::Result<_>>()?)
+pub(super) fn all(conn: &Db) -> Result<Vec<Closure>> {
+    conn.rows(
+        &format!("SELECT {COLUMNS} FROM batch_closures ORDER BY line_id, batch"),
+        params![],
+        row_closure,
+    )
 }
 
 /// The digest of a closure's row, as its audit entries record it.
-pub(super) fn row_digest(conn: &Connection, line_id: &str, batch: &str) -> Result<String> {
-    Ok(conn.query_row(
+pub(super) fn row_digest(conn: &Db, line_id: &str, batch: &str) -> Result<String> {
+    conn.row(
         "SELECT * FROM batch_closures WHERE line_id = ?1 AND batch = ?2",
         params![line_id, batch],
         digest::of_row,
-    )?)
+    )
 }
 
 /// The SHA-256 a signature covers: each verdict of the line's batch up to `last_seq` (its
 /// stored content, as the audit trail's digest of it), then the batch's commissioned serials.
 pub(super) fn records_sha256(
-    conn: &Connection,
+    conn: &Db,
     line_id: &str,
     batch: &str,
     last_seq: i64,
 ) -> Result<String> {
     let mut digest = Digest::new();
-    let mut statement = conn.prepare_cached(&format!(
-        "SELECT {} FROM verdicts WHERE line_id = ?1 AND seq <= ?2 ORDER BY seq",
-        trail::VERDICT_COLUMNS
-    ))?;
-    let mut rows = statement.query(params![line_id, last_seq])?;
-    while let Some(row) = rows.next()? {
-        let record = row.get_ref(5)?.as_blob().map_err(rusqlite::Error::from)?;
-        let of_batch = Verdict::decode(record).is_ok_and(|v| v.batch == batch);
-        if of_batch {
-            digest.text(&trail::verdict_row_digest(row)?);
-        }
-    }
+    conn.each_row(
+        &format!(
+            "SELECT {} FROM verdicts WHERE line_id = ?1 AND seq <= ?2 ORDER BY seq",
+            trail::VERDICT_COLUMNS
+        ),
+        params![line_id, last_seq],
+        |row| {
+            let of_batch = match row.value(5) {
+                Some(Value::Blob(record)) => {
+                    Verdict::decode(record.as_slice()).is_ok_and(|v| v.batch == batch)
+                }
+                _ => false,
+            };
+            if of_batch {
+                digest.text(&trail::verdict_row_digest(row)?);
+            }
+            Ok(std::ops::ControlFlow::Continue(()))
+        },
+    )?;
     let mut serials = SerialsDigest::default();
-    let mut statement = conn.prepare_cached(
+    conn.each_row(
         "SELECT gtin, serial FROM commissioned WHERE line_id = ?1 AND batch = ?2
          ORDER BY gtin, serial",
+        params![line_id, batch],
+        |row| {
+            serials.add(
+                &row.get::<String>(0)?,
+                &row.get::<String>(1)?,
+                line_id,
+                batch,
+            );
+            Ok(std::ops::ControlFlow::Continue(()))
+        },
     )?;
-    let mut rows = statement.query(params![line_id, batch])?;
-    while let Some(row) = rows.next()? {
-        serials.add(
-            row.get_ref(0)?.as_str().map_err(rusqlite::Error::from)?,
-            row.get_ref(1)?.as_str().map_err(rusqlite::Error::from)?,
-            line_id,
-            batch,
-        );
-    }
     digest.text(&serials.hex());
     Ok(digest.hex())
 }
@@ -184,16 +191,21 @@ pub(super) fn close(
         ))));
     };
     let before = row_digest(conn, line_id, batch).ok();
-    let last_seq: i64 = tx.row("SELECT COALESCE(MAX(seq), 0) FROM verdicts", [], |r| {
-        r.get(0)
-    })?;
+    let last_seq: i64 = tx.row(
+        "SELECT COALESCE(MAX(seq), 0) FROM verdicts",
+        params![],
+        |r| r.get(0),
+    )?;
     let records = records_sha256(conn, line_id, batch, last_seq)?;
     let at_ms = now_ms();
     let frozen_json = serde_json::to_string(&frozen).map_err(|e| Error::Internal(e.to_string()))?;
     tx.execute(
-        "INSERT OR REPLACE INTO batch_closures
-            (line_id, batch, closed, meaning, user, at_ms, last_seq, records_sha256, frozen, reason)
-         VALUES (?1, ?2, 1, ?3, ?4, ?5, ?6, ?7, ?8, '')",
+        "INSERT INTO batch_closures
+            (line_id, batch, closed, meaning, \"user\", at_ms, last_seq, records_sha256, frozen, reason)
+         VALUES (?1, ?2, 1, ?3, ?4, ?5, ?6, ?7, ?8, '')
+         ON CONFLICT (line_id, batch) DO UPDATE SET closed = 1, meaning = excluded.meaning,
+            \"user\" = excluded.\"user\", at_ms = excluded.at_ms, last_seq = excluded.last_seq,
+            records_sha256 = excluded.records_sha256, frozen = excluded.frozen, reason = ''",
         params![
             line_id,
             batch,

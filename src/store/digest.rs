@@ -1,7 +1,8 @@
 //! SHA-256 digests of records and audit entries. Each value goes in with its type and length,
 //! so no two different records share an encoding ("ab","c" is not "a","bc").
 
-use rusqlite::types::ValueRef;
+use super::sql::{Row, Value};
+use crate::error::Result;
 use sha2::{Digest as _, Sha256};
 
 /// A SHA-256 being fed a record's values.
@@ -13,29 +14,34 @@ impl Digest {
     }
 
     /// Adds one stored value.
-    pub fn value(&mut self, value: ValueRef) -> &mut Digest {
+    pub fn value(&mut self, value: &Value) -> &mut Digest {
         match value {
-            ValueRef::Null => self.0.update([0u8]),
-            ValueRef::Integer(i) => {
-                self.0.update([1u8]);
-                self.0.update(i.to_le_bytes());
-            }
-            ValueRef::Real(r) => {
+            Value::Null => self.0.update([0u8]),
+            Value::Integer(i) => return self.integer(*i),
+            Value::Real(r) => {
                 self.0.update([2u8]);
                 self.0.update(r.to_le_bytes());
             }
-            ValueRef::Text(bytes) => self.bytes(3, bytes),
-            ValueRef::Blob(bytes) => self.bytes(4, bytes),
+            Value::Text(text) => return self.text(text),
+            Value::Blob(bytes) => return self.blob(bytes),
         }
         self
     }
 
     pub fn text(&mut self, text: &str) -> &mut Digest {
-        self.value(ValueRef::Text(text.as_bytes()))
+        self.bytes(3, text.as_bytes());
+        self
+    }
+
+    pub fn blob(&mut self, blob: &[u8]) -> &mut Digest {
+        self.bytes(4, blob);
+        self
     }
 
     pub fn integer(&mut self, i: i64) -> &mut Digest {
-        self.value(ValueRef::Integer(i))
+        self.0.update([1u8]);
+        self.0.update(i.to_le_bytes());
+        self
     }
 
     fn bytes(&mut self, tag: u8, bytes: &[u8]) {
@@ -45,11 +51,11 @@ impl Digest {
     }
 
     /// Adds every column of a row, in order.
-    pub fn row(&mut self, row: &rusqlite::Row) -> rusqlite::Result<&mut Digest> {
-        for i in 0..row.as_ref().column_count() {
-            self.value(row.get_ref(i)?);
+    pub fn row(&mut self, row: &Row) -> &mut Digest {
+        for value in row.values() {
+            self.value(value);
         }
-        Ok(self)
+        self
     }
 
     /// The digest, as 64 lower-case hex digits.
@@ -70,8 +76,8 @@ pub fn hex(bytes: &[u8]) -> String {
 }
 
 /// The digest of a row's columns, for `query_row` and the like.
-pub fn of_row(row: &rusqlite::Row) -> rusqlite::Result<String> {
-    Ok(Digest::new().row(row)?.hex())
+pub fn of_row(row: &Row) -> Result<String> {
+    Ok(Digest::new().row(row).hex())
 }
 
 #[cfg(test)]

@@ -4,9 +4,9 @@
 
 use super::evidence;
 use super::queries::row_verdict;
+use super::sql::{Db, params};
 use crate::error::Result;
 use crate::proto::Verdict;
-use rusqlite::Connection;
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 
@@ -23,11 +23,13 @@ struct Counts {
 }
 
 /// Every broken invariant, in words; empty when the store is consistent.
-pub fn check_invariants(conn: &Connection, evidence_dir: &Path) -> Result<Vec<String>> {
+pub fn check_invariants(conn: &Db, evidence_dir: &Path) -> Result<Vec<String>> {
     let mut problems = Vec::new();
-    let integrity: String = conn.query_row("PRAGMA integrity_check", [], |r| r.get(0))?;
-    if integrity != "ok" {
-        problems.push(format!("integrity_check: {integrity}"));
+    if let Some(sqlite) = conn.sqlite_connection() {
+        let integrity: String = sqlite.query_row("PRAGMA integrity_check", [], |r| r.get(0))?;
+        if integrity != "ok" {
+            problems.push(format!("integrity_check: {integrity}"));
+        }
     }
     let verdicts = stored_verdicts(conn, &mut problems)?;
     check_sequence(&verdicts, &mut problems);
@@ -40,15 +42,13 @@ pub fn check_invariants(conn: &Connection, evidence_dir: &Path) -> Result<Vec<St
 }
 
 /// Every verdict by sequence, its record agreeing with its columns.
-fn stored_verdicts(
-    conn: &Connection,
-    problems: &mut Vec<String>,
-) -> Result<BTreeMap<i64, Verdict>> {
-    let mut statement =
-        conn.prepare("SELECT record, evidence, seq, line_id, frame_id, pass FROM verdicts")?;
-    let mut rows = statement.query([])?;
+fn stored_verdicts(conn: &Db, problems: &mut Vec<String>) -> Result<BTreeMap<i64, Verdict>> {
+    let rows = conn.all_rows(
+        "SELECT record, evidence, seq, line_id, frame_id, pass FROM verdicts",
+        params![],
+    )?;
     let mut verdicts = BTreeMap::new();
-    while let Some(row) = rows.next()? {
+    for row in &rows {
         let seq: i64 = row.get(2)?;
         let (line_id, frame_id, pass): (String, String, bool) =
             (row.get(3)?, row.get(4)?, row.get(5)?);
@@ -82,7 +82,7 @@ fn check_sequence(verdicts: &BTreeMap<i64, Verdict>, problems: &mut Vec<String>)
 }
 
 fn check_stats(
-    conn: &Connection,
+    conn: &Db,
     verdicts: &BTreeMap<i64, Verdict>,
     problems: &mut Vec<String>,
 ) -> Result<()> {
@@ -111,13 +111,13 @@ fn check_stats(
         batch.duplicates += i64::from(v.decoded && v.duplicate);
         batch.other[0] += i64::from(v.decoded && !v.duplicate && v.not_commissioned);
     }
-    let mut statement = conn.prepare(
+    let rows = conn.all_rows(
         "SELECT line_id, total, passed, no_read, duplicates, grade_a, grade_b, grade_c, grade_d,
                 grade_f, last_seq, grade_sum FROM line_stats",
+        params![],
     )?;
-    let mut rows = statement.query([])?;
     let mut stored_lines = BTreeMap::new();
-    while let Some(r) = rows.next()? {
+    for r in &rows {
         let line: String = r.get(0)?;
         let grade_sum: f64 = r.get(11)?;
         if (grade_sum - grade_sums.get(&line).copied().unwrap_or(0.0)).abs() > 1e-6 {
@@ -140,12 +140,9 @@ fn check_stats(
             "line_stats {stored_lines:?} disagree with the verdicts {lines:?}"
         ));
     }
-    let mut statement = conn.prepare(
-        "SELECT line_id, batch, total, passed, no_read, duplicates, not_commissioned FROM batch_stats",
-    )?;
-    let mut rows = statement.query([])?;
+    let rows = conn.all_rows("SELECT line_id, batch, total, passed, no_read, duplicates, not_commissioned FROM batch_stats", params![])?;
     let mut stored_batches = BTreeMap::new();
-    while let Some(r) = rows.next()? {
+    for r in &rows {
         let counts = Counts {
             total: r.get(2)?,
             passed: r.get(3)?,
@@ -165,10 +162,14 @@ fn check_stats(
     for v in verdicts.values().filter(|v| v.frames_dropped_before > 0) {
         *dropped.entry(v.line_id.clone()).or_default() += v.frames_dropped_before as i64;
     }
-    let mut statement = conn.prepare("SELECT line_id, dropped FROM gateway_drops")?;
-    let stored_dropped: BTreeMap<String, i64> = statement
-        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
-        .collect::<rusqlite::Result<_>>()?;
+    let stored_dropped: BTreeMap<String, i64> = conn
+        .rows(
+            "SELECT line_id, dropped FROM gateway_drops",
+            params![],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )?
+        .into_iter()
+        .collect();
     if stored_dropped != dropped {
         problems.push(format!(
             "gateway_drops {stored_dropped:?} disagree with the verdicts {dropped:?}"
@@ -180,7 +181,7 @@ fn check_stats(
 /// The serial index holds each (GTIN, serial) of the verdicts once, under the first verdict
 /// that carried it; every later one is a duplicate, and only those are.
 fn check_serials(
-    conn: &Connection,
+    conn: &Db,
     verdicts: &BTreeMap<i64, Verdict>,
     problems: &mut Vec<String>,
 ) -> Result<()> {
@@ -202,10 +203,12 @@ fn check_serials(
             ));
         }
     }
-    let mut statement = conn.prepare("SELECT gtin, serial, seq FROM serials")?;
-    let stored = statement
-        .query_map([], |r| Ok(((r.get(0)?, r.get(1)?), r.get(2)?)))?
-        .collect::<rusqlite::Result<BTreeMap<(String, String), i64>>>()?;
+    let stored = conn
+        .rows("SELECT gtin, serial, seq FROM serials", params![], |r| {
+            Ok(((r.get(0)?, r.get(1)?), r.get(2)?))
+        })?
+        .into_iter()
+        .collect::<BTreeMap<(String, String), i64>>();
     if stored != first {
         problems.push(format!(
             "serial index {stored:?} disagrees with the verdicts {first:?}"
@@ -217,15 +220,16 @@ fn check_serials(
 /// Each line and batch counts the serials commissioned for it and those verified, each
 /// verified by a passing verdict that carried it.
 fn check_commissioning(
-    conn: &Connection,
+    conn: &Db,
     verdicts: &BTreeMap<i64, Verdict>,
     problems: &mut Vec<String>,
 ) -> Result<()> {
     let mut expected: BTreeMap<(String, String), (i64, i64)> = BTreeMap::new();
-    let mut statement =
-        conn.prepare("SELECT gtin, serial, line_id, batch, verified_seq FROM commissioned")?;
-    let mut rows = statement.query([])?;
-    while let Some(r) = rows.next()? {
+    let rows = conn.all_rows(
+        "SELECT gtin, serial, line_id, batch, verified_seq FROM commissioned",
+        params![],
+    )?;
+    for r in &rows {
         let (gtin, serial): (String, String) = (r.get(0)?, r.get(1)?);
         let verified: Option<i64> = r.get(4)?;
         let counts = expected.entry((r.get(2)?, r.get(3)?)).or_default();
@@ -242,11 +246,14 @@ fn check_commissioning(
             }
         }
     }
-    let mut statement =
-        conn.prepare("SELECT line_id, batch, commissioned, verified FROM commissioning")?;
-    let stored = statement
-        .query_map([], |r| Ok(((r.get(0)?, r.get(1)?), (r.get(2)?, r.get(3)?))))?
-        .collect::<rusqlite::Result<BTreeMap<(String, String), (i64, i64)>>>()?;
+    let stored = conn
+        .rows(
+            "SELECT line_id, batch, commissioned, verified FROM commissioning",
+            params![],
+            |r| Ok(((r.get(0)?, r.get(1)?), (r.get(2)?, r.get(3)?))),
+        )?
+        .into_iter()
+        .collect::<BTreeMap<(String, String), (i64, i64)>>();
     // A commissioning row may count nothing (every serial of its chunk was a conflict).
     let stored: BTreeMap<_, _> = stored
         .into_iter()
@@ -262,21 +269,24 @@ fn check_commissioning(
 
 /// Every evidence file named by a verdict or an aggregation event exists, and every file
 /// there is named by one.
-fn check_evidence(conn: &Connection, dir: &Path, problems: &mut Vec<String>) -> Result<()> {
+fn check_evidence(conn: &Db, dir: &Path, problems: &mut Vec<String>) -> Result<()> {
     for orphan in evidence::orphans(conn, dir)? {
         problems.push(format!(
             "evidence file {orphan} belongs to no verdict or aggregation"
         ));
     }
-    let mut statement = conn.prepare(
-        "SELECT evidence FROM verdicts WHERE evidence IS NOT NULL
+    let kept = evidence::kept(conn, dir)?;
+    let named = conn
+        .rows(
+            "SELECT evidence FROM verdicts WHERE evidence IS NOT NULL
          UNION ALL SELECT evidence FROM aggregation_events WHERE evidence IS NOT NULL",
-    )?;
-    let named = statement
-        .query_map([], |r| r.get::<_, String>(0))?
-        .collect::<rusqlite::Result<Vec<_>>>()?;
+            params![],
+            |r| r.get::<String>(0),
+        )?
+        .into_iter()
+        .collect::<Vec<_>>();
     for file in named {
-        if !dir.join(&file).is_file() {
+        if kept.binary_search(&file).is_err() {
             problems.push(format!("evidence file {file} is missing"));
         }
     }

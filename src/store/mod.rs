@@ -1,4 +1,5 @@
-//! The verdict store: SQLite in WAL mode under the data directory, plus the evidence folder.
+//! The verdict store: SQLite in WAL mode under the data directory (the default), or a
+//! PostgreSQL database that several nodes share ([`sql::Location`]); plus the evidence.
 //!
 //! One writer thread owns the write connection. Verdicts queue to it in the order they are
 //! submitted; it commits them in batches (one fsync per batch, `synchronous=FULL`, so a verdict
@@ -16,7 +17,10 @@ mod invariants;
 mod queries;
 mod schema;
 mod serials;
+pub mod sql;
 mod stats;
+#[cfg(test)]
+pub(crate) mod test_database;
 pub mod tokens;
 pub mod trail;
 mod tx;
@@ -28,8 +32,9 @@ pub use closures::{Closure, Meaning};
 pub use events::{EventQuery, Locations};
 pub use invariants::check_invariants;
 pub use queries::Query;
-pub use schema::open_database;
+pub use schema::{open_at, open_database, open_postgres};
 pub use serials::{Closed, Commission, Commissioned, Reconciliation, register_serial};
+pub use sql::{Db, Location};
 pub use stats::LineCounts;
 pub use tx::WriteTx;
 
@@ -39,7 +44,6 @@ use crate::control::{ChartView, FrozenLimits, Monitor, metric::Metric};
 use crate::error::{Error, Result};
 use crate::proto::{AggregationResult, Alarm, Verdict};
 use prometheus_client::metrics::histogram::Histogram;
-use rusqlite::Connection;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -147,12 +151,13 @@ impl Counters {
 pub struct Store {
     jobs: Mutex<Option<mpsc::Sender<Job>>>,
     writer: Mutex<Option<std::thread::JoinHandle<()>>>,
-    reader: Mutex<Connection>,
+    reader: Mutex<Db>,
     committed: broadcast::Sender<Arc<Verdict>>,
     health: watch::Receiver<Health>,
     counters: Arc<Counters>,
-    /// The database file, for exports that read on a connection of their own.
-    database: PathBuf,
+    /// Where the database is, for exports that read on a connection of their own.
+    location: Location,
+    data_dir: PathBuf,
     evidence_dir: PathBuf,
     monitor: Arc<Mutex<Monitor>>,
     alarms: broadcast::Sender<Arc<Alarm>>,
@@ -163,11 +168,20 @@ impl Store {
     /// evidence frames, with `cache_bytes` of page cache for its writer, and the default alarm
     /// rules.
     pub fn open(data_dir: &Path, evidence_budget: u64, cache_bytes: u64) -> Result<Store> {
-        Store::open_monitored(data_dir, evidence_budget, cache_bytes, Monitor::default())
+        Store::open_monitored(
+            &Location::Embedded,
+            data_dir,
+            evidence_budget,
+            cache_bytes,
+            Monitor::default(),
+        )
     }
 
-    /// As [`Store::open`], with `monitor` evaluating every stored verdict for alarms.
+    /// As [`Store::open`], in the database at `location`, with `monitor` evaluating every
+    /// stored verdict for alarms. With PostgreSQL, `data_dir` holds only this node's staging
+    /// of evidence frames and its record of the audit trail's head.
     pub fn open_monitored(
+        location: &Location,
         data_dir: &Path,
         evidence_budget: u64,
         cache_bytes: u64,
@@ -178,15 +192,13 @@ impl Store {
             path: evidence_dir.display().to_string(),
             source,
         })?;
-        let path = database_path(data_dir);
-        let writer = open_database(&path, cache_bytes)?;
+        let writer = open_at(location, data_dir, cache_bytes)?;
         trail::begin(&writer)?;
         evidence::sweep_orphans(&writer, &evidence_dir)?;
         let (changes, observed) = alarms::warm_up(&writer, &mut monitor)?;
         let monitor = Arc::new(Mutex::new(monitor));
         let (alarm_events, _) = broadcast::channel(1024);
-        let reader = Connection::open(&path)?;
-        reader.pragma_update(None, "query_only", true)?;
+        let reader = open_reader(location, data_dir)?;
         let (committed, _) = broadcast::channel(4096);
         let (jobs, queue) = mpsc::channel(4 * MAX_BATCH);
         let (health_tx, health) = watch::channel(Health::Writing);
@@ -214,7 +226,7 @@ impl Store {
             .name("verigrade-store".into())
             .spawn(move || state.run(queue))
             .map_err(|source| Error::Io {
-                path: path.display().to_string(),
+                path: data_dir.display().to_string(),
                 source,
             })?;
         Ok(Store {
@@ -224,11 +236,36 @@ impl Store {
             committed,
             health,
             counters,
-            database: path,
+            location: location.clone(),
+            data_dir: data_dir.to_path_buf(),
             evidence_dir,
             monitor,
             alarms: alarm_events,
         })
+    }
+
+    /// The read connection, back in session when PostgreSQL went away and returned.
+    fn read(&self) -> Result<std::sync::MutexGuard<'_, Db>> {
+        let db = self.reader.lock().map_err(|_| closed())?;
+        db.reconnect_if_lost()?;
+        Ok(db)
+    }
+
+    /// A connection of its own in a read transaction: a long read (an export) sees the store
+    /// as of one moment and holds up no other query.
+    pub(crate) fn snapshot(&self) -> Result<Db> {
+        let db = open_reader(&self.location, &self.data_dir)?;
+        db.execute_batch(if db.is_postgres() {
+            "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"
+        } else {
+            "BEGIN"
+        })?;
+        Ok(db)
+    }
+
+    /// Where the store's database is.
+    pub fn location(&self) -> &Location {
+        &self.location
     }
 
     /// Whether the store can write; changes when a batch fails after one succeeded, or back.
@@ -254,7 +291,7 @@ impl Store {
     /// Every broken invariant of the stored data, in words (see [`check_invariants`]); empty
     /// when the store is consistent.
     pub fn check_invariants(&self) -> Result<Vec<String>> {
-        let conn = self.reader.lock().map_err(|_| closed())?;
+        let conn = self.read()?;
         check_invariants(&conn, &self.evidence_dir)
     }
 
@@ -271,19 +308,19 @@ impl Store {
 
     /// What `token` is (see [`tokens::check`]).
     pub fn check_token(&self, token: &str) -> Result<tokens::TokenCheck> {
-        let conn = self.reader.lock().map_err(|_| closed())?;
+        let conn = self.read()?;
         tokens::check(&conn, token)
     }
 
     /// What the token with this hash is (see [`tokens::check_hash`]).
     pub fn check_token_hash(&self, token_hash: &str) -> Result<tokens::TokenCheck> {
-        let conn = self.reader.lock().map_err(|_| closed())?;
+        let conn = self.read()?;
         tokens::check_hash(&conn, token_hash)
     }
 
     /// Whether any token was ever created: access is controlled from then on.
     pub fn tokens_exist(&self) -> Result<bool> {
-        let conn = self.reader.lock().map_err(|_| closed())?;
+        let conn = self.read()?;
         tokens::any_exist(&conn)
     }
 
@@ -292,7 +329,7 @@ impl Store {
         &self,
         query: &trail::AuditQuery,
     ) -> Result<Vec<crate::proto::AuditEntry>> {
-        let conn = self.reader.lock().map_err(|_| closed())?;
+        let conn = self.read()?;
         trail::list(&conn, query)
     }
 
@@ -336,7 +373,7 @@ impl Store {
 
     /// A parent and everything under it; `None` when it was never packed.
     pub fn aggregation(&self, parent: &Sscc) -> Result<Option<AggregationResult>> {
-        let conn = self.reader.lock().map_err(|_| closed())?;
+        let conn = self.read()?;
         aggregations::tree(&conn, parent)
     }
 
@@ -431,7 +468,7 @@ pub fn database_path(data_dir: &Path) -> PathBuf {
 
 /// Opens the store in `data_dir` for a local command (`token create`), creating it when
 /// needed; the service may be running on it at the same time.
-pub fn open_local(data_dir: &Path) -> Result<Connection> {
+pub fn open_local(data_dir: &Path) -> Result<Db> {
     std::fs::create_dir_all(data_dir).map_err(|source| Error::Io {
         path: data_dir.display().to_string(),
         source,
@@ -442,7 +479,7 @@ pub fn open_local(data_dir: &Path) -> Result<Connection> {
 }
 
 /// Opens the store in `data_dir` read-only, for verification; it must exist.
-pub fn open_read_only(data_dir: &Path) -> Result<Connection> {
+pub fn open_read_only(data_dir: &Path) -> Result<Db> {
     let path = database_path(data_dir);
     if !path.exists() {
         return Err(Error::NotFound(format!(
@@ -451,9 +488,22 @@ pub fn open_read_only(data_dir: &Path) -> Result<Connection> {
             path.display()
         )));
     }
-    let conn = Connection::open_with_flags(&path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)?;
+    let conn =
+        rusqlite::Connection::open_with_flags(&path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)?;
     conn.busy_timeout(std::time::Duration::from_secs(10))?;
-    Ok(conn)
+    Ok(Db::sqlite(conn))
+}
+
+/// A read connection to the store at `location`.
+fn open_reader(location: &Location, data_dir: &Path) -> Result<Db> {
+    match location {
+        Location::Embedded => {
+            let conn = rusqlite::Connection::open(database_path(data_dir))?;
+            conn.pragma_update(None, "query_only", true)?;
+            Ok(Db::sqlite(conn))
+        }
+        Location::Postgres(url) => Db::postgres(url),
+    }
 }
 
 /// Whether the store in `data_dir` (if there is one) has any token: access is controlled.
@@ -462,10 +512,14 @@ pub fn tokens_exist_in(data_dir: &Path) -> Result<bool> {
     if !path.exists() {
         return Ok(false);
     }
-    let conn = Connection::open_with_flags(&path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)?;
-    let has_table = conn
-        .prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'tokens'")?
-        .exists([])?;
+    let conn = Db::sqlite(rusqlite::Connection::open_with_flags(
+        &path,
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+    )?);
+    let has_table = conn.exists(
+        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'tokens'",
+        sql::params![],
+    )?;
     Ok(has_table && tokens::any_exist(&conn)?)
 }
 

@@ -1,13 +1,13 @@
 //! Reads: one verdict, pages of them, counts and reconciliation. They run on the store's read
 //! connection and never wait for the writer (WAL).
 
+use super::Store;
 use super::serials::{self, Reconciliation};
+use super::sql::{Row, params};
 use super::stats::LineCounts;
-use super::{Store, closed};
 use crate::error::{Error, Result};
 use crate::proto::Verdict;
 use prost::Message;
-use rusqlite::{OptionalExtension, params};
 
 /// Which stored verdicts to list.
 #[derive(Clone, Debug, Default)]
@@ -24,7 +24,7 @@ pub struct Query {
 
 /// A verdict from its `record` and `evidence` columns (the evidence may have been released
 /// since the record was written).
-pub(super) fn row_verdict(row: &rusqlite::Row) -> rusqlite::Result<Result<Verdict>> {
+pub(super) fn row_verdict(row: &Row) -> Result<Result<Verdict>> {
     let record: Vec<u8> = row.get(0)?;
     let evidence: Option<String> = row.get(1)?;
     Ok(Verdict::decode(record.as_slice())
@@ -39,19 +39,18 @@ impl Store {
     /// Reconciliation per line and batch; empty `line_id` or `batch` match every one. A closed
     /// batch shows the counts its signature froze.
     pub fn reconcile(&self, line_id: &str, batch: &str) -> Result<Vec<Reconciliation>> {
-        let conn = self.reader.lock().map_err(|_| closed())?;
+        let conn = self.read()?;
         serials::reconcile(&conn, line_id, batch)
     }
 
     /// One verdict by line and frame.
     pub fn get(&self, line_id: &str, frame_id: &str) -> Result<Option<Verdict>> {
-        let conn = self.reader.lock().map_err(|_| closed())?;
-        conn.query_row(
+        let conn = self.read()?;
+        conn.optional_row(
             "SELECT record, evidence FROM verdicts WHERE line_id = ?1 AND frame_id = ?2",
             params![line_id, frame_id],
             row_verdict,
-        )
-        .optional()?
+        )?
         .transpose()
     }
 
@@ -59,31 +58,26 @@ impl Store {
     /// kept none or the budget has released it.
     pub fn evidence(&self, line_id: &str, frame_id: &str) -> Result<Option<(String, Vec<u8>)>> {
         let file: Option<String> = {
-            let conn = self.reader.lock().map_err(|_| closed())?;
-            conn.query_row(
+            let conn = self.read()?;
+            conn.optional_row(
                 "SELECT evidence FROM verdicts WHERE line_id = ?1 AND frame_id = ?2",
                 params![line_id, frame_id],
                 |r| r.get(0),
-            )
-            .optional()?
+            )?
             .flatten()
         };
         let Some(file) = file else { return Ok(None) };
-        let path = self.evidence_dir.join(&file);
-        match std::fs::read(&path) {
-            Ok(bytes) => Ok(Some((file, bytes))),
-            // Released by the budget between the query and the read.
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(source) => Err(Error::Io {
-                path: path.display().to_string(),
-                source,
-            }),
-        }
+        let bytes = match self.location {
+            // A file: read without holding the read connection.
+            super::Location::Embedded => super::evidence::read_file(&self.evidence_dir, &file)?,
+            super::Location::Postgres(_) => super::evidence::read_row(&*self.read()?, &file)?,
+        };
+        Ok(bytes.map(|bytes| (file, bytes)))
     }
 
     /// Verdicts matching `query`: newest first, or oldest first after `after_sequence`.
     pub fn list(&self, query: &Query) -> Result<Vec<Verdict>> {
-        let conn = self.reader.lock().map_err(|_| closed())?;
+        let conn = self.read()?;
         let order = if query.after_sequence > 0 {
             "ASC"
         } else {
@@ -95,41 +89,45 @@ impl Store {
                AND (?3 = 0 OR seq < ?3) AND seq > ?4
              ORDER BY seq {order} LIMIT ?5"
         );
-        let mut statement = conn.prepare_cached(&sql)?;
-        let rows = statement.query_map(
+        conn.rows(
+            &sql,
             params![
                 query.line_id,
                 query.only_failed,
-                query.before_sequence as i64,
-                query.after_sequence as i64,
-                query.limit as i64
+                query.before_sequence,
+                query.after_sequence,
+                query.limit
             ],
             row_verdict,
-        )?;
-        rows.map(|row| row?).collect()
+        )?
+        .into_iter()
+        .collect()
     }
 
     /// Every line that has sent a frame, by id.
     pub fn lines(&self) -> Result<Vec<String>> {
-        let conn = self.reader.lock().map_err(|_| closed())?;
-        let mut statement =
-            conn.prepare_cached("SELECT line_id FROM line_stats ORDER BY line_id")?;
-        let rows = statement.query_map([], |r| r.get(0))?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
+        let conn = self.read()?;
+        conn.rows(
+            "SELECT line_id FROM line_stats ORDER BY line_id",
+            params![],
+            |r| r.get(0),
+        )
     }
 
     /// Counts for a line, or for every line when `line_id` is empty.
     pub fn counts(&self, line_id: &str) -> Result<LineCounts> {
-        let conn = self.reader.lock().map_err(|_| closed())?;
-        let row = conn.query_row(
-            "SELECT COALESCE(SUM(total), 0), COALESCE(SUM(passed), 0), COALESCE(SUM(no_read), 0),
-                    COALESCE(SUM(duplicates), 0), COALESCE(SUM(grade_a), 0), COALESCE(SUM(grade_b), 0),
-                    COALESCE(SUM(grade_c), 0), COALESCE(SUM(grade_d), 0), COALESCE(SUM(grade_f), 0),
+        let conn = self.read()?;
+        let row = conn.row(
+            "SELECT CAST(COALESCE(SUM(total), 0) AS BIGINT), CAST(COALESCE(SUM(passed), 0) AS BIGINT),
+                    CAST(COALESCE(SUM(no_read), 0) AS BIGINT), CAST(COALESCE(SUM(duplicates), 0) AS BIGINT),
+                    CAST(COALESCE(SUM(grade_a), 0) AS BIGINT), CAST(COALESCE(SUM(grade_b), 0) AS BIGINT),
+                    CAST(COALESCE(SUM(grade_c), 0) AS BIGINT), CAST(COALESCE(SUM(grade_d), 0) AS BIGINT),
+                    CAST(COALESCE(SUM(grade_f), 0) AS BIGINT),
                     COALESCE(SUM(grade_sum), 0.0), COALESCE(MAX(last_seq), 0)
              FROM line_stats WHERE (?1 = '' OR line_id = ?1)",
             params![line_id],
             |r| {
-                let n = |i| r.get::<_, i64>(i).map(|v| v as u64);
+                let n = |i| r.get::<u64>(i);
                 let total = n(0)?;
                 let grade_sum: f64 = r.get(9)?;
                 Ok(LineCounts {
@@ -149,8 +147,9 @@ impl Store {
                 })
             },
         )?;
-        let dropped: i64 = conn.query_row(
-            "SELECT COALESCE(SUM(dropped), 0) FROM gateway_drops WHERE (?1 = '' OR line_id = ?1)",
+        let dropped: i64 = conn.row(
+            "SELECT CAST(COALESCE(SUM(dropped), 0) AS BIGINT) FROM gateway_drops
+             WHERE (?1 = '' OR line_id = ?1)",
             params![line_id],
             |r| r.get(0),
         )?;

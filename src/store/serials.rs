@@ -3,6 +3,7 @@
 //! The rules are plain functions; the SQL only fetches and records.
 
 use super::closures;
+use super::sql::{Db, params};
 use super::trail::{self, Action, Entry, SerialsDigest, record};
 use super::tx::WriteTx;
 use crate::access::Actor;
@@ -10,7 +11,6 @@ use crate::error::Error;
 use crate::error::Result;
 use crate::proto::Verdict;
 use crate::verdict::{Reason, Sighting};
-use rusqlite::{Connection, params};
 
 /// Serials to commission for one line and batch.
 #[derive(Clone, Debug)]
@@ -95,7 +95,7 @@ type Owner = (String, String);
 /// there, returns the sequence of the verdict that carried it first (a duplicate).
 pub fn register_serial(tx: &WriteTx, gtin: &str, serial: &str, seq: i64) -> Result<Option<i64>> {
     let inserted = tx.execute(
-        "INSERT OR IGNORE INTO serials (gtin, serial, seq) VALUES (?1, ?2, ?3)",
+        "INSERT INTO serials (gtin, serial, seq) VALUES (?1, ?2, ?3) ON CONFLICT DO NOTHING",
         params![gtin, serial, seq],
     )?;
     if inserted == 1 {
@@ -212,8 +212,8 @@ pub(super) fn commission_serials(tx: &WriteTx, c: &Commission) -> Result<Commiss
     let mut added = Vec::new();
     for serial in &c.serials {
         let inserted = tx.execute(
-            "INSERT OR IGNORE INTO commissioned (gtin, serial, line_id, batch, audit_seq)
-             VALUES (?1, ?2, ?3, ?4, ?5)",
+            "INSERT INTO commissioned (gtin, serial, line_id, batch, audit_seq)
+             VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT DO NOTHING",
             params![c.gtin, serial, c.line_id, c.batch, audit_seq],
         )?;
         if inserted == 1 {
@@ -238,8 +238,8 @@ pub(super) fn commission_serials(tx: &WriteTx, c: &Commission) -> Result<Commiss
     }
     tx.execute(
         "INSERT INTO commissioning (line_id, batch, commissioned) VALUES (?1, ?2, ?3)
-         ON CONFLICT (line_id, batch) DO UPDATE SET commissioned = commissioned + ?3",
-        params![c.line_id, c.batch, outcome.added as i64],
+         ON CONFLICT (line_id, batch) DO UPDATE SET commissioned = commissioning.commissioned + ?3",
+        params![c.line_id, c.batch, outcome.added],
     )?;
     if !added.is_empty() {
         added.sort_unstable();
@@ -264,8 +264,8 @@ pub(super) fn commission_serials(tx: &WriteTx, c: &Commission) -> Result<Commiss
 }
 
 /// Live counts per line and batch; empty `line_id` or `batch` match every one.
-fn live_counts(conn: &Connection, line_id: &str, batch: &str) -> Result<Vec<Reconciliation>> {
-    let mut statement = conn.prepare_cached(
+fn live_counts(conn: &Db, line_id: &str, batch: &str) -> Result<Vec<Reconciliation>> {
+    let mut batches: Vec<Reconciliation> = conn.rows(
             "SELECT k.line_id, k.batch, COALESCE(c.commissioned, 0), COALESCE(c.verified, 0),
                     COALESCE(b.total, 0), COALESCE(b.passed, 0), COALESCE(b.no_read, 0),
                     COALESCE(b.duplicates, 0), COALESCE(b.not_commissioned, 0)
@@ -275,9 +275,8 @@ fn live_counts(conn: &Connection, line_id: &str, batch: &str) -> Result<Vec<Reco
              LEFT JOIN batch_stats b ON b.line_id = k.line_id AND b.batch = k.batch
              WHERE (?1 = '' OR k.line_id = ?1) AND (?2 = '' OR k.batch = ?2)
              ORDER BY k.line_id, k.batch",
-        )?;
-    let rows = statement.query_map(params![line_id, batch], |r| {
-        let n = |i| r.get::<_, i64>(i).map(|v| v as u64);
+        params![line_id, batch], |r| {
+        let n = |i| r.get::<u64>(i);
         Ok(Reconciliation {
             closure: None,
             line_id: r.get(0)?,
@@ -292,7 +291,6 @@ fn live_counts(conn: &Connection, line_id: &str, batch: &str) -> Result<Vec<Reco
             ..Reconciliation::default()
         })
     })?;
-    let mut batches: Vec<Reconciliation> = rows.collect::<rusqlite::Result<_>>()?;
     for counts in &mut batches {
         (
             counts.aggregated,
@@ -304,11 +302,7 @@ fn live_counts(conn: &Connection, line_id: &str, batch: &str) -> Result<Vec<Reco
 }
 
 /// Reconciliation per line and batch; a closed batch shows the counts its signature froze.
-pub(super) fn reconcile(
-    conn: &Connection,
-    line_id: &str,
-    batch: &str,
-) -> Result<Vec<Reconciliation>> {
+pub(super) fn reconcile(conn: &Db, line_id: &str, batch: &str) -> Result<Vec<Reconciliation>> {
     let mut batches = live_counts(conn, line_id, batch)?;
     for live in &mut batches {
         let Some(closure) = closures::closure(conn, &live.line_id, &live.batch)? else {

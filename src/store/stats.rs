@@ -1,10 +1,10 @@
 //! Running counts per line and per batch, kept in step with the verdicts in the same
 //! transaction, so reading them never scans the verdicts.
 
+use super::sql::params;
 use super::tx::WriteTx;
 use crate::error::Result;
 use crate::proto::Verdict;
-use rusqlite::params;
 
 /// Counts for one line (or all lines).
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -60,8 +60,9 @@ pub(super) fn count_verdict(tx: &WriteTx, verdict: &Verdict, seq: i64) -> Result
         "INSERT INTO batch_stats (line_id, batch, total, passed, no_read, duplicates, not_commissioned)
          VALUES (?1, ?2, 1, ?3, ?4, ?5, ?6)
          ON CONFLICT (line_id, batch) DO UPDATE SET
-           total = total + 1, passed = passed + ?3, no_read = no_read + ?4,
-           duplicates = duplicates + ?5, not_commissioned = not_commissioned + ?6",
+           total = batch_stats.total + 1, passed = batch_stats.passed + ?3,
+           no_read = batch_stats.no_read + ?4, duplicates = batch_stats.duplicates + ?5,
+           not_commissioned = batch_stats.not_commissioned + ?6",
         params![
             verdict.line_id,
             verdict.batch,
@@ -77,9 +78,10 @@ pub(super) fn count_verdict(tx: &WriteTx, verdict: &Verdict, seq: i64) -> Result
             "INSERT INTO line_stats (line_id, total, passed, no_read, duplicates, {grade}, grade_sum, last_seq)
              VALUES (?1, 1, ?2, ?3, ?4, 1, ?5, ?6)
              ON CONFLICT (line_id) DO UPDATE SET
-               total = total + 1, passed = passed + ?2, no_read = no_read + ?3,
-               duplicates = duplicates + ?4, {grade} = {grade} + 1,
-               grade_sum = grade_sum + ?5, last_seq = ?6"
+               total = line_stats.total + 1, passed = line_stats.passed + ?2,
+               no_read = line_stats.no_read + ?3, duplicates = line_stats.duplicates + ?4,
+               {grade} = line_stats.{grade} + 1, grade_sum = line_stats.grade_sum + ?5,
+               last_seq = ?6"
         ),
         params![
             verdict.line_id,
@@ -93,7 +95,7 @@ pub(super) fn count_verdict(tx: &WriteTx, verdict: &Verdict, seq: i64) -> Result
     if verdict.frames_dropped_before > 0 {
         tx.execute(
             "INSERT INTO gateway_drops (line_id, dropped) VALUES (?1, ?2)
-             ON CONFLICT (line_id) DO UPDATE SET dropped = dropped + ?2",
+             ON CONFLICT (line_id) DO UPDATE SET dropped = gateway_drops.dropped + ?2",
             params![verdict.line_id, verdict.frames_dropped_before as i64],
         )?;
     }

@@ -3,18 +3,18 @@
 
 use super::digest::{self, Digest};
 use super::now_ms;
+use super::sql::{Db, Row, params};
 use super::trail::{self, Action, Entry, record};
 use super::tx::WriteTx;
 use crate::access::{Actor, Role};
 use crate::error::{Error, Result};
 use rand::Rng;
-use rusqlite::{Connection, OptionalExtension, params};
 
 pub(super) const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS tokens (
     id INTEGER PRIMARY KEY,
     hash TEXT NOT NULL UNIQUE,
-    user TEXT NOT NULL,
+    \"user\" TEXT NOT NULL,
     role TEXT NOT NULL,
     created_ms INTEGER NOT NULL,
     revoked_ms INTEGER,
@@ -58,7 +58,7 @@ pub fn hash(token: &str) -> String {
     Digest::new().text(token).hex()
 }
 
-fn row_token(row: &rusqlite::Row) -> rusqlite::Result<TokenInfo> {
+fn row_token(row: &Row) -> Result<TokenInfo> {
     Ok(TokenInfo {
         id: row.get(0)?,
         user: row.get(1)?,
@@ -69,7 +69,7 @@ fn row_token(row: &rusqlite::Row) -> rusqlite::Result<TokenInfo> {
     })
 }
 
-const COLUMNS: &str = "id, user, role, created_ms, revoked_ms, revoked_by";
+const COLUMNS: &str = "id, \"user\", role, created_ms, revoked_ms, revoked_by";
 
 /// The digest of a token's row, as its audit entries record it.
 fn row_digest(tx: &WriteTx, id: i64) -> Result<String> {
@@ -81,7 +81,7 @@ fn row_digest(tx: &WriteTx, id: i64) -> Result<String> {
 }
 
 /// Creates a token for `user` with `role`; returns its id and the token, which is not stored.
-pub fn create(conn: &Connection, user: &str, role: Role, actor: &Actor) -> Result<(i64, String)> {
+pub fn create(conn: &Db, user: &str, role: Role, actor: &Actor) -> Result<(i64, String)> {
     if user.trim().is_empty() || user.chars().any(char::is_control) {
         return Err(Error::InvalidId {
             field: "user",
@@ -93,7 +93,8 @@ pub fn create(conn: &Connection, user: &str, role: Role, actor: &Actor) -> Resul
     let token = format!("{PREFIX}{}", digest::hex(&secret));
     let tx = WriteTx::begin(conn)?;
     tx.execute(
-        "INSERT INTO tokens (hash, user, role, created_ms) VALUES (?1, ?2, ?3, ?4)",
+        "INSERT INTO tokens (id, hash, \"user\", role, created_ms)
+         VALUES ((SELECT COALESCE(MAX(id), 0) + 1 FROM tokens), ?1, ?2, ?3, ?4)",
         params![hash(&token), user, role.name(), now_ms()],
     )?;
     let id: i64 = tx.row(
@@ -110,14 +111,16 @@ pub fn create(conn: &Connection, user: &str, role: Role, actor: &Actor) -> Resul
 }
 
 /// Every token, oldest first.
-pub fn list(conn: &Connection) -> Result<Vec<TokenInfo>> {
-    let mut statement = conn.prepare(&format!("SELECT {COLUMNS} FROM tokens ORDER BY id"))?;
-    let rows = statement.query_map([], row_token)?;
-    Ok(rows.collect::<rusqlite::Result<_>>()?)
+pub fn list(conn: &Db) -> Result<Vec<TokenInfo>> {
+    conn.rows(
+        &format!("SELECT {COLUMNS} FROM tokens ORDER BY id"),
+        params![],
+        row_token,
+    )
 }
 
 /// Revokes token `id`: from now on it is refused.
-pub fn revoke(conn: &Connection, id: i64, actor: &Actor, reason: &str) -> Result<TokenInfo> {
+pub fn revoke(conn: &Db, id: i64, actor: &Actor, reason: &str) -> Result<TokenInfo> {
     let tx = WriteTx::begin(conn)?;
     let found = tx.optional_row(
         &format!("SELECT {COLUMNS} FROM tokens WHERE id = ?1"),
@@ -152,16 +155,17 @@ pub fn revoke(conn: &Connection, id: i64, actor: &Actor, reason: &str) -> Result
 
 /// What `token` is. Any token ever created, revoked ones too, puts access under control:
 /// revoking the last token does not open the service.
-pub fn check(conn: &Connection, token: &str) -> Result<TokenCheck> {
+pub fn check(conn: &Db, token: &str) -> Result<TokenCheck> {
     check_hash(conn, &hash(token))
 }
 
 /// What the token with this [`hash`] is.
-pub fn check_hash(conn: &Connection, token_hash: &str) -> Result<TokenCheck> {
-    let found = conn
-        .prepare_cached(&format!("SELECT {COLUMNS} FROM tokens WHERE hash = ?1"))?
-        .query_row(params![token_hash], row_token)
-        .optional()?;
+pub fn check_hash(conn: &Db, token_hash: &str) -> Result<TokenCheck> {
+    let found = conn.optional_row(
+        &format!("SELECT {COLUMNS} FROM tokens WHERE hash = ?1"),
+        params![token_hash],
+        row_token,
+    )?;
     Ok(match found {
         Some(info) if info.revoked_ms.is_some() => TokenCheck::Revoked {
             id: info.id,
@@ -180,8 +184,6 @@ pub fn check_hash(conn: &Connection, token_hash: &str) -> Result<TokenCheck> {
 }
 
 /// Whether any token was ever created.
-pub fn any_exist(conn: &Connection) -> Result<bool> {
-    Ok(conn
-        .prepare_cached("SELECT 1 FROM tokens LIMIT 1")?
-        .exists([])?)
+pub fn any_exist(conn: &Db) -> Result<bool> {
+    conn.exists("SELECT 1 FROM tokens LIMIT 1", params![])
 }

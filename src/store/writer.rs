@@ -7,6 +7,7 @@ use super::closures::{self, Closure};
 use super::evidence;
 use super::queries::row_verdict;
 use super::serials::{self, Commission, Commissioned};
+use super::sql::{Db, params};
 use super::stats;
 use super::trail::{self, Action, Entry, record};
 use super::tx::WriteTx;
@@ -16,7 +17,6 @@ use crate::control::{Change, FrozenLimits, Monitor};
 use crate::error::{Error, Result};
 use crate::proto::{AggregationResult, Alarm, Verdict};
 use prost::Message;
-use rusqlite::{Connection, params};
 use std::io::Write;
 use std::path::PathBuf;
 use std::sync::atomic::Ordering;
@@ -84,7 +84,7 @@ const HEAD_EVERY: Duration = Duration::from_secs(1);
 const PROBE_HEADROOM: usize = 1 << 20;
 
 pub(super) struct Writer {
-    pub(super) conn: Connection,
+    pub(super) conn: Db,
     /// Where the audit trail's committed head is recorded ([`trail::save_head`]).
     pub(super) data_dir: PathBuf,
     /// When the head was last recorded.
@@ -249,7 +249,9 @@ impl Writer {
         self.store_changes();
         self.head_saved = None;
         self.save_head();
-        let _ = self.conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE);");
+        if let Some(sqlite) = self.conn.sqlite_connection() {
+            let _ = sqlite.execute_batch("PRAGMA wal_checkpoint(TRUNCATE);");
+        }
     }
 
     /// Commits one batch and answers each of its jobs: all with what was stored, or, when any
@@ -321,6 +323,8 @@ impl Writer {
         let changes = self.write_changes(&tx)?;
         let mut answers = Vec::with_capacity(jobs.len());
         let mut released = Vec::new();
+        // Frames moved into the database (PostgreSQL): their staged files go after the commit.
+        let mut staged = Vec::new();
         let mut evidence_added = false;
         for job in jobs {
             match job {
@@ -329,7 +333,11 @@ impl Writer {
                     let (verdict, stored) = store_one(&tx, pending, stopped)?;
                     let new = match stored {
                         Stored::New => {
-                            evidence_added |= pending.evidence.is_some();
+                            if let Some(kept) = &pending.evidence {
+                                evidence::keep(&tx, &self.evidence_dir, &kept.file_name)?;
+                                staged.push(kept.file_name.clone());
+                                evidence_added = true;
+                            }
                             true
                         }
                         Stored::Before => {
@@ -382,6 +390,8 @@ impl Writer {
                 }
                 Job::AggregationEvidence(event, evidence, _) => {
                     aggregations::attach_evidence(&tx, *event, evidence)?;
+                    evidence::keep(&tx, &self.evidence_dir, &evidence.file_name)?;
+                    staged.push(evidence.file_name.clone());
                     evidence_added = true;
                     answers.push(Written::Probe);
                 }
@@ -396,7 +406,8 @@ impl Writer {
                 Job::Probe(_) => {
                     self.check_room()?;
                     tx.execute(
-                        "INSERT OR REPLACE INTO writable (id, checked_ms) VALUES (1, ?1)",
+                        "INSERT INTO writable (id, checked_ms) VALUES (1, ?1)
+                         ON CONFLICT (id) DO UPDATE SET checked_ms = excluded.checked_ms",
                         params![now_ms()],
                     )?;
                     answers.push(Written::Probe);
@@ -405,6 +416,9 @@ impl Writer {
         }
         if evidence_added {
             released.extend(evidence::enforce_budget(&tx, self.evidence_budget)?);
+        }
+        if tx.connection().is_postgres() {
+            released.extend(staged);
         }
         tx.commit()?;
         Ok(Committed {
@@ -562,9 +576,11 @@ fn store_one(tx: &WriteTx, pending: &Pending, line_stopped: bool) -> Result<(Ver
             return Ok((existing?, Stored::Before));
         }
     }
-    let seq: i64 = tx.row("SELECT COALESCE(MAX(seq), 0) + 1 FROM verdicts", [], |r| {
-        r.get(0)
-    })?;
+    let seq: i64 = tx.row(
+        "SELECT COALESCE(MAX(seq), 0) + 1 FROM verdicts",
+        params![],
+        |r| r.get(0),
+    )?;
     if verdict.frame_id.is_empty() {
         verdict.frame_id = format!("auto-{seq}");
     }
@@ -637,36 +653,56 @@ fn frozen_entry(freeze: &Freeze, frozen: &[FrozenLimits]) -> Entry {
 mod tests {
     use super::*;
     use crate::access::Actor;
-    use crate::store::{Evidence, check_invariants, open_database};
+    use crate::store::test_database::TestDatabase;
+    use crate::store::{Evidence, check_invariants, open_database, open_postgres};
 
     const GTIN: &str = "09506000134352";
     /// Evidence files are 100 bytes; the budget keeps one.
     const EVIDENCE_BYTES: usize = 100;
     const BUDGET: u64 = 150;
 
-    /// A data folder of its own, removed afterwards.
-    struct Scratch(PathBuf);
+    /// Which database a test runs on.
+    #[derive(Clone, Copy, Debug)]
+    enum Backend {
+        Sqlite,
+        Postgres,
+    }
+
+    /// A data folder of its own, and on PostgreSQL a database of its own, removed afterwards.
+    struct Scratch {
+        dir: PathBuf,
+        database: Option<TestDatabase>,
+    }
 
     impl Scratch {
-        fn new(name: &str) -> Scratch {
-            let dir = std::env::temp_dir()
-                .join(format!("verigrade-writer-{name}-{}", std::process::id()));
+        /// `None` when the backend is not available here (PostgreSQL without a test server).
+        fn new(name: &str, backend: Backend) -> Option<Scratch> {
+            let name = format!("writer-{backend:?}-{name}");
+            let database = match backend {
+                Backend::Sqlite => None,
+                Backend::Postgres => Some(TestDatabase::create(&name)?),
+            };
+            let dir = std::env::temp_dir().join(format!("verigrade-{name}-{}", std::process::id()));
             let _ = std::fs::remove_dir_all(&dir);
             std::fs::create_dir_all(dir.join("evidence")).unwrap();
-            Scratch(dir)
+            Some(Scratch { dir, database })
         }
 
         fn writer(&self) -> Writer {
+            let conn = match &self.database {
+                None => open_database(&self.dir.join("verdicts.sqlite"), 1 << 20).unwrap(),
+                Some(database) => open_postgres(&database.url).unwrap(),
+            };
             Writer {
-                conn: open_database(&self.0.join("verdicts.sqlite"), 1 << 20).unwrap(),
-                data_dir: self.0.clone(),
+                conn,
+                data_dir: self.dir.clone(),
                 head_saved: None,
-                evidence_dir: self.0.join("evidence"),
+                evidence_dir: self.dir.join("evidence"),
                 evidence_budget: BUDGET,
                 committed: broadcast::channel(64).0,
                 health: watch::channel(Health::Writing).0,
                 counters: Arc::default(),
-                probe_file: self.0.join("writable.probe"),
+                probe_file: self.dir.join("writable.probe"),
                 fail_at: None,
                 control: Control {
                     monitor: Arc::default(),
@@ -681,7 +717,7 @@ mod tests {
 
     impl Drop for Scratch {
         fn drop(&mut self) {
-            let _ = std::fs::remove_dir_all(&self.0);
+            let _ = std::fs::remove_dir_all(&self.dir);
         }
     }
 
@@ -831,40 +867,28 @@ mod tests {
             "batch_stats",
             "line_stats",
         ] {
-            let mut statement = conn
-                .prepare(&format!("SELECT * FROM {table} ORDER BY 1, 2"))
+            let rows = conn
+                .all_rows(&format!("SELECT * FROM {table} ORDER BY 1, 2"), params![])
                 .unwrap();
-            let columns = statement.column_count();
-            let rows = statement
-                .query_map([], |r| {
-                    (0..columns)
-                        .map(|i| r.get::<_, rusqlite::types::Value>(i))
-                        .collect::<rusqlite::Result<Vec<_>>>()
-                })
-                .unwrap();
-            out.extend(rows.map(|row| format!("{table} {:?}", row.unwrap())));
+            out.extend(rows.iter().map(|row| format!("{table} {:?}", row.values())));
         }
-        let mut statement = conn
-            .prepare("SELECT record, evidence, evidence_bytes FROM verdicts ORDER BY seq")
+        let rows = conn
+            .rows(
+                "SELECT record, evidence, evidence_bytes FROM verdicts ORDER BY seq",
+                params![],
+                |r| {
+                    let bytes: i64 = r.get(2)?;
+                    Ok((row_verdict(r)?, bytes))
+                },
+            )
             .unwrap();
-        let rows = statement
-            .query_map([], |r| {
-                let bytes: i64 = r.get(2)?;
-                Ok((row_verdict(r)?, bytes))
-            })
-            .unwrap();
-        for row in rows {
-            let (verdict, bytes) = row.unwrap();
+        for (verdict, bytes) in rows {
             let mut verdict = verdict.unwrap();
             verdict.stored_unix_ms = 0;
             out.push(format!("verdict {verdict:?} evidence bytes {bytes}"));
         }
-        let mut files: Vec<String> = std::fs::read_dir(&writer.evidence_dir)
-            .unwrap()
-            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-            .collect();
-        files.sort();
-        out.extend(files.into_iter().map(|f| format!("file {f}")));
+        let kept = evidence::kept(&writer.conn, &writer.evidence_dir).unwrap();
+        out.extend(kept.into_iter().map(|f| format!("file {f}")));
         out
     }
 
@@ -873,8 +897,8 @@ mod tests {
     }
 
     /// The two batches without a fault, and what they must store.
-    fn reference() -> Vec<String> {
-        let scratch = Scratch::new("reference");
+    fn reference(backend: Backend) -> Vec<String> {
+        let scratch = Scratch::new("reference", backend).expect("the backend is here");
         let mut writer = scratch.writer();
         for answer in run_batch(&mut writer, first_batch()) {
             answer.unwrap();
@@ -913,11 +937,22 @@ mod tests {
 
     #[test]
     fn a_fault_at_any_statement_of_a_batch_stores_none_of_it_and_answers_all_of_it() {
-        let reference = reference();
+        all_or_nothing(Backend::Sqlite);
+    }
+
+    #[test]
+    fn on_postgres_a_fault_at_any_statement_of_a_batch_stores_none_of_it_and_answers_all_of_it() {
+        if Scratch::new("probe", Backend::Postgres).is_some() {
+            all_or_nothing(Backend::Postgres);
+        }
+    }
+
+    fn all_or_nothing(backend: Backend) {
+        let reference = reference(backend);
         let mut faults = 0;
         for fail_at in 0.. {
             assert!(fail_at < 1000, "the batch never completed");
-            let scratch = Scratch::new(&format!("fault-{fail_at}"));
+            let scratch = Scratch::new(&format!("fault-{fail_at}"), backend).unwrap();
             let mut writer = scratch.writer();
             for answer in run_batch(&mut writer, first_batch()) {
                 answer.unwrap();
@@ -955,7 +990,9 @@ mod tests {
             assert_eq!(dump(&writer), reference, "retry after a fault at {fail_at}");
             assert_eq!(consistent(&writer), Vec::<String>::new());
         }
-        eprintln!("a fault at each of {faults} statements: every time, all or nothing");
+        eprintln!(
+            "{backend:?}: a fault at each of {faults} statements: every time, all or nothing"
+        );
         assert!(faults > 30, "only {faults} statements in the batch");
     }
 }

@@ -227,7 +227,7 @@ fn stop(server: Process) {
 /// evidence files no verdict names, and hide them), then its audit trail: a kill, a full disk
 /// or a refused batch must leave no record the trail does not match.
 fn audit_as_left(data: &Path) -> Vec<String> {
-    let conn = rusqlite::Connection::open(data.join("verdicts.sqlite")).unwrap();
+    let conn = verigrade::store::open_read_only(data).unwrap();
     let mut problems = verigrade::store::check_invariants(&conn, &data.join("evidence")).unwrap();
     problems.extend(verigrade::store::verify_trail(data).unwrap().problems);
     problems

@@ -6,7 +6,8 @@
 //!
 //! Entries are appended inside the transaction that changes the record, by whoever writes it:
 //! the service's writer thread, or a local command (`token create`) while the service runs.
-//! Writers take SQLite's write lock as their transaction begins, so the chain stays one line.
+//! Writers take the database's write lock as their transaction begins (SQLite's, or on
+//! PostgreSQL an advisory lock every node takes), so the chain stays one line.
 
 mod verify;
 
@@ -14,18 +15,19 @@ pub use verify::{Verification, verify};
 
 use super::digest::Digest;
 use super::now_ms;
+use super::sql::{Db, Row, Value, params};
 use super::tx::WriteTx;
 use crate::access::Actor;
 use crate::error::{Error, Result};
 use crate::proto::AuditEntry;
-use rusqlite::{Connection, OptionalExtension, params};
+use std::ops::ControlFlow;
 use std::path::Path;
 
 pub(super) const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS audit (
     seq INTEGER PRIMARY KEY,
     at_ms INTEGER NOT NULL,
-    user TEXT NOT NULL,
+    \"user\" TEXT NOT NULL,
     role TEXT NOT NULL,
     action TEXT NOT NULL,
     record TEXT NOT NULL,
@@ -230,20 +232,18 @@ impl Fields<'_> {
 }
 
 /// The newest entry's sequence and hash.
-pub fn head(conn: &Connection) -> Result<Option<(i64, String)>> {
-    Ok(conn
-        .query_row(
-            "SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1",
-            [],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )
-        .optional()?)
+pub fn head(conn: &Db) -> Result<Option<(i64, String)>> {
+    conn.optional_row(
+        "SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1",
+        params![],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )
 }
 
 fn head_in(tx: &WriteTx) -> Result<Option<(i64, String)>> {
     tx.optional_row(
         "SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1",
-        [],
+        params![],
         |r| Ok((r.get(0)?, r.get(1)?)),
     )
 }
@@ -270,7 +270,7 @@ pub fn append(tx: &WriteTx, entry: &Entry) -> Result<i64> {
     };
     let hash = fields.hash();
     tx.execute(
-        "INSERT INTO audit (seq, at_ms, user, role, action, record, before, after, reason,
+        "INSERT INTO audit (seq, at_ms, \"user\", role, action, record, before, after, reason,
                             prev_hash, hash)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
         params![
@@ -293,7 +293,7 @@ pub fn append(tx: &WriteTx, entry: &Entry) -> Result<i64> {
 /// Records the committed head in `data_dir`'s [`HEAD_FILE`] (written aside, then renamed into
 /// place, so it is always whole). Losing the last update in a crash leaves an older head,
 /// which is still true of the chain.
-pub fn save_head(conn: &Connection, data_dir: &Path) -> Result<()> {
+pub fn save_head(conn: &Db, data_dir: &Path) -> Result<()> {
     let Some((seq, hash)) = head(conn)? else {
         return Ok(());
     };
@@ -344,24 +344,22 @@ pub struct AuditQuery {
 }
 
 /// Entries matching `query`, oldest first.
-pub fn list(conn: &Connection, query: &AuditQuery) -> Result<Vec<AuditEntry>> {
-    let mut statement = conn.prepare_cached(
-        "SELECT seq, at_ms, user, role, action, record, before, after, reason, prev_hash, hash
+pub fn list(conn: &Db, query: &AuditQuery) -> Result<Vec<AuditEntry>> {
+    conn.rows(
+        "SELECT seq, at_ms, \"user\", role, action, record, before, after, reason, prev_hash, hash
          FROM audit
-         WHERE seq > ?1 AND at_ms >= ?2 AND (?3 = '' OR user = ?3) AND (?4 = '' OR action = ?4)
+         WHERE seq > ?1 AND at_ms >= ?2 AND (?3 = '' OR \"user\" = ?3) AND (?4 = '' OR action = ?4)
          ORDER BY seq LIMIT ?5",
-    )?;
-    let rows = statement.query_map(
         params![
             query.after_seq,
             query.since_ms,
             query.user,
             query.action,
-            i64::try_from(query.limit).unwrap_or(i64::MAX)
+            query.limit
         ],
         |r| {
             Ok(AuditEntry {
-                sequence: r.get::<_, i64>(0)? as u64,
+                sequence: r.get::<u64>(0)?,
                 unix_ms: r.get(1)?,
                 user: r.get(2)?,
                 role: r.get(3)?,
@@ -374,8 +372,7 @@ pub fn list(conn: &Connection, query: &AuditQuery) -> Result<Vec<AuditEntry>> {
                 hash: r.get(10)?,
             })
         },
-    )?;
-    Ok(rows.collect::<rusqlite::Result<_>>()?)
+    )
 }
 
 /// The digest a `verdict.stored` entry records: every column of the verdict but its evidence
@@ -394,7 +391,7 @@ pub fn verdict_digest(
         .text(frame_id)
         .integer(stored_ms)
         .integer(i64::from(pass))
-        .value(rusqlite::types::ValueRef::Blob(record))
+        .blob(record)
         .hex()
 }
 
@@ -402,12 +399,14 @@ pub fn verdict_digest(
 pub const VERDICT_COLUMNS: &str = "seq, line_id, frame_id, stored_ms, pass, record";
 
 /// [`verdict_digest`] of a row selected with [`VERDICT_COLUMNS`] first.
-pub fn verdict_row_digest(row: &rusqlite::Row) -> rusqlite::Result<String> {
-    let record = row.get_ref(5)?.as_blob()?;
+pub fn verdict_row_digest(row: &Row) -> Result<String> {
+    let Some(Value::Blob(record)) = row.value(5) else {
+        return Err(Error::Store("a verdict row has no record".into()));
+    };
     Ok(verdict_digest(
         row.get(0)?,
-        row.get_ref(1)?.as_str()?,
-        row.get_ref(2)?.as_str()?,
+        &row.get::<String>(1)?,
+        &row.get::<String>(2)?,
         row.get(3)?,
         row.get(4)?,
         record,
@@ -430,12 +429,12 @@ impl SerialsDigest {
     }
 
     /// Adds a row selected as `gtin, serial, line_id, batch`.
-    pub fn add_row(&mut self, row: &rusqlite::Row) -> rusqlite::Result<()> {
+    pub fn add_row(&mut self, row: &Row) -> Result<()> {
         self.add(
-            row.get_ref(0)?.as_str()?,
-            row.get_ref(1)?.as_str()?,
-            row.get_ref(2)?.as_str()?,
-            row.get_ref(3)?.as_str()?,
+            &row.get::<String>(0)?,
+            &row.get::<String>(1)?,
+            &row.get::<String>(2)?,
+            &row.get::<String>(3)?,
         );
         Ok(())
     }
@@ -458,38 +457,40 @@ pub struct Predating {
 }
 
 /// Digest of the verdicts up to `through`, as [`Predating`] records it.
-fn predating_verdicts(conn: &Connection, through: i64) -> Result<String> {
+fn predating_verdicts(conn: &Db, through: i64) -> Result<String> {
     let mut digest = Digest::new();
-    let mut statement = conn.prepare(&format!(
-        "SELECT {VERDICT_COLUMNS} FROM verdicts WHERE seq <= ?1 ORDER BY seq"
-    ))?;
-    let mut rows = statement.query(params![through])?;
-    while let Some(row) = rows.next()? {
-        digest.text(&verdict_row_digest(row)?);
-    }
+    conn.each_row(
+        &format!("SELECT {VERDICT_COLUMNS} FROM verdicts WHERE seq <= ?1 ORDER BY seq"),
+        params![through],
+        |row| {
+            digest.text(&verdict_row_digest(row)?);
+            Ok(ControlFlow::Continue(()))
+        },
+    )?;
     Ok(digest.hex())
 }
 
 /// Digest and count of the serials commissioned before the trail began.
-fn predating_serials(conn: &Connection) -> Result<(SerialsDigest, u64)> {
+fn predating_serials(conn: &Db) -> Result<(SerialsDigest, u64)> {
     let mut digest = SerialsDigest::default();
     let mut count = 0;
-    let mut statement = conn.prepare(
+    conn.each_row(
         "SELECT gtin, serial, line_id, batch FROM commissioned WHERE audit_seq IS NULL
          ORDER BY gtin, serial",
+        params![],
+        |row| {
+            digest.add_row(row)?;
+            count += 1;
+            Ok(ControlFlow::Continue(()))
+        },
     )?;
-    let mut rows = statement.query([])?;
-    while let Some(row) = rows.next()? {
-        digest.add_row(row)?;
-        count += 1;
-    }
     Ok((digest, count))
 }
 
 /// Starts the trail on a store that has none. A store made before the trail existed gets a
 /// `trail.begun` entry with digests of what it already holds (and an entry per alarm), so
 /// those records are covered too.
-pub(super) fn begin(conn: &Connection) -> Result<()> {
+pub(super) fn begin(conn: &Db) -> Result<()> {
     if head(conn)?.is_some() {
         return Ok(());
     }
@@ -497,12 +498,14 @@ pub(super) fn begin(conn: &Connection) -> Result<()> {
     if head_in(&tx)?.is_some() {
         return Ok(());
     }
-    let through: i64 = tx.row("SELECT COALESCE(MAX(seq), 0) FROM verdicts", [], |r| {
-        r.get(0)
-    })?;
+    let through: i64 = tx.row(
+        "SELECT COALESCE(MAX(seq), 0) FROM verdicts",
+        params![],
+        |r| r.get(0),
+    )?;
     let alarms: Vec<i64> = tx.rows_until(
         "SELECT id FROM alarms ORDER BY id",
-        [],
+        params![],
         |r| r.get(0),
         |_| false,
     )?;

@@ -4,10 +4,11 @@ use super::{Action, Fields, GENESIS, Predating, SerialsDigest, record, verdict_r
 use crate::error::Result;
 use crate::proto::Verdict;
 use crate::store::digest::{self, Digest};
+use crate::store::sql::{Db, Value, params};
 use crate::store::{aggregations, closures};
 use prost::Message;
-use rusqlite::{Connection, OptionalExtension};
 use std::collections::{HashMap, HashSet};
+use std::ops::ControlFlow::Continue;
 
 /// What a verification found.
 #[derive(Debug, Default)]
@@ -39,7 +40,7 @@ struct Covered {
 
 /// Verifies the chain in `conn` and the records it covers; `saved_head` is the head last
 /// recorded beside the store, which the chain must still hold.
-pub fn verify(conn: &Connection, saved_head: Option<(i64, String)>) -> Result<Verification> {
+pub fn verify(conn: &Db, saved_head: Option<(i64, String)>) -> Result<Verification> {
     let mut found = Verification::default();
     let covered = walk_chain(conn, &mut found)?;
     if let Some((seq, hash)) = saved_head {
@@ -52,16 +53,20 @@ pub fn verify(conn: &Connection, saved_head: Option<(i64, String)>) -> Result<Ve
     Ok(found)
 }
 
-fn walk_chain(conn: &Connection, found: &mut Verification) -> Result<Covered> {
+fn walk_chain(conn: &Db, found: &mut Verification) -> Result<Covered> {
     let mut covered = Covered::default();
-    let mut statement = conn.prepare(
-        "SELECT seq, at_ms, user, role, action, record, before, after, reason, prev_hash, hash
-         FROM audit ORDER BY seq",
-    )?;
-    let mut rows = statement.query([])?;
     let mut previous: (i64, String) = (0, GENESIS.to_string());
-    while let Some(row) = rows.next()? {
-        let text = |i| row.get_ref(i).and_then(|v| v.as_str().map_err(Into::into));
+    conn.each_row(
+        "SELECT seq, at_ms, \"user\", role, action, record, before, after, reason, prev_hash, hash
+         FROM audit ORDER BY seq",
+        params![],
+        |row| {
+        let text = |i| match row.value(i) {
+            Some(Value::Text(text)) => Ok(text.as_str()),
+            other => Err(crate::error::Error::Store(format!(
+                "audit column {i} holds {other:?}, not text"
+            ))),
+        };
         let fields = Fields {
             seq: row.get(0)?,
             at_ms: row.get(1)?,
@@ -97,7 +102,9 @@ fn walk_chain(conn: &Connection, found: &mut Verification) -> Result<Covered> {
         cover(&mut covered, &fields, found)?;
         previous = (seq, hash.to_string());
         found.entries += 1;
-    }
+        Ok(Continue(()))
+        },
+    )?;
     found.head = (previous.0 > 0).then_some(previous);
     Ok(covered)
 }
@@ -158,10 +165,11 @@ fn cover(covered: &mut Covered, fields: &Fields, found: &mut Verification) -> Re
 }
 
 /// The head recorded beside the store must still be in the chain, unchanged.
-fn check_saved_head(conn: &Connection, seq: i64, hash: &str, last: i64) -> Result<Vec<String>> {
-    let stored: Option<String> = conn
-        .query_row("SELECT hash FROM audit WHERE seq = ?1", [seq], |r| r.get(0))
-        .optional()?;
+fn check_saved_head(conn: &Db, seq: i64, hash: &str, last: i64) -> Result<Vec<String>> {
+    let stored: Option<String> =
+        conn.optional_row("SELECT hash FROM audit WHERE seq = ?1", params![seq], |r| {
+            r.get(0)
+        })?;
     Ok(match stored {
         None => vec![format!(
             "entry {seq}: missing, the chain ends at entry {last} but entry {seq} was committed \
@@ -175,24 +183,24 @@ fn check_saved_head(conn: &Connection, seq: i64, hash: &str, last: i64) -> Resul
 }
 
 /// Every record against what the chain recorded of it.
-fn check_records(
-    conn: &Connection,
-    mut covered: Covered,
-    problems: &mut Vec<String>,
-) -> Result<()> {
+fn check_records(conn: &Db, mut covered: Covered, problems: &mut Vec<String>) -> Result<()> {
     check_verdicts(conn, &mut covered, problems)?;
     for (table, key_name) in [("alarms", "alarm"), ("tokens", "token")] {
-        let mut statement = conn.prepare(&format!("SELECT * FROM {table} ORDER BY id"))?;
-        let mut rows = statement.query([])?;
-        while let Some(row) = rows.next()? {
-            let id: i64 = row.get("id")?;
-            let name = if key_name == "alarm" {
-                record::alarm(id)
-            } else {
-                record::token(id)
-            };
-            compare(&mut covered.latest, &name, &digest::of_row(row)?, problems);
-        }
+        // `id` is each table's first column.
+        conn.each_row(
+            &format!("SELECT * FROM {table} ORDER BY id"),
+            params![],
+            |row| {
+                let id: i64 = row.get(0)?;
+                let name = if key_name == "alarm" {
+                    record::alarm(id)
+                } else {
+                    record::token(id)
+                };
+                compare(&mut covered.latest, &name, &digest::of_row(row)?, problems);
+                Ok(Continue(()))
+            },
+        )?;
     }
     check_aggregation(conn, &mut covered.aggregation_events, problems)?;
     let closures = closures::all(conn)?;
@@ -233,19 +241,22 @@ fn check_records(
 /// Every aggregation event against its entry, and the parent each child is in against the
 /// events replayed.
 fn check_aggregation(
-    conn: &Connection,
+    conn: &Db,
     entries: &mut HashMap<String, Recorded>,
     problems: &mut Vec<String>,
 ) -> Result<()> {
-    let mut statement = conn.prepare(&format!(
-        "SELECT {} FROM aggregation_events ORDER BY seq",
-        aggregations::EVENT_COLUMNS
-    ))?;
-    let mut rows = statement.query([])?;
-    while let Some(row) = rows.next()? {
-        let name = record::aggregation_event(row.get(0)?);
-        compare(entries, &name, &digest::of_row(row)?, problems);
-    }
+    conn.each_row(
+        &format!(
+            "SELECT {} FROM aggregation_events ORDER BY seq",
+            aggregations::EVENT_COLUMNS
+        ),
+        params![],
+        |row| {
+            let name = record::aggregation_event(row.get(0)?);
+            compare(entries, &name, &digest::of_row(row)?, problems);
+            Ok(Continue(()))
+        },
+    )?;
     let mut gone: Vec<_> = entries.drain().collect();
     gone.sort_by_key(|(_, (seq, _))| *seq);
     for (name, (seq, _)) in gone {
@@ -275,22 +286,19 @@ fn compare(
     }
 }
 
-fn check_verdicts(
-    conn: &Connection,
-    covered: &mut Covered,
-    problems: &mut Vec<String>,
-) -> Result<()> {
+fn check_verdicts(conn: &Db, covered: &mut Covered, problems: &mut Vec<String>) -> Result<()> {
     let through = covered
         .predating
         .as_ref()
         .map_or(0, |(_, p)| p.verdicts_through);
     let mut predating = Digest::new();
-    let mut statement = conn.prepare(&format!(
-        "SELECT {}, evidence FROM verdicts ORDER BY seq",
-        super::VERDICT_COLUMNS
-    ))?;
-    let mut rows = statement.query([])?;
-    while let Some(row) = rows.next()? {
+    conn.each_row(
+        &format!(
+            "SELECT {}, evidence FROM verdicts ORDER BY seq",
+            super::VERDICT_COLUMNS
+        ),
+        params![],
+        |row| {
         let seq: i64 = row.get(0)?;
         let digest = verdict_row_digest(row)?;
         let name = record::verdict(seq);
@@ -311,17 +319,21 @@ fn check_verdicts(
         }
         let evidence: Option<String> = row.get(6)?;
         if evidence.is_none() && !covered.evidence_deleted.contains(&name) {
-            let recorded =
-                Verdict::decode(row.get_ref(5)?.as_blob().map_err(rusqlite::Error::from)?)
+            let recorded = match row.value(5) {
+                Some(Value::Blob(record)) => Verdict::decode(record.as_slice())
                     .map(|v| v.evidence)
-                    .unwrap_or_default();
+                    .unwrap_or_default(),
+                _ => String::new(),
+            };
             if !recorded.is_empty() {
                 problems.push(format!(
                     "{name}: its evidence {recorded} was removed, and no audit entry says so"
                 ));
             }
         }
-    }
+        Ok(Continue(()))
+        },
+    )?;
     if let Some((entry, predating_record)) = &covered.predating
         && predating.hex() != predating_record.verdicts_sha256
     {
@@ -341,22 +353,23 @@ fn check_verdicts(
 
 /// The commissioned serials, grouped by the entry that commissioned them, against its digest.
 fn check_commissioned(
-    conn: &Connection,
+    conn: &Db,
     entries: &HashMap<i64, (String, String)>,
     predating: Option<&(i64, Predating)>,
     problems: &mut Vec<String>,
 ) -> Result<()> {
     let mut groups: HashMap<Option<i64>, (SerialsDigest, u64)> = HashMap::new();
-    let mut statement = conn.prepare(
+    conn.each_row(
         "SELECT gtin, serial, line_id, batch, audit_seq FROM commissioned
          ORDER BY audit_seq, gtin, serial",
+        params![],
+        |row| {
+            let group = groups.entry(row.get(4)?).or_default();
+            group.0.add_row(row)?;
+            group.1 += 1;
+            Ok(Continue(()))
+        },
     )?;
-    let mut rows = statement.query([])?;
-    while let Some(row) = rows.next()? {
-        let group = groups.entry(row.get(4)?).or_default();
-        group.0.add_row(row)?;
-        group.1 += 1;
-    }
     let mut sequences: Vec<i64> = entries.keys().copied().collect();
     sequences.sort_unstable();
     for seq in sequences {
