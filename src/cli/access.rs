@@ -13,7 +13,7 @@ use verigrade::access::{Actor, Role};
 use verigrade::proto::audit_client::AuditClient;
 use verigrade::proto::serials_client::SerialsClient;
 use verigrade::proto::{AuditEntry, CloseBatchRequest, ListAuditRequest, ReopenBatchRequest};
-use verigrade::store::{self, rfc3339, tokens, trail};
+use verigrade::store::{self, Location, rfc3339, tokens, trail};
 
 #[derive(Args)]
 pub struct TokenArgs {
@@ -25,9 +25,8 @@ pub struct TokenArgs {
 enum TokenCommand {
     /// Creates a token and prints it, once: only its SHA-256 is stored.
     Create {
-        /// The store's folder.
-        #[arg(long, default_value = "verigrade-data")]
-        data_dir: PathBuf,
+        #[command(flatten)]
+        at: StoreArgs,
         #[arg(long, value_enum)]
         role: RoleArg,
         /// Who the token is for: the name the audit trail records for its calls.
@@ -36,18 +35,70 @@ enum TokenCommand {
     },
     /// Lists every token (never the tokens themselves).
     List {
-        #[arg(long, default_value = "verigrade-data")]
-        data_dir: PathBuf,
+        #[command(flatten)]
+        at: StoreArgs,
     },
     /// Revokes a token: from now on every call with it is refused.
     Revoke {
-        #[arg(long, default_value = "verigrade-data")]
-        data_dir: PathBuf,
+        #[command(flatten)]
+        at: StoreArgs,
         /// The token's id, as `token list` shows it.
         id: i64,
         #[arg(long, default_value = "")]
         reason: String,
     },
+}
+
+/// Where the store is: the data folder, and the shared PostgreSQL database when the service
+/// uses one.
+#[derive(Args)]
+pub struct StoreArgs {
+    /// The store's folder.
+    #[arg(long, default_value = "verigrade-data")]
+    data_dir: PathBuf,
+    /// The service's store when it is not the folder's: a postgres:// URL [default: sqlite].
+    #[arg(long, env = "VERIGRADE_STORE", value_name = "sqlite|postgres://…")]
+    store: Option<String>,
+}
+
+impl StoreArgs {
+    fn location(&self) -> Result<Location> {
+        Ok(Location::parse(self.store.as_deref().unwrap_or("sqlite"))?)
+    }
+
+    /// Opens the store to change it, creating an embedded one when needed.
+    fn open(&self) -> Result<store::Db> {
+        let opened = match self.location()? {
+            Location::Embedded => store::open_local(&self.data_dir),
+            Location::Postgres(url) => store::open_postgres(&url),
+        };
+        opened.with_context(|| format!("cannot open the store {}", self.describe()))
+    }
+
+    /// Opens a store that must exist already, to read it.
+    fn open_existing(&self) -> Result<store::Db> {
+        let opened = match self.location()? {
+            Location::Embedded => store::open_read_only(&self.data_dir),
+            Location::Postgres(url) => store::Db::postgres(&url),
+        };
+        opened.with_context(|| format!("cannot open the store {}", self.describe()))
+    }
+
+    /// Records the audit trail's head beside an embedded store (a shared one's nodes each
+    /// record it beside themselves).
+    fn save_head(&self, conn: &store::Db) -> Result<()> {
+        if !conn.is_postgres() {
+            trail::save_head(conn, &self.data_dir)?;
+        }
+        Ok(())
+    }
+
+    fn describe(&self) -> String {
+        match self.location() {
+            Ok(Location::Postgres(url)) => Location::Postgres(url).redacted(),
+            _ => format!("in {}", self.data_dir.display()),
+        }
+    }
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -72,22 +123,18 @@ impl From<RoleArg> for Role {
 pub fn token(args: &TokenArgs) -> Result<ExitCode> {
     let actor = Actor::local();
     match &args.command {
-        TokenCommand::Create {
-            data_dir,
-            role,
-            user,
-        } => {
-            let conn = open(data_dir)?;
+        TokenCommand::Create { at, role, user } => {
+            let conn = at.open()?;
             let (id, token) = tokens::create(&conn, user, Role::from(*role), &actor)?;
-            trail::save_head(&conn, data_dir)?;
+            at.save_head(&conn)?;
             eprintln!(
                 "verigrade: token {id} for {user} ({}); it is shown only now:",
                 Role::from(*role)
             );
             println!("{token}");
         }
-        TokenCommand::List { data_dir } => {
-            let conn = store::open_read_only(data_dir)?;
+        TokenCommand::List { at } => {
+            let conn = at.open_existing()?;
             println!(
                 "{:>4}  {:<24} {:<11} {:<25} state",
                 "id", "user", "role", "created"
@@ -106,17 +153,13 @@ pub fn token(args: &TokenArgs) -> Result<ExitCode> {
                 );
             }
         }
-        TokenCommand::Revoke {
-            data_dir,
-            id,
-            reason,
-        } => {
+        TokenCommand::Revoke { at, id, reason } => {
             // A token is revoked in an existing store only: a mistyped folder is an error, not
             // a new empty store.
-            store::open_read_only(data_dir)?;
-            let conn = open(data_dir)?;
+            at.open_existing()?;
+            let conn = at.open()?;
             let revoked = tokens::revoke(&conn, *id, &actor, reason)?;
-            trail::save_head(&conn, data_dir)?;
+            at.save_head(&conn)?;
             println!(
                 "token {} of {} ({}) revoked",
                 revoked.id, revoked.user, revoked.role
@@ -124,11 +167,6 @@ pub fn token(args: &TokenArgs) -> Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
-}
-
-fn open(data_dir: &std::path::Path) -> Result<store::Db> {
-    store::open_local(data_dir)
-        .with_context(|| format!("cannot open the store in {}", data_dir.display()))
 }
 
 /// Problems `audit verify` lists; a store rewritten wholesale would list thousands.
@@ -373,16 +411,15 @@ pub fn batch(args: &BatchArgs) -> Result<ExitCode> {
 
 #[derive(Args)]
 pub struct VerifyArgs {
-    /// The store's folder.
-    #[arg(long, default_value = "verigrade-data")]
-    data_dir: PathBuf,
+    #[command(flatten)]
+    at: StoreArgs,
 }
 
 /// Walks the chain and the records it covers: exit 0 when intact, 1 when anything was
 /// changed, removed or inserted (the first break named first).
 fn verify(args: &VerifyArgs) -> Result<ExitCode> {
-    let found = store::verify_trail(&args.data_dir)
-        .with_context(|| format!("cannot verify the store in {}", args.data_dir.display()))?;
+    let found = store::verify_trail_at(&args.at.location()?, &args.at.data_dir)
+        .with_context(|| format!("cannot verify the store {}", args.at.describe()))?;
     let head = found
         .head
         .as_ref()

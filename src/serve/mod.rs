@@ -392,7 +392,10 @@ fn refuse_exposure(
 ) -> Result<Vec<String>> {
     let (tls, tokens) = (
         config.tls_cert.is_some(),
-        crate::store::tokens_exist_in(&config.data_dir)?,
+        crate::store::tokens_exist_at(
+            &crate::store::Location::parse(&config.store)?,
+            &config.data_dir,
+        )?,
     );
     let mut exposed = Vec::new();
     if let Some(why) = access::exposure(address(listener)?, tls, tokens) {

@@ -307,7 +307,11 @@ pub(super) fn save_progress(tx: &WriteTx, sequence: u64) -> Result<()> {
 /// line's recent verdicts replayed (their alarms were raised before), then every verdict it
 /// had not evaluated yet (a stop between a commit and its alarm) evaluated for alarms. The
 /// changes to store, and the last sequence evaluated.
+///
+/// On a database several nodes share, the verdicts not yet evaluated may be other nodes',
+/// whose monitors raise their alarms: they are replayed without alarms.
 pub(super) fn warm_up(conn: &Db, monitor: &mut Monitor) -> Result<(Vec<Change>, u64)> {
+    let shared = conn.is_postgres();
     for alarm in open_alarms(conn)? {
         monitor.record(open_alarm(&alarm)?);
     }
@@ -348,12 +352,29 @@ pub(super) fn warm_up(conn: &Db, monitor: &mut Monitor) -> Result<(Vec<Change>, 
         params![evaluated],
         |row| {
             let verdict = row_verdict(row)??;
-            changes.extend(monitor.observe(&verdict, false));
+            if shared {
+                changes.extend(monitor.replay(&verdict));
+            } else {
+                changes.extend(monitor.observe(&verdict, false));
+            }
             last = last.max(verdict.sequence);
             Ok(std::ops::ControlFlow::Continue(()))
         },
     )?;
     Ok((changes, last))
+}
+
+/// Alarms of `line_id` (empty: every line) changed after `sequence`, in the order of their
+/// changes.
+pub(super) fn after(conn: &Db, line_id: &str, sequence: u64, limit: usize) -> Result<Vec<Alarm>> {
+    conn.rows(
+        &format!(
+            "SELECT {COLUMNS} FROM alarms WHERE (?1 = '' OR line_id = ?1) AND seq > ?2
+             ORDER BY seq LIMIT ?3"
+        ),
+        params![line_id, sequence, limit],
+        row_alarm,
+    )
 }
 
 /// Every alarm not yet cleared, oldest first: what the monitor starts from.
@@ -428,15 +449,7 @@ impl Store {
 
     /// Alarms changed after `sequence`, in the order of their changes.
     pub fn alarms_after(&self, line_id: &str, sequence: u64, limit: usize) -> Result<Vec<Alarm>> {
-        let conn = self.read()?;
-        conn.rows(
-            &format!(
-                "SELECT {COLUMNS} FROM alarms WHERE (?1 = '' OR line_id = ?1) AND seq > ?2
-                 ORDER BY seq LIMIT ?3"
-            ),
-            params![line_id, sequence, limit],
-            row_alarm,
-        )
+        after(&*self.read()?, line_id, sequence, limit)
     }
 
     /// The newest alarm change's sequence (0 without alarms).

@@ -14,6 +14,7 @@ mod digest;
 mod events;
 mod evidence;
 mod invariants;
+mod listen;
 mod queries;
 mod schema;
 mod serials;
@@ -45,7 +46,7 @@ use crate::error::{Error, Result};
 use crate::proto::{AggregationResult, Alarm, Verdict};
 use prometheus_client::metrics::histogram::Histogram;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
@@ -151,6 +152,8 @@ impl Counters {
 pub struct Store {
     jobs: Mutex<Option<mpsc::Sender<Job>>>,
     writer: Mutex<Option<std::thread::JoinHandle<()>>>,
+    /// PostgreSQL: the thread announcing every node's changes, and what stops it.
+    listener: Mutex<Option<(Arc<AtomicBool>, std::thread::JoinHandle<()>)>>,
     reader: Mutex<Db>,
     committed: broadcast::Sender<Arc<Verdict>>,
     health: watch::Receiver<Health>,
@@ -200,6 +203,31 @@ impl Store {
         let (alarm_events, _) = broadcast::channel(1024);
         let reader = open_reader(location, data_dir)?;
         let (committed, _) = broadcast::channel(4096);
+        // On PostgreSQL the listener announces every node's verdicts and alarms, this one's
+        // among them; the writer announces only on SQLite.
+        let shared = writer.is_postgres();
+        let listener = match location {
+            Location::Embedded => None,
+            Location::Postgres(url) => {
+                let announce = listen::Announce {
+                    url: url.clone(),
+                    verdicts: committed.clone(),
+                    alarms: alarm_events.clone(),
+                    monitor: monitor.clone(),
+                    stop: Arc::new(AtomicBool::new(false)),
+                };
+                let from = listen::start_from(&writer)?;
+                let stop = announce.stop.clone();
+                let thread = std::thread::Builder::new()
+                    .name("verigrade-listen".into())
+                    .spawn(move || announce.run(from))
+                    .map_err(|source| Error::Io {
+                        path: data_dir.display().to_string(),
+                        source,
+                    })?;
+                Some((stop, thread))
+            }
+        };
         let (jobs, queue) = mpsc::channel(4 * MAX_BATCH);
         let (health_tx, health) = watch::channel(Health::Writing);
         let counters = Arc::new(Counters::default());
@@ -209,14 +237,14 @@ impl Store {
             head_saved: None,
             evidence_dir: evidence_dir.clone(),
             evidence_budget,
-            committed: committed.clone(),
+            committed: (!shared).then(|| committed.clone()),
             health: health_tx,
             counters: counters.clone(),
             probe_file: data_dir.join("writable.probe"),
             fail_at: None,
             control: Control {
                 monitor: monitor.clone(),
-                alarms: alarm_events.clone(),
+                alarms: (!shared).then(|| alarm_events.clone()),
                 changes,
                 observed,
                 saved: observed,
@@ -232,6 +260,7 @@ impl Store {
         Ok(Store {
             jobs: Mutex::new(Some(jobs)),
             writer: Mutex::new(Some(thread)),
+            listener: Mutex::new(listener),
             reader: Mutex::new(reader),
             committed,
             health,
@@ -254,13 +283,7 @@ impl Store {
     /// A connection of its own in a read transaction: a long read (an export) sees the store
     /// as of one moment and holds up no other query.
     pub(crate) fn snapshot(&self) -> Result<Db> {
-        let db = open_reader(&self.location, &self.data_dir)?;
-        db.execute_batch(if db.is_postgres() {
-            "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"
-        } else {
-            "BEGIN"
-        })?;
-        Ok(db)
+        snapshot_at(&self.location, &self.data_dir)
     }
 
     /// Where the store's database is.
@@ -442,6 +465,12 @@ impl Store {
         if let Some(thread) = thread {
             let _ = thread.join();
         }
+        // After the writer: its last commits are announced before the listener stops.
+        let listener = self.listener.lock().ok().and_then(|mut l| l.take());
+        if let Some((stop, thread)) = listener {
+            stop.store(true, Ordering::Relaxed);
+            let _ = thread.join();
+        }
         self.counters.tally()
     }
 
@@ -494,6 +523,20 @@ pub fn open_read_only(data_dir: &Path) -> Result<Db> {
     Ok(Db::sqlite(conn))
 }
 
+/// A read connection of its own to an existing store, in a read transaction: a long read (an
+/// export, a verification) sees the store as of one moment and holds up no other query.
+fn snapshot_at(location: &Location, data_dir: &Path) -> Result<Db> {
+    let (db, begin) = match location {
+        Location::Embedded => (open_read_only(data_dir)?, "BEGIN"),
+        Location::Postgres(url) => (
+            Db::postgres(url)?,
+            "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY",
+        ),
+    };
+    db.execute_batch(begin)?;
+    Ok(db)
+}
+
 /// A read connection to the store at `location`.
 fn open_reader(location: &Location, data_dir: &Path) -> Result<Db> {
     match location {
@@ -504,6 +547,20 @@ fn open_reader(location: &Location, data_dir: &Path) -> Result<Db> {
         }
         Location::Postgres(url) => Db::postgres(url),
     }
+}
+
+/// Whether the store at `location` (if there is one yet) has any token: access is controlled.
+pub fn tokens_exist_at(location: &Location, data_dir: &Path) -> Result<bool> {
+    let Location::Postgres(url) = location else {
+        return tokens_exist_in(data_dir);
+    };
+    let conn = Db::postgres(url)?;
+    let has_table = conn.exists(
+        "SELECT 1 FROM information_schema.tables
+         WHERE table_schema = current_schema() AND table_name = 'tokens'",
+        sql::params![],
+    )?;
+    Ok(has_table && tokens::any_exist(&conn)?)
 }
 
 /// Whether the store in `data_dir` (if there is one) has any token: access is controlled.
@@ -525,9 +582,14 @@ pub fn tokens_exist_in(data_dir: &Path) -> Result<bool> {
 
 /// Verifies the audit trail of the store in `data_dir` and every record it covers.
 pub fn verify_trail(data_dir: &Path) -> Result<trail::Verification> {
-    let conn = open_read_only(data_dir)?;
+    verify_trail_at(&Location::Embedded, data_dir)
+}
+
+/// Verifies the audit trail of the store at `location`, and every record it covers; the head
+/// recorded in `data_dir`, if any, must still be in the chain.
+pub fn verify_trail_at(location: &Location, data_dir: &Path) -> Result<trail::Verification> {
     // One read transaction: the service may go on writing, the chain is seen as of one moment.
-    conn.execute_batch("BEGIN")?;
+    let conn = snapshot_at(location, data_dir)?;
     let saved = trail::saved_head(data_dir)?;
     trail::verify(&conn, saved)
 }

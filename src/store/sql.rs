@@ -350,8 +350,9 @@ impl Db {
 
     /// Connects to PostgreSQL at `url`.
     pub fn postgres(url: &str) -> Result<Db> {
+        let session = off_runtime(|| Session::connect(url))?;
         Ok(Db {
-            backend: Backend::Postgres(Box::new(RefCell::new(Session::connect(url)?))),
+            backend: Backend::Postgres(Box::new(RefCell::new(session))),
         })
     }
 
@@ -374,7 +375,29 @@ impl Db {
         if let Backend::Postgres(session) = &self.backend {
             let mut session = session.try_borrow_mut().map_err(|_| nested())?;
             if session.client.is_closed() {
-                *session = Session::connect(&session.url.clone())?;
+                let url = session.url.clone();
+                *session = off_runtime(|| Session::connect(&url))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Waits up to `timeout` for a notification on a channel this session listens to
+    /// (PostgreSQL), taking every one that came; on SQLite it only waits.
+    pub fn wait_for_notification(&self, timeout: std::time::Duration) -> Result<()> {
+        use postgres::fallible_iterator::FallibleIterator;
+        match &self.backend {
+            Backend::Sqlite(_) => std::thread::sleep(timeout),
+            Backend::Postgres(session) => {
+                let mut session = session.try_borrow_mut().map_err(|_| nested())?;
+                off_runtime(|| {
+                    let mut notifications = session.client.notifications();
+                    if notifications.timeout_iter(timeout).next()?.is_some() {
+                        // Whatever else came with it: one look reads all it announced.
+                        while notifications.iter().next()?.is_some() {}
+                    }
+                    Ok(())
+                })?;
             }
         }
         Ok(())
@@ -386,7 +409,7 @@ impl Db {
             Backend::Sqlite(conn) => Ok(conn.execute_batch(sql)?),
             Backend::Postgres(session) => {
                 let mut session = session.try_borrow_mut().map_err(|_| nested())?;
-                Ok(session.client.batch_execute(sql)?)
+                off_runtime(|| Ok(session.client.batch_execute(sql)?))
             }
         }
     }
@@ -400,9 +423,11 @@ impl Db {
             }
             Backend::Postgres(session) => {
                 let mut session = session.try_borrow_mut().map_err(|_| nested())?;
-                let statement = session.statement(sql, params)?;
-                let changed = session.client.execute(&statement, &as_postgres(params))?;
-                Ok(usize::try_from(changed).unwrap_or(usize::MAX))
+                off_runtime(|| {
+                    let statement = session.statement(sql, params)?;
+                    let changed = session.client.execute(&statement, &as_postgres(params))?;
+                    Ok(usize::try_from(changed).unwrap_or(usize::MAX))
+                })
             }
         }
     }
@@ -434,20 +459,22 @@ impl Db {
             Backend::Postgres(session) => {
                 use postgres::fallible_iterator::FallibleIterator;
                 let mut session = session.try_borrow_mut().map_err(|_| nested())?;
-                let statement = session.statement(sql, params)?;
-                let params = as_postgres(params);
-                let mut rows = session
-                    .client
-                    .query_raw(&statement, params.iter().copied())?;
-                while let Some(row) = rows.next()? {
-                    let values = (0..row.len())
-                        .map(|i| row.try_get::<_, Value>(i))
-                        .collect::<std::result::Result<Vec<Value>, _>>()?;
-                    if each(&Row { values })?.is_break() {
-                        break;
+                off_runtime(|| {
+                    let statement = session.statement(sql, params)?;
+                    let params = as_postgres(params);
+                    let mut rows = session
+                        .client
+                        .query_raw(&statement, params.iter().copied())?;
+                    while let Some(row) = rows.next()? {
+                        let values = (0..row.len())
+                            .map(|i| row.try_get::<_, Value>(i))
+                            .collect::<std::result::Result<Vec<Value>, _>>()?;
+                        if each(&Row { values })?.is_break() {
+                            break;
+                        }
                     }
-                }
-                Ok(())
+                    Ok(())
+                })
             }
         }
     }
@@ -505,6 +532,23 @@ impl Db {
     /// Whether a query returns any row.
     pub fn exists(&self, sql: &str, params: &[Value]) -> Result<bool> {
         Ok(self.optional_row(sql, params, |_| Ok(()))?.is_some())
+    }
+}
+
+/// Runs `work`, which blocks on PostgreSQL, where blocking is allowed. The client drives its
+/// connection with a runtime of its own, which cannot start on a thread of the service's:
+/// there the work runs as the runtime's blocking work (`block_in_place`). The store's own
+/// threads (writer, listener) block freely.
+fn off_runtime<T>(work: impl FnOnce() -> Result<T>) -> Result<T> {
+    use tokio::runtime::{Handle, RuntimeFlavor};
+    match Handle::try_current() {
+        Err(_) => work(),
+        Ok(handle) if handle.runtime_flavor() == RuntimeFlavor::MultiThread => {
+            tokio::task::block_in_place(work)
+        }
+        Ok(_) => Err(Error::Internal(
+            "the PostgreSQL store was queried from a single-threaded async runtime".into(),
+        )),
     }
 }
 

@@ -127,10 +127,16 @@ impl<'c> WriteTx<'c> {
         self.db
     }
 
-    /// Commits; dropping a `WriteTx` without this rolls it back.
+    /// Commits; dropping a `WriteTx` without this rolls it back. On PostgreSQL every node's
+    /// listener is told, as the commit lands, that there may be something new to announce.
     pub fn commit(self) -> Result<()> {
         self.next_statement()?;
-        self.db.execute_batch("COMMIT")?;
+        if self.db.is_postgres() {
+            self.db
+                .execute_batch(&format!("NOTIFY {}; COMMIT", super::listen::CHANNEL))?;
+        } else {
+            self.db.execute_batch("COMMIT")?;
+        }
         self.committed.set(true);
         Ok(())
     }

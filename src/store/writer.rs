@@ -61,7 +61,9 @@ const PROGRESS_EVERY: u64 = 256;
 /// changes it asks for are stored right after each batch.
 pub(super) struct Control {
     pub(super) monitor: Arc<Mutex<Monitor>>,
-    pub(super) alarms: broadcast::Sender<Arc<Alarm>>,
+    /// Where alarm changes are announced; `None` on PostgreSQL, where the listener announces
+    /// every node's ([`super::listen`]).
+    pub(super) alarms: Option<broadcast::Sender<Arc<Alarm>>>,
     /// Changes not yet stored (kept and tried again when their transaction fails).
     pub(super) changes: Vec<Change>,
     /// Sequence of the last verdict the monitor observed, and of the last one stored as
@@ -91,7 +93,8 @@ pub(super) struct Writer {
     pub(super) head_saved: Option<Instant>,
     pub(super) evidence_dir: PathBuf,
     pub(super) evidence_budget: u64,
-    pub(super) committed: broadcast::Sender<Arc<Verdict>>,
+    /// Where committed verdicts are announced; `None` on PostgreSQL, as alarms.
+    pub(super) committed: Option<broadcast::Sender<Arc<Verdict>>>,
     pub(super) health: watch::Sender<Health>,
     pub(super) counters: Arc<Counters>,
     /// Written and removed by a probe, to see that the disk has room.
@@ -157,10 +160,12 @@ impl Job {
         matches!(self, Job::Commit(..))
     }
 
-    fn answer(self, written: Written, committed: &broadcast::Sender<Arc<Verdict>>) {
+    fn answer(self, written: Written, committed: Option<&broadcast::Sender<Arc<Verdict>>>) {
         match (self, written) {
             (Job::Commit(_, reply), Written::Verdict(verdict, _)) => {
-                let _ = committed.send(verdict.clone());
+                if let Some(committed) = committed {
+                    let _ = committed.send(verdict.clone());
+                }
                 let _ = reply.send(Ok(verdict));
             }
             (Job::Commission(_, reply), Written::Commission(outcome)) => {
@@ -295,7 +300,7 @@ impl Writer {
                     }
                 }
                 for (job, written) in jobs.into_iter().zip(answers) {
-                    job.answer(written, &self.committed);
+                    job.answer(written, self.committed.as_ref());
                 }
                 // The frames are answered; now the line monitor sees them.
                 self.observe(&stored, &acknowledged, ticked);
@@ -438,7 +443,9 @@ impl Writer {
             if let Ok(open) = open_alarm(alarm) {
                 monitor.record(open);
             }
-            let _ = control.alarms.send(alarm.clone());
+            if let Some(alarms) = &control.alarms {
+                let _ = alarms.send(alarm.clone());
+            }
         }
         for verdict in stored {
             control.changes.extend(monitor.observe(verdict, true));
@@ -519,7 +526,9 @@ impl Writer {
             if let Ok(open) = open_alarm(&alarm) {
                 monitor.record(open);
             }
-            let _ = control.alarms.send(Arc::new(alarm));
+            if let Some(alarms) = &control.alarms {
+                let _ = alarms.send(Arc::new(alarm));
+            }
         }
     }
 
@@ -699,14 +708,14 @@ mod tests {
                 head_saved: None,
                 evidence_dir: self.dir.join("evidence"),
                 evidence_budget: BUDGET,
-                committed: broadcast::channel(64).0,
+                committed: Some(broadcast::channel(64).0),
                 health: watch::channel(Health::Writing).0,
                 counters: Arc::default(),
                 probe_file: self.dir.join("writable.probe"),
                 fail_at: None,
                 control: Control {
                     monitor: Arc::default(),
-                    alarms: broadcast::channel(64).0,
+                    alarms: Some(broadcast::channel(64).0),
                     changes: Vec::new(),
                     observed: 0,
                     saved: 0,
