@@ -20,8 +20,7 @@ mod schema;
 mod serials;
 pub mod sql;
 mod stats;
-#[cfg(test)]
-pub(crate) mod test_database;
+pub mod test_database;
 pub mod tokens;
 pub mod trail;
 mod tx;

@@ -293,7 +293,8 @@ fn redact(url: &str) -> String {
 /// A PostgreSQL session, with the statements it prepared.
 struct Session {
     url: String,
-    client: postgres::Client,
+    /// Taken out only as the session is dropped (see its `Drop`).
+    client: std::mem::ManuallyDrop<postgres::Client>,
     prepared: HashMap<String, postgres::Statement>,
 }
 
@@ -308,7 +309,7 @@ impl Session {
         })?;
         Ok(Session {
             url: url.to_owned(),
-            client,
+            client: std::mem::ManuallyDrop::new(client),
             prepared: HashMap::new(),
         })
     }
@@ -328,6 +329,20 @@ impl Session {
         };
         self.prepared.insert(sql.to_owned(), statement.clone());
         Ok(statement)
+    }
+}
+
+impl Drop for Session {
+    /// Closing a client blocks on its runtime, which cannot start on a thread of the
+    /// service's: there it closes on a thread of its own.
+    fn drop(&mut self) {
+        // SAFETY: the client is taken once, here, and the session is not used after.
+        let client = unsafe { std::mem::ManuallyDrop::take(&mut self.client) };
+        if tokio::runtime::Handle::try_current().is_ok() {
+            std::thread::spawn(move || drop(client));
+        } else {
+            drop(client);
+        }
     }
 }
 

@@ -1,7 +1,24 @@
 //! A fresh PostgreSQL database per test, on the server `VERIGRADE_TEST_POSTGRES` names (a URL
 //! whose role may create databases; `.ci/postgres` starts one). Without it the PostgreSQL half
 //! of the store's tests is skipped, and says so; with `VERIGRADE_REQUIRE_POSTGRES=1` (CI) it
-//! fails instead.
+//! fails instead. Test support, shared by the library's tests and the system tests.
+
+/// The test server's URL; `None`, said on stderr, when there is none and none is required.
+pub fn server(test: &str) -> Option<String> {
+    match std::env::var("VERIGRADE_TEST_POSTGRES") {
+        Ok(url) => Some(url),
+        Err(_) => {
+            assert!(
+                std::env::var("VERIGRADE_REQUIRE_POSTGRES").as_deref() != Ok("1"),
+                "VERIGRADE_REQUIRE_POSTGRES=1 but VERIGRADE_TEST_POSTGRES names no server"
+            );
+            eprintln!(
+                "skipped: {test} on PostgreSQL (set VERIGRADE_TEST_POSTGRES to a server URL; .ci/postgres starts one)"
+            );
+            None
+        }
+    }
+}
 
 /// A database that lives as long as the test holds it.
 pub struct TestDatabase {
@@ -11,25 +28,20 @@ pub struct TestDatabase {
 }
 
 impl TestDatabase {
-    /// A new, empty database for test `name`; `None` when no server is configured.
+    /// A new, empty database for test `name` on the test server; `None` when there is none.
     pub fn create(name: &str) -> Option<TestDatabase> {
-        let Ok(admin) = std::env::var("VERIGRADE_TEST_POSTGRES") else {
-            assert!(
-                std::env::var("VERIGRADE_REQUIRE_POSTGRES").as_deref() != Ok("1"),
-                "VERIGRADE_REQUIRE_POSTGRES=1 but VERIGRADE_TEST_POSTGRES names no server"
-            );
-            eprintln!(
-                "skipped: {name} on PostgreSQL (set VERIGRADE_TEST_POSTGRES to a server URL; .ci/postgres starts one)"
-            );
-            return None;
-        };
+        Some(TestDatabase::on(&server(name)?, name))
+    }
+
+    /// A new, empty database for test `name` on the server at `admin`.
+    pub fn on(admin: &str, name: &str) -> TestDatabase {
         let safe: String = name
             .chars()
             .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
             .collect();
         let name = format!("vg_{safe}_{}", std::process::id()).to_lowercase();
-        let mut client = postgres::Client::connect(&admin, postgres::NoTls)
-            .unwrap_or_else(|e| panic!("VERIGRADE_TEST_POSTGRES={admin}: {e}"));
+        let mut client = postgres::Client::connect(admin, postgres::NoTls)
+            .unwrap_or_else(|e| panic!("PostgreSQL at {admin}: {e}"));
         // One statement per call: neither may run inside the transaction a batch makes.
         client
             .batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
@@ -37,11 +49,13 @@ impl TestDatabase {
         client
             .batch_execute(&format!("CREATE DATABASE {name}"))
             .unwrap();
-        let base = admin
-            .rsplit_once('/')
-            .map_or(admin.as_str(), |(base, _)| base);
+        let base = admin.rsplit_once('/').map_or(admin, |(base, _)| base);
         let url = format!("{base}/{name}");
-        Some(TestDatabase { admin, name, url })
+        TestDatabase {
+            admin: admin.to_owned(),
+            name,
+            url,
+        }
     }
 }
 

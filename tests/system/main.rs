@@ -22,4 +22,5 @@ mod opcua;
 mod serialization;
 mod service;
 mod service_load;
+mod shared_store;
 mod tls;
