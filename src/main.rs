@@ -60,6 +60,8 @@ enum Command {
     Token(cli::access::TokenArgs),
     /// The audit trail: verify it and the records it covers, or list it.
     Audit(cli::access::AuditArgs),
+    /// The store itself: move an embedded store into PostgreSQL.
+    Store(cli::store::StoreArgs),
     /// A batch's electronic signature: close (qa) or reopen with a reason.
     Batch(cli::access::BatchArgs),
     /// Aggregate the packs of a case (or the cases of a pallet) from the station's frame under
@@ -116,6 +118,7 @@ fn main() -> ExitCode {
         Command::Baseline(args) => cli::alarms::baseline(&args),
         Command::Token(args) => cli::access::token(&args),
         Command::Audit(args) => cli::access::audit(&args),
+        Command::Store(args) => cli::store::run(&args),
         Command::Batch(args) => cli::access::batch(&args),
         Command::Aggregate(args) => cli::aggregate::aggregate(&args),
         Command::Aggregation(args) => cli::aggregate::aggregation(&args),

@@ -13,3 +13,4 @@ pub mod grade;
 pub mod gs1;
 pub mod report;
 pub mod serve;
+pub mod store;

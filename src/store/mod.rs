@@ -15,6 +15,7 @@ mod events;
 mod evidence;
 mod invariants;
 mod listen;
+pub mod migrate;
 mod queries;
 mod schema;
 mod serials;

@@ -347,3 +347,98 @@ fn with_the_database_restarted_and_a_node_killed_nothing_answered_is_lost() {
     }
     node.terminate();
 }
+
+#[test]
+fn an_embedded_store_moves_into_postgres_with_its_trail_and_evidence() {
+    let Some(database) = TestDatabase::create("migrate") else {
+        return;
+    };
+    let dir = data_dir("shared-migrate");
+    let verigrade = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_verigrade"))
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let dir_arg = dir.to_str().unwrap();
+    let token = verigrade(&[
+        "token",
+        "create",
+        "--data-dir",
+        dir_arg,
+        "--role",
+        "admin",
+        "--user",
+        "ida",
+    ]);
+    assert!(token.status.success());
+    let token = String::from_utf8(token.stdout).unwrap().trim().to_string();
+    let auth = || tonic::metadata::MetadataValue::try_from(format!("Bearer {token}")).unwrap();
+    // On SQLite: two packs, one of them again (a duplicate), and a blank (kept as evidence).
+    let embedded = Process::start(&dir, &[]);
+    let frames = [
+        ("m1", small_pack("M1")),
+        ("m2", small_pack("M2")),
+        ("m3", small_pack("M1")),
+        ("m4", crate::support::blank_png()),
+    ];
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let send_all = |url: String, frames: Vec<(&'static str, Bytes)>| {
+        runtime.block_on(async {
+            let mut client = verifier(&url).await;
+            let mut verdicts = Vec::new();
+            for (frame, png) in frames {
+                let mut request = tonic::Request::new(image_request("MIG", frame, png));
+                request.metadata_mut().insert("authorization", auth());
+                verdicts.push(client.verify(request).await.unwrap().into_inner());
+            }
+            verdicts
+        })
+    };
+    let before = send_all(embedded.url.clone(), frames.to_vec());
+    assert_eq!(
+        before.iter().map(|v| v.pass).collect::<Vec<_>>(),
+        [true, true, false, false]
+    );
+    let kept = std::fs::read(dir.join("evidence").join(&before[3].evidence)).unwrap();
+    let (status, _) = embedded.terminate();
+    assert!(status.success());
+
+    let migrated = verigrade(&["store", "migrate", "--from", dir_arg, "--to", &database.url]);
+    let printed = String::from_utf8_lossy(&migrated.stdout);
+    assert!(
+        migrated.status.success(),
+        "{printed}{}",
+        String::from_utf8_lossy(&migrated.stderr)
+    );
+    assert!(printed.contains("intact"), "{printed}");
+    assert!(
+        printed.contains("verdicts                      4 rows"),
+        "{printed}"
+    );
+    let again = verigrade(&["store", "migrate", "--from", dir_arg, "--to", &database.url]);
+    assert_eq!(
+        again.status.code(),
+        Some(2),
+        "a second migration into it is refused"
+    );
+    assert!(String::from_utf8_lossy(&again.stderr).contains("empty database"));
+
+    // A node on PostgreSQL, with a fresh folder: the records, the token, the registry and the
+    // evidence all came along.
+    let shared = node("migrated", &database);
+    let after = send_all(shared.url.clone(), vec![("m5", small_pack("M2"))]);
+    assert!(after[0].duplicate, "M2 was registered on SQLite");
+    assert_eq!(after[0].sequence, 5);
+    let evidence = runtime.block_on(async {
+        let mut client = VerdictsClient::connect(shared.url.clone()).await.unwrap();
+        let mut request = tonic::Request::new(verigrade::proto::GetVerdictRequest {
+            line_id: "MIG".into(),
+            frame_id: "m4".into(),
+        });
+        request.metadata_mut().insert("authorization", auth());
+        client.get_evidence(request).await.unwrap().into_inner()
+    });
+    assert_eq!(evidence.image, kept, "the kept frame, from the database");
+    shared.terminate();
+}
