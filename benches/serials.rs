@@ -2,7 +2,8 @@
 //! index the way its writer does (batches of 512, WAL, `synchronous=FULL`), then the cost of
 //! the duplicate check for a new serial and for a repeated one, and the size on disk.
 //!
-//! `VERIGRADE_BENCH_SERIALS` sets the count (default 10 000 000). Prints the insert rate, the
+//! `VERIGRADE_BENCH_SERIALS` sets the count (default 10 000 000); `VERIGRADE_BENCH_STORE` a
+//! PostgreSQL store to measure instead of SQLite (an empty database). Prints the insert rate, the
 //! p50/p99 of 100 000 single checks and the database size, then criterion's medians.
 
 use criterion::Criterion;
@@ -11,7 +12,8 @@ use rand::{Rng, SeedableRng};
 use std::hint::black_box;
 use std::path::PathBuf;
 use std::time::Instant;
-use verigrade::store::{WriteTx, open_database, register_serial};
+use verigrade::store::sql::Value;
+use verigrade::store::{Db, WriteTx, open_database, open_postgres, register_serial};
 
 /// Products on the line: serials are unique per GTIN.
 const GTINS: [&str; 4] = [
@@ -24,23 +26,9 @@ const GTINS: [&str; 4] = [
 const BATCH: usize = 512;
 const CHECKS: usize = 100_000;
 
-/// A randomised 12-character serial, as EU FMD asks for.
-fn random_serial(rng: &mut StdRng) -> String {
-    const ALPHABET: &[u8] = b"0123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz";
-    (0..12)
-        .map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char)
-        .collect()
-}
-
-fn percentile(sorted: &[f64], p: f64) -> f64 {
-    sorted[((sorted.len() as f64 * p).ceil() as usize).clamp(1, sorted.len()) - 1]
-}
-
-fn main() {
-    let count: usize = std::env::var("VERIGRADE_BENCH_SERIALS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(10_000_000);
+/// The serial index filled the way the writer fills it: `count` random serials in batches of
+/// [`BATCH`], each transaction synced. The store, the last sequence, and serials to repeat.
+fn load_sqlite(count: usize) -> (Db, i64, Vec<(usize, String)>) {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/bench-serials");
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).expect("bench folder");
@@ -52,7 +40,6 @@ fn main() {
     .expect("database");
     let mut rng = StdRng::seed_from_u64(7);
     let mut seen: Vec<(usize, String)> = Vec::with_capacity(CHECKS);
-
     let started = Instant::now();
     let mut seq = 0i64;
     while (seq as usize) < count {
@@ -79,6 +66,68 @@ fn main() {
         bytes as f64 / (1 << 20) as f64,
         bytes as f64 / count as f64
     );
+    (conn, seq, seen)
+}
+
+/// The serial index of an empty PostgreSQL store (`VERIGRADE_BENCH_STORE`), filled in bulk by
+/// the server (12 hex digits of an MD5 per serial: random as far as the index can tell).
+fn load_postgres(url: &str, count: usize) -> (Db, i64, Vec<(usize, String)>) {
+    let conn = open_postgres(url).expect("PostgreSQL store");
+    let started = Instant::now();
+    conn.execute_batch(&format!(
+        "TRUNCATE serials;
+         INSERT INTO serials (gtin, serial, seq)
+         SELECT (ARRAY['{}', '{}', '{}', '{}'])[1 + i % 4], substr(md5(i::text), 1, 12), i
+         FROM generate_series(1, {count}) AS i;
+         ANALYZE serials",
+        GTINS[0], GTINS[1], GTINS[2], GTINS[3]
+    ))
+    .expect("bulk load");
+    let load_s = started.elapsed().as_secs_f64();
+    let every = (count / CHECKS).max(1);
+    let seen: Vec<(usize, String)> = conn
+        .rows(
+            "SELECT seq, serial FROM serials WHERE seq % ?1 = 0 ORDER BY seq LIMIT ?2",
+            &[Value::Integer(every as i64), Value::Integer(CHECKS as i64)],
+            |r| Ok(((r.get::<i64>(0)? % 4) as usize, r.get(1)?)),
+        )
+        .expect("sample");
+    let bytes: i64 = conn
+        .row(
+            "SELECT pg_total_relation_size('serials')",
+            &[],
+            |r| r.get(0),
+        )
+        .expect("size");
+    println!(
+        "serials: {count} loaded in bulk in {load_s:.1} s; table and index {:.0} MiB ({:.1} bytes/serial)",
+        bytes as f64 / (1 << 20) as f64,
+        bytes as f64 / count as f64
+    );
+    (conn, count as i64, seen)
+}
+
+/// A randomised 12-character serial, as EU FMD asks for.
+fn random_serial(rng: &mut StdRng) -> String {
+    const ALPHABET: &[u8] = b"0123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz";
+    (0..12)
+        .map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char)
+        .collect()
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    sorted[((sorted.len() as f64 * p).ceil() as usize).clamp(1, sorted.len()) - 1]
+}
+
+fn main() {
+    let count: usize = std::env::var("VERIGRADE_BENCH_SERIALS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(10_000_000);
+    let (conn, mut seq, seen) = match std::env::var("VERIGRADE_BENCH_STORE") {
+        Ok(url) => load_postgres(&url, count),
+        Err(_) => load_sqlite(count),
+    };
 
     // Single checks, each timed, inside one transaction as in a writer batch.
     let tx = WriteTx::begin(&conn).expect("transaction");
