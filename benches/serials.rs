@@ -93,11 +93,9 @@ fn load_postgres(url: &str, count: usize) -> (Db, i64, Vec<(usize, String)>) {
         )
         .expect("sample");
     let bytes: i64 = conn
-        .row(
-            "SELECT pg_total_relation_size('serials')",
-            &[],
-            |r| r.get(0),
-        )
+        .row("SELECT pg_total_relation_size('serials')", &[], |r| {
+            r.get(0)
+        })
         .expect("size");
     println!(
         "serials: {count} loaded in bulk in {load_s:.1} s; table and index {:.0} MiB ({:.1} bytes/serial)",

@@ -324,3 +324,62 @@ pub(super) fn reconcile(conn: &Db, line_id: &str, batch: &str) -> Result<Vec<Rec
     }
     Ok(batches)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pack(line: &str, batch: &str) -> Verdict {
+        Verdict {
+            line_id: line.into(),
+            batch: batch.into(),
+            serial: "S1".into(),
+            ..Verdict::default()
+        }
+    }
+
+    fn owner(line: &str, batch: &str) -> Option<Owner> {
+        Some((line.into(), batch.into()))
+    }
+
+    #[test]
+    fn a_serial_passes_only_on_the_line_and_batch_it_was_commissioned_for() {
+        assert_eq!(
+            commissioning_refusal(&pack("L1", "B1"), owner("L1", "B1")),
+            None
+        );
+        let missing = commissioning_refusal(&pack("L1", "B1"), None).unwrap();
+        assert_eq!(
+            missing.to_string(),
+            Reason::NotCommissioned {
+                serial: "S1".into()
+            }
+            .to_string()
+        );
+        for (line, batch) in [("L2", "B1"), ("L1", "B2")] {
+            let elsewhere = commissioning_refusal(&pack("L1", "B1"), owner(line, batch)).unwrap();
+            let words = elsewhere.to_string();
+            assert!(words.contains(line) && words.contains(batch), "{words}");
+        }
+    }
+
+    #[test]
+    fn commissioning_a_serial_again_is_a_conflict_only_elsewhere() {
+        let c = Commission {
+            actor: Actor::open("qa"),
+            line_id: "L1".into(),
+            batch: "B1".into(),
+            gtin: "09506000134352".into(),
+            serials: Vec::new(),
+        };
+        assert_eq!(
+            recommissioning(&c, "S1", ("L1".into(), "B1".into())),
+            Ok(())
+        );
+        let conflict = recommissioning(&c, "S1", ("L2".into(), "B7".into())).unwrap_err();
+        assert_eq!(
+            conflict,
+            "serial S1 of GTIN 09506000134352 is commissioned for batch B7 on line L2"
+        );
+    }
+}

@@ -101,3 +101,48 @@ pub(super) fn count_verdict(tx: &WriteTx, verdict: &Verdict, seq: i64) -> Result
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Which one batch count a pack adds to, as reconciliation needs: each failed pack once.
+    fn counted(verdict: &Verdict) -> [bool; 4] {
+        let c = BatchCounts::of(verdict);
+        [c.passed, c.no_read, c.duplicate, c.not_commissioned]
+    }
+
+    #[test]
+    fn a_failed_pack_counts_for_one_reason_only() {
+        let read = Verdict {
+            decoded: true,
+            ..Verdict::default()
+        };
+        let no_read = Verdict::default();
+        let duplicate = Verdict {
+            duplicate: true,
+            not_commissioned: true,
+            ..read.clone()
+        };
+        let uncommissioned = Verdict {
+            not_commissioned: true,
+            ..read.clone()
+        };
+        let passed = Verdict {
+            pass: true,
+            ..read.clone()
+        };
+        assert_eq!(counted(&no_read), [false, true, false, false]);
+        assert_eq!(counted(&duplicate), [false, false, true, false]);
+        assert_eq!(counted(&uncommissioned), [false, false, false, true]);
+        assert_eq!(counted(&passed), [true, false, false, false]);
+    }
+
+    #[test]
+    fn the_grade_column_follows_the_overall_letter() {
+        assert_eq!(grade_column(4.0), "grade_a");
+        assert_eq!(grade_column(3.5), "grade_a");
+        assert_eq!(grade_column(2.5), "grade_b");
+        assert_eq!(grade_column(0.2), "grade_f");
+    }
+}

@@ -10,9 +10,10 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};
 use tokio_stream::StreamExt;
+use verigrade::proto::alarms_client::AlarmsClient;
 use verigrade::proto::verdicts_client::VerdictsClient;
 use verigrade::proto::verifier_client::VerifierClient;
-use verigrade::proto::{Verdict, VerifyRequest, WatchVerdictsRequest};
+use verigrade::proto::{Verdict, VerifyRequest, WatchAlarmsRequest, WatchVerdictsRequest};
 use verigrade::store::test_database::{TestDatabase, server};
 use verigrade::synth::{GenSpec, render};
 
@@ -82,7 +83,22 @@ fn two_nodes_sent_the_same_serials_at_once_pass_each_exactly_once() {
     };
     let (to_a, to_b) = (requests("a"), requests("b"));
     let runtime = tokio::runtime::Runtime::new().unwrap();
+    let alarms_on_a = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
     let (from_a, from_b, watched) = runtime.block_on(async {
+        // And one watching node A's alarms: each node raises its own line monitor's.
+        let mut alarm_watch = AlarmsClient::connect(a.url.clone())
+            .await
+            .unwrap()
+            .watch_alarms(WatchAlarmsRequest::default())
+            .await
+            .unwrap()
+            .into_inner();
+        let seen_alarms = alarms_on_a.clone();
+        let alarm_watching = tokio::spawn(async move {
+            while let Some(Ok(alarm)) = alarm_watch.next().await {
+                seen_alarms.lock().unwrap().push(alarm.alarm_id);
+            }
+        });
         // A controller watching node B, from before the first frame.
         let mut watch = VerdictsClient::connect(b.url.clone())
             .await
@@ -114,7 +130,11 @@ fn two_nodes_sent_the_same_serials_at_once_pass_each_exactly_once() {
             2 * SERIALS,
             started.elapsed().as_secs_f64()
         );
-        (from_a.unwrap(), from_b.unwrap(), watching.await.unwrap())
+        let watched = watching.await.unwrap();
+        // The alarms of the last frames are raised just after their answers.
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        alarm_watching.abort();
+        (from_a.unwrap(), from_b.unwrap(), watched)
     });
     assert_eq!((from_a.len(), from_b.len()), (SERIALS, SERIALS));
     // Exactly one pass per serial; the other node's frame is its duplicate, naming the first.
@@ -152,6 +172,22 @@ fn two_nodes_sent_the_same_serials_at_once_pass_each_exactly_once() {
         SERIALS,
         "node B announced every verdict node A made"
     );
+    // Node A's alarm watcher saw every alarm raised, node B's monitor's too.
+    let mut database_client = postgres::Client::connect(&database.url, postgres::NoTls).unwrap();
+    let raised: Vec<String> = database_client
+        .query("SELECT id FROM alarms ORDER BY id", &[])
+        .unwrap()
+        .iter()
+        .map(|row| row.get::<_, i64>(0).to_string())
+        .collect();
+    let seen: HashSet<String> = alarms_on_a.lock().unwrap().iter().cloned().collect();
+    assert!(!raised.is_empty(), "duplicates raise STOP alarms");
+    for id in &raised {
+        assert!(
+            seen.contains(id),
+            "alarm {id} not announced on node A: {seen:?}"
+        );
+    }
     // One audit trail for both nodes, intact.
     let verify = Command::new(env!("CARGO_BIN_EXE_verigrade"))
         .args(["audit", "verify", "--store", &database.url, "--data-dir"])
