@@ -11,11 +11,11 @@ use crate::access::Actor;
 use crate::error::{Error, Result};
 use std::path::Path;
 
-/// Moves a staged frame into the database, in `tx` (PostgreSQL); nothing to do on SQLite,
-/// whose frames stay files. The staged file is removed once `tx` is committed.
-pub(super) fn keep(tx: &WriteTx, dir: &Path, name: &str) -> Result<()> {
+/// Moves a staged frame into the database, in `tx` (PostgreSQL), and says so: its staged file
+/// goes once `tx` is committed. On SQLite the frame stays the file it is.
+pub(super) fn keep(tx: &WriteTx, dir: &Path, name: &str) -> Result<bool> {
     if !tx.connection().is_postgres() {
-        return Ok(());
+        return Ok(false);
     }
     let path = dir.join(name);
     let frame = std::fs::read(&path).map_err(|source| Error::Io {
@@ -26,7 +26,7 @@ pub(super) fn keep(tx: &WriteTx, dir: &Path, name: &str) -> Result<()> {
         "INSERT INTO evidence_frames (name, frame) VALUES (?1, ?2)",
         params![name, frame],
     )?;
-    Ok(())
+    Ok(true)
 }
 
 /// The bytes of a frame kept in the database (PostgreSQL), if it is still kept.
@@ -61,6 +61,11 @@ pub(super) fn kept(conn: &Db, dir: &Path) -> Result<Vec<String>> {
             |r| r.get(0),
         );
     }
+    files(dir)
+}
+
+/// The names of the files in `dir`, in order.
+fn files(dir: &Path) -> Result<Vec<String>> {
     let entries = std::fs::read_dir(dir).map_err(|source| Error::Io {
         path: dir.display().to_string(),
         source,
@@ -93,16 +98,7 @@ pub(super) fn orphans(conn: &Db, dir: &Path) -> Result<Vec<String>> {
 /// every staged file, committed into the database or never.
 pub(super) fn sweep_orphans(conn: &Db, dir: &Path) -> Result<()> {
     if conn.is_postgres() {
-        let staged = std::fs::read_dir(dir).map_err(|source| Error::Io {
-            path: dir.display().to_string(),
-            source,
-        })?;
-        remove(
-            dir,
-            staged
-                .flatten()
-                .map(|entry| entry.file_name().to_string_lossy().into_owned()),
-        );
+        remove(dir, files(dir)?);
         return Ok(());
     }
     remove(dir, orphans(conn, dir)?);

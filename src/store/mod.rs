@@ -218,13 +218,7 @@ impl Store {
                 };
                 let from = listen::start_from(&writer)?;
                 let stop = announce.stop.clone();
-                let thread = std::thread::Builder::new()
-                    .name("verigrade-listen".into())
-                    .spawn(move || announce.run(from))
-                    .map_err(|source| Error::Io {
-                        path: data_dir.display().to_string(),
-                        source,
-                    })?;
+                let thread = spawn("verigrade-listen", data_dir, move || announce.run(from))?;
                 Some((stop, thread))
             }
         };
@@ -250,13 +244,7 @@ impl Store {
                 saved: observed,
             },
         };
-        let thread = std::thread::Builder::new()
-            .name("verigrade-store".into())
-            .spawn(move || state.run(queue))
-            .map_err(|source| Error::Io {
-                path: data_dir.display().to_string(),
-                source,
-            })?;
+        let thread = spawn("verigrade-store", data_dir, move || state.run(queue))?;
         Ok(Store {
             jobs: Mutex::new(Some(jobs)),
             writer: Mutex::new(Some(thread)),
@@ -484,6 +472,21 @@ impl Drop for Store {
     fn drop(&mut self) {
         let _ = self.close();
     }
+}
+
+/// Starts one of the store's threads; a failure names the store it was for.
+fn spawn(
+    name: &str,
+    data_dir: &Path,
+    work: impl FnOnce() + Send + 'static,
+) -> Result<std::thread::JoinHandle<()>> {
+    std::thread::Builder::new()
+        .name(name.into())
+        .spawn(work)
+        .map_err(|source| Error::Io {
+            path: data_dir.display().to_string(),
+            source,
+        })
 }
 
 fn closed() -> Error {

@@ -339,8 +339,9 @@ impl Writer {
                     let new = match stored {
                         Stored::New => {
                             if let Some(kept) = &pending.evidence {
-                                evidence::keep(&tx, &self.evidence_dir, &kept.file_name)?;
-                                staged.push(kept.file_name.clone());
+                                if evidence::keep(&tx, &self.evidence_dir, &kept.file_name)? {
+                                    staged.push(kept.file_name.clone());
+                                }
                                 evidence_added = true;
                             }
                             true
@@ -395,8 +396,9 @@ impl Writer {
                 }
                 Job::AggregationEvidence(event, evidence, _) => {
                     aggregations::attach_evidence(&tx, *event, evidence)?;
-                    evidence::keep(&tx, &self.evidence_dir, &evidence.file_name)?;
-                    staged.push(evidence.file_name.clone());
+                    if evidence::keep(&tx, &self.evidence_dir, &evidence.file_name)? {
+                        staged.push(evidence.file_name.clone());
+                    }
                     evidence_added = true;
                     answers.push(Written::Probe);
                 }
@@ -422,9 +424,7 @@ impl Writer {
         if evidence_added {
             released.extend(evidence::enforce_budget(&tx, self.evidence_budget)?);
         }
-        if tx.connection().is_postgres() {
-            released.extend(staged);
-        }
+        released.extend(staged);
         tx.commit()?;
         Ok(Committed {
             answers,

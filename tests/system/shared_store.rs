@@ -2,10 +2,9 @@
 //! every node announces, and nothing answered lost when a node is killed or the database
 //! restarts. Skipped, and said so, without a test server (`VERIGRADE_TEST_POSTGRES`).
 
-use crate::support::{Process, data_dir, gs1_text, image_request};
+use crate::support::{Process, data_dir, gs1_text, image_request, png};
 use bytes::Bytes;
 use std::collections::{BTreeMap, HashSet};
-use std::io::Cursor;
 use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -15,7 +14,7 @@ use verigrade::proto::verdicts_client::VerdictsClient;
 use verigrade::proto::verifier_client::VerifierClient;
 use verigrade::proto::{Verdict, VerifyRequest, WatchAlarmsRequest, WatchVerdictsRequest};
 use verigrade::store::test_database::{TestDatabase, server};
-use verigrade::synth::{GenSpec, render};
+use verigrade::synth::GenSpec;
 
 /// Serials each node is sent, all of them to both at once.
 const SERIALS: usize = 10_000;
@@ -23,18 +22,12 @@ const SERIALS: usize = 10_000;
 /// A small PNG of a pack carrying `serial`: 2 px/module, little beyond the quiet zone, so that
 /// reading it costs the nodes little beside the store's work, which is what is measured.
 fn small_pack(serial: &str) -> Bytes {
-    let spec = GenSpec {
+    png(&GenSpec {
         text: gs1_text(serial),
         gs1: true,
         module_px: 3.0,
         ..GenSpec::default()
-    };
-    let image = render(&spec).unwrap().image;
-    let mut png = Vec::new();
-    image
-        .write_to(&mut Cursor::new(&mut png), image::ImageFormat::Png)
-        .unwrap();
-    Bytes::from(png)
+    })
 }
 
 /// A node of the shared store: `verigrade serve` with its own data folder.

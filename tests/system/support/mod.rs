@@ -95,14 +95,18 @@ pub fn pack_png(serial: &str) -> Bytes {
 
 /// A PNG of a clean GS1 symbol carrying `text` (an element string), on a small canvas.
 pub fn gs1_png(text: &str) -> Bytes {
-    let spec = GenSpec {
+    png(&GenSpec {
         text: text.into(),
         gs1: true,
         module_px: 6.0,
         canvas: Some((320, 240)),
         ..GenSpec::default()
-    };
-    let image = render(&spec).unwrap().image;
+    })
+}
+
+/// The PNG of the symbol `spec` renders.
+pub fn png(spec: &GenSpec) -> Bytes {
+    let image = render(spec).unwrap().image;
     let mut png = Vec::new();
     image
         .write_to(&mut Cursor::new(&mut png), image::ImageFormat::Png)
