@@ -6,6 +6,7 @@
 use crate::frame::Frame;
 use crate::geometry::Rect;
 use rxing::common::{BitArray, BitMatrix};
+use std::cell::OnceCell;
 
 /// Side of the square tiles over which the binariser measures local brightness.
 const TILE: usize = 8;
@@ -33,12 +34,27 @@ pub struct Binary {
 impl Binary {
     /// Local-average binarisation (the scheme of zxing's hybrid binariser): each 8×8 tile gets
     /// a black point from its own range, each pixel is compared with the mean black point of
-    /// the 5×5 tiles around it.
+    /// the 5×5 tiles around it. Dark modules are marked, and flat ground counts as light.
     pub fn of(frame: &Frame) -> Binary {
+        Binary::local(frame, false)
+    }
+
+    /// The same binarisation of the frame's inverted greys: light modules are marked, and flat
+    /// ground counts as the dark ground of a light-on-dark symbol (the quiet zone that frames
+    /// its light finder) unless its neighbours say it lies inside a light area. Inverting
+    /// [`Binary::of`] instead calls that ground light, and the finder merges with it into one
+    /// light area the tracer cannot follow. zxing-cpp inverts the grey image for the same
+    /// reason.
+    pub fn of_light(frame: &Frame) -> Binary {
+        Binary::local(frame, true)
+    }
+
+    /// [`Binary::of`], or with `invert` [`Binary::of_light`].
+    fn local(frame: &Frame, invert: bool) -> Binary {
         let tiles_x = frame.width().div_ceil(TILE);
         let tiles_y = frame.height().div_ceil(TILE);
-        let black_points = black_points(frame, tiles_x, tiles_y);
-        Binary::thresholded(frame, |y, threshold| {
+        let black_points = black_points(frame, tiles_x, tiles_y, invert);
+        Binary::thresholded(frame, invert, |y, threshold| {
             if y % TILE != 0 {
                 return;
             }
@@ -75,23 +91,30 @@ impl Binary {
             }
         }
         let threshold = otsu(&histogram);
-        Binary::thresholded(frame, |_, row| row.fill(threshold))
+        Binary::thresholded(frame, false, |_, row| row.fill(threshold))
     }
 
-    /// The frame with each pixel dark where it is at or below its threshold. `thresholds`
-    /// is called for every row in order with the per-pixel thresholds of the row before, to
-    /// change what differs; both passes run over whole rows, so they vectorise.
-    fn thresholded(frame: &Frame, mut thresholds: impl FnMut(usize, &mut [u8])) -> Binary {
+    /// The frame with each pixel marked where it is at or below its threshold, or with
+    /// `invert` where its inverted grey is. `thresholds` is called for every row in order with
+    /// the per-pixel thresholds of the row before, to change what differs; both passes run
+    /// over whole rows, so they vectorise.
+    fn thresholded(
+        frame: &Frame,
+        invert: bool,
+        mut thresholds: impl FnMut(usize, &mut [u8]),
+    ) -> Binary {
         let (w, h) = (frame.width(), frame.height());
         let words_per_row = w.div_ceil(WORD);
         let mut words = vec![0usize; words_per_row * h];
         let mut threshold = vec![0u8; w];
         // 0/1 per pixel, padded to whole words.
         let mut dark = vec![0u8; w.next_multiple_of(WORD)];
+        // 255 - p, as an exclusive or that keeps the comparison vectorised.
+        let flip = if invert { u8::MAX } else { 0 };
         for y in 0..h {
             thresholds(y, &mut threshold);
             for ((d, &p), &t) in dark.iter_mut().zip(frame.row(y)).zip(&threshold) {
-                *d = (p <= t) as u8;
+                *d = (p ^ flip <= t) as u8;
             }
             let out = &mut words[y * words_per_row..(y + 1) * words_per_row];
             for (word, bytes) in out.iter_mut().zip(dark.chunks_exact(WORD)) {
@@ -179,6 +202,62 @@ impl Binary {
     }
 }
 
+/// A frame's binary images for both polarities of symbol, as the tracer takes them.
+pub struct Binaries<'a> {
+    dark: Binary,
+    light: Light<'a>,
+}
+
+/// Where a [`Binaries`]' light modules come from.
+enum Light<'a> {
+    /// One threshold marks both polarities: the light modules are the dark image inverted.
+    Inverted,
+    /// The local binarisation of the frame's inverted greys ([`Binary::of_light`]), made on
+    /// first use: most symbols are dark and read before it is needed.
+    Local {
+        frame: &'a Frame<'a>,
+        binary: OnceCell<Binary>,
+    },
+}
+
+impl<'a> Binaries<'a> {
+    /// The local-average binarisation for each polarity ([`Binary::of`], [`Binary::of_light`]).
+    pub fn local(frame: &'a Frame<'a>) -> Binaries<'a> {
+        Binaries {
+            dark: Binary::of(frame),
+            light: Light::Local {
+                frame,
+                binary: OnceCell::new(),
+            },
+        }
+    }
+
+    /// One global threshold for both ([`Binary::global`]).
+    pub fn global(frame: &Frame) -> Binaries<'a> {
+        Binaries {
+            dark: Binary::global(frame),
+            light: Light::Inverted,
+        }
+    }
+
+    /// The dark modules' image: texture and blobs look the same in either.
+    pub fn dark(&self) -> &Binary {
+        &self.dark
+    }
+
+    /// `rect` as rxing's bit matrix with the modules of a dark-on-light or a `light_on_dark`
+    /// symbol set, and the `cleared` runs left unset (see [`Binary::bit_matrix`]).
+    pub fn bit_matrix(&self, rect: Rect, light_on_dark: bool, cleared: &[Run]) -> BitMatrix {
+        match (&self.light, light_on_dark) {
+            (_, false) => self.dark.bit_matrix(rect, false, cleared),
+            (Light::Inverted, true) => self.dark.bit_matrix(rect, true, cleared),
+            (Light::Local { frame, binary }, true) => binary
+                .get_or_init(|| Binary::of_light(frame))
+                .bit_matrix(rect, false, cleared),
+        }
+    }
+}
+
 /// Pixels `x0..x1` of row `y` of a bit matrix, left light by [`Binary::bit_matrix`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Run {
@@ -232,8 +311,9 @@ fn pack_bits(eight: &[u8]) -> usize {
 }
 
 /// Black point of every tile (row-major): its mean grey, or for a flat tile just below its
-/// minimum unless its neighbours say it lies inside a dark area.
-fn black_points(frame: &Frame, tiles_x: usize, tiles_y: usize) -> Vec<u32> {
+/// minimum unless its neighbours say it lies inside a dark area; with `invert`, of the
+/// inverted greys.
+fn black_points(frame: &Frame, tiles_x: usize, tiles_y: usize, invert: bool) -> Vec<u32> {
     let (w, h) = (frame.width(), frame.height());
     let mut tile_min = vec![0u8; tiles_x * tiles_y];
     let mut tile_max = vec![0u8; tiles_x * tiles_y];
@@ -264,6 +344,10 @@ fn black_points(frame: &Frame, tiles_x: usize, tiles_y: usize) -> Vec<u32> {
             tile_min[t] = min[columns.clone()].iter().copied().min().unwrap_or(0);
             tile_max[t] = max[columns.clone()].iter().copied().max().unwrap_or(0);
             tile_mean[t] = sum[columns].iter().map(|&s| s as u32).sum::<u32>() / n;
+            if invert {
+                (tile_min[t], tile_max[t]) = (u8::MAX - tile_max[t], u8::MAX - tile_min[t]);
+                tile_mean[t] = u8::MAX as u32 - tile_mean[t];
+            }
         }
     }
     let flat_range = flat_range(frame);
@@ -322,6 +406,11 @@ mod tests {
     /// A frame of pseudo-random grey levels with a dark square, odd-sized so that rows end
     /// inside a word and a tile.
     fn frame() -> Frame<'static> {
+        square_frame(30, 200)
+    }
+
+    /// [`frame`] with the square's grey `square` and the ground's `ground`.
+    fn square_frame(square: u8, ground: u8) -> Frame<'static> {
         let (w, h) = (203, 77);
         let mut state = 12345u32;
         let pixels = (0..w * h)
@@ -329,9 +418,9 @@ mod tests {
                 state = state.wrapping_mul(1_103_515_245).wrapping_add(12345);
                 let (x, y) = (i % w, i / w);
                 let base = if (40..90).contains(&x) && (20..60).contains(&y) {
-                    30
+                    square
                 } else {
-                    200
+                    ground
                 };
                 base + (state >> 24) as u8 % 20
             })
@@ -353,6 +442,19 @@ mod tests {
         assert!(!binary.get(150, 40) && !binary.get(10, 10));
         let last = binary.row(0)[binary.words_per_row - 1];
         assert_eq!(last >> (binary.width % WORD), 0, "padding bits stay clear");
+    }
+
+    #[test]
+    fn light_modules_are_marked_and_flat_dark_ground_is_not() {
+        // A light square on flat dark ground: a light-on-dark symbol in its quiet zone.
+        let frame = square_frame(200, 30);
+        let light = Binary::of_light(&frame);
+        assert!(light.get(60, 40) && light.get(40, 20) && light.get(89, 59));
+        assert!(!light.get(150, 40) && !light.get(10, 10) && !light.get(120, 70));
+        // The dark binarisation calls that flat ground light too, so inverting it would
+        // merge the square with its ground.
+        let dark = Binary::of(&frame);
+        assert!(!dark.get(150, 40) && !dark.get(10, 10));
     }
 
     #[test]

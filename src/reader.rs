@@ -1,7 +1,7 @@
 //! The reading pipeline for one frame: binarise → trace candidate outlines → fit the module
 //! grid → sample → decode, for dark-on-light and light-on-dark, normal and mirrored symbols.
 
-use crate::binarize::{Binary, Run};
+use crate::binarize::{Binaries, Run};
 use crate::decode::{Decoded, decode_modules};
 use crate::frame::Frame;
 use crate::geometry::{Homography, Point, Rect, centroid};
@@ -161,7 +161,7 @@ pub fn read(frame: &Frame, options: &ReadOptions) -> Vec<SymbolRead> {
             .and_then(|r| r.clipped(frame.width(), frame.height()));
         if let Some(window) = window {
             let view = frame.view(window);
-            let binary = Binary::of(&view);
+            let binary = Binaries::local(&view);
             // Only what looks like a symbol, at the cheap efforts: when the pack has moved,
             // the search of the whole frame's proposals finds it faster than a thorough search
             // of this window.
@@ -169,7 +169,7 @@ pub fn read(frame: &Frame, options: &ReadOptions) -> Vec<SymbolRead> {
             let found = read_windows(
                 &view,
                 &binary,
-                &locate::proposals(&binary, false),
+                &locate::proposals(binary.dark(), false),
                 &efforts,
                 options,
                 &[],
@@ -267,7 +267,7 @@ enum Effort {
 /// frame's pixels) are not read again, and count towards the expected.
 fn read_windows(
     frame: &Frame,
-    binary: &Binary,
+    binary: &Binaries,
     windows: &[Rect],
     efforts: &[Effort],
     options: &ReadOptions,
@@ -280,7 +280,7 @@ fn read_windows(
         .map(|i| windows[..i].contains(&windows[i]))
         .collect();
     // Each window thresholded as a whole, made by the first effort that needs it.
-    let mut globals: Vec<Option<Binary>> = vec![None; windows.len()];
+    let mut globals: Vec<Option<Binaries>> = (0..windows.len()).map(|_| None).collect();
     // Pixels of each window that the symbols read so far take up: a window mostly taken up
     // is the symbol's own (its core, or its group with the text beside it) and is searched
     // no further; a wider one (two packs side by side, a whole case) is, with them erased.
@@ -349,12 +349,12 @@ fn read_windows(
                     }
                     Effort::GlobalThreshold => {
                         let global =
-                            globals[i].get_or_insert_with(|| Binary::global(&frame.view(window)));
+                            globals[i].get_or_insert_with(|| Binaries::global(&frame.view(window)));
                         [false, true].into_iter().find_map(|thorough| {
                             trace_window(
                                 frame,
                                 global,
-                                global.rect(),
+                                global.dark().rect(),
                                 window.origin(),
                                 thorough,
                                 erased,
@@ -363,9 +363,9 @@ fn read_windows(
                     }
                     Effort::Blob => {
                         let global =
-                            globals[i].get_or_insert_with(|| Binary::global(&frame.view(window)));
+                            globals[i].get_or_insert_with(|| Binaries::global(&frame.view(window)));
                         [false, true].into_iter().find_map(|light_on_dark| {
-                            locate::blob::candidates(global, window.origin(), light_on_dark)
+                            locate::blob::candidates(global.dark(), window.origin(), light_on_dark)
                                 .iter()
                                 .find_map(|candidate| read_candidate(frame, candidate))
                         })
@@ -411,7 +411,7 @@ fn with_quiet_zone(outline: &[Point; 4]) -> [Point; 4] {
 /// first candidate that decodes.
 fn trace_window(
     frame: &Frame,
-    binary: &Binary,
+    binary: &Binaries,
     window: Rect,
     origin: Point,
     thorough: bool,
@@ -527,7 +527,7 @@ fn read_at_scale(
     options: &ReadOptions,
     coarse: Option<&[[Point; 4]]>,
 ) -> Vec<SymbolRead> {
-    let binary = Binary::of(frame);
+    let binary = Binaries::local(frame);
     // The regions that look like a symbol: tracing a small region is cheap, and its centre
     // lines cross the symbol.
     let efforts = [
@@ -536,7 +536,7 @@ fn read_at_scale(
         Effort::GlobalThreshold,
         Effort::Blob,
     ];
-    let proposals = locate::proposals(&binary, options.all_symbols);
+    let proposals = locate::proposals(binary.dark(), options.all_symbols);
     let mut reads = read_windows(
         frame,
         &binary,
@@ -549,7 +549,7 @@ fn read_at_scale(
         // The frame thresholded as a whole, traced through its centre: a lab scan of a
         // low-contrast symbol whose modules are larger than the binariser's tiles, so that
         // the local threshold sees flat ground inside them and no region looks textured.
-        let global = Binary::global(frame);
+        let global = Binaries::global(frame);
         reads.extend(trace_window(
             frame,
             &global,
