@@ -36,7 +36,7 @@ impl Binary {
     /// a black point from its own range, each pixel is compared with the mean black point of
     /// the 5×5 tiles around it. Dark modules are marked, and flat ground counts as light.
     pub fn of(frame: &Frame) -> Binary {
-        Binary::local(frame, false)
+        Binary::local(frame, &Tiles::of(frame), false)
     }
 
     /// The same binarisation of the frame's inverted greys: light modules are marked, and flat
@@ -46,14 +46,13 @@ impl Binary {
     /// light area the tracer cannot follow. zxing-cpp inverts the grey image for the same
     /// reason.
     pub fn of_light(frame: &Frame) -> Binary {
-        Binary::local(frame, true)
+        Binary::local(frame, &Tiles::of(frame), true)
     }
 
-    /// [`Binary::of`], or with `invert` [`Binary::of_light`].
-    fn local(frame: &Frame, invert: bool) -> Binary {
-        let tiles_x = frame.width().div_ceil(TILE);
-        let tiles_y = frame.height().div_ceil(TILE);
-        let black_points = black_points(frame, tiles_x, tiles_y, invert);
+    /// [`Binary::of`], or with `invert` [`Binary::of_light`], from the frame's `tiles`.
+    fn local(frame: &Frame, tiles: &Tiles, invert: bool) -> Binary {
+        let (tiles_x, tiles_y) = (tiles.across, tiles.down);
+        let black_points = tiles.black_points(invert);
         Binary::thresholded(frame, invert, |y, threshold| {
             if y % TILE != 0 {
                 return;
@@ -216,6 +215,7 @@ enum Light<'a> {
     /// first use: most symbols are dark and read before it is needed.
     Local {
         frame: &'a Frame<'a>,
+        tiles: Tiles,
         binary: OnceCell<Binary>,
     },
 }
@@ -223,10 +223,12 @@ enum Light<'a> {
 impl<'a> Binaries<'a> {
     /// The local-average binarisation for each polarity ([`Binary::of`], [`Binary::of_light`]).
     pub fn local(frame: &'a Frame<'a>) -> Binaries<'a> {
+        let tiles = Tiles::of(frame);
         Binaries {
-            dark: Binary::of(frame),
+            dark: Binary::local(frame, &tiles, false),
             light: Light::Local {
                 frame,
+                tiles,
                 binary: OnceCell::new(),
             },
         }
@@ -251,8 +253,15 @@ impl<'a> Binaries<'a> {
         match (&self.light, light_on_dark) {
             (_, false) => self.dark.bit_matrix(rect, false, cleared),
             (Light::Inverted, true) => self.dark.bit_matrix(rect, true, cleared),
-            (Light::Local { frame, binary }, true) => binary
-                .get_or_init(|| Binary::of_light(frame))
+            (
+                Light::Local {
+                    frame,
+                    tiles,
+                    binary,
+                },
+                true,
+            ) => binary
+                .get_or_init(|| Binary::local(frame, tiles, true))
                 .bit_matrix(rect, false, cleared),
         }
     }
@@ -310,72 +319,108 @@ fn pack_bits(eight: &[u8]) -> usize {
     (bytes.wrapping_mul(0x0102_0408_1020_4080) >> 56) as usize
 }
 
-/// Black point of every tile (row-major): its mean grey, or for a flat tile just below its
-/// minimum unless its neighbours say it lies inside a dark area; with `invert`, of the
-/// inverted greys.
-fn black_points(frame: &Frame, tiles_x: usize, tiles_y: usize, invert: bool) -> Vec<u32> {
-    let (w, h) = (frame.width(), frame.height());
-    let mut tile_min = vec![0u8; tiles_x * tiles_y];
-    let mut tile_max = vec![0u8; tiles_x * tiles_y];
-    let mut tile_mean = vec![0u32; tiles_x * tiles_y];
-    // Per pixel column over the tile's rows, element-wise so that it vectorises; reduced
-    // per tile afterwards.
-    let mut min = vec![u8::MAX; w];
-    let mut max = vec![0u8; w];
-    let mut sum = vec![0u16; w];
-    for ty in 0..tiles_y {
-        min.fill(u8::MAX);
-        max.fill(0);
-        sum.fill(0);
-        let rows = ty * TILE..((ty + 1) * TILE).min(h);
-        let tile_rows = rows.len();
-        for y in rows {
-            let row = frame.row(y);
-            for (((lo, hi), total), &p) in min.iter_mut().zip(&mut max).zip(&mut sum).zip(row) {
-                *lo = (*lo).min(p);
-                *hi = (*hi).max(p);
-                *total += p as u16;
-            }
-        }
-        for tx in 0..tiles_x {
-            let columns = tx * TILE..((tx + 1) * TILE).min(w);
-            let n = (tile_rows * columns.len()) as u32;
-            let t = ty * tiles_x + tx;
-            tile_min[t] = min[columns.clone()].iter().copied().min().unwrap_or(0);
-            tile_max[t] = max[columns.clone()].iter().copied().max().unwrap_or(0);
-            tile_mean[t] = sum[columns].iter().map(|&s| s as u32).sum::<u32>() / n;
-            if invert {
-                (tile_min[t], tile_max[t]) = (u8::MAX - tile_max[t], u8::MAX - tile_min[t]);
-                tile_mean[t] = u8::MAX as u32 - tile_mean[t];
-            }
-        }
-    }
-    let flat_range = flat_range(frame);
-    let mut black_points = tile_mean;
-    for ty in 0..tiles_y {
-        for tx in 0..tiles_x {
-            let t = ty * tiles_x + tx;
-            if tile_max[t] - tile_min[t] > flat_range {
-                continue;
-            }
-            // Flat ground is light unless its neighbours say it lies inside a dark area: its
-            // black point goes just below its darkest pixel (zxing halves that pixel, which
-            // calls a dark module light whenever dark is more than half as bright as light).
-            let lowest = tile_min[t] as u32;
-            let mut average = (lowest / 2).max(lowest.saturating_sub(flat_range as u32));
-            if tx > 0 && ty > 0 {
-                let above = black_points[t - tiles_x];
-                let left = black_points[t - 1];
-                let diag = black_points[t - tiles_x - 1];
-                let neighbours = (above + 2 * left + diag) / 4;
-                if (tile_min[t] as u32) < neighbours {
-                    average = neighbours;
+/// The frame's 8×8 tiles (row-major): each one's darkest and lightest grey, grey sum and
+/// pixel count, measured once for the black points of both polarities.
+struct Tiles {
+    across: usize,
+    down: usize,
+    min: Vec<u8>,
+    max: Vec<u8>,
+    sum: Vec<u32>,
+    pixels: Vec<u32>,
+    /// See [`flat_range`].
+    flat_range: u8,
+}
+
+impl Tiles {
+    fn of(frame: &Frame) -> Tiles {
+        let (w, h) = (frame.width(), frame.height());
+        let (across, down) = (w.div_ceil(TILE), h.div_ceil(TILE));
+        let mut tiles = Tiles {
+            across,
+            down,
+            min: vec![0u8; across * down],
+            max: vec![0u8; across * down],
+            sum: vec![0u32; across * down],
+            pixels: vec![0u32; across * down],
+            flat_range: flat_range(frame),
+        };
+        // Per pixel column over the tile's rows, element-wise so that it vectorises; reduced
+        // per tile afterwards.
+        let mut min = vec![u8::MAX; w];
+        let mut max = vec![0u8; w];
+        let mut sum = vec![0u16; w];
+        for ty in 0..down {
+            min.fill(u8::MAX);
+            max.fill(0);
+            sum.fill(0);
+            let rows = ty * TILE..((ty + 1) * TILE).min(h);
+            let tile_rows = rows.len();
+            for y in rows {
+                let row = frame.row(y);
+                for (((lo, hi), total), &p) in min.iter_mut().zip(&mut max).zip(&mut sum).zip(row) {
+                    *lo = (*lo).min(p);
+                    *hi = (*hi).max(p);
+                    *total += p as u16;
                 }
             }
-            black_points[t] = average;
+            for tx in 0..across {
+                let columns = tx * TILE..((tx + 1) * TILE).min(w);
+                let n = (tile_rows * columns.len()) as u32;
+                let t = ty * across + tx;
+                tiles.min[t] = min[columns.clone()].iter().copied().min().unwrap_or(0);
+                tiles.max[t] = max[columns.clone()].iter().copied().max().unwrap_or(0);
+                tiles.sum[t] = sum[columns].iter().map(|&s| s as u32).sum::<u32>();
+                tiles.pixels[t] = n;
+            }
         }
+        tiles
     }
-    black_points
+
+    /// Black point of every tile: its mean grey, or for a flat tile just below its minimum
+    /// unless its neighbours say it lies inside a dark area; with `invert`, of the inverted
+    /// greys.
+    fn black_points(&self, invert: bool) -> Vec<u32> {
+        let flip = |g: u8| if invert { u8::MAX - g } else { g };
+        // The mean grey, rounded down in the polarity's own greys.
+        let mut black_points: Vec<u32> = self
+            .sum
+            .iter()
+            .zip(&self.pixels)
+            .map(|(&sum, &n)| {
+                if invert {
+                    (u8::MAX as u32 * n - sum) / n
+                } else {
+                    sum / n
+                }
+            })
+            .collect();
+        for ty in 0..self.down {
+            for tx in 0..self.across {
+                let t = ty * self.across + tx;
+                if self.max[t] - self.min[t] > self.flat_range {
+                    continue;
+                }
+                // Flat ground is light unless its neighbours say it lies inside a dark area:
+                // its black point goes just below its darkest pixel (zxing halves that pixel,
+                // which calls a dark module light whenever dark is more than half as bright
+                // as light).
+                let lowest = flip(if invert { self.max[t] } else { self.min[t] }) as u32;
+                let mut average = (lowest / 2).max(lowest.saturating_sub(self.flat_range as u32));
+                if tx > 0 && ty > 0 {
+                    let above = black_points[t - self.across];
+                    let left = black_points[t - 1];
+                    let diag = black_points[t - self.across - 1];
+                    let neighbours = (above + 2 * left + diag) / 4;
+                    if lowest < neighbours {
+                        average = neighbours;
+                    }
+                }
+                black_points[t] = average;
+            }
+        }
+        black_points
+    }
 }
 
 /// The largest grey range of a tile that is still flat ground: [`MIN_TILE_RANGE`], raised on

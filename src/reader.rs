@@ -337,15 +337,19 @@ fn read_windows(
                 dear_windows += 1;
             }
             // A window goes on being searched at this effort, what it read erased, while it
-            // reads more: two packs side by side in one core window.
+            // reads more: two packs side by side in one core window. Its next symbols are
+            // looked for in the polarity of the first, as packs of one case are printed alike.
+            let mut polarities: &[bool] = &BOTH_POLARITIES;
             loop {
                 let erased = &outlines[..];
                 let found = match effort {
                     Effort::CentreLines => {
-                        trace_window(frame, binary, window, Point::default(), false, erased)
+                        let origin = Point::default();
+                        trace_window(frame, binary, window, origin, false, erased, polarities)
                     }
                     Effort::AllLines => {
-                        trace_window(frame, binary, window, Point::default(), true, erased)
+                        let origin = Point::default();
+                        trace_window(frame, binary, window, origin, true, erased, polarities)
                     }
                     Effort::GlobalThreshold => {
                         let global =
@@ -358,13 +362,14 @@ fn read_windows(
                                 window.origin(),
                                 thorough,
                                 erased,
+                                polarities,
                             )
                         })
                     }
                     Effort::Blob => {
                         let global =
                             globals[i].get_or_insert_with(|| Binaries::global(&frame.view(window)));
-                        [false, true].into_iter().find_map(|light_on_dark| {
+                        polarities.iter().find_map(|&light_on_dark| {
                             locate::blob::candidates(global.dark(), window.origin(), light_on_dark)
                                 .iter()
                                 .find_map(|candidate| read_candidate(frame, candidate))
@@ -377,6 +382,11 @@ fn read_windows(
                 if outlines.iter().any(|o| inside(o, centre)) {
                     break;
                 }
+                polarities = if symbol.grid.light_on_dark {
+                    &[true]
+                } else {
+                    &[false]
+                };
                 cover(&mut covered, &mut largest, &symbol.corners);
                 outlines.push(symbol.corners);
                 reads.push(symbol);
@@ -392,6 +402,9 @@ fn read_windows(
     reads
 }
 
+/// Dark-on-light, then light-on-dark: the order symbols are looked for in a window.
+const BOTH_POLARITIES: [bool; 2] = [false, true];
+
 /// A window this many times the size of a symbol read in it may hold another symbol beside
 /// it, worth a search at every effort.
 const NEIGHBOURS: usize = 8;
@@ -406,9 +419,9 @@ fn with_quiet_zone(outline: &[Point; 4]) -> [Point; 4] {
     outline.map(|p| centre + (p - centre) * QUIET_MARGIN)
 }
 
-/// Traces `window` of `binary`, whose pixel (0, 0) is at `origin` in the frame, dark-on-light
-/// then light-on-dark, with the `erased` symbols (frame pixels) cleared first, and reads the
-/// first candidate that decodes.
+/// Traces `window` of `binary`, whose pixel (0, 0) is at `origin` in the frame, in each of
+/// `polarities` (light-on-dark or not) in turn, with the `erased` symbols (frame pixels)
+/// cleared first, and reads the first candidate that decodes.
 fn trace_window(
     frame: &Frame,
     binary: &Binaries,
@@ -416,6 +429,7 @@ fn trace_window(
     origin: Point,
     thorough: bool,
     erased: &[[Point; 4]],
+    polarities: &[bool],
 ) -> Option<SymbolRead> {
     let at = origin + window.origin();
     let mut cleared: Vec<Run> = erased
@@ -423,7 +437,7 @@ fn trace_window(
         .flat_map(|outline| quiet_zone_runs(outline.map(|p| p - at), window))
         .collect();
     cleared.sort_unstable();
-    [false, true].into_iter().find_map(|light_on_dark| {
+    polarities.iter().find_map(|&light_on_dark| {
         let bits = binary.bit_matrix(window, light_on_dark, &cleared);
         locate::candidates(&bits, at, thorough, light_on_dark)
             .iter()
@@ -545,6 +559,12 @@ fn read_at_scale(
         options,
         coarse.unwrap_or_default(),
     );
+    if reads.is_empty() && coarse.is_none() && frame.width() * frame.height() <= WHOLE_FRAME_AREA {
+        // A small frame where no region read is searched whole at every effort: a lab scan
+        // or a crop around one symbol too short for the proposals' blocks (an 8-module-high
+        // rectangle at 3 px/module is 24 px), at little cost.
+        reads = read_windows(frame, &binary, &[frame.rect()], &efforts, options, &[]);
+    }
     if reads.is_empty() && coarse.is_none() {
         // The frame thresholded as a whole, traced through its centre: a lab scan of a
         // low-contrast symbol whose modules are larger than the binariser's tiles, so that
@@ -557,10 +577,15 @@ fn read_at_scale(
             Point::default(),
             false,
             &[],
+            &BOTH_POLARITIES,
         ));
     }
     reads
 }
+
+/// Frames of at most this many pixels (a lab scan, a crop around one symbol) are searched
+/// whole at every effort when no region of them reads.
+const WHOLE_FRAME_AREA: usize = 640 * 480;
 
 /// Whether `p` lies inside the convex quadrilateral `q`.
 fn inside(q: &[Point; 4], p: Point) -> bool {

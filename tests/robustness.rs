@@ -339,6 +339,72 @@ fn a_long_thin_dmre_cropped_one_module_out_reads() {
     assert_all_read(&cases);
 }
 
+/// A light-on-dark symbol on a cluttered carton, its quiet zone flat ground darker than its
+/// light modules: the light modules are found in a binarisation of the inverted greys, where
+/// that ground frames the finder. The cases are the robustness matrix's, seeds as there.
+fn on_dark_carton(spec: GenSpec) -> (String, GenSpec) {
+    let name = format!(
+        "{} at {} px/module, {}/{}, rotated {}°",
+        spec.size.as_deref().unwrap_or("auto"),
+        spec.module_px,
+        spec.light,
+        spec.dark,
+        spec.rotation_deg
+    );
+    let spec = GenSpec {
+        light_on_dark: true,
+        carton: true,
+        ..spec
+    };
+    (name, spec)
+}
+
+#[test]
+fn light_on_dark_symbols_on_flat_dark_ground_read() {
+    let cases = vec![
+        on_dark_carton(GenSpec {
+            text: "00530JTDX67M0L".into(),
+            size: Some("12x36".into()),
+            module_px: 8.0,
+            light: 0.70,
+            dark: 0.55,
+            rotation_deg: 161.2,
+            quiet_zone: 4.0,
+            canvas: Some((440, 320)),
+            offset: (-11.0, -4.0),
+            seed: 530,
+            ..base()
+        }),
+        on_dark_carton(GenSpec {
+            text: "00499PROYOBF-5/3WZ14PXVD5XLNU33".into(),
+            size: Some("8x120".into()),
+            module_px: 4.0,
+            light: 0.60,
+            dark: 0.30,
+            rotation_deg: 252.7,
+            quiet_zone: 3.0,
+            canvas: Some((277, 571)),
+            offset: (-17.0, -7.0),
+            seed: 499,
+            ..base()
+        }),
+        on_dark_carton(GenSpec {
+            text: "00059".into(),
+            size: Some("8x18".into()),
+            module_px: 20.0,
+            light: 0.80,
+            dark: 0.50,
+            rotation_deg: 311.7,
+            quiet_zone: 3.0,
+            canvas: Some((608, 624)),
+            offset: (12.0, -11.0),
+            seed: 59,
+            ..base()
+        }),
+    ];
+    assert_all_read(&cases);
+}
+
 /// Per frame: the packs whose text `read` does not report, and the packs whose reported corners
 /// are not within half a module of the true ones (order aside).
 fn crowd_misses(spec: &CrowdSpec) -> (Vec<String>, Vec<String>) {
