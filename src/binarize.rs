@@ -381,7 +381,6 @@ impl Tiles {
     /// unless its neighbours say it lies inside a dark area; with `invert`, of the inverted
     /// greys.
     fn black_points(&self, invert: bool) -> Vec<u32> {
-        let flip = |g: u8| if invert { u8::MAX - g } else { g };
         // The mean grey, rounded down in the polarity's own greys.
         let mut black_points: Vec<u32> = self
             .sum
@@ -405,7 +404,11 @@ impl Tiles {
                 // its black point goes just below its darkest pixel (zxing halves that pixel,
                 // which calls a dark module light whenever dark is more than half as bright
                 // as light).
-                let lowest = flip(if invert { self.max[t] } else { self.min[t] }) as u32;
+                let lowest = if invert {
+                    u8::MAX - self.max[t]
+                } else {
+                    self.min[t]
+                } as u32;
                 let mut average = (lowest / 2).max(lowest.saturating_sub(self.flat_range as u32));
                 if tx > 0 && ty > 0 {
                     let above = black_points[t - self.across];
