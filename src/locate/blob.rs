@@ -7,7 +7,7 @@
 //! clock tracks as for any candidate, and the decode is the judge.
 
 use super::Candidate;
-use crate::binarize::Binary;
+use crate::binarize::{Binary, WORD};
 use crate::geometry::Point;
 use crate::symbol::size_for;
 
@@ -45,24 +45,93 @@ pub fn candidates(binary: &Binary, origin: Point, light_on_dark: bool) -> Vec<Ca
         .collect()
 }
 
-/// The window as one flag per pixel: dark in the symbol's polarity.
+/// The window as one bit per pixel, set where it is dark in the symbol's polarity, packed in
+/// words as the binary image is: runs, transitions and dilation are found a word at a time,
+/// so that a window of text or artwork, where no symbol is found, costs little.
 struct Mask {
     width: usize,
     height: usize,
-    dark: Vec<bool>,
+    words_per_row: usize,
+    /// Row by row; the bits past a row's end are unset.
+    words: Vec<usize>,
 }
 
 impl Mask {
     fn of(binary: &Binary, light_on_dark: bool) -> Mask {
         let (width, height) = (binary.width(), binary.height());
-        let dark = (0..height)
-            .flat_map(|y| (0..width).map(move |x| binary.get(x, y) != light_on_dark))
-            .collect();
+        let words_per_row = width.div_ceil(WORD);
+        let flip = if light_on_dark { usize::MAX } else { 0 };
+        let mut words = Vec::with_capacity(words_per_row * height);
+        for y in 0..height {
+            words.extend(binary.row(y)[..words_per_row].iter().map(|&w| w ^ flip));
+        }
+        let mut mask = Mask {
+            width,
+            height,
+            words_per_row,
+            words,
+        };
+        mask.clear_past_row_ends();
+        mask
+    }
+
+    /// A mask of `width`×`height` with nothing set.
+    fn empty(width: usize, height: usize) -> Mask {
+        let words_per_row = width.div_ceil(WORD);
         Mask {
             width,
             height,
-            dark,
+            words_per_row,
+            words: vec![0; words_per_row * height],
         }
+    }
+
+    fn clear_past_row_ends(&mut self) {
+        let used = self.width % WORD;
+        if used == 0 {
+            return;
+        }
+        let last = self.words_per_row - 1;
+        for row in self.words.chunks_exact_mut(self.words_per_row) {
+            row[last] &= (1 << used) - 1;
+        }
+    }
+
+    fn row(&self, y: usize) -> &[usize] {
+        &self.words[y * self.words_per_row..(y + 1) * self.words_per_row]
+    }
+
+    fn row_mut(&mut self, y: usize) -> &mut [usize] {
+        &mut self.words[y * self.words_per_row..(y + 1) * self.words_per_row]
+    }
+
+    fn get(&self, x: usize, y: usize) -> bool {
+        self.row(y)[x / WORD] >> (x % WORD) & 1 == 1
+    }
+
+    /// The mask with every pixel within `reach` (a square) of a set one set: each row's runs
+    /// widened by `reach` on both sides, then each row the union of the widened rows within
+    /// `reach` above and below it.
+    fn dilated(&self, reach: usize) -> Mask {
+        let mut widened = Mask::empty(self.width, self.height);
+        for y in 0..self.height {
+            let row = widened.row_mut(y);
+            for (x0, x1) in set_runs(self.row(y)) {
+                set_range(row, x0.saturating_sub(reach), x1 + reach);
+            }
+        }
+        widened.clear_past_row_ends();
+        let mut joined = Mask::empty(self.width, self.height);
+        for y in 0..self.height {
+            let near = y.saturating_sub(reach)..(y + reach + 1).min(self.height);
+            let out = joined.row_mut(y);
+            for source in near {
+                for (o, &w) in out.iter_mut().zip(widened.row(source)) {
+                    *o |= w;
+                }
+            }
+        }
+        joined
     }
 
     /// The symbol whose outline is `hull`: its minimum-area rectangle, the L where two dark
@@ -140,19 +209,31 @@ impl Mask {
         })
     }
 
-    /// The mask's pixels under `run`.
-    fn dark_in(&self, run: &Run) -> &[bool] {
-        let start = run.y * self.width;
-        &self.dark[start + run.x0..start + run.x1]
+    /// The dark pixels under `run`: how many, and the first and last of them.
+    fn dark_in(&self, run: &Run) -> (usize, Option<(usize, usize)>) {
+        let row = self.row(run.y);
+        let (mut count, mut first, mut last) = (0, None, None);
+        let (first_word, end_word) = (run.x0 / WORD, run.x1.div_ceil(WORD));
+        for (i, &word) in row.iter().enumerate().take(end_word).skip(first_word) {
+            let from = run.x0.saturating_sub(i * WORD);
+            let to = (run.x1 - i * WORD).min(WORD);
+            let bits = (word >> from << from) & (usize::MAX >> (WORD - to));
+            if bits != 0 {
+                count += bits.count_ones() as usize;
+                first = first.or(Some(i * WORD + bits.trailing_zeros() as usize));
+                last = Some(i * WORD + WORD - 1 - bits.leading_zeros() as usize);
+            }
+        }
+        (count, first.zip(last))
     }
 
     fn at(&self, p: Point) -> bool {
-        let (x, y) = (p.x.floor(), p.y.floor());
-        x >= 0.0
-            && y >= 0.0
-            && (x as usize) < self.width
-            && (y as usize) < self.height
-            && self.dark[y as usize * self.width + x as usize]
+        // A cast truncates, which is the floor from zero up; without SSE4.1 `floor` is a call.
+        if !(p.x >= 0.0 && p.y >= 0.0) {
+            return false;
+        }
+        let (x, y) = (p.x as usize, p.y as usize);
+        x < self.width && y < self.height && self.get(x, y)
     }
 
     /// The module size: the commonest run length (two pixels or longer) along rows and
@@ -162,27 +243,45 @@ impl Mask {
         let (w, h) = (self.width, self.height);
         let longest = w.max(h) + 1;
         let mut histograms = [vec![0usize; longest + 2], vec![0usize; longest + 2]];
-        // A run is counted where it ends inside the line; the last run of a line is not.
-        for row in self.dark.chunks_exact(w.max(1)) {
-            let mut run = 0usize;
-            for (x, &dark) in row.iter().enumerate() {
-                if x > 0 && dark != row[x - 1] {
-                    histograms[usize::from(row[x - 1])][run] += 1;
-                    run = 0;
+        // A run is counted where it ends inside the line, at a change of colour; the last run
+        // of a line is not. Along a row, pixel x changes where it differs from pixel x - 1.
+        for y in 0..h {
+            let row = self.row(y);
+            let mut start = 0;
+            for (i, &word) in row.iter().enumerate() {
+                let before = if i == 0 {
+                    word & 1
+                } else {
+                    row[i - 1] >> (WORD - 1)
+                };
+                let inside = if (i + 1) * WORD <= w {
+                    usize::MAX
+                } else {
+                    usize::MAX >> ((i + 1) * WORD - w)
+                };
+                let mut changes = (word ^ (word << 1 | before)) & inside;
+                while changes != 0 {
+                    let x = i * WORD + changes.trailing_zeros() as usize;
+                    changes &= changes - 1;
+                    histograms[usize::from(!self.get(x, y))][x - start] += 1;
+                    start = x;
                 }
-                run += 1;
             }
         }
-        // Columns row by row: each column's current run carried down.
-        let mut runs = vec![0usize; w];
-        for y in 0..h {
-            let row = &self.dark[y * w..(y + 1) * w];
-            for (x, (&dark, run)) in row.iter().zip(&mut runs).enumerate() {
-                if y > 0 && dark != self.dark[(y - 1) * w + x] {
-                    histograms[usize::from(!dark)][*run] += 1;
-                    *run = 0;
+        // Down the columns: where a row differs from the one above, each column's run since
+        // its last change ends.
+        let mut starts = vec![0usize; w];
+        for y in 1..h {
+            let (above, row) = (self.row(y - 1), self.row(y));
+            for (i, (&up, &word)) in above.iter().zip(row).enumerate() {
+                let mut changes = up ^ word;
+                while changes != 0 {
+                    let bit = changes.trailing_zeros() as usize;
+                    changes &= changes - 1;
+                    let x = i * WORD + bit;
+                    histograms[up >> bit & 1][y - starts[x]] += 1;
+                    starts[x] = y;
                 }
-                *run += 1;
             }
         }
         let commonest = |histogram: &[usize]| -> Option<f64> {
@@ -203,12 +302,11 @@ impl Mask {
     /// dark pixels first, each as its outline points (pixel corners at each row's first and
     /// last dark pixel).
     fn blobs(&self, reach: usize) -> Vec<Vec<Point>> {
-        let (w, h) = (self.width, self.height);
-        let (runs, group) = grouped_runs(&dilate(&self.dark, w, h, reach), w, h);
+        let (runs, group) = grouped_runs(&self.dilated(reach));
         // Dark pixels per group, groups in order of their first pixel.
         let mut dark_pixels = vec![0usize; runs.len()];
         for (run, &g) in runs.iter().zip(&group) {
-            dark_pixels[g] += self.dark_in(run).iter().filter(|&&d| d).count();
+            dark_pixels[g] += self.dark_in(run).0;
         }
         let mut sizes: Vec<(usize, usize)> = (0..runs.len())
             .filter(|&i| group[i] == i)
@@ -225,13 +323,10 @@ impl Mask {
         let mut first_last: Vec<Option<(usize, usize)>> = vec![None; sizes.len()];
         for (i, run) in runs.iter().enumerate() {
             if let Some(k) = slot_of_root[group[i]] {
-                let dark = self.dark_in(run);
                 // A run can hold no dark pixel: joined from the rows above and below.
-                if let (Some(first), Some(last)) =
-                    (dark.iter().position(|&d| d), dark.iter().rposition(|&d| d))
-                {
-                    let span = first_last[k].get_or_insert((run.x0 + first, run.x0 + last));
-                    *span = (span.0.min(run.x0 + first), span.1.max(run.x0 + last));
+                if let (_, Some((first, last))) = self.dark_in(run) {
+                    let span = first_last[k].get_or_insert((first, last));
+                    *span = (span.0.min(first), span.1.max(last));
                 }
             }
             if runs.get(i + 1).is_none_or(|next| next.y != run.y) {
@@ -323,37 +418,26 @@ fn side_axes(a: Point, b: Point) -> (Point, Point) {
     (along, Point::new(-along.y, along.x))
 }
 
-/// The runs of set pixels in `joined` (`w`×`h`), row by row, and for each the group it
-/// belongs to (the index of the group's first run): a run joins every run it touches in the
-/// row above.
-fn grouped_runs(joined: &[bool], w: usize, h: usize) -> (Vec<Run>, Vec<usize>) {
+/// The runs of set pixels in `joined`, row by row, and for each the group it belongs to (the
+/// index of the group's first run): a run joins every run it touches in the row above.
+fn grouped_runs(joined: &Mask) -> (Vec<Run>, Vec<usize>) {
     let mut runs: Vec<Run> = Vec::new();
     // Union–find over runs; a group's root is its first run in raster order.
     let mut parent: Vec<usize> = Vec::new();
     let mut above = 0..0;
-    for y in 0..h {
-        let row = &joined[y * w..(y + 1) * w];
+    for y in 0..joined.height {
         let first_in_row = runs.len();
         let mut overlap = above.start;
-        let mut x = 0;
-        while x < w {
-            if !row[x] {
-                x += 1;
-                continue;
-            }
-            let x0 = x;
-            while x < w && row[x] {
-                x += 1;
-            }
+        for (x0, x1) in set_runs(joined.row(y)) {
             let this = runs.len();
-            runs.push(Run { y, x0, x1: x });
+            runs.push(Run { y, x0, x1 });
             parent.push(this);
             while overlap < above.end && runs[overlap].x1 <= x0 {
                 overlap += 1;
             }
             // The last run above that touches this one may touch the next one too.
             let mut k = overlap;
-            while k < above.end && runs[k].x0 < x {
+            while k < above.end && runs[k].x0 < x1 {
                 let (a, b) = (root(&mut parent, this), root(&mut parent, k));
                 parent[a.max(b)] = a.min(b);
                 k += 1;
@@ -363,6 +447,40 @@ fn grouped_runs(joined: &[bool], w: usize, h: usize) -> (Vec<Run>, Vec<usize>) {
     }
     let group = (0..runs.len()).map(|i| root(&mut parent, i)).collect();
     (runs, group)
+}
+
+/// The runs of set bits of a packed row, left to right, as pixel ranges `x0..x1`.
+fn set_runs(row: &[usize]) -> impl Iterator<Item = (usize, usize)> + '_ {
+    let end = row.len() * WORD;
+    let mut x = 0;
+    std::iter::from_fn(move || {
+        let x0 = next_bit(row, x, true)?;
+        x = next_bit(row, x0, false).unwrap_or(end);
+        Some((x0, x))
+    })
+}
+
+/// The first pixel at or after `from` of a packed row whose bit is `set`.
+fn next_bit(row: &[usize], from: usize, set: bool) -> Option<usize> {
+    let flip = if set { 0 } else { usize::MAX };
+    let mut i = from / WORD;
+    let mut bits = (row.get(i)? ^ flip) >> (from % WORD) << (from % WORD);
+    while bits == 0 {
+        i += 1;
+        bits = row.get(i)? ^ flip;
+    }
+    Some(i * WORD + bits.trailing_zeros() as usize)
+}
+
+/// Sets pixels `x0..x1` of a packed row, as far as the row goes.
+fn set_range(row: &mut [usize], x0: usize, x1: usize) {
+    let x1 = x1.min(row.len() * WORD);
+    let (first_word, end_word) = (x0 / WORD, x1.div_ceil(WORD));
+    for (i, word) in row.iter_mut().enumerate().take(end_word).skip(first_word) {
+        let from = x0.saturating_sub(i * WORD);
+        let to = (x1 - i * WORD).min(WORD);
+        *word |= (usize::MAX >> from << from) & (usize::MAX >> (WORD - to));
+    }
 }
 
 /// A run of joined pixels in row `y`, columns `x0..x1`.
@@ -379,52 +497,6 @@ fn root(parent: &mut [usize], mut i: usize) -> usize {
         i = parent[i];
     }
     i
-}
-
-/// `mask` with every pixel within `reach` (a square) of a set one set: rows by a sliding
-/// count along each row, then columns by a count per column carried down the rows (row by
-/// row, so both passes read memory in order).
-fn dilate(mask: &[bool], w: usize, h: usize, reach: usize) -> Vec<bool> {
-    let mut rows = vec![false; w * h];
-    if w == 0 {
-        return rows;
-    }
-    for (src, dst) in mask.chunks_exact(w).zip(rows.chunks_exact_mut(w)) {
-        let mut inside = 0usize;
-        for i in 0..w + reach {
-            if i < w && src[i] {
-                inside += 1;
-            }
-            if i > 2 * reach && src[i - 2 * reach - 1] {
-                inside -= 1;
-            }
-            if i >= reach {
-                dst[i - reach] = inside > 0;
-            }
-        }
-    }
-    let mut counts = vec![0u32; w];
-    let mut both = vec![false; w * h];
-    for i in 0..h + reach {
-        if i < h {
-            for (count, &set) in counts.iter_mut().zip(&rows[i * w..(i + 1) * w]) {
-                *count += u32::from(set);
-            }
-        }
-        if i > 2 * reach {
-            let gone = i - 2 * reach - 1;
-            for (count, &set) in counts.iter_mut().zip(&rows[gone * w..(gone + 1) * w]) {
-                *count -= u32::from(set);
-            }
-        }
-        if i >= reach {
-            let y = i - reach;
-            for (out, &count) in both[y * w..(y + 1) * w].iter_mut().zip(&counts) {
-                *out = count > 0;
-            }
-        }
-    }
-    both
 }
 
 /// Andrew's monotone chain: the hull's corners in counter-clockwise order (as seen with y
@@ -502,17 +574,13 @@ mod tests {
 
     /// A mask of `w`×`h` with the given rectangles (x, y, width, height) dark.
     fn mask_with(w: usize, h: usize, rects: &[(usize, usize, usize, usize)]) -> Mask {
-        let mut dark = vec![false; w * h];
+        let mut mask = Mask::empty(w, h);
         for &(x0, y0, rw, rh) in rects {
             for y in y0..y0 + rh {
-                dark[y * w + x0..y * w + x0 + rw].fill(true);
+                set_range(mask.row_mut(y), x0, x0 + rw);
             }
         }
-        Mask {
-            width: w,
-            height: h,
-            dark,
-        }
+        mask
     }
 
     #[test]
@@ -545,16 +613,46 @@ mod tests {
 
     #[test]
     fn dilation_reaches_exactly_its_reach() {
-        let (w, h) = (9, 5);
-        let mut mask = vec![false; w * h];
-        mask[2 * w + 4] = true;
-        let grown = dilate(&mask, w, h, 2);
+        // A pixel at a word's edge and one near the row's end, which the dilation must not
+        // spread past.
+        let (w, h) = (70, 9);
+        let mask = mask_with(w, h, &[(63, 2, 1, 1), (68, 6, 1, 1)]);
+        let grown = mask.dilated(2);
         for y in 0..h {
             for x in 0..w {
-                let near = x.abs_diff(4) <= 2 && y.abs_diff(2) <= 2;
-                assert_eq!(grown[y * w + x], near, "({x}, {y})");
+                let near = (x.abs_diff(63) <= 2 && y.abs_diff(2) <= 2)
+                    || (x.abs_diff(68) <= 2 && y.abs_diff(6) <= 2);
+                assert_eq!(grown.get(x, y), near, "({x}, {y})");
             }
         }
+        let past_end = |row: &[usize]| row[1] >> (w - WORD);
+        assert!(grown.words.chunks_exact(2).all(|row| past_end(row) == 0));
+    }
+
+    #[test]
+    fn module_size_is_the_commonest_run_of_a_checkerboard() {
+        // 5-pixel squares across two words, with one stray pixel (runs of one are noise).
+        let squares: Vec<_> = (0..16)
+            .flat_map(|r| (0..16).map(move |c| (r, c)))
+            .filter(|(r, c)| (r + c) % 2 == 0)
+            .map(|(r, c)| (c * 5, r * 5, 5, 5))
+            .chain([(1, 1, 1, 1)])
+            .collect();
+        let mask = mask_with(80, 80, &squares);
+        assert_eq!(mask.module_size(), Some(5.0));
+    }
+
+    #[test]
+    fn dark_pixels_of_a_run_across_words() {
+        let mask = mask_with(200, 1, &[(60, 0, 10, 1), (130, 0, 3, 1)]);
+        let run = |x0, x1| Run { y: 0, x0, x1 };
+        assert_eq!(mask.dark_in(&run(0, 200)), (13, Some((60, 132))));
+        assert_eq!(mask.dark_in(&run(62, 131)), (9, Some((62, 130))));
+        assert_eq!(mask.dark_in(&run(70, 130)), (0, None));
+        assert_eq!(
+            set_runs(mask.row(0)).collect::<Vec<_>>(),
+            [(60, 70), (130, 133)]
+        );
     }
 
     #[test]
