@@ -16,7 +16,23 @@ pub enum DecodeError {
     Uncorrectable { block: usize },
     #[error("codewords do not form a valid data stream")]
     BadStream,
+    #[error(
+        "{wrong} of the {fixed} finder and clock modules are the wrong colour and the error \
+         correction is nearly spent: a misread of other print, not a symbol"
+    )]
+    Implausible { wrong: usize, fixed: usize },
 }
+
+/// A block whose correction needed more than this share of its error correction codewords
+/// (ISO/IEC 15415's unused error correction below 0.25, grade F) is near the limit where
+/// texture that is no symbol decodes now and then: a 10x10 region of another symbol's data,
+/// two errors corrected, decodes about once in 10⁶ tries, and a crowded frame makes many.
+const NEARLY_SPENT: f64 = 0.75;
+
+/// Such a decode is kept only when at most this share of its finder and clock modules is the
+/// wrong colour. Texture that is no symbol gets about half of them wrong; every symbol of the
+/// robustness matrix and of the real photos has at most 7 % wrong.
+const MAX_WRONG_FIXED: f64 = 0.25;
 
 /// One Reed–Solomon block after correction.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -91,17 +107,41 @@ pub fn decode_modules(
     dark: impl Fn(usize, usize) -> bool,
     mirrored: bool,
 ) -> Result<Decoded, DecodeError> {
-    let read = read_codewords(size, dark);
+    let read = read_codewords(size, &dark);
     let mut last_err = DecodeError::BadStream;
     for &order in size.block_orders() {
         match correct(size, &read, order) {
             Ok((codewords, blocks)) => {
+                let spent = |b: &BlockReport| {
+                    2.0 * b.corrected as f64 > NEARLY_SPENT * b.ec_codewords as f64
+                };
+                if blocks.iter().any(spent) {
+                    let (wrong, fixed) = wrong_fixed_modules(size, &dark);
+                    if wrong as f64 > MAX_WRONG_FIXED * fixed as f64 {
+                        last_err = DecodeError::Implausible { wrong, fixed };
+                        continue;
+                    }
+                }
                 return parse(size, read.clone(), codewords, blocks, order, mirrored);
             }
             Err(e) => last_err = e,
         }
     }
     Err(last_err)
+}
+
+/// How many of the finder and clock modules are the wrong colour, of how many.
+fn wrong_fixed_modules(size: &SymbolSize, dark: impl Fn(usize, usize) -> bool) -> (usize, usize) {
+    let (mut wrong, mut fixed) = (0, 0);
+    for row in 0..size.rows {
+        for col in 0..size.cols {
+            if let Some(expected) = size.fixed_dark(row, col) {
+                fixed += 1;
+                wrong += usize::from(dark(row, col) != expected);
+            }
+        }
+    }
+    (wrong, fixed)
 }
 
 /// Reed–Solomon correction of every block; returns the corrected codewords and the reports.
@@ -163,4 +203,60 @@ fn parse(
         structured_append,
         reader_programming,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::synth::encode;
+
+    /// The module colours of a 10x10 holding "61": its codewords with the first `errors`
+    /// inverted, and the first `wrong_fixed` finder and clock modules in the wrong colour.
+    fn modules(errors: usize, wrong_fixed: usize) -> (&'static SymbolSize, Vec<bool>) {
+        let (size, mut codewords) = encode("61", false, Some("10x10")).expect("61 encodes");
+        for c in &mut codewords[..errors] {
+            *c = !*c;
+        }
+        let mut flipped = 0;
+        let dark = size
+            .roles()
+            .iter()
+            .map(|role| match *role {
+                ModuleRole::Data(cb) => codewords[cb.codeword as usize] & (0x80 >> cb.bit) != 0,
+                ModuleRole::Fixed { dark } | ModuleRole::Filler { dark } => {
+                    let wrong = matches!(role, ModuleRole::Fixed { .. }) && flipped < wrong_fixed;
+                    flipped += usize::from(wrong);
+                    dark != wrong
+                }
+            })
+            .collect();
+        (size, dark)
+    }
+
+    fn decode(size: &SymbolSize, dark: &[bool]) -> Result<Decoded, DecodeError> {
+        decode_modules(size, |r, c| dark[r * size.cols + c], false)
+    }
+
+    #[test]
+    fn a_fixed_pattern_mostly_wrong_is_refused_when_the_correction_is_nearly_spent() {
+        // 10x10: 5 error correction codewords, two errors spend 4 of them. 36 fixed modules.
+        let (size, dark) = modules(2, 15);
+        assert_eq!(
+            decode(size, &dark).err(),
+            Some(DecodeError::Implausible {
+                wrong: 15,
+                fixed: 36
+            })
+        );
+        // The same fixed pattern with correction to spare, and the same errors with a
+        // damaged but recognisable finder, still decode.
+        for (errors, wrong_fixed) in [(1, 15), (2, 9)] {
+            let (size, dark) = modules(errors, wrong_fixed);
+            let decoded = decode(size, &dark).expect("decodes");
+            assert_eq!(
+                (decoded.text.as_str(), decoded.corrected_total()),
+                ("61", errors)
+            );
+        }
+    }
 }

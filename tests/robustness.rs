@@ -405,6 +405,36 @@ fn light_on_dark_symbols_on_flat_dark_ground_read() {
     assert_all_read(&cases);
 }
 
+#[test]
+fn a_small_symbol_misread_in_another_symbols_data_is_refused() {
+    // A 40x40 at 20 px/module, light on a dark carton, low contrast, blurred and noisy: a
+    // 10x10 outline traced inside its data decoded as "61\x7f55" with two errors corrected,
+    // all but one of its five error correction codewords, and 15 of its 36 finder and clock
+    // modules in the wrong colour. That decode is refused, and the search goes on to the
+    // symbol itself. The case is the robustness matrix's, seed as there.
+    let (_, spec) = on_dark_carton(GenSpec {
+        text: "00380BLA1-RRAGD-YL8QB05LSRK5WPQOVN3DRW5MN1LU4B291QM9VL2-TL1NMDFMKX".into(),
+        size: Some("40x40".into()),
+        module_px: 20.0,
+        light: 0.50,
+        dark: 0.30,
+        rotation_deg: 90.0,
+        blur: 0.85,
+        noise: 5.0,
+        quiet_zone: 2.0,
+        canvas: Some((1012, 1012)),
+        offset: (-7.0, -33.0),
+        seed: 380,
+        ..base()
+    });
+    let (truth, frame) = render(&spec).expect("case renders").into_frame();
+    let texts: Vec<String> = read(&frame, &ReadOptions::default())
+        .into_iter()
+        .map(|r| r.decoded.text)
+        .collect();
+    assert_eq!(texts, [truth.text]);
+}
+
 /// Per frame: the packs whose text `read` does not report, and the packs whose reported corners
 /// are not within half a module of the true ones (order aside).
 fn crowd_misses(spec: &CrowdSpec) -> (Vec<String>, Vec<String>) {
