@@ -369,10 +369,17 @@ fn read_windows(
                     Effort::Blob => {
                         let global =
                             globals[i].get_or_insert_with(|| Binaries::global(&frame.view(window)));
+                        // The window thresholded as a whole, then as the local binariser saw
+                        // it: a small symbol on a carton may make a blob of a symbol's shape
+                        // at one and not at the other.
+                        let thresholds = [(&*global, global.dark().rect()), (binary, window)];
                         polarities.iter().find_map(|&light_on_dark| {
-                            locate::blob::candidates(global.dark(), window.origin(), light_on_dark)
-                                .iter()
-                                .find_map(|candidate| read_candidate(frame, candidate))
+                            thresholds.iter().find_map(|&(binaries, rect)| {
+                                let bits = binaries.bit_matrix(rect, light_on_dark, &[]);
+                                locate::blob::candidates(&bits, window.origin(), light_on_dark)
+                                    .iter()
+                                    .find_map(|candidate| read_candidate(frame, candidate))
+                            })
                         })
                     }
                 };

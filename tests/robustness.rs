@@ -406,6 +406,59 @@ fn light_on_dark_symbols_on_flat_dark_ground_read() {
 }
 
 #[test]
+fn small_low_contrast_symbols_on_a_carton_read_as_blobs_of_the_local_binarisation() {
+    // 3–4 px/module at 0.80/0.50 and 0.70/0.55 on a carton: the outline tracer follows no
+    // finder in either binarisation, and the window thresholded as a whole gives no blob of
+    // a symbol's shape; the local binarisation's does. The cases are the robustness
+    // matrix's, seeds as there.
+    let carton = |spec: GenSpec| {
+        let name = format!(
+            "{} at {} px/module",
+            spec.size.as_deref().unwrap_or("auto"),
+            spec.module_px
+        );
+        (
+            name,
+            GenSpec {
+                carton: true,
+                ..spec
+            },
+        )
+    };
+    let cases = vec![
+        carton(GenSpec {
+            text: "00168NDE/".into(),
+            size: Some("8x32".into()),
+            module_px: 3.0,
+            light: 0.80,
+            dark: 0.50,
+            rotation_deg: 180.0,
+            quiet_zone: 3.0,
+            canvas: Some((162, 90)),
+            offset: (4.0, 12.0),
+            seed: 168,
+            ..base()
+        }),
+        carton(GenSpec {
+            text: "00103F6HEY4XNC7".into(),
+            size: Some("18x18".into()),
+            module_px: 4.0,
+            light: 0.70,
+            dark: 0.55,
+            rotation_deg: 357.7,
+            blur: 0.73,
+            noise: 5.9,
+            quiet_zone: 3.0,
+            canvas: Some((147, 147)),
+            offset: (-6.0, -7.0),
+            seed: 103,
+            ..base()
+        }),
+    ];
+    assert_all_read(&cases);
+}
+
+#[test]
 fn a_small_symbol_misread_in_another_symbols_data_is_refused() {
     // A 40x40 at 20 px/module, light on a dark carton, low contrast, blurred and noisy: a
     // 10x10 outline traced inside its data decoded as "61\x7f55" with two errors corrected,

@@ -7,9 +7,10 @@
 //! clock tracks as for any candidate, and the decode is the judge.
 
 use super::Candidate;
-use crate::binarize::{Binary, WORD};
+use crate::binarize::WORD;
 use crate::geometry::Point;
 use crate::symbol::size_for;
+use rxing::common::BitMatrix;
 
 /// Shortest side, in modules, of any Data Matrix symbol.
 const MIN_MODULES: f64 = 8.0;
@@ -26,10 +27,11 @@ const EDGE_SUPPORT_MODULES: f64 = 2.5;
 /// make blobs of their own.
 const MAX_BLOBS: usize = 4;
 
-/// The symbols `binary` may hold, found from its blobs; `origin` is where its pixel (0, 0)
-/// is in the frame. Only blobs with the shape of a Data Matrix are returned.
-pub fn candidates(binary: &Binary, origin: Point, light_on_dark: bool) -> Vec<Candidate> {
-    let mask = Mask::of(binary, light_on_dark);
+/// The symbols `bits` may hold (set where a module of the symbol's colour would be, as the
+/// tracer takes them), found from its blobs; `origin` is where its pixel (0, 0) is in the
+/// frame. Only blobs with the shape of a Data Matrix are returned.
+pub fn candidates(bits: &BitMatrix, origin: Point, light_on_dark: bool) -> Vec<Candidate> {
+    let mask = Mask::of(bits);
     let Some(module) = mask.module_size() else {
         return Vec::new();
     };
@@ -57,13 +59,12 @@ struct Mask {
 }
 
 impl Mask {
-    fn of(binary: &Binary, light_on_dark: bool) -> Mask {
-        let (width, height) = (binary.width(), binary.height());
+    fn of(bits: &BitMatrix) -> Mask {
+        let (width, height) = (bits.getWidth() as usize, bits.getHeight() as usize);
         let words_per_row = width.div_ceil(WORD);
-        let flip = if light_on_dark { usize::MAX } else { 0 };
         let mut words = Vec::with_capacity(words_per_row * height);
         for y in 0..height {
-            words.extend(binary.row(y)[..words_per_row].iter().map(|&w| w ^ flip));
+            words.extend_from_slice(&bits.getRow(y as u32).getBitArray()[..words_per_row]);
         }
         let mut mask = Mask {
             width,
@@ -141,9 +142,16 @@ impl Mask {
         let Some(corners) = min_area_rectangle(hull) else {
             return Vec::new();
         };
+        // Trimming only shortens the sides: a side too short before it (a line of text) is
+        // too short after, and is not trimmed.
+        let too_short = |corners: &[Point; 4]| {
+            (0..4).any(|i| corners[i].distance(corners[(i + 1) % 4]) < MIN_MODULES * module * 0.75)
+        };
+        if too_short(&corners) {
+            return Vec::new();
+        }
         let corners = self.trimmed(corners, module);
-        let side = |i: usize| corners[i].distance(corners[(i + 1) % 4]);
-        if (0..4).any(|i| side(i) < MIN_MODULES * module * 0.75) {
+        if too_short(&corners) {
             return Vec::new();
         }
         let darkness: Vec<f64> = (0..4)
