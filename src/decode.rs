@@ -133,12 +133,10 @@ pub fn decode_modules(
 /// How many of the finder and clock modules are the wrong colour, of how many.
 fn wrong_fixed_modules(size: &SymbolSize, dark: impl Fn(usize, usize) -> bool) -> (usize, usize) {
     let (mut wrong, mut fixed) = (0, 0);
-    for row in 0..size.rows {
-        for col in 0..size.cols {
-            if let Some(expected) = size.fixed_dark(row, col) {
-                fixed += 1;
-                wrong += usize::from(dark(row, col) != expected);
-            }
+    for (i, role) in size.roles().iter().enumerate() {
+        if let ModuleRole::Fixed { dark: expected } = *role {
+            fixed += 1;
+            wrong += usize::from(dark(i / size.cols, i % size.cols) != expected);
         }
     }
     (wrong, fixed)

@@ -339,10 +339,8 @@ fn a_long_thin_dmre_cropped_one_module_out_reads() {
     assert_all_read(&cases);
 }
 
-/// A light-on-dark symbol on a cluttered carton, its quiet zone flat ground darker than its
-/// light modules: the light modules are found in a binarisation of the inverted greys, where
-/// that ground frames the finder. The cases are the robustness matrix's, seeds as there.
-fn on_dark_carton(spec: GenSpec) -> (String, GenSpec) {
+/// A symbol on a cluttered carton, named by its size, module size, contrast and angle.
+fn on_carton(spec: GenSpec) -> (String, GenSpec) {
     let name = format!(
         "{} at {} px/module, {}/{}, rotated {}°",
         spec.size.as_deref().unwrap_or("auto"),
@@ -351,12 +349,23 @@ fn on_dark_carton(spec: GenSpec) -> (String, GenSpec) {
         spec.dark,
         spec.rotation_deg
     );
-    let spec = GenSpec {
+    (
+        name,
+        GenSpec {
+            carton: true,
+            ..spec
+        },
+    )
+}
+
+/// A light-on-dark symbol on a cluttered carton, its quiet zone flat ground darker than its
+/// light modules: the light modules are found in a binarisation of the inverted greys, where
+/// that ground frames the finder. The cases are the robustness matrix's, seeds as there.
+fn on_dark_carton(spec: GenSpec) -> (String, GenSpec) {
+    on_carton(GenSpec {
         light_on_dark: true,
-        carton: true,
         ..spec
-    };
-    (name, spec)
+    })
 }
 
 #[test]
@@ -411,22 +420,8 @@ fn small_low_contrast_symbols_on_a_carton_read_as_blobs_of_the_local_binarisatio
     // finder in either binarisation, and the window thresholded as a whole gives no blob of
     // a symbol's shape; the local binarisation's does. The cases are the robustness
     // matrix's, seeds as there.
-    let carton = |spec: GenSpec| {
-        let name = format!(
-            "{} at {} px/module",
-            spec.size.as_deref().unwrap_or("auto"),
-            spec.module_px
-        );
-        (
-            name,
-            GenSpec {
-                carton: true,
-                ..spec
-            },
-        )
-    };
     let cases = vec![
-        carton(GenSpec {
+        on_carton(GenSpec {
             text: "00168NDE/".into(),
             size: Some("8x32".into()),
             module_px: 3.0,
@@ -439,7 +434,7 @@ fn small_low_contrast_symbols_on_a_carton_read_as_blobs_of_the_local_binarisatio
             seed: 168,
             ..base()
         }),
-        carton(GenSpec {
+        on_carton(GenSpec {
             text: "00103F6HEY4XNC7".into(),
             size: Some("18x18".into()),
             module_px: 4.0,
