@@ -80,17 +80,19 @@ impl Binary {
     /// populations): for a window around a symbol on mid-grey artwork, where a local
     /// threshold calls the artwork dark and merges it with the finder and clock tracks.
     pub fn global(frame: &Frame) -> Binary {
-        // Every other pixel of every other row: the same two populations at a quarter of the
-        // histogram's cost, which is most of the whole (one counter update per pixel does not
-        // vectorise; the thresholding does).
-        let mut histogram = [0u64; 256];
-        for y in (0..frame.height()).step_by(2) {
-            for &p in frame.row(y).iter().step_by(2) {
-                histogram[p as usize] += 1;
-            }
-        }
-        let threshold = otsu(&histogram);
+        let threshold = otsu(&histogram(frame));
         Binary::thresholded(frame, false, |_, row| row.fill(threshold))
+    }
+
+    /// One threshold for the whole frame at [`ground_valley`] in the polarity's greys
+    /// (`invert`: light modules marked), or Otsu's where the histogram has no such valley.
+    fn valley(frame: &Frame, histogram: &[u64; 256], invert: bool) -> Binary {
+        let mut greys = *histogram;
+        if invert {
+            greys.reverse();
+        }
+        let threshold = ground_valley(&greys).unwrap_or_else(|| otsu(&greys));
+        Binary::thresholded(frame, invert, |_, row| row.fill(threshold))
     }
 
     /// The frame with each pixel marked where it is at or below its threshold, or with
@@ -211,6 +213,8 @@ pub struct Binaries<'a> {
 enum Light<'a> {
     /// One threshold marks both polarities: the light modules are the dark image inverted.
     Inverted,
+    /// Thresholded on its own (see [`Binaries::valley`]).
+    Own(Binary),
     /// The local binarisation of the frame's inverted greys ([`Binary::of_light`]), made on
     /// first use: most symbols are dark and read before it is needed.
     Local {
@@ -242,6 +246,21 @@ impl<'a> Binaries<'a> {
         }
     }
 
+    /// One global threshold per polarity, each at the valley next to the ground's peak in the
+    /// polarity's greys ([`ground_valley`]) of the frame's central three fifths, where a
+    /// symbol traced through the centre lies: a symbol on a carton whose print makes a third
+    /// grey population, which Otsu's split takes for one of the symbol's. Over the whole
+    /// frame, that print outweighs the symbol.
+    pub fn valley(frame: &Frame) -> Binaries<'a> {
+        let (w, h) = (frame.width(), frame.height());
+        let centre = Rect::new(w / 5, h / 5, w - 2 * (w / 5), h - 2 * (h / 5));
+        let histogram = histogram(&frame.view(centre));
+        Binaries {
+            dark: Binary::valley(frame, &histogram, false),
+            light: Light::Own(Binary::valley(frame, &histogram, true)),
+        }
+    }
+
     /// The dark modules' image: texture and blobs look the same in either.
     pub fn dark(&self) -> &Binary {
         &self.dark
@@ -253,6 +272,7 @@ impl<'a> Binaries<'a> {
         match (&self.light, light_on_dark) {
             (_, false) => self.dark.bit_matrix(rect, false, cleared),
             (Light::Inverted, true) => self.dark.bit_matrix(rect, true, cleared),
+            (Light::Own(light), true) => light.bit_matrix(rect, false, cleared),
             (
                 Light::Local {
                     frame,
@@ -310,6 +330,62 @@ fn otsu(histogram: &[u64; 256]) -> u8 {
         }
     }
     best
+}
+
+/// The frame's grey histogram from every other pixel of every other row: the same
+/// populations at a quarter of the cost, which is most of a global binarisation's (one
+/// counter update per pixel does not vectorise; the thresholding does).
+fn histogram(frame: &Frame) -> [u64; 256] {
+    let mut histogram = [0u64; 256];
+    for y in (0..frame.height()).step_by(2) {
+        for &p in frame.row(y).iter().step_by(2) {
+            histogram[p as usize] += 1;
+        }
+    }
+    histogram
+}
+
+/// Buckets of [`ground_valley`]'s coarse histogram: eight grey levels each, so that noise
+/// does not split a population into peaks.
+const VALLEY_BUCKETS: usize = 32;
+
+/// The threshold of zxing's global-histogram binariser, in the greys of the polarity traced
+/// (modules dark): the ground's peak (the tallest), the modules' peak (the second, favouring
+/// distance from the first), and the emptiest grey between them, pulled towards the ground.
+/// On a carton whose own dark print is a third population, Otsu's split falls between that
+/// print and the symbol's ground; this one falls between the ground and the modules, and
+/// close to the ground it keeps a blurred finder whole. `None` when the two peaks lie within
+/// two buckets (no contrast to split).
+fn ground_valley(histogram: &[u64; 256]) -> Option<u8> {
+    let mut buckets = [0u64; VALLEY_BUCKETS];
+    for (grey, &n) in histogram.iter().enumerate() {
+        buckets[grey * VALLEY_BUCKETS / 256] += n;
+    }
+    let tallest = *buckets.iter().max()?;
+    let first = buckets.iter().position(|&n| n == tallest)?;
+    // The first bucket of the highest score, as zxing scans.
+    let score = |x: usize| buckets[x] * (x.abs_diff(first) as u64).pow(2);
+    let second =
+        (0..VALLEY_BUCKETS).fold(0, |best, x| if score(x) > score(best) { x } else { best });
+    let (modules, ground) = (first.min(second), first.max(second));
+    if ground - modules <= VALLEY_BUCKETS / 16 {
+        return None;
+    }
+    // From the ground down, the last bucket of the highest score wins ties: the one
+    // nearest the ground.
+    let valley_score = |x: usize| {
+        let from_modules = (x - modules) as u64;
+        from_modules * from_modules * (ground - x) as u64 * (tallest - buckets[x])
+    };
+    let valley = (modules + 1..=ground).rev().fold(ground, |best, x| {
+        if valley_score(x) > valley_score(best) {
+            x
+        } else {
+            best
+        }
+    });
+    // Dark is below the bucket's first grey in zxing; at or below the threshold here.
+    Some((valley * 256 / VALLEY_BUCKETS - 1) as u8)
 }
 
 /// Eight 0/1 bytes packed into the low eight bits, byte i to bit i: the multiplier moves
@@ -450,6 +526,35 @@ fn flat_range(frame: &Frame) -> u8 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_valley_splits_a_light_symbols_ground_from_its_modules_nearer_the_ground() {
+        // Three populations, each spread ±6 greys, as in the centre of a light-on-dark symbol
+        // on a printed carton: the carton's dark print (grey 24, 10 %), the symbol's ground
+        // (73, 60 %) and its light modules (124, 30 %).
+        let mut histogram = [0u64; 256];
+        for (centre, count) in [(24usize, 100u64), (73, 600), (124, 300)] {
+            for n in &mut histogram[centre - 6..=centre + 6] {
+                *n += count;
+            }
+        }
+        // In the light modules' greys (inverted), the valley lies between the ground and the
+        // modules, nearer the ground: inverted greys 255 - 124 = 131 and 255 - 73 = 182.
+        histogram.reverse();
+        let valley = ground_valley(&histogram).expect("two peaks far apart");
+        assert!((131 + 6..182 - 6).contains(&valley), "{valley}");
+        assert!(
+            u32::from(valley) > (131 + 182) / 2,
+            "{valley} is nearer the ground"
+        );
+    }
+
+    #[test]
+    fn one_grey_population_has_no_valley() {
+        let mut histogram = [0u64; 256];
+        histogram[120..=130].fill(50);
+        assert_eq!(ground_valley(&histogram), None);
+    }
 
     /// A frame of pseudo-random grey levels with a dark square, odd-sized so that rows end
     /// inside a word and a tile.

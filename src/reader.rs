@@ -576,16 +576,23 @@ fn read_at_scale(
         // The frame thresholded as a whole, traced through its centre: a lab scan of a
         // low-contrast symbol whose modules are larger than the binariser's tiles, so that
         // the local threshold sees flat ground inside them and no region looks textured.
-        let global = Binaries::global(frame);
-        reads.extend(trace_window(
-            frame,
-            &global,
-            frame.rect(),
-            Point::default(),
-            false,
-            &[],
-            &BOTH_POLARITIES,
-        ));
+        // Otsu's threshold first, then the valley by the ground's peak: a symbol on a carton
+        // whose print makes a third grey, where the two splits differ.
+        reads.extend(
+            [Binaries::global, Binaries::valley]
+                .iter()
+                .find_map(|threshold| {
+                    trace_window(
+                        frame,
+                        &threshold(frame),
+                        frame.rect(),
+                        Point::default(),
+                        false,
+                        &[],
+                        &BOTH_POLARITIES,
+                    )
+                }),
+        );
     }
     reads
 }

@@ -454,6 +454,63 @@ fn small_low_contrast_symbols_on_a_carton_read_as_blobs_of_the_local_binarisatio
 }
 
 #[test]
+fn symbols_on_a_carton_whose_print_is_a_third_grey_read_at_the_valley_by_the_ground() {
+    // The carton's own print makes a third grey population beside the symbol's two, and
+    // Otsu's split over the frame falls between that print and the symbol's ground. The
+    // threshold at the valley next to the ground's peak in the frame's centre splits the
+    // symbol's ground from its modules. zxing-cpp reads these three only with its
+    // global-histogram binariser. The cases are the robustness matrix's, seeds as there.
+    let cases = vec![
+        on_dark_carton(GenSpec {
+            text: "00265A".into(),
+            size: Some("16x16".into()),
+            module_px: 6.0,
+            light: 0.50,
+            dark: 0.30,
+            rotation_deg: 107.8,
+            blur: 1.01,
+            noise: 2.4,
+            quiet_zone: 4.0,
+            canvas: Some((229, 229)),
+            offset: (0.0, -1.0),
+            seed: 265,
+            ..base()
+        }),
+        on_dark_carton(GenSpec {
+            text: "0078".into(),
+            size: Some("8x18".into()),
+            module_px: 15.0,
+            light: 0.70,
+            dark: 0.55,
+            rotation_deg: 354.5,
+            blur: 0.69,
+            noise: 4.1,
+            quiet_zone: 2.0,
+            canvas: Some((395, 260)),
+            offset: (-5.0, 8.0),
+            seed: 785,
+            ..base()
+        }),
+        on_carton(GenSpec {
+            text: "00586RI1K3D7XV".into(),
+            size: Some("20x20".into()),
+            module_px: 3.0,
+            light: 0.50,
+            dark: 0.30,
+            rotation_deg: 68.5,
+            blur: 0.49,
+            noise: 4.7,
+            quiet_zone: 1.0,
+            canvas: Some((133, 133)),
+            offset: (5.0, 11.0),
+            seed: 586,
+            ..base()
+        }),
+    ];
+    assert_all_read(&cases);
+}
+
+#[test]
 fn a_small_symbol_misread_in_another_symbols_data_is_refused() {
     // A 40x40 at 20 px/module, light on a dark carton, low contrast, blurred and noisy: a
     // 10x10 outline traced inside its data decoded as "61\x7f55" with two errors corrected,
