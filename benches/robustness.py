@@ -276,10 +276,15 @@ def main():
                 print(f'| {value} | ' + ' | '.join(row) + ' |')
         print()
 
+    # A text no symbol of the image holds: a misread, which a verifier must never report.
+    misreads = {name: sum(len(texts.get(path, set()) - set(expected[path])) for path, _, _ in jobs)
+                for name, texts in (('verigrade', verigrade_texts), ('zxing-cpp', zxing_texts))}
     only_zxing = sum(1 for s in symbols if s[2] and not s[1])
     only_verigrade = sum(1 for s in symbols if s[1] and not s[2])
     print(f'Summary: {total} symbols; verigrade read {vg} ({100 * vg / total:.1f} %), zxing-cpp {zx} '
           f'({100 * zx / total:.1f} %); zxing-cpp only: {only_zxing}, verigrade only: {only_verigrade}; '
+          f'misreads (a text the image does not hold): verigrade {misreads["verigrade"]}, '
+          f'zxing-cpp {misreads["zxing-cpp"]}; '
           f'{len(flagged)} cells where verigrade reads fewer than zxing-cpp'
           + (': ' + ', '.join(f'{axis}={value} ({v_ok} vs {z_ok} of {n})'
                                for axis, value, n, v_ok, z_ok, _ in flagged) if flagged else '.'))
