@@ -245,6 +245,12 @@ const BLOB_WINDOWS: usize = 4;
 /// As many as the line's search proposes in all.
 const DEAR_WINDOWS: usize = 16;
 
+/// [`DEAR_WINDOWS`] when only the first symbol is wanted (the line's one pack): the symbol
+/// cores the line's search proposes and the most symbol-like group. Every read at a dearer
+/// effort in the robustness matrix came from the first five windows, and an unprinted pack
+/// spent half its time on the windows after them.
+const FIRST_SYMBOL_DEAR_WINDOWS: usize = 5;
+
 /// How hard a window is searched. Every window is tried at one effort before any is tried
 /// at the next: the symbol's own window usually reads at the cheapest, and a large window of
 /// text costs most at the dearest.
@@ -303,6 +309,11 @@ fn read_windows(
     for outline in known {
         cover(&mut covered, &mut largest, outline);
     }
+    let dear_limit = if options.all_symbols {
+        DEAR_WINDOWS
+    } else {
+        FIRST_SYMBOL_DEAR_WINDOWS
+    };
     for &effort in efforts {
         let cheapest = matches!(effort, Effort::CentreLines);
         if !cheapest && options.expected.is_some_and(|n| outlines.len() >= n) {
@@ -331,7 +342,7 @@ fn read_windows(
                 continue;
             }
             if !cheapest {
-                if dear_windows == DEAR_WINDOWS {
+                if dear_windows == dear_limit {
                     break;
                 }
                 dear_windows += 1;
