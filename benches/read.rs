@@ -1,8 +1,9 @@
 //! The whole frame → verdict path on the line-speed frames (see `common`): locate + decode +
 //! grade of the one symbol, at 1280×1024 and at 2448×2048 (5 MP), from scratch and with the
 //! camera's previous symbol position known or the pack moved away from it; the reader alone,
-//! first symbol and every symbol; and a carton whose code was not printed (the no-read
-//! verdict). Each iteration takes the next frame of the set, so a median is over all of them.
+//! first symbol and every symbol; a carton whose code was not printed (the no-read verdict)
+//! and a belt with no pack at all. Each iteration takes the next frame of the set, so a
+//! median is over all of them.
 
 mod common;
 
@@ -38,6 +39,26 @@ fn line_unprinted(index: u64, canvas: (u32, u32)) -> Frame<'static> {
         }
     }
     rendered.into_frame().1
+}
+
+/// Frame `index` of a belt with no pack under the camera: a dark grey ground lit unevenly
+/// (brighter to the right and down) with pixel noise of ±6 greys. The gap between packs: no
+/// region has a symbol's texture, and only the whole-frame searches run.
+fn empty_belt(index: u64, (width, height): (u32, u32)) -> Frame<'static> {
+    let (w, h) = (width as usize, height as usize);
+    // xorshift32, seeded per frame.
+    let mut state = (index as u32 + 1).wrapping_mul(2_654_435_761);
+    let pixels = (0..w * h)
+        .map(|i| {
+            state ^= state << 13;
+            state ^= state >> 17;
+            state ^= state << 5;
+            let (x, y) = ((i % w) as f64, (i / w) as f64);
+            let light = 50.0 + 20.0 * x / w as f64 + 10.0 * y / h as f64;
+            (light + f64::from(state % 13) - 6.0) as u8
+        })
+        .collect();
+    Frame::from_owned(w, h, w, pixels).expect("the belt's pixels fill it")
 }
 
 /// Benches `run` over the frames in turn.
@@ -115,6 +136,10 @@ fn bench_frames(c: &mut Criterion) {
                 "an unprinted frame reads"
             );
             over_frames(&mut group, "no_symbol", &unprinted, |_, f| {
+                inspect(f, &profile, None, &ReadOptions::first_symbol())
+            });
+            let belt: Vec<Frame> = (0..LINE_FRAMES).map(|i| empty_belt(i, canvas)).collect();
+            over_frames(&mut group, "empty_belt", &belt, |_, f| {
                 inspect(f, &profile, None, &ReadOptions::first_symbol())
             });
         }
