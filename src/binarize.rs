@@ -350,8 +350,9 @@ fn histogram(frame: &Frame) -> [u64; 256] {
 const VALLEY_BUCKETS: usize = 32;
 
 /// The threshold of zxing's global-histogram binariser, in the greys of the polarity traced
-/// (modules dark): the ground's peak (the tallest), the modules' peak (the second, favouring
-/// distance from the first), and the emptiest grey between them, pulled towards the ground.
+/// (modules dark): the tallest peak, the second (favouring distance from the first), the
+/// darker of the two taken for the modules and the lighter for the ground, and the emptiest
+/// grey between them, pulled towards the ground.
 /// On a carton whose own dark print is a third population, Otsu's split falls between that
 /// print and the symbol's ground; this one falls between the ground and the modules, and
 /// close to the ground it keeps a blurred finder whole. `None` when the two peaks lie within
