@@ -9,9 +9,9 @@ mod common;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use std::hint::black_box;
+use verigrade::datamatrix::symbol::parse_size;
 use verigrade::geometry::{Point, Rect};
 use verigrade::profile::Profile;
-use verigrade::symbol::parse_size;
 use verigrade::synth::{line_frame, render};
 use verigrade::verdict::inspect;
 use verigrade::{Frame, ReadOptions, read};

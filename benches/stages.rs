@@ -7,13 +7,14 @@ mod common;
 use criterion::{Criterion, criterion_group, criterion_main};
 use std::hint::black_box;
 use verigrade::binarize::Binary;
+use verigrade::datamatrix::detect::candidates;
+use verigrade::datamatrix::grid;
+use verigrade::datamatrix::symbol::size_for;
+use verigrade::datamatrix::{Candidate, decode_grid};
 use verigrade::geometry::Point;
 use verigrade::grade::grade;
-use verigrade::grid;
-use verigrade::locate::{Candidate, candidates, proposals};
+use verigrade::locate::proposals;
 use verigrade::profile::Profile;
-use verigrade::reader::decode_grid;
-use verigrade::symbol::size_for;
 use verigrade::{ReadOptions, read};
 
 fn bench_stages(c: &mut Criterion) {

@@ -247,9 +247,9 @@ impl<'a> Binaries<'a> {
     }
 
     /// One global threshold per polarity, each at the valley next to the ground's peak in the
-    /// polarity's greys ([`ground_valley`]) of the frame's central three fifths, where a
-    /// symbol traced through the centre lies: a symbol on a carton whose print makes a third
-    /// grey population, which Otsu's split takes for one of the symbol's. Over the whole
+    /// polarity's greys (zxing's global-histogram rule) of the frame's central three fifths,
+    /// where a symbol traced through the centre lies: a symbol on a carton whose print makes a
+    /// third grey population, which Otsu's split takes for one of the symbol's. Over the whole
     /// frame, that print outweighs the symbol.
     pub fn valley(frame: &Frame) -> Binaries<'a> {
         let (w, h) = (frame.width(), frame.height());

@@ -7,12 +7,12 @@
 //! Correction; Axial and Grid Nonuniformity come from the module centres; Print Growth from
 //! the edges of the clock-track modules.
 
-use crate::decode::{decode_modules, read_codewords};
+use crate::datamatrix::SymbolRead;
+use crate::datamatrix::decode::{decode_modules, read_codewords};
+use crate::datamatrix::symbol::{Block, ModuleRole};
 use crate::frame::Frame;
 use crate::geometry::Point;
 use crate::profile::Profile;
-use crate::reader::SymbolRead;
-use crate::symbol::{Block, ModuleRole};
 use serde::Serialize;
 
 /// Grade thresholds (A, B, C, D) of ISO/IEC 15415 for parameters where more is better.

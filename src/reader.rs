@@ -1,13 +1,14 @@
-//! The reading pipeline for one frame: binarise → trace candidate outlines → fit the module
-//! grid → sample → decode, for dark-on-light and light-on-dark, normal and mirrored symbols.
+//! The search of one frame for symbols: binarise → propose the windows that look like a symbol
+//! → trace outlines there at rising efforts, at full size and shrunk → read each outline, for
+//! dark-on-light and light-on-dark symbols. What knows a symbology's shape (its tracer, its
+//! blobs, how an outline is read) stands behind [`Format`]; [`read`] searches for Data Matrix.
 
 use crate::binarize::{Binaries, Run};
-use crate::decode::{Decoded, decode_modules};
+use crate::datamatrix::{DataMatrix, SymbolRead};
 use crate::frame::Frame;
 use crate::geometry::{Homography, Point, Rect, centroid};
-use crate::grid::{self, ModuleGrid};
-use crate::locate::{self, Candidate};
-use crate::symbol::{SymbolSize, size_for};
+use crate::locate;
+use rxing::common::BitMatrix;
 
 #[derive(Clone, Debug)]
 pub struct ReadOptions {
@@ -46,92 +47,55 @@ impl ReadOptions {
     }
 }
 
-/// One symbol read from a frame.
-#[derive(Clone, Debug)]
-pub struct SymbolRead {
-    pub size: &'static SymbolSize,
-    /// Measured module centres, in the candidate's module coordinates (a mirrored symbol's
-    /// grid is its transpose).
-    pub grid: ModuleGrid,
-    pub decoded: Decoded,
-    /// Outer corners as traced: clock/finder corner, clock corner, finder end, finder corner.
-    pub corners: [Point; 4],
-    /// How the modules were classified for the decode that succeeded.
-    pub sampling: Sampling,
+/// What the reader asks of a symbology: the parts that know a symbol's shape. The search
+/// itself (binarising, proposing windows, the efforts and the scales, erasing what was read)
+/// is the reader's and the same for every symbology, as zxing-cpp keeps one folder per format
+/// behind one reader interface.
+pub trait Format {
+    /// An outline found in a binary image, before it is read.
+    type Candidate;
+    /// A symbol read.
+    type Read: Located;
+
+    /// The outlines traced in `bits` (a symbol's modules set, its pixel (0, 0) at `origin` in
+    /// the frame): along the lines through its centre, or with `thorough` along parallel
+    /// lines across all of it.
+    fn trace(
+        &self,
+        bits: &BitMatrix,
+        origin: Point,
+        thorough: bool,
+        light_on_dark: bool,
+    ) -> Vec<Self::Candidate>;
+
+    /// The outlines of blobs in `bits` with a symbol's shape: a symbol whose finder the tracer
+    /// cannot follow.
+    fn blobs(&self, bits: &BitMatrix, origin: Point, light_on_dark: bool) -> Vec<Self::Candidate>;
+
+    /// Reads a candidate in the frame's grey pixels.
+    fn read(&self, frame: &Frame, candidate: &Self::Candidate) -> Option<Self::Read>;
+
+    /// A symbol read in the frame shrunk, measured again in `frame` (`to_frame` maps the
+    /// shrunk frame's pixels to its own).
+    fn remeasured(&self, frame: &Frame, small: Self::Read, to_frame: &Homography) -> Self::Read;
 }
 
-/// Which module sample produced the decode.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Sampling {
-    /// Measured grid, one global threshold (the reference decode).
-    GridGlobal,
-    /// Measured grid, threshold following the local background (uneven light).
-    GridLocal,
-    /// The detector's own sampling of the binary image; the grid is only as good as the
-    /// outline.
-    Detector,
+/// What the search needs to know of a symbol read, whatever its symbology.
+pub trait Located: Sized {
+    /// The outer corners, in the frame's pixels.
+    fn corners(&self) -> [Point; 4];
+
+    /// Light modules on a dark ground.
+    fn light_on_dark(&self) -> bool;
+
+    /// The same read, its positions mapped by `to_frame` (from a view's or a scaled frame's
+    /// pixels to the frame's).
+    fn mapped(self, to_frame: &Homography) -> Self;
 }
 
-impl SymbolRead {
-    /// The window to search first in the camera's next frame: the symbol's bounding box grown
-    /// by its own size on every side (a pack lands near where the last one did).
-    pub fn search_window(&self, width: usize, height: usize) -> Option<Rect> {
-        let around = Rect::around(&self.corners, width, height)?;
-        Some(around.grown(around.width.max(around.height), width, height))
-    }
-
-    /// The same read, moved by `offset` (from a view's coordinates to its frame's).
-    fn translated(self, offset: Point) -> SymbolRead {
-        let shift =
-            Homography::from_matrix([1.0, 0.0, offset.x, 0.0, 1.0, offset.y, 0.0, 0.0, 1.0]);
-        SymbolRead {
-            grid: self.grid.mapped(&shift),
-            corners: self.corners.map(|p| p + offset),
-            ..self
-        }
-    }
-
-    /// The outer corners in the contract's order: the finder L's corner first, then the end
-    /// of its vertical side, the clock corner and the end of its horizontal side (the same
-    /// turn as [`SymbolRead::corners`]).
-    pub fn corners_finder_first(&self) -> [Point; 4] {
-        let [top_left, clock, finder_end, finder_corner] = self.corners;
-        [finder_corner, top_left, clock, finder_end]
-    }
-
-    /// Image position of module (`row`, `col`) of the symbol (symbol orientation).
-    pub fn centre(&self, row: usize, col: usize) -> Point {
-        let (r, c) = self.observed(row, col);
-        self.grid.centre(r, c)
-    }
-
-    /// Position in the candidate grid of module (`row`, `col`) of the symbol.
-    pub fn observed(&self, row: usize, col: usize) -> (usize, usize) {
-        observed(
-            self.decoded.mirrored,
-            self.grid.rows,
-            self.grid.cols,
-            row,
-            col,
-        )
-    }
-}
-
-/// Symbol module (row, col) → candidate grid (row, col). A mirrored symbol is read through
-/// its anti-transpose, the same flip rxing's decoder applies.
-fn observed(
-    mirrored: bool,
-    grid_rows: usize,
-    grid_cols: usize,
-    row: usize,
-    col: usize,
-) -> (usize, usize) {
-    if mirrored {
-        (grid_rows - 1 - col, grid_cols - 1 - row)
-    } else {
-        (row, col)
-    }
+/// The map that moves a view's pixels by `offset` to its frame's.
+fn shift(offset: Point) -> Homography {
+    Homography::from_matrix([1.0, 0.0, offset.x, 0.0, 1.0, offset.y, 0.0, 0.0, 1.0])
 }
 
 /// Frames smaller than this (longest side, pixels) are also tried magnified: tightly cropped
@@ -141,6 +105,11 @@ const SMALL_FRAME: usize = 160;
 /// Finds and decodes the Data Matrix symbols in a frame. Symbols that cannot be decoded are
 /// not reported.
 pub fn read(frame: &Frame, options: &ReadOptions) -> Vec<SymbolRead> {
+    read_format(&DataMatrix, frame, options)
+}
+
+/// Finds and decodes the symbols of `format` in a frame.
+pub fn read_format<F: Format>(format: &F, frame: &Frame, options: &ReadOptions) -> Vec<F::Read> {
     if let Some(region) = options.region {
         let Some(region) = region.clipped(frame.width(), frame.height()) else {
             return Vec::new();
@@ -150,9 +119,10 @@ pub fn read(frame: &Frame, options: &ReadOptions) -> Vec<SymbolRead> {
             search_first: options.search_first.and_then(|r| r.relative_to(region)),
             ..options.clone()
         };
-        return read(&frame.view(region), &inside)
+        let to_frame = shift(region.origin());
+        return read_format(format, &frame.view(region), &inside)
             .into_iter()
-            .map(|r| r.translated(region.origin()))
+            .map(|r| r.mapped(&to_frame))
             .collect();
     }
     if !options.all_symbols {
@@ -167,6 +137,7 @@ pub fn read(frame: &Frame, options: &ReadOptions) -> Vec<SymbolRead> {
             // of this window.
             let efforts = [Effort::CentreLines];
             let found = read_windows(
+                format,
                 &view,
                 &binary,
                 &locate::proposals(binary.dark(), false),
@@ -175,21 +146,21 @@ pub fn read(frame: &Frame, options: &ReadOptions) -> Vec<SymbolRead> {
                 &[],
             );
             if let Some(read) = found.into_iter().next() {
-                return vec![read.translated(window.origin())];
+                return vec![read.mapped(&shift(window.origin()))];
             }
         }
     }
-    let mut reads = read_at_scale(frame, options, None);
+    let mut reads = read_at_scale(format, frame, options, None);
     if !reads.is_empty() && !options.all_symbols {
         return reads;
     }
     if frame.width().max(frame.height()) < SMALL_FRAME {
         if reads.is_empty() {
-            reads = read_magnified(frame, options);
+            reads = read_magnified(format, frame, options);
         }
         return reads;
     }
-    let coarse = read_coarse(frame, options, &reads);
+    let coarse = read_coarse(format, frame, options, &reads);
     reads.extend(coarse);
     reads
 }
@@ -202,35 +173,24 @@ const COARSE: usize = 3;
 /// binariser's 8-pixel tiles to threshold well (a lab scan at 20–30 px/module, a case label's
 /// code beside its packs). The `known` symbols are not read again. A whole-frame scan at full
 /// size finds fewer of them, at many times the cost on every frame, empty ones included.
-fn read_coarse(frame: &Frame, options: &ReadOptions, known: &[SymbolRead]) -> Vec<SymbolRead> {
+fn read_coarse<F: Format>(
+    format: &F,
+    frame: &Frame,
+    options: &ReadOptions,
+    known: &[F::Read],
+) -> Vec<F::Read> {
     let Some(reduced) = frame.reduced(COARSE) else {
         return Vec::new();
     };
     let scale = COARSE as f64;
     let known_outlines: Vec<[Point; 4]> = known
         .iter()
-        .map(|r| r.corners.map(|p| p * (1.0 / scale)))
+        .map(|r| r.corners().map(|p| p * (1.0 / scale)))
         .collect();
     let back = Homography::from_matrix([scale, 0.0, 0.0, 0.0, scale, 0.0, 0.0, 0.0, 1.0]);
-    read_at_scale(&reduced, options, Some(&known_outlines))
+    read_at_scale(format, &reduced, options, Some(&known_outlines))
         .into_iter()
-        .map(|r| {
-            // Found small, measured at full size where that reads: the grid the grades are
-            // measured on comes from the frame's own pixels.
-            let corners = r.corners.map(|p| back.map(p));
-            let candidate = Candidate {
-                corners,
-                rows: r.grid.rows,
-                cols: r.grid.cols,
-                bits: None,
-                light_on_dark: r.grid.light_on_dark,
-            };
-            read_candidate(frame, &candidate).unwrap_or_else(|| SymbolRead {
-                grid: r.grid.mapped(&back),
-                corners,
-                ..r
-            })
-        })
+        .map(|r| format.remeasured(frame, r, &back))
         .collect()
 }
 
@@ -271,15 +231,16 @@ enum Effort {
 /// stopping at the first unless `options.all_symbols`, and at the cheapest effort once the
 /// `options.expected` symbols are read. The `known` outlines (symbols read before, in this
 /// frame's pixels) are not read again, and count towards the expected.
-fn read_windows(
+fn read_windows<F: Format>(
+    format: &F,
     frame: &Frame,
     binary: &Binaries,
     windows: &[Rect],
     efforts: &[Effort],
     options: &ReadOptions,
     known: &[[Point; 4]],
-) -> Vec<SymbolRead> {
-    let mut reads: Vec<SymbolRead> = Vec::new();
+) -> Vec<F::Read> {
+    let mut reads: Vec<F::Read> = Vec::new();
     let mut outlines: Vec<[Point; 4]> = known.to_vec();
     // A core window can be its whole group's as well: each window is searched once.
     let repeated: Vec<bool> = (0..windows.len())
@@ -356,17 +317,22 @@ fn read_windows(
                 let found = match effort {
                     Effort::CentreLines => {
                         let origin = Point::default();
-                        trace_window(frame, binary, window, origin, false, erased, polarities)
+                        trace_window(
+                            format, frame, binary, window, origin, false, erased, polarities,
+                        )
                     }
                     Effort::AllLines => {
                         let origin = Point::default();
-                        trace_window(frame, binary, window, origin, true, erased, polarities)
+                        trace_window(
+                            format, frame, binary, window, origin, true, erased, polarities,
+                        )
                     }
                     Effort::GlobalThreshold => {
                         let global =
                             globals[i].get_or_insert_with(|| Binaries::global(&frame.view(window)));
                         [false, true].into_iter().find_map(|thorough| {
                             trace_window(
+                                format,
                                 frame,
                                 global,
                                 global.dark().rect(),
@@ -387,26 +353,27 @@ fn read_windows(
                         polarities.iter().find_map(|&light_on_dark| {
                             thresholds.iter().find_map(|&(binaries, rect)| {
                                 let bits = binaries.bit_matrix(rect, light_on_dark, &[]);
-                                locate::blob::candidates(&bits, window.origin(), light_on_dark)
+                                format
+                                    .blobs(&bits, window.origin(), light_on_dark)
                                     .iter()
-                                    .find_map(|candidate| read_candidate(frame, candidate))
+                                    .find_map(|candidate| format.read(frame, candidate))
                             })
                         })
                     }
                 };
                 let Some(symbol) = found else { break };
                 // Windows overlap (a symbol's core and its whole group): one symbol, one read.
-                let centre = centroid(&symbol.corners);
+                let centre = centroid(&symbol.corners());
                 if outlines.iter().any(|o| inside(o, centre)) {
                     break;
                 }
-                polarities = if symbol.grid.light_on_dark {
+                polarities = if symbol.light_on_dark() {
                     &[true]
                 } else {
                     &[false]
                 };
-                cover(&mut covered, &mut largest, &symbol.corners);
-                outlines.push(symbol.corners);
+                cover(&mut covered, &mut largest, &symbol.corners());
+                outlines.push(symbol.corners());
                 reads.push(symbol);
                 if !options.all_symbols {
                     return reads;
@@ -440,7 +407,9 @@ fn with_quiet_zone(outline: &[Point; 4]) -> [Point; 4] {
 /// Traces `window` of `binary`, whose pixel (0, 0) is at `origin` in the frame, in each of
 /// `polarities` (light-on-dark or not) in turn, with the `erased` symbols (frame pixels)
 /// cleared first, and reads the first candidate that decodes.
-fn trace_window(
+#[allow(clippy::too_many_arguments)]
+fn trace_window<F: Format>(
+    format: &F,
     frame: &Frame,
     binary: &Binaries,
     window: Rect,
@@ -448,7 +417,7 @@ fn trace_window(
     thorough: bool,
     erased: &[[Point; 4]],
     polarities: &[bool],
-) -> Option<SymbolRead> {
+) -> Option<F::Read> {
     let at = origin + window.origin();
     let mut cleared: Vec<Run> = erased
         .iter()
@@ -457,9 +426,10 @@ fn trace_window(
     cleared.sort_unstable();
     polarities.iter().find_map(|&light_on_dark| {
         let bits = binary.bit_matrix(window, light_on_dark, &cleared);
-        locate::candidates(&bits, at, thorough, light_on_dark)
+        format
+            .trace(&bits, at, thorough, light_on_dark)
             .iter()
-            .find_map(|candidate| read_candidate(frame, candidate))
+            .find_map(|candidate| format.read(frame, candidate))
     })
 }
 
@@ -492,7 +462,7 @@ fn quiet_zone_runs(corners: [Point; 4], window: Rect) -> impl Iterator<Item = Ru
 
 /// Reads a small frame magnified (nearest neighbour) inside a padded quiet zone, light then
 /// dark, and maps what it finds back to the frame's own coordinates.
-fn read_magnified(frame: &Frame, options: &ReadOptions) -> Vec<SymbolRead> {
+fn read_magnified<F: Format>(format: &F, frame: &Frame, options: &ReadOptions) -> Vec<F::Read> {
     let (w, h) = (frame.width(), frame.height());
     let scale = (SMALL_FRAME * 2).div_ceil(w.max(h)).clamp(2, 16);
     let pad = 4 * scale;
@@ -536,16 +506,9 @@ fn read_magnified(frame: &Frame, options: &ReadOptions) -> Vec<SymbolRead> {
         let Ok(magnified) = Frame::from_owned(bw, bh, bw, pixels) else {
             continue;
         };
-        let reads = read_at_scale(&magnified, options, None);
+        let reads = read_at_scale(format, &magnified, options, None);
         if !reads.is_empty() {
-            return reads
-                .into_iter()
-                .map(|r| SymbolRead {
-                    grid: r.grid.mapped(&back),
-                    corners: r.corners.map(|p| back.map(p)),
-                    ..r
-                })
-                .collect();
+            return reads.into_iter().map(|r| r.mapped(&back)).collect();
         }
     }
     Vec::new()
@@ -554,11 +517,12 @@ fn read_magnified(frame: &Frame, options: &ReadOptions) -> Vec<SymbolRead> {
 /// Reads the regions of `frame` that look like a symbol. On a `coarse` pass, the symbols read
 /// at full size (their outlines in this frame's pixels) are not read again; otherwise a frame
 /// where none reads is also traced through its centre at one global threshold.
-fn read_at_scale(
+fn read_at_scale<F: Format>(
+    format: &F,
     frame: &Frame,
     options: &ReadOptions,
     coarse: Option<&[[Point; 4]]>,
-) -> Vec<SymbolRead> {
+) -> Vec<F::Read> {
     let binary = Binaries::local(frame);
     // The regions that look like a symbol: tracing a small region is cheap, and its centre
     // lines cross the symbol.
@@ -570,6 +534,7 @@ fn read_at_scale(
     ];
     let proposals = locate::proposals(binary.dark(), options.all_symbols);
     let mut reads = read_windows(
+        format,
         frame,
         &binary,
         &proposals,
@@ -581,7 +546,15 @@ fn read_at_scale(
         // A small frame where no region read is searched whole at every effort: a lab scan
         // or a crop around one symbol too short for the proposals' blocks (an 8-module-high
         // rectangle at 3 px/module is 24 px), at little cost.
-        reads = read_windows(frame, &binary, &[frame.rect()], &efforts, options, &[]);
+        reads = read_windows(
+            format,
+            frame,
+            &binary,
+            &[frame.rect()],
+            &efforts,
+            options,
+            &[],
+        );
     }
     if reads.is_empty() && coarse.is_none() {
         // The frame thresholded as a whole, traced through its centre: a lab scan of a
@@ -594,6 +567,7 @@ fn read_at_scale(
                 .iter()
                 .find_map(|threshold| {
                     trace_window(
+                        format,
                         frame,
                         &threshold(frame),
                         frame.rect(),
@@ -627,122 +601,4 @@ fn inside(q: &[Point; 4], p: Point) -> bool {
         }
     }
     true
-}
-
-/// Reads one candidate: the sizes its module counts allow (as printed, or mirrored), the
-/// measured grid with a global then a local threshold, then the detector's own sample.
-pub fn read_candidate(frame: &Frame, candidate: &Candidate) -> Option<SymbolRead> {
-    let (rows, cols) = (candidate.rows, candidate.cols);
-    let orientations = [(size_for(rows, cols), false), (size_for(cols, rows), true)];
-    let mut fallback_grid = None;
-    for (size, mirrored) in orientations {
-        let Some(size) = size else { continue };
-        let Some(grid) = grid::fit(frame, candidate, size, mirrored) else {
-            continue;
-        };
-        if let Some((decoded, sampling)) = decode_grid(frame, &grid, size, mirrored) {
-            return Some(SymbolRead {
-                size,
-                grid,
-                decoded,
-                corners: candidate.corners,
-                sampling,
-            });
-        }
-        fallback_grid.get_or_insert((size, mirrored, grid));
-    }
-    // The detector's own sampling, for symbols whose grid measurement went astray.
-    let (size, mirrored, grid) = fallback_grid?;
-    let bits = candidate.bits.as_ref()?;
-    let module_dark = |r: usize, c: usize| {
-        let (or, oc) = observed(mirrored, rows, cols, r, c);
-        bits.get(oc as u32, or as u32)
-    };
-    let decoded = decode_modules(size, module_dark, mirrored).ok()?;
-    Some(SymbolRead {
-        size,
-        grid,
-        decoded,
-        corners: candidate.corners,
-        sampling: Sampling::Detector,
-    })
-}
-
-/// Samples a fitted grid and decodes it, with a global then a local threshold.
-pub fn decode_grid(
-    frame: &Frame,
-    grid: &ModuleGrid,
-    size: &SymbolSize,
-    mirrored: bool,
-) -> Option<(Decoded, Sampling)> {
-    let samples = grid.sample_all(frame);
-    [Sampling::GridGlobal, Sampling::GridLocal]
-        .into_iter()
-        .find_map(|sampling| {
-            let dark = classify(grid, &samples, size, mirrored, sampling);
-            let module_dark = |r: usize, c: usize| {
-                let (or, oc) = observed(mirrored, grid.rows, grid.cols, r, c);
-                dark[or * grid.cols + oc]
-            };
-            decode_modules(size, module_dark, mirrored)
-                .ok()
-                .map(|decoded| (decoded, sampling))
-        })
-}
-
-/// Dark/light per module of the candidate grid (row-major), from grey samples.
-fn classify(
-    grid: &ModuleGrid,
-    samples: &[f64],
-    size: &SymbolSize,
-    mirrored: bool,
-    sampling: Sampling,
-) -> Vec<bool> {
-    let (rows, cols) = (grid.rows, grid.cols);
-    let sign = if grid.light_on_dark { -1.0 } else { 1.0 };
-    match sampling {
-        Sampling::GridGlobal => {
-            let (mut dark, mut nd, mut light, mut nl) = (0.0, 0, 0.0, 0);
-            for r in 0..size.rows {
-                for c in 0..size.cols {
-                    if let Some(d) = size.fixed_dark(r, c) {
-                        let (or, oc) = observed(mirrored, rows, cols, r, c);
-                        let s = samples[or * cols + oc];
-                        if d {
-                            dark += s;
-                            nd += 1;
-                        } else {
-                            light += s;
-                            nl += 1;
-                        }
-                    }
-                }
-            }
-            let threshold = (dark / nd.max(1) as f64 + light / nl.max(1) as f64) / 2.0;
-            samples
-                .iter()
-                .map(|&s| sign * (threshold - s) > 0.0)
-                .collect()
-        }
-        _ => {
-            // Mean of the samples in a window of ±4 modules: data modules are close to half
-            // dark, so the mean follows the local midpoint under uneven light.
-            let k = 4isize;
-            let mut out = Vec::with_capacity(rows * cols);
-            for r in 0..rows as isize {
-                for c in 0..cols as isize {
-                    let (mut sum, mut n) = (0.0, 0);
-                    for rr in (r - k).max(0)..(r + k + 1).min(rows as isize) {
-                        for cc in (c - k).max(0)..(c + k + 1).min(cols as isize) {
-                            sum += samples[rr as usize * cols + cc as usize];
-                            n += 1;
-                        }
-                    }
-                    let s = samples[r as usize * cols + c as usize];
-                    out.push(sign * (sum / n as f64 - s) > 0.0);
-                }
-            }
-            out
-        }
-    }
 }

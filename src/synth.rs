@@ -5,10 +5,10 @@
 //! rotation, axial stretch, mirroring, print growth, blur, noise, reflectances and inverted
 //! codewords are all chosen, so every figure a reader or grader reports has a true value.
 
+use crate::datamatrix::symbol::{SymbolSize, all_sizes, parse_size};
 use crate::error::{Error, Result};
 use crate::frame::Frame;
 use crate::geometry::{Homography, Point};
-use crate::symbol::{SymbolSize, all_sizes, parse_size};
 use image::GrayImage;
 use rand::{Rng, SeedableRng};
 use rand_distr::{Distribution, Normal};
@@ -599,7 +599,7 @@ pub fn render(spec: &GenSpec) -> Result<Rendered> {
     let mut dark_modules = size.module_colours(&printed);
     let damaged_fixed = damage_fixed_pattern(spec, size, &mut dark_modules);
     let errors_per_block = size
-        .blocks(crate::symbol::BlockOrder::Standard)
+        .blocks(crate::datamatrix::symbol::BlockOrder::Standard)
         .iter()
         .map(|b| b.members().filter(|i| inverted.contains(i)).count())
         .collect();
@@ -923,7 +923,7 @@ pub fn encode(text: &str, gs1: bool, size: Option<&str>) -> Result<(&'static Sym
     codewords.resize(size.total_codewords(), 0);
     let mut rs = ReedSolomonEncoder::new(PredefinedGenericGF::DataMatrixField256.into())
         .map_err(|e| Error::Encode(e.to_string()))?;
-    for block in size.blocks(crate::symbol::BlockOrder::Standard) {
+    for block in size.blocks(crate::datamatrix::symbol::BlockOrder::Standard) {
         let mut buf: Vec<i32> = block
             .data
             .iter()
@@ -1018,7 +1018,7 @@ fn chosen_inversions(spec: &GenSpec, size: &SymbolSize) -> Result<Vec<usize>> {
         }
         chosen.push(i);
     }
-    let blocks = size.blocks(crate::symbol::BlockOrder::Standard);
+    let blocks = size.blocks(crate::datamatrix::symbol::BlockOrder::Standard);
     for &(b, k) in &spec.invert_in_block {
         let block = blocks.get(b).ok_or_else(|| {
             Error::InvalidSpec(format!(

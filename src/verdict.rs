@@ -9,13 +9,14 @@ pub use parameter::{Measurement, Parameter, shown};
 pub use reason::{ExpectedField, Reason, Sighting};
 pub use record::{FrameRecord, SymbolRecord, verdict_word};
 
+use crate::datamatrix::SymbolRead;
 use crate::error::{Error, Result};
 use crate::frame::Frame;
 use crate::grade::{Grading, grade};
 use crate::gs1;
 use crate::gs1::Gs1Data;
 use crate::profile::Profile;
-use crate::reader::{ReadOptions, SymbolRead, read};
+use crate::reader::{ReadOptions, read};
 use std::collections::HashSet;
 
 /// Letter of an integer grade 4..0.

@@ -99,7 +99,7 @@ fn inverted_codewords_use_up_exactly_their_error_correction() {
             invert_in_block: vec![(block, k)],
             ..spec()
         });
-        let size = verigrade::symbol::parse_size(&truth.size).unwrap();
+        let size = verigrade::datamatrix::symbol::parse_size(&truth.size).unwrap();
         let d = size.ec_codewords_per_block() as f64;
         let expected = 1.0 - 2.0 * k as f64 / d;
         assert!(
@@ -358,7 +358,7 @@ fn the_module_map_marks_each_module_where_it_was_printed_and_the_codewords_in_er
         rotation_deg: 20.0,
         ..spec()
     });
-    let size = verigrade::symbol::parse_size(&truth.size).unwrap();
+    let size = verigrade::datamatrix::symbol::parse_size(&truth.size).unwrap();
     assert_eq!(g.modules.len(), size.rows * size.cols);
     let to_image = truth.module_to_image();
     for (i, (mark, role)) in g.modules.iter().zip(size.roles()).enumerate() {
@@ -372,7 +372,7 @@ fn the_module_map_marks_each_module_where_it_was_printed_and_the_codewords_in_er
             "module ({r},{c}) at {:?}, printed at {printed:?}",
             mark.centre
         );
-        let inverted = matches!(role, verigrade::symbol::ModuleRole::Data(cb)
+        let inverted = matches!(role, verigrade::datamatrix::symbol::ModuleRole::Data(cb)
             if truth.inverted.contains(&(cb.codeword as usize)));
         assert_eq!(mark.codeword_in_error, inverted, "module ({r},{c})");
         // An inverted codeword's modules that changed colour have no margin; the rest of

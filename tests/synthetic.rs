@@ -1,8 +1,8 @@
 //! Symbols rendered with known degradations must read back exactly: the text, the size, and
 //! the number of codewords Reed–Solomon corrected in every block.
 
+use verigrade::datamatrix::symbol::all_sizes;
 use verigrade::geometry::Point;
-use verigrade::symbol::all_sizes;
 use verigrade::synth::{GenSpec, GroundTruth, render};
 use verigrade::{Frame, ReadOptions, SymbolRead, read};
 

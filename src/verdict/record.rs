@@ -5,10 +5,10 @@
 use super::overall_letter;
 use super::parameter::{Measurement, Parameter, shown};
 use super::reason::Reason;
+use crate::datamatrix::symbol::SymbolSize;
 use crate::geometry::Point;
 use crate::grade::Grading;
 use crate::gs1::Gs1Data;
-use crate::symbol::SymbolSize;
 use serde::Serialize;
 use serde::ser::{SerializeMap, Serializer};
 

@@ -7,10 +7,10 @@
 //! Grading measures axial and grid nonuniformity on these centres and samples each module
 //! there.
 
+use super::Candidate;
+use super::symbol::SymbolSize;
 use crate::frame::Frame;
 use crate::geometry::{Homography, Point, intersect_lines};
-use crate::locate::Candidate;
-use crate::symbol::SymbolSize;
 
 /// Measured module centres of one symbol, in image coordinates.
 #[derive(Clone, Debug)]

@@ -2,7 +2,7 @@
 //! (rxing's decoder, counting what each block corrected), then rxing's bit-stream parser for
 //! the encodations (ASCII, C40, Text, X12, EDIFACT, Base 256), ECI, FNC1/GS1 and macros.
 
-use crate::symbol::{BlockOrder, ModuleRole, SymbolSize};
+use super::symbol::{BlockOrder, ModuleRole, SymbolSize};
 use rxing::common::reedsolomon::{PredefinedGenericGF, ReedSolomonDecoder};
 use rxing::datamatrix::decoder::decoded_bit_stream_parser;
 use serde::Serialize;

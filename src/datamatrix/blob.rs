@@ -7,9 +7,9 @@
 //! clock tracks as for any candidate, and the decode is the judge.
 
 use super::Candidate;
+use super::symbol::size_for;
 use crate::binarize::WORD;
 use crate::geometry::Point;
-use crate::symbol::size_for;
 use rxing::common::BitMatrix;
 
 /// Shortest side, in modules, of any Data Matrix symbol.

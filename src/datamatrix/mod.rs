@@ -1,0 +1,78 @@
+//! Data Matrix (ECC200, ISO/IEC 16022; DMRE, ISO/IEC 21471): everything the reader needs to
+//! know of the symbology, behind [`Format`]. The symbol's geometry ([`symbol`]), the outline
+//! tracer ([`detect`]) and the blob search for a finder it cannot follow ([`blob`]), the module
+//! grid measured on the clock tracks ([`grid`]), and the decode ([`decode`]). Another
+//! symbology stands beside it as its own module implementing [`Format`]; the reader's search
+//! (binarising, proposing windows, the efforts and scales) is the same for all.
+
+pub mod blob;
+pub mod decode;
+pub mod detect;
+pub mod grid;
+mod read;
+pub mod symbol;
+
+pub use detect::Candidate;
+pub use read::{Sampling, SymbolRead, decode_grid, read_candidate};
+
+use crate::frame::Frame;
+use crate::geometry::{Homography, Point};
+use crate::reader::{Format, Located};
+use rxing::common::BitMatrix;
+
+/// The Data Matrix symbology, as the reader searches for it.
+pub struct DataMatrix;
+
+impl Format for DataMatrix {
+    type Candidate = Candidate;
+    type Read = SymbolRead;
+
+    fn trace(
+        &self,
+        bits: &BitMatrix,
+        origin: Point,
+        thorough: bool,
+        light_on_dark: bool,
+    ) -> Vec<Candidate> {
+        detect::candidates(bits, origin, thorough, light_on_dark)
+    }
+
+    fn blobs(&self, bits: &BitMatrix, origin: Point, light_on_dark: bool) -> Vec<Candidate> {
+        blob::candidates(bits, origin, light_on_dark)
+    }
+
+    fn read(&self, frame: &Frame, candidate: &Candidate) -> Option<SymbolRead> {
+        read_candidate(frame, candidate)
+    }
+
+    /// Found small, measured at full size where that reads: the grid the grades are measured
+    /// on comes from the frame's own pixels.
+    fn remeasured(&self, frame: &Frame, small: SymbolRead, to_frame: &Homography) -> SymbolRead {
+        let candidate = Candidate {
+            corners: small.corners.map(|p| to_frame.map(p)),
+            rows: small.grid.rows,
+            cols: small.grid.cols,
+            bits: None,
+            light_on_dark: small.grid.light_on_dark,
+        };
+        read_candidate(frame, &candidate).unwrap_or_else(|| small.mapped(to_frame))
+    }
+}
+
+impl Located for SymbolRead {
+    fn corners(&self) -> [Point; 4] {
+        self.corners
+    }
+
+    fn light_on_dark(&self) -> bool {
+        self.grid.light_on_dark
+    }
+
+    fn mapped(self, to_frame: &Homography) -> SymbolRead {
+        SymbolRead {
+            grid: self.grid.mapped(to_frame),
+            corners: self.corners.map(|p| to_frame.map(p)),
+            ..self
+        }
+    }
+}
