@@ -12,6 +12,7 @@ use std::hint::black_box;
 use verigrade::datamatrix::symbol::parse_size;
 use verigrade::geometry::{Point, Rect};
 use verigrade::profile::Profile;
+use verigrade::reader::Located;
 use verigrade::synth::{line_frame, render};
 use verigrade::verdict::inspect;
 use verigrade::{Frame, ReadOptions, read};
@@ -43,7 +44,8 @@ fn line_unprinted(index: u64, canvas: (u32, u32)) -> Frame<'static> {
 
 /// Frame `index` of a belt with no pack under the camera: a dark grey ground lit unevenly
 /// (brighter to the right and down) with pixel noise of ±6 greys. The gap between packs: no
-/// region has a symbol's texture, and only the whole-frame searches run.
+/// region has a symbol's texture, so no window is searched, and what runs is the whole-frame
+/// search at both scales.
 fn empty_belt(index: u64, (width, height): (u32, u32)) -> Frame<'static> {
     let (w, h) = (width as usize, height as usize);
     // xorshift32, seeded per frame.
@@ -139,6 +141,11 @@ fn bench_frames(c: &mut Criterion) {
                 inspect(f, &profile, None, &ReadOptions::first_symbol())
             });
             let belt: Vec<Frame> = (0..LINE_FRAMES).map(|i| empty_belt(i, canvas)).collect();
+            assert!(
+                belt.iter()
+                    .all(|f| read(f, &ReadOptions::first_symbol()).is_empty()),
+                "an empty belt reads"
+            );
             over_frames(&mut group, "empty_belt", &belt, |_, f| {
                 inspect(f, &profile, None, &ReadOptions::first_symbol())
             });

@@ -276,7 +276,9 @@ def main():
                 print(f'| {value} | ' + ' | '.join(row) + ' |')
         print()
 
-    # A text no symbol of the image holds: a misread, which a verifier must never report.
+    # A text no symbol of the image holds: a misread, which a verifier must never report. Counted
+    # by distinct text: a symbol reported twice, or read as another symbol's text of the same
+    # image, is not counted here.
     misreads = {name: sum(len(texts.get(path, set()) - set(expected[path])) for path, _, _ in jobs)
                 for name, texts in (('verigrade', verigrade_texts), ('zxing-cpp', zxing_texts))}
     only_zxing = sum(1 for s in symbols if s[2] and not s[1])

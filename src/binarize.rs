@@ -1,7 +1,8 @@
 //! Binarisation: a grey frame to one bit per pixel, dark = 1, packed in machine words as
-//! rxing's `BitMatrix` packs them. A local-average threshold for camera frames (uneven light)
-//! and one global threshold (Otsu's) for a window on mid-grey artwork; the locator traces the
-//! result, the grid stage goes back to the grey pixels.
+//! rxing's `BitMatrix` packs them. A local-average threshold for camera frames (uneven light);
+//! one global threshold, Otsu's, for a window on mid-grey artwork; and one per polarity at the
+//! valley by the ground's peak, for a symbol on a carton whose print is a third grey. The
+//! symbology's tracer follows the result; its grid stage goes back to the grey pixels.
 
 use crate::frame::Frame;
 use crate::geometry::Rect;
@@ -214,7 +215,7 @@ enum Light<'a> {
     /// One threshold marks both polarities: the light modules are the dark image inverted.
     Inverted,
     /// Thresholded on its own (see [`Binaries::valley`]).
-    Own(Binary),
+    OwnThreshold(Binary),
     /// The local binarisation of the frame's inverted greys ([`Binary::of_light`]), made on
     /// first use: most symbols are dark and read before it is needed.
     Local {
@@ -257,7 +258,7 @@ impl<'a> Binaries<'a> {
         let histogram = histogram(&frame.view(centre));
         Binaries {
             dark: Binary::valley(frame, &histogram, false),
-            light: Light::Own(Binary::valley(frame, &histogram, true)),
+            light: Light::OwnThreshold(Binary::valley(frame, &histogram, true)),
         }
     }
 
@@ -272,7 +273,7 @@ impl<'a> Binaries<'a> {
         match (&self.light, light_on_dark) {
             (_, false) => self.dark.bit_matrix(rect, false, cleared),
             (Light::Inverted, true) => self.dark.bit_matrix(rect, true, cleared),
-            (Light::Own(light), true) => light.bit_matrix(rect, false, cleared),
+            (Light::OwnThreshold(light), true) => light.bit_matrix(rect, false, cleared),
             (
                 Light::Local {
                     frame,
@@ -372,8 +373,8 @@ fn ground_valley(histogram: &[u64; 256]) -> Option<u8> {
     if ground - modules <= VALLEY_BUCKETS / 16 {
         return None;
     }
-    // From the ground down, the last bucket of the highest score wins ties: the one
-    // nearest the ground.
+    // From the ground down, as zxing scans: of equal scores, the first met (nearest the
+    // ground) wins.
     let valley_score = |x: usize| {
         let from_modules = (x - modules) as u64;
         from_modules * from_modules * (ground - x) as u64 * (tallest - buckets[x])

@@ -2,7 +2,7 @@
 //!
 //! The modules follow the data flow of a verification:
 //! [`frame`] → [`binarize`] → [`locate`] → [`reader`] → [`grade`] → [`verdict`] → [`store`] →
-//! [`serve`]. The reader searches a frame for the symbology behind its [`reader::Format`] seam:
+//! [`serve`]. The reader searches a frame for the symbology behind its [`reader::Symbology`] seam:
 //! [`datamatrix`] holds the outline tracer, the module grid, the decode and the ECC200 geometry
 //! every stage shares. [`gs1`] checks GS1 data, and [`synth`] renders synthetic symbols whose
 //! ground truth is known by construction.

@@ -1,7 +1,7 @@
 //! The search of one frame for symbols: binarise → propose the windows that look like a symbol
 //! → trace outlines there at rising efforts, at full size and shrunk → read each outline, for
 //! dark-on-light and light-on-dark symbols. What knows a symbology's shape (its tracer, its
-//! blobs, how an outline is read) stands behind [`Format`]; [`read`] searches for Data Matrix.
+//! blobs, how an outline is read) stands behind [`Symbology`]; [`read`] searches for Data Matrix.
 
 use crate::binarize::{Binaries, Run};
 use crate::datamatrix::{DataMatrix, SymbolRead};
@@ -51,7 +51,7 @@ impl ReadOptions {
 /// itself (binarising, proposing windows, the efforts and the scales, erasing what was read)
 /// is the reader's and the same for every symbology, as zxing-cpp keeps one folder per format
 /// behind one reader interface.
-pub trait Format {
+pub trait Symbology {
     /// An outline found in a binary image, before it is read.
     type Candidate;
     /// A symbol read.
@@ -69,15 +69,21 @@ pub trait Format {
     ) -> Vec<Self::Candidate>;
 
     /// The outlines of blobs in `bits` with a symbol's shape: a symbol whose finder the tracer
-    /// cannot follow.
-    fn blobs(&self, bits: &BitMatrix, origin: Point, light_on_dark: bool) -> Vec<Self::Candidate>;
+    /// cannot follow. None, for a symbology without such a search.
+    fn blobs(&self, bits: &BitMatrix, origin: Point, light_on_dark: bool) -> Vec<Self::Candidate> {
+        let _ = (bits, origin, light_on_dark);
+        Vec::new()
+    }
 
     /// Reads a candidate in the frame's grey pixels.
     fn read(&self, frame: &Frame, candidate: &Self::Candidate) -> Option<Self::Read>;
 
     /// A symbol read in the frame shrunk, measured again in `frame` (`to_frame` maps the
-    /// shrunk frame's pixels to its own).
-    fn remeasured(&self, frame: &Frame, small: Self::Read, to_frame: &Homography) -> Self::Read;
+    /// shrunk frame's pixels to its own); as read, mapped to the frame, by default.
+    fn remeasured(&self, frame: &Frame, small: Self::Read, to_frame: &Homography) -> Self::Read {
+        let _ = frame;
+        small.mapped(to_frame)
+    }
 }
 
 /// What the search needs to know of a symbol read, whatever its symbology.
@@ -91,6 +97,13 @@ pub trait Located: Sized {
     /// The same read, its positions mapped by `to_frame` (from a view's or a scaled frame's
     /// pixels to the frame's).
     fn mapped(self, to_frame: &Homography) -> Self;
+
+    /// The window to search first in the camera's next frame: the symbol's bounding box grown
+    /// by its own size on every side (a pack lands near where the last one did).
+    fn search_window(&self, width: usize, height: usize) -> Option<Rect> {
+        let around = Rect::around(&self.corners(), width, height)?;
+        Some(around.grown(around.width.max(around.height), width, height))
+    }
 }
 
 /// The map that moves a view's pixels by `offset` to its frame's.
@@ -105,11 +118,15 @@ const SMALL_FRAME: usize = 160;
 /// Finds and decodes the Data Matrix symbols in a frame. Symbols that cannot be decoded are
 /// not reported.
 pub fn read(frame: &Frame, options: &ReadOptions) -> Vec<SymbolRead> {
-    read_format(&DataMatrix, frame, options)
+    read_symbology(&DataMatrix, frame, options)
 }
 
-/// Finds and decodes the symbols of `format` in a frame.
-pub fn read_format<F: Format>(format: &F, frame: &Frame, options: &ReadOptions) -> Vec<F::Read> {
+/// Finds and decodes the symbols of `symbology` in a frame.
+pub fn read_symbology<F: Symbology>(
+    symbology: &F,
+    frame: &Frame,
+    options: &ReadOptions,
+) -> Vec<F::Read> {
     if let Some(region) = options.region {
         let Some(region) = region.clipped(frame.width(), frame.height()) else {
             return Vec::new();
@@ -120,7 +137,7 @@ pub fn read_format<F: Format>(format: &F, frame: &Frame, options: &ReadOptions) 
             ..options.clone()
         };
         let to_frame = shift(region.origin());
-        return read_format(format, &frame.view(region), &inside)
+        return read_symbology(symbology, &frame.view(region), &inside)
             .into_iter()
             .map(|r| r.mapped(&to_frame))
             .collect();
@@ -137,7 +154,7 @@ pub fn read_format<F: Format>(format: &F, frame: &Frame, options: &ReadOptions) 
             // of this window.
             let efforts = [Effort::CentreLines];
             let found = read_windows(
-                format,
+                symbology,
                 &view,
                 &binary,
                 &locate::proposals(binary.dark(), false),
@@ -150,17 +167,17 @@ pub fn read_format<F: Format>(format: &F, frame: &Frame, options: &ReadOptions) 
             }
         }
     }
-    let mut reads = read_at_scale(format, frame, options, None);
+    let mut reads = read_at_scale(symbology, frame, options, None);
     if !reads.is_empty() && !options.all_symbols {
         return reads;
     }
     if frame.width().max(frame.height()) < SMALL_FRAME {
         if reads.is_empty() {
-            reads = read_magnified(format, frame, options);
+            reads = read_magnified(symbology, frame, options);
         }
         return reads;
     }
-    let coarse = read_coarse(format, frame, options, &reads);
+    let coarse = read_coarse(symbology, frame, options, &reads);
     reads.extend(coarse);
     reads
 }
@@ -173,8 +190,8 @@ const COARSE: usize = 3;
 /// binariser's 8-pixel tiles to threshold well (a lab scan at 20–30 px/module, a case label's
 /// code beside its packs). The `known` symbols are not read again. A whole-frame scan at full
 /// size finds fewer of them, at many times the cost on every frame, empty ones included.
-fn read_coarse<F: Format>(
-    format: &F,
+fn read_coarse<F: Symbology>(
+    symbology: &F,
     frame: &Frame,
     options: &ReadOptions,
     known: &[F::Read],
@@ -188,9 +205,9 @@ fn read_coarse<F: Format>(
         .map(|r| r.corners().map(|p| p * (1.0 / scale)))
         .collect();
     let back = Homography::from_matrix([scale, 0.0, 0.0, 0.0, scale, 0.0, 0.0, 0.0, 1.0]);
-    read_at_scale(format, &reduced, options, Some(&known_outlines))
+    read_at_scale(symbology, &reduced, options, Some(&known_outlines))
         .into_iter()
-        .map(|r| format.remeasured(frame, r, &back))
+        .map(|r| symbology.remeasured(frame, r, &back))
         .collect()
 }
 
@@ -202,13 +219,14 @@ const BLOB_WINDOWS: usize = 4;
 /// that the symbols read so far do not explain. Those efforts are for a damaged or hard symbol
 /// in its own window, which ranks among the first; spent on every window of text and artwork
 /// in a case of packs, they made a frame without any symbol cost several times a full one.
-/// As many as the line's search proposes in all.
+/// Sixteen when every symbol is wanted.
 const DEAR_WINDOWS: usize = 16;
 
-/// [`DEAR_WINDOWS`] when only the first symbol is wanted (the line's one pack): the symbol
-/// cores the line's search proposes and the most symbol-like group. Every read at a dearer
-/// effort in the robustness matrix came from the first five windows, and an unprinted pack
-/// spent half its time on the windows after them.
+/// [`DEAR_WINDOWS`] when only the first symbol is wanted (the line's one pack): the first five
+/// windows searched, most symbol-like first (with four symbol cores proposed, they and the
+/// most symbol-like group). Every read at a dearer effort in the robustness matrix came from
+/// the first five windows, and an unprinted pack spent half its time on the windows after
+/// them.
 const FIRST_SYMBOL_DEAR_WINDOWS: usize = 5;
 
 /// How hard a window is searched. Every window is tried at one effort before any is tried
@@ -222,8 +240,8 @@ enum Effort {
     AllLines,
     /// Both, on the window thresholded as a whole (a symbol on mid-grey artwork).
     GlobalThreshold,
-    /// The window's largest blob taken for the symbol's square (a finder L with gaps, which
-    /// the tracer cannot follow).
+    /// The window's blobs of a symbol's shape ([`Symbology::blobs`]): a finder with gaps,
+    /// which the tracer cannot follow.
     Blob,
 }
 
@@ -231,8 +249,8 @@ enum Effort {
 /// stopping at the first unless `options.all_symbols`, and at the cheapest effort once the
 /// `options.expected` symbols are read. The `known` outlines (symbols read before, in this
 /// frame's pixels) are not read again, and count towards the expected.
-fn read_windows<F: Format>(
-    format: &F,
+fn read_windows<F: Symbology>(
+    symbology: &F,
     frame: &Frame,
     binary: &Binaries,
     windows: &[Rect],
@@ -318,13 +336,13 @@ fn read_windows<F: Format>(
                     Effort::CentreLines => {
                         let origin = Point::default();
                         trace_window(
-                            format, frame, binary, window, origin, false, erased, polarities,
+                            symbology, frame, binary, window, origin, false, erased, polarities,
                         )
                     }
                     Effort::AllLines => {
                         let origin = Point::default();
                         trace_window(
-                            format, frame, binary, window, origin, true, erased, polarities,
+                            symbology, frame, binary, window, origin, true, erased, polarities,
                         )
                     }
                     Effort::GlobalThreshold => {
@@ -332,7 +350,7 @@ fn read_windows<F: Format>(
                             globals[i].get_or_insert_with(|| Binaries::global(&frame.view(window)));
                         [false, true].into_iter().find_map(|thorough| {
                             trace_window(
-                                format,
+                                symbology,
                                 frame,
                                 global,
                                 global.dark().rect(),
@@ -353,10 +371,10 @@ fn read_windows<F: Format>(
                         polarities.iter().find_map(|&light_on_dark| {
                             thresholds.iter().find_map(|&(binaries, rect)| {
                                 let bits = binaries.bit_matrix(rect, light_on_dark, &[]);
-                                format
+                                symbology
                                     .blobs(&bits, window.origin(), light_on_dark)
                                     .iter()
-                                    .find_map(|candidate| format.read(frame, candidate))
+                                    .find_map(|candidate| symbology.read(frame, candidate))
                             })
                         })
                     }
@@ -408,8 +426,8 @@ fn with_quiet_zone(outline: &[Point; 4]) -> [Point; 4] {
 /// `polarities` (light-on-dark or not) in turn, with the `erased` symbols (frame pixels)
 /// cleared first, and reads the first candidate that decodes.
 #[allow(clippy::too_many_arguments)]
-fn trace_window<F: Format>(
-    format: &F,
+fn trace_window<F: Symbology>(
+    symbology: &F,
     frame: &Frame,
     binary: &Binaries,
     window: Rect,
@@ -426,10 +444,10 @@ fn trace_window<F: Format>(
     cleared.sort_unstable();
     polarities.iter().find_map(|&light_on_dark| {
         let bits = binary.bit_matrix(window, light_on_dark, &cleared);
-        format
+        symbology
             .trace(&bits, at, thorough, light_on_dark)
             .iter()
-            .find_map(|candidate| format.read(frame, candidate))
+            .find_map(|candidate| symbology.read(frame, candidate))
     })
 }
 
@@ -462,7 +480,11 @@ fn quiet_zone_runs(corners: [Point; 4], window: Rect) -> impl Iterator<Item = Ru
 
 /// Reads a small frame magnified (nearest neighbour) inside a padded quiet zone, light then
 /// dark, and maps what it finds back to the frame's own coordinates.
-fn read_magnified<F: Format>(format: &F, frame: &Frame, options: &ReadOptions) -> Vec<F::Read> {
+fn read_magnified<F: Symbology>(
+    symbology: &F,
+    frame: &Frame,
+    options: &ReadOptions,
+) -> Vec<F::Read> {
     let (w, h) = (frame.width(), frame.height());
     let scale = (SMALL_FRAME * 2).div_ceil(w.max(h)).clamp(2, 16);
     let pad = 4 * scale;
@@ -506,7 +528,7 @@ fn read_magnified<F: Format>(format: &F, frame: &Frame, options: &ReadOptions) -
         let Ok(magnified) = Frame::from_owned(bw, bh, bw, pixels) else {
             continue;
         };
-        let reads = read_at_scale(format, &magnified, options, None);
+        let reads = read_at_scale(symbology, &magnified, options, None);
         if !reads.is_empty() {
             return reads.into_iter().map(|r| r.mapped(&back)).collect();
         }
@@ -516,9 +538,10 @@ fn read_magnified<F: Format>(format: &F, frame: &Frame, options: &ReadOptions) -
 
 /// Reads the regions of `frame` that look like a symbol. On a `coarse` pass, the symbols read
 /// at full size (their outlines in this frame's pixels) are not read again; otherwise a frame
-/// where none reads is also traced through its centre at one global threshold.
-fn read_at_scale<F: Format>(
-    format: &F,
+/// where none reads is also traced through its centre at a global threshold, Otsu's and then
+/// the valley by the ground's peak ([`Binaries::valley`]).
+fn read_at_scale<F: Symbology>(
+    symbology: &F,
     frame: &Frame,
     options: &ReadOptions,
     coarse: Option<&[[Point; 4]]>,
@@ -534,7 +557,7 @@ fn read_at_scale<F: Format>(
     ];
     let proposals = locate::proposals(binary.dark(), options.all_symbols);
     let mut reads = read_windows(
-        format,
+        symbology,
         frame,
         &binary,
         &proposals,
@@ -547,7 +570,7 @@ fn read_at_scale<F: Format>(
         // or a crop around one symbol too short for the proposals' blocks (an 8-module-high
         // rectangle at 3 px/module is 24 px), at little cost.
         reads = read_windows(
-            format,
+            symbology,
             frame,
             &binary,
             &[frame.rect()],
@@ -567,7 +590,7 @@ fn read_at_scale<F: Format>(
                 .iter()
                 .find_map(|threshold| {
                     trace_window(
-                        format,
+                        symbology,
                         frame,
                         &threshold(frame),
                         frame.rect(),

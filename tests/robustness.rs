@@ -454,7 +454,7 @@ fn small_low_contrast_symbols_on_a_carton_read_as_blobs_of_the_local_binarisatio
 }
 
 #[test]
-fn symbols_on_a_carton_whose_print_is_a_third_grey_read_at_the_valley_by_the_ground() {
+fn symbols_on_a_carton_whose_print_is_a_third_grey_read() {
     // The carton's own print makes a third grey population beside the symbol's two, and
     // Otsu's split over the frame falls between that print and the symbol's ground. The
     // threshold at the valley next to the ground's peak in the frame's centre splits the

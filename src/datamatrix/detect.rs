@@ -3,7 +3,7 @@
 //! outer corners and a module count; the grid stage ([`super::grid`]) turns it into measured
 //! module centres.
 
-use crate::geometry::{Point, centroid};
+use crate::geometry::Point;
 use rxing::common::{BitMatrix, DetectorRXingResult};
 use rxing::datamatrix::detector::zxing_cpp_detector;
 
@@ -19,12 +19,6 @@ pub struct Candidate {
     pub bits: Option<BitMatrix>,
     /// Found in the inverted binary image: light modules on a dark ground.
     pub light_on_dark: bool,
-}
-
-impl Candidate {
-    pub fn centre(&self) -> Point {
-        centroid(&self.corners)
-    }
 }
 
 /// Traces every symbol outline in a binary image whose top-left pixel is `origin` in the

@@ -1,8 +1,8 @@
 //! Data Matrix (ECC200, ISO/IEC 16022; DMRE, ISO/IEC 21471): everything the reader needs to
-//! know of the symbology, behind [`Format`]. The symbol's geometry ([`symbol`]), the outline
+//! know of the symbology, behind [`Symbology`]. The symbol's geometry ([`symbol`]), the outline
 //! tracer ([`detect`]) and the blob search for a finder it cannot follow ([`blob`]), the module
 //! grid measured on the clock tracks ([`grid`]), and the decode ([`decode`]). Another
-//! symbology stands beside it as its own module implementing [`Format`]; the reader's search
+//! symbology stands beside it as its own module implementing [`Symbology`]; the reader's search
 //! (binarising, proposing windows, the efforts and scales) is the same for all.
 
 pub mod blob;
@@ -17,13 +17,13 @@ pub use read::{Sampling, SymbolRead, decode_grid, read_candidate};
 
 use crate::frame::Frame;
 use crate::geometry::{Homography, Point};
-use crate::reader::{Format, Located};
+use crate::reader::{Located, Symbology};
 use rxing::common::BitMatrix;
 
 /// The Data Matrix symbology, as the reader searches for it.
 pub struct DataMatrix;
 
-impl Format for DataMatrix {
+impl Symbology for DataMatrix {
     type Candidate = Candidate;
     type Read = SymbolRead;
 

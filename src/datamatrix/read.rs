@@ -7,7 +7,7 @@ use super::detect::Candidate;
 use super::grid::{self, ModuleGrid};
 use super::symbol::{SymbolSize, size_for};
 use crate::frame::Frame;
-use crate::geometry::{Point, Rect};
+use crate::geometry::Point;
 
 /// One symbol read from a frame.
 #[derive(Clone, Debug)]
@@ -37,13 +37,6 @@ pub enum Sampling {
 }
 
 impl SymbolRead {
-    /// The window to search first in the camera's next frame: the symbol's bounding box grown
-    /// by its own size on every side (a pack lands near where the last one did).
-    pub fn search_window(&self, width: usize, height: usize) -> Option<Rect> {
-        let around = Rect::around(&self.corners, width, height)?;
-        Some(around.grown(around.width.max(around.height), width, height))
-    }
-
     /// The outer corners in the contract's order: the finder L's corner first, then the end
     /// of its vertical side, the clock corner and the end of its horizontal side (the same
     /// turn as [`SymbolRead::corners`]).

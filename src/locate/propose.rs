@@ -165,7 +165,7 @@ impl Blocks {
     }
 }
 
-/// Side of the blocks whose texture [`Binary::proposals`] measures.
+/// Side of the blocks whose texture [`proposals`] measures.
 const BLOCK: usize = 16;
 /// Transitions along each axis that make a block textured: a 5–9 px/module symbol gives
 /// 14–25 in a 16×16 block, a line of text or the edge of a shape far fewer along one axis.

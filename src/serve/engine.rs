@@ -9,7 +9,7 @@ use crate::frame::Frame;
 use crate::geometry::Rect;
 use crate::profile::Profile;
 use crate::proto::{self, Parameter, Verdict, aggregate_request, verify_request};
-use crate::reader::ReadOptions;
+use crate::reader::{Located, ReadOptions};
 use crate::store::Evidence;
 use crate::verdict::{self, Expected, SymbolRecord, inspect};
 use std::collections::HashMap;
