@@ -625,3 +625,114 @@ fn inside(q: &[Point; 4], p: Point) -> bool {
     }
     true
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A symbology of its own, standing beside Data Matrix behind [`Symbology`]: a patch of
+    /// dark cells, traced as the bounding box of the set pixels and read when it is at least
+    /// `MIN_SIDE` pixels on each side.
+    struct Patches;
+
+    const MIN_SIDE: f64 = 40.0;
+
+    #[derive(Clone, Copy)]
+    struct Patch {
+        corners: [Point; 4],
+        light_on_dark: bool,
+    }
+
+    impl Located for Patch {
+        fn corners(&self) -> [Point; 4] {
+            self.corners
+        }
+
+        fn light_on_dark(&self) -> bool {
+            self.light_on_dark
+        }
+
+        fn mapped(self, to_frame: &Homography) -> Patch {
+            Patch {
+                corners: self.corners.map(|p| to_frame.map(p)),
+                ..self
+            }
+        }
+    }
+
+    impl Symbology for Patches {
+        type Candidate = Patch;
+        type Read = Patch;
+
+        fn trace(
+            &self,
+            bits: &BitMatrix,
+            origin: Point,
+            _thorough: bool,
+            light_on_dark: bool,
+        ) -> Vec<Patch> {
+            let (mut x0, mut y0, mut x1, mut y1) = (u32::MAX, u32::MAX, 0, 0);
+            for y in 0..bits.getHeight() {
+                for x in 0..bits.getWidth() {
+                    if bits.get(x, y) {
+                        (x0, y0, x1, y1) = (x0.min(x), y0.min(y), x1.max(x + 1), y1.max(y + 1));
+                    }
+                }
+            }
+            if x0 > x1 {
+                return Vec::new();
+            }
+            let corner = |x: u32, y: u32| origin + Point::new(f64::from(x), f64::from(y));
+            vec![Patch {
+                corners: [
+                    corner(x0, y0),
+                    corner(x1, y0),
+                    corner(x1, y1),
+                    corner(x0, y1),
+                ],
+                light_on_dark,
+            }]
+        }
+
+        fn read(&self, _frame: &Frame, candidate: &Patch) -> Option<Patch> {
+            let [a, b, c, _] = candidate.corners;
+            (b.x - a.x >= MIN_SIDE && c.y - b.y >= MIN_SIDE).then_some(*candidate)
+        }
+    }
+
+    #[test]
+    fn another_symbology_is_searched_through_the_same_windows_and_mapped_to_the_frame() {
+        // A checkerboard of 6-pixel cells (a 2-D symbol's texture) over x 102..192, y 60..150
+        // on a flat light ground.
+        let (w, h) = (320, 240);
+        let pixels = (0..w * h)
+            .map(|i| {
+                let (x, y) = (i % w, i / w);
+                let inside = (102..192).contains(&x) && (60..150).contains(&y);
+                if inside && (x / 6 + y / 6) % 2 == 0 {
+                    20
+                } else {
+                    220
+                }
+            })
+            .collect();
+        let frame = Frame::from_owned(w, h, w, pixels).expect("pixels fill the frame");
+        // Read inside a region of interest: the patch is found in the region's view and
+        // reported in the frame's pixels.
+        let options = ReadOptions {
+            region: Some(Rect::new(50, 20, 200, 180)),
+            ..ReadOptions::first_symbol()
+        };
+        let reads = read_symbology(&Patches, &frame, &options);
+        assert_eq!(reads.len(), 1);
+        let [top_left, _, bottom_right, _] = reads[0].corners();
+        assert!(!reads[0].light_on_dark(), "dark cells on light ground");
+        assert_eq!((top_left.x, top_left.y), (102.0, 60.0));
+        assert_eq!((bottom_right.x, bottom_right.y), (192.0, 150.0));
+        assert_eq!(
+            reads[0].search_window(w, h),
+            Some(Rect::new(12, 0, 270, 240)),
+            "the box grown by its own size, clipped to the frame"
+        );
+    }
+}
