@@ -333,18 +333,16 @@ fn read_windows<F: Symbology>(
             loop {
                 let erased = &outlines[..];
                 let found = match effort {
-                    Effort::CentreLines => {
-                        let origin = Point::default();
-                        trace_window(
-                            symbology, frame, binary, window, origin, false, erased, polarities,
-                        )
-                    }
-                    Effort::AllLines => {
-                        let origin = Point::default();
-                        trace_window(
-                            symbology, frame, binary, window, origin, true, erased, polarities,
-                        )
-                    }
+                    Effort::CentreLines | Effort::AllLines => trace_window(
+                        symbology,
+                        frame,
+                        binary,
+                        window,
+                        Point::default(),
+                        matches!(effort, Effort::AllLines),
+                        erased,
+                        polarities,
+                    ),
                     Effort::GlobalThreshold => {
                         let global =
                             globals[i].get_or_insert_with(|| Binaries::global(&frame.view(window)));
