@@ -8,7 +8,9 @@
 pub mod blob;
 pub mod decode;
 pub mod detect;
+mod edge;
 pub mod grid;
+mod line;
 mod read;
 pub mod symbol;
 

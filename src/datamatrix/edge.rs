@@ -1,0 +1,394 @@
+//! The edge tracer: a cursor that follows the border between dark and light pixels of a binary
+//! image, a pixel at a time along a solid edge (the finder L) or gap to gap along a dotted one
+//! (a clock track), collecting the border points into a [`RegressionLine`]. The scheme of
+//! zxing-cpp's Data Matrix `EdgeTracer`.
+
+use super::line::{RegressionLine, bresenham_direction, dot, normalized};
+use crate::geometry::Point;
+use rxing::common::BitMatrix;
+use std::cell::Cell;
+
+/// How a step along an edge ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum StepResult {
+    /// The edge goes on: the cursor moved to its next point.
+    Found,
+    /// No dark pixel ahead: the edge ends in the open (a corner of the symbol).
+    OpenEnd,
+    /// Dark ahead but no border to follow, or the border already traced.
+    ClosedEnd,
+}
+
+/// Which pixels a thorough trace already passed along, and in which state of its outline
+/// (left side, bottom, right side): a later scan line that meets them stops there instead of
+/// tracing the same outline again.
+pub(super) struct History {
+    width: usize,
+    cells: Vec<Cell<u8>>,
+}
+
+impl History {
+    pub fn new(width: usize, height: usize) -> History {
+        History {
+            width,
+            cells: vec![Cell::new(0); width * height],
+        }
+    }
+
+    pub fn clear(&self) {
+        self.cells.iter().for_each(|c| c.set(0));
+    }
+}
+
+/// The pixel centre of the pixel holding `p`.
+fn centered(p: Point) -> Point {
+    Point::new(p.x.floor() + 0.5, p.y.floor() + 0.5)
+}
+
+/// `d` reduced to its larger component.
+fn main_direction(d: Point) -> Point {
+    if d.x.abs() > d.y.abs() {
+        Point::new(d.x, 0.0)
+    } else {
+        Point::new(0.0, d.y)
+    }
+}
+
+fn neg(d: Point) -> Point {
+    Point::new(-d.x, -d.y)
+}
+
+/// A position and a direction in a binary image (`true` = dark).
+#[derive(Clone, Copy)]
+pub(super) struct EdgeTracer<'a> {
+    image: &'a BitMatrix,
+    width: f64,
+    height: f64,
+    pub p: Point,
+    d: Point,
+    history: Option<&'a History>,
+    /// The part of the outline being traced, as marked in the history.
+    pub state: u8,
+}
+
+impl<'a> EdgeTracer<'a> {
+    pub fn new(
+        image: &'a BitMatrix,
+        p: Point,
+        d: Point,
+        history: Option<&'a History>,
+    ) -> EdgeTracer<'a> {
+        EdgeTracer {
+            image,
+            width: image.getWidth() as f64,
+            height: image.getHeight() as f64,
+            p,
+            d: bresenham_direction(d),
+            history,
+            state: 0,
+        }
+    }
+
+    pub fn is_in(&self, p: Point) -> bool {
+        0.0 <= p.x && p.x < self.width && 0.0 <= p.y && p.y < self.height
+    }
+
+    /// The pixel at `p`: `None` outside the image.
+    fn test_at(&self, p: Point) -> Option<bool> {
+        self.is_in(p)
+            .then(|| self.image.get(p.x as u32, p.y as u32))
+    }
+
+    fn black_at(&self, p: Point) -> bool {
+        self.test_at(p) == Some(true)
+    }
+
+    fn white_at(&self, p: Point) -> bool {
+        self.test_at(p) == Some(false)
+    }
+
+    pub fn front(&self) -> Point {
+        self.d
+    }
+
+    pub fn back(&self) -> Point {
+        neg(self.d)
+    }
+
+    pub fn left(&self) -> Point {
+        Point::new(self.d.y, -self.d.x)
+    }
+
+    pub fn right(&self) -> Point {
+        Point::new(-self.d.y, self.d.x)
+    }
+
+    pub fn turn_right(&mut self) {
+        self.d = self.right();
+    }
+
+    pub fn set_direction(&mut self, d: Point) {
+        self.d = bresenham_direction(d);
+    }
+
+    fn step(&mut self, s: f64) -> bool {
+        self.p = self.p + self.d * s;
+        self.is_in(self.p)
+    }
+
+    /// One step along the edge on the `d_edge` side: the nearest dark pixel ahead (searched up
+    /// to `max_step_size` pixels ahead, and sideways in a widening fan), then outward from it
+    /// to the first light pixel, which is the edge's next point.
+    fn trace_step(
+        &mut self,
+        d_edge: Point,
+        max_step_size: i32,
+        good_direction: bool,
+    ) -> StepResult {
+        let d_edge = main_direction(d_edge);
+        let breadths = if max_step_size == 1 {
+            2
+        } else if good_direction {
+            1
+        } else {
+            3
+        };
+        for breadth in 1..=breadths {
+            for step in 1..=max_step_size {
+                for i in 0..=2 * (step / 4 + 1) * breadth {
+                    let side = if i & 1 == 1 { (i + 1) / 2 } else { -i / 2 };
+                    let mut p_edge = self.p + self.d * step as f64 + d_edge * side as f64;
+                    if !self.black_at(p_edge + d_edge) {
+                        continue;
+                    }
+                    // A dark pixel: outward from it until the border.
+                    for _ in 0..max_step_size.max(3) {
+                        if !self.is_in(p_edge) {
+                            break;
+                        }
+                        if self.white_at(p_edge) {
+                            let next = centered(p_edge);
+                            // No progress would trace the same pixel for ever.
+                            if next == self.p {
+                                return StepResult::ClosedEnd;
+                            }
+                            self.p = next;
+                            if let (Some(history), 1) = (self.history, max_step_size) {
+                                let cell = &history.cells
+                                    [self.p.y as usize * history.width + self.p.x as usize];
+                                if cell.get() == self.state {
+                                    return StepResult::ClosedEnd;
+                                }
+                                cell.set(self.state);
+                            }
+                            return StepResult::Found;
+                        }
+                        p_edge = p_edge - d_edge;
+                        if self.black_at(p_edge - self.d) {
+                            p_edge = p_edge - self.d;
+                        }
+                    }
+                    // No border within reach.
+                    return StepResult::ClosedEnd;
+                }
+            }
+        }
+        StepResult::OpenEnd
+    }
+
+    /// Turns towards `p` seen from `origin`, unless that is backwards; keeps to the same
+    /// quadrant, so that the trace cannot turn round in a loop.
+    pub fn update_direction_from_origin(&mut self, origin: Point) -> bool {
+        let old = self.d;
+        self.set_direction(self.p - origin);
+        if dot(self.d, old) < 0.0 {
+            return false;
+        }
+        let old_main = main_direction(old);
+        if self.d.x.abs() == self.d.y.abs() {
+            self.d = old_main + (self.d - old_main) * 0.99;
+        } else if main_direction(self.d) != old_main {
+            self.d = old_main + main_direction(self.d) * 0.99;
+        }
+        true
+    }
+
+    fn update_direction_from_line(&mut self, line: &mut RegressionLine) -> bool {
+        line.evaluate(Some(1.5), false) && {
+            let first = line.points()[0];
+            self.update_direction_from_origin(self.p - line.project(self.p) + first)
+        }
+    }
+
+    fn update_direction_from_line_centroid(&mut self, line: &RegressionLine) -> bool {
+        self.update_direction_from_origin(line.centroid())
+    }
+
+    /// Follows a solid edge (the dark side towards `d_edge`) a pixel at a time, to its open
+    /// end.
+    pub fn trace_line(&mut self, d_edge: Point, line: &mut RegressionLine) -> bool {
+        // A straight edge has at most a pixel per step across the image; more is a loop.
+        let longest = 2 * (self.width + self.height) as usize;
+        line.set_direction_inward(d_edge);
+        loop {
+            line.add(self.p);
+            let n = line.points().len();
+            if n % 50 == 10 && !self.update_direction_from_line_centroid(line) {
+                return false;
+            }
+            if n > longest {
+                return false;
+            }
+            let result = self.trace_step(d_edge, 1, line.is_valid());
+            if result != StepResult::Found {
+                return result == StepResult::OpenEnd
+                    && line.points().len() > 1
+                    && self.update_direction_from_line_centroid(line);
+            }
+        }
+    }
+
+    /// Follows a dotted edge (a clock track, dark side towards `d_edge`) from dark module to
+    /// dark module, at most `max_step_size` pixels a gap. It ends across `finish_line` (when
+    /// valid), or once it is `min_dist` from its start (when not zero) after four gaps.
+    pub fn trace_gaps(
+        &mut self,
+        d_edge: Point,
+        line: &mut RegressionLine,
+        mut max_step_size: i32,
+        finish_line: &RegressionLine,
+        min_dist: f64,
+    ) -> bool {
+        line.set_direction_inward(d_edge);
+        let (mut gaps, mut steps, max_steps_per_gap) = (0, 0, max_step_size);
+        let mut last_p = Point::default();
+        loop {
+            // Lack of progress would loop for ever.
+            if self.p == std::mem::replace(&mut last_p, self.p) {
+                return false;
+            }
+            if steps > (if gaps == 0 { 2 } else { gaps + 1 }) * max_steps_per_gap {
+                return false;
+            }
+            steps += 1;
+            // Drifted too far outside the symbol.
+            if line.is_valid()
+                && line.signed_distance(self.p) < -5.0
+                && (!line.evaluate(None, false) || line.signed_distance(self.p) < -5.0)
+            {
+                return false;
+            }
+            if line.is_valid() && line.signed_distance(self.p) > 3.0 {
+                // Drifting inside: back onto the line, unless the direction has turned more
+                // than 45° from it (back-projecting would then loop).
+                if dot(normalized(self.d), line.normal()).abs() > 0.7 {
+                    return false;
+                }
+                if !line.evaluate(Some(1.5), false) {
+                    return false;
+                }
+                let Some(&last) = line.points().last() else {
+                    return false;
+                };
+                let mut np = line.project(self.p);
+                let last = line.project(last);
+                let mut pushes = 0;
+                while np.distance(last) < 1.0 {
+                    np = np + self.d;
+                    pushes += 1;
+                    if pushes > 4 {
+                        return false;
+                    }
+                }
+                self.p = centered(np);
+            } else {
+                let step = line.points().last().map(|&last| self.p - last);
+                let step_in_main_dir = step.map_or(0.0, |s| dot(main_direction(self.d), s));
+                line.add(self.p);
+                if step_in_main_dir > 1.0 || step.is_some_and(|s| s.x.abs().max(s.y.abs()) >= 2.0) {
+                    gaps += 1;
+                    if gaps >= 2 || line.points().len() > 5 {
+                        if !self.update_direction_from_line(line) {
+                            return false;
+                        }
+                        // Half of the top edge traced (every symbol has at least 4 gaps on
+                        // it): the right edge is traced next, then the top from here.
+                        if min_dist != 0.0
+                            && gaps >= 4
+                            && self.p.distance(line.points()[0]) > min_dist
+                        {
+                            line.pop_back();
+                            return true;
+                        }
+                    }
+                } else if gaps == 0 && line.points().len() as i64 >= 2 * max_step_size as i64 {
+                    // A solid edge, not a clock track.
+                    return false;
+                }
+            }
+            if finish_line.is_valid() {
+                max_step_size = max_step_size.min(finish_line.signed_distance(self.p) as i32);
+            }
+            let result = self.trace_step(d_edge, max_step_size, line.is_valid());
+            if result != StepResult::Found {
+                // Done when the edge ends in the open across the finish line.
+                return result == StepResult::OpenEnd
+                    && finish_line.is_valid()
+                    && finish_line.signed_distance(self.p) as i32 <= max_step_size + 1;
+            }
+        }
+    }
+
+    /// One more step, the corner there, then round it towards `dir`.
+    pub fn trace_corner(&mut self, dir: Point, corner: &mut Point) -> bool {
+        self.step(1.0);
+        *corner = self.p;
+        let old = std::mem::replace(&mut self.d, dir);
+        self.trace_step(neg(old), 2, false);
+        self.is_in(*corner) && self.is_in(self.p)
+    }
+
+    /// Along the (axis-aligned) direction to the next light pixel after a dark one: where a
+    /// symbol's outline may be met. False at the image's border.
+    pub fn move_to_next_white_after_black(&mut self) -> bool {
+        if !self.is_in(self.p) {
+            return false;
+        }
+        let (dx, dy) = (self.d.x as i64, self.d.y as i64);
+        let (mut x, mut y) = (self.p.x as i64, self.p.y as i64);
+        let (w, h) = (self.width as i64, self.height as i64);
+        let towards = |d: i64, at: i64, size: i64| match d.signum() {
+            1 => size - 1 - at,
+            -1 => at,
+            _ => i64::MAX,
+        };
+        let mut to_border = towards(dx, x, w).min(towards(dy, y, h));
+        let image = self.image;
+        // Steps to the next change of pixel value, or one past the border.
+        let mut to_next_edge = || {
+            let here = image.get(x as u32, y as u32);
+            let mut steps = 0;
+            loop {
+                steps += 1;
+                if steps > to_border {
+                    break;
+                }
+                if image.get((x + steps * dx) as u32, (y + steps * dy) as u32) != here {
+                    break;
+                }
+            }
+            (x, y) = (x + steps * dx, y + steps * dy);
+            to_border -= steps;
+            steps
+        };
+        let steps = to_next_edge();
+        if !self.step(steps as f64) {
+            return false;
+        }
+        if self.white_at(self.p) {
+            return true;
+        }
+        let steps = to_next_edge();
+        self.step(steps as f64)
+    }
+}
