@@ -26,15 +26,10 @@ fn bench_stages(c: &mut Criterion) {
         .iter()
         .flat_map(|&w| [(w, false), (w, true)])
         .find_map(|(w, thorough)| {
-            candidates(
-                &binary.bit_matrix(w, false, &[]),
-                w.origin(),
-                thorough,
-                false,
-            )
-            .into_iter()
-            .next()
-            .map(|c| (w, thorough, c))
+            candidates(&binary.crop(w, false, &[]), w.origin(), thorough, false)
+                .into_iter()
+                .next()
+                .map(|c| (w, thorough, c))
         })
         .expect("a proposal holds the symbol");
     let size = size_for(candidate.rows, candidate.cols).expect("an ECC200 size");
@@ -57,7 +52,7 @@ fn bench_stages(c: &mut Criterion) {
     group.bench_function("trace", |b| {
         b.iter(|| {
             candidates(
-                &binary.bit_matrix(window, false, &[]),
+                &binary.crop(window, false, &[]),
                 Point::default(),
                 thorough,
                 false,

@@ -1,12 +1,10 @@
-//! Binarisation: a grey frame to one bit per pixel, dark = 1, packed in machine words as
-//! rxing's `BitMatrix` packs them. A local-average threshold for camera frames (uneven light);
+//! Binarisation: a grey frame to one bit per pixel, dark = 1, packed in machine words. A local-average threshold for camera frames (uneven light);
 //! one global threshold, Otsu's, for a window on mid-grey artwork; and one per polarity at the
 //! valley by the ground's peak, for a symbol on a carton whose print is a third grey. The
 //! symbology's tracer follows the result; its grid stage goes back to the grey pixels.
 
 use crate::frame::Frame;
 use crate::geometry::Rect;
-use rxing::common::{BitArray, BitMatrix};
 use std::cell::OnceCell;
 
 /// Side of the square tiles over which the binariser measures local brightness.
@@ -19,11 +17,11 @@ const MIN_TILE_RANGE: u8 = 24;
 /// noise into speckle. Measured on pixel pairs rather than on tile ranges, because a tightly
 /// cropped symbol fills most tiles with edges and its contrast would pass for noise.
 const NOISE_RANGE_FACTOR: u32 = 7;
-/// Bits per word of the packed binary image; rxing's `BitMatrix` uses the same word.
+/// Bits per word of the packed binary image.
 pub(crate) const WORD: usize = usize::BITS as usize;
 
 /// A binarised frame, one bit per pixel packed in machine words (bit `x % WORD` of word
-/// `x / WORD` is pixel x, as in rxing's `BitMatrix`), `true` = darker than its surroundings.
+/// `x / WORD` is pixel x), `true` = darker than its surroundings: what the tracer follows.
 #[derive(Clone, Debug)]
 pub struct Binary {
     width: usize,
@@ -151,25 +149,101 @@ impl Binary {
         &self.words[y * self.words_per_row..(y + 1) * self.words_per_row]
     }
 
+    /// Inlined: the tracer reads a pixel at a time.
+    #[inline]
     pub fn get(&self, x: usize, y: usize) -> bool {
-        self.row(y)[x / WORD] >> (x % WORD) & 1 == 1
+        self.words[y * self.words_per_row + x / WORD] >> (x % WORD) & 1 == 1
     }
 
-    /// `rect` of the image as rxing's bit matrix, dark and light swapped when `invert`, with
-    /// the `cleared` runs (in `rect`'s pixels, by row) left light whatever the image holds
-    /// there: a symbol already read, which would hide what lies behind it on a scan line.
-    /// Cleared a word at a time, as the rows are copied.
-    pub fn bit_matrix(&self, rect: Rect, invert: bool, cleared: &[Run]) -> BitMatrix {
-        let mut matrix =
-            BitMatrix::new(rect.width as u32, rect.height as u32).expect("rect is not empty");
-        let out_words = rect.width.div_ceil(WORD);
+    /// Steps from pixel (`x`, `y`) in the axis direction (`dx`, `dy`) (one of them ±1, the
+    /// other 0) to the first pixel of the other value, or one step past the border if there
+    /// is none: along a row a word at a time.
+    pub fn steps_to_change(&self, x: usize, y: usize, dx: i64, dy: i64) -> usize {
+        let here = self.get(x, y);
+        let flip = if here { usize::MAX } else { 0 };
+        let row = self.row(y);
+        // Bits past a row's end are unset: a change there for a dark pixel, which the `min`
+        // with the width turns into one step past the border.
+        match (dx, dy) {
+            (1, 0) => {
+                let (mut i, bit) = (x / WORD, x % WORD);
+                let mut differ = (row[i] ^ flip) & (usize::MAX << bit) & !(1 << bit);
+                loop {
+                    if differ != 0 {
+                        let at = i * WORD + differ.trailing_zeros() as usize;
+                        return at.min(self.width) - x;
+                    }
+                    i += 1;
+                    if i == self.words_per_row {
+                        return self.width - x;
+                    }
+                    differ = row[i] ^ flip;
+                }
+            }
+            (-1, 0) => {
+                let (mut i, bit) = (x / WORD, x % WORD);
+                let mut differ = (row[i] ^ flip) & low_bits(bit);
+                loop {
+                    if differ != 0 {
+                        let at = i * WORD + (WORD - 1 - differ.leading_zeros() as usize);
+                        return x - at;
+                    }
+                    if i == 0 {
+                        return x + 1;
+                    }
+                    i -= 1;
+                    differ = row[i] ^ flip;
+                }
+            }
+            _ => {
+                let (word, bit) = (x / WORD, x % WORD);
+                let column = |y: usize| self.words[y * self.words_per_row + word] >> bit & 1 == 1;
+                if dy > 0 {
+                    (y + 1..self.height)
+                        .position(|y| column(y) != here)
+                        .map_or(self.height - y, |p| p + 1)
+                } else {
+                    (0..y)
+                        .rev()
+                        .position(|y| column(y) != here)
+                        .map_or(y + 1, |p| p + 1)
+                }
+            }
+        }
+    }
+
+    /// An image of `width`×`height` with no pixel set.
+    pub fn empty(width: usize, height: usize) -> Binary {
+        let words_per_row = width.div_ceil(WORD);
+        Binary {
+            width,
+            height,
+            words_per_row,
+            words: vec![0; words_per_row * height],
+        }
+    }
+
+    pub fn set(&mut self, x: usize, y: usize) {
+        self.words[y * self.words_per_row + x / WORD] |= 1 << (x % WORD);
+    }
+
+    /// The packed words, row after row; the bits past a row's end are unset.
+    pub(crate) fn words(&self) -> &[usize] {
+        &self.words
+    }
+
+    /// `rect` of the image, dark and light swapped when `invert`, with the `cleared` runs (in
+    /// `rect`'s pixels, by row) left light whatever the image holds there: a symbol already
+    /// read, which would hide what lies behind it on a scan line. Copied and cleared a word at
+    /// a time.
+    pub fn crop(&self, rect: Rect, invert: bool, cleared: &[Run]) -> Binary {
+        let mut out = Binary::empty(rect.width, rect.height);
+        let out_words = out.words_per_row;
         let shift = rect.x % WORD;
         let first = rect.x / WORD;
         let tail = rect.width % WORD;
-        let mut words = vec![0usize; out_words];
         let mut runs = cleared.iter().peekable();
-        let mut out = BitArray::with_size(rect.width);
-        for y in 0..rect.height {
+        for (y, words) in out.words.chunks_exact_mut(out_words.max(1)).enumerate() {
             let row = self.row(rect.y + y);
             for (i, word) in words.iter_mut().enumerate() {
                 let lo = row[first + i] >> shift;
@@ -195,12 +269,8 @@ impl Binary {
                     }
                 }
             }
-            for (i, &word) in words.iter().enumerate() {
-                out.setBulk(i * WORD, word);
-            }
-            matrix.setRow(y as u32, &out);
         }
-        matrix
+        out
     }
 }
 
@@ -267,13 +337,13 @@ impl<'a> Binaries<'a> {
         &self.dark
     }
 
-    /// `rect` as rxing's bit matrix with the modules of a dark-on-light or a `light_on_dark`
-    /// symbol set, and the `cleared` runs left unset (see [`Binary::bit_matrix`]).
-    pub fn bit_matrix(&self, rect: Rect, light_on_dark: bool, cleared: &[Run]) -> BitMatrix {
+    /// `rect` with the modules of a dark-on-light or a `light_on_dark` symbol set, and the
+    /// `cleared` runs left unset (see [`Binary::crop`]).
+    pub fn crop(&self, rect: Rect, light_on_dark: bool, cleared: &[Run]) -> Binary {
         match (&self.light, light_on_dark) {
-            (_, false) => self.dark.bit_matrix(rect, false, cleared),
-            (Light::Inverted, true) => self.dark.bit_matrix(rect, true, cleared),
-            (Light::OwnThreshold(light), true) => light.bit_matrix(rect, false, cleared),
+            (_, false) => self.dark.crop(rect, false, cleared),
+            (Light::Inverted, true) => self.dark.crop(rect, true, cleared),
+            (Light::OwnThreshold(light), true) => light.crop(rect, false, cleared),
             (
                 Light::Local {
                     frame,
@@ -283,12 +353,12 @@ impl<'a> Binaries<'a> {
                 true,
             ) => binary
                 .get_or_init(|| Binary::local(frame, tiles, true))
-                .bit_matrix(rect, false, cleared),
+                .crop(rect, false, cleared),
         }
     }
 }
 
-/// Pixels `x0..x1` of row `y` of a bit matrix, left light by [`Binary::bit_matrix`].
+/// Pixels `x0..x1` of row `y` of a crop, left light by [`Binary::crop`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Run {
     pub y: usize,
@@ -647,25 +717,52 @@ mod tests {
             },
         ];
         for invert in [false, true] {
-            let matrix = binary.bit_matrix(rect, invert, &cleared);
+            let matrix = binary.crop(rect, invert, &cleared);
             for y in 0..rect.height {
                 for x in 0..rect.width {
                     let is_cleared = cleared
                         .iter()
                         .any(|r| r.y == y && (r.x0..r.x1).contains(&x));
                     let expected = !is_cleared && binary.get(rect.x + x, rect.y + y) != invert;
-                    assert_eq!(
-                        matrix.get(x as u32, y as u32),
-                        expected,
-                        "({x},{y}) {invert}"
-                    );
+                    assert_eq!(matrix.get(x, y), expected, "({x},{y}) {invert}");
                 }
             }
         }
     }
 
     #[test]
-    fn bit_matrix_crops_are_the_same_pixels_at_any_offset() {
+    fn steps_to_change_agree_with_stepping_a_pixel_at_a_time() {
+        let binary = Binary::of(&frame());
+        // Inverted, dark pixels reach the row ends, where the bits past them are unset.
+        let inverted = binary.crop(binary.rect(), true, &[]);
+        for binary in [binary, inverted] {
+            let (w, h) = (binary.width(), binary.height());
+            for y in (0..h).step_by(3) {
+                for x in 0..w {
+                    for (dx, dy) in [(1i64, 0i64), (-1, 0), (0, 1), (0, -1)] {
+                        let here = binary.get(x, y);
+                        let mut steps = 1;
+                        loop {
+                            let (nx, ny) = (x as i64 + steps * dx, y as i64 + steps * dy);
+                            let inside = (0..w as i64).contains(&nx) && (0..h as i64).contains(&ny);
+                            if !inside || binary.get(nx as usize, ny as usize) != here {
+                                break;
+                            }
+                            steps += 1;
+                        }
+                        assert_eq!(
+                            binary.steps_to_change(x, y, dx, dy),
+                            steps as usize,
+                            "from ({x},{y}) by ({dx},{dy})"
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn crops_are_the_same_pixels_at_any_offset() {
         let binary = Binary::of(&frame());
         for rect in [
             Rect::new(0, 0, 203, 77),
@@ -675,15 +772,12 @@ mod tests {
             Rect::new(37, 20, 1, 1),
         ] {
             for invert in [false, true] {
-                let matrix = binary.bit_matrix(rect, invert, &[]);
-                assert_eq!(
-                    (matrix.getWidth() as usize, matrix.getHeight() as usize),
-                    (rect.width, rect.height)
-                );
+                let matrix = binary.crop(rect, invert, &[]);
+                assert_eq!((matrix.width(), matrix.height()), (rect.width, rect.height));
                 for y in 0..rect.height {
                     for x in 0..rect.width {
                         assert_eq!(
-                            matrix.get(x as u32, y as u32),
+                            matrix.get(x, y),
                             binary.get(rect.x + x, rect.y + y) != invert,
                             "{rect:?} invert={invert} at ({x},{y})"
                         );

@@ -3,12 +3,11 @@
 //! dark-on-light and light-on-dark symbols. What knows a symbology's shape (its tracer, its
 //! blobs, how an outline is read) stands behind [`Symbology`]; [`read`] searches for Data Matrix.
 
-use crate::binarize::{Binaries, Run};
+use crate::binarize::{Binaries, Binary, Run};
 use crate::datamatrix::{DataMatrix, SymbolRead};
 use crate::frame::Frame;
 use crate::geometry::{Homography, Point, Rect, centroid};
 use crate::locate;
-use rxing::common::BitMatrix;
 
 #[derive(Clone, Debug)]
 pub struct ReadOptions {
@@ -62,7 +61,7 @@ pub trait Symbology {
     /// lines across all of it.
     fn trace(
         &self,
-        bits: &BitMatrix,
+        bits: &Binary,
         origin: Point,
         thorough: bool,
         light_on_dark: bool,
@@ -70,7 +69,7 @@ pub trait Symbology {
 
     /// The outlines of blobs in `bits` with a symbol's shape: a symbol whose finder the tracer
     /// cannot follow. None, for a symbology without such a search.
-    fn blobs(&self, bits: &BitMatrix, origin: Point, light_on_dark: bool) -> Vec<Self::Candidate> {
+    fn blobs(&self, bits: &Binary, origin: Point, light_on_dark: bool) -> Vec<Self::Candidate> {
         let _ = (bits, origin, light_on_dark);
         Vec::new()
     }
@@ -368,7 +367,7 @@ fn read_windows<F: Symbology>(
                         let thresholds = [(&*global, global.dark().rect()), (binary, window)];
                         polarities.iter().find_map(|&light_on_dark| {
                             thresholds.iter().find_map(|&(binaries, rect)| {
-                                let bits = binaries.bit_matrix(rect, light_on_dark, &[]);
+                                let bits = binaries.crop(rect, light_on_dark, &[]);
                                 symbology
                                     .blobs(&bits, window.origin(), light_on_dark)
                                     .iter()
@@ -441,7 +440,7 @@ fn trace_window<F: Symbology>(
         .collect();
     cleared.sort_unstable();
     polarities.iter().find_map(|&light_on_dark| {
-        let bits = binary.bit_matrix(window, light_on_dark, &cleared);
+        let bits = binary.crop(window, light_on_dark, &cleared);
         symbology
             .trace(&bits, at, thorough, light_on_dark)
             .iter()
@@ -664,14 +663,14 @@ mod tests {
 
         fn trace(
             &self,
-            bits: &BitMatrix,
+            bits: &Binary,
             origin: Point,
             _thorough: bool,
             light_on_dark: bool,
         ) -> Vec<Patch> {
-            let (mut x0, mut y0, mut x1, mut y1) = (u32::MAX, u32::MAX, 0, 0);
-            for y in 0..bits.getHeight() {
-                for x in 0..bits.getWidth() {
+            let (mut x0, mut y0, mut x1, mut y1) = (usize::MAX, usize::MAX, 0, 0);
+            for y in 0..bits.height() {
+                for x in 0..bits.width() {
                     if bits.get(x, y) {
                         (x0, y0, x1, y1) = (x0.min(x), y0.min(y), x1.max(x + 1), y1.max(y + 1));
                     }
@@ -680,7 +679,7 @@ mod tests {
             if x0 > x1 {
                 return Vec::new();
             }
-            let corner = |x: u32, y: u32| origin + Point::new(f64::from(x), f64::from(y));
+            let corner = |x: usize, y: usize| origin + Point::new(x as f64, y as f64);
             vec![Patch {
                 corners: [
                     corner(x0, y0),

@@ -8,9 +8,8 @@
 
 use super::Candidate;
 use super::symbol::size_for;
-use crate::binarize::WORD;
+use crate::binarize::{Binary, WORD};
 use crate::geometry::Point;
-use rxing::common::BitMatrix;
 
 /// Shortest side, in modules, of any Data Matrix symbol.
 const MIN_MODULES: f64 = 8.0;
@@ -30,7 +29,7 @@ const MAX_BLOBS: usize = 4;
 /// The symbols `bits` may hold (set where a module of the symbol's colour would be, as the
 /// tracer takes them), found from its blobs; `origin` is where its pixel (0, 0) is in the
 /// frame. Only blobs with the shape of a Data Matrix are returned.
-pub fn candidates(bits: &BitMatrix, origin: Point, light_on_dark: bool) -> Vec<Candidate> {
+pub fn candidates(bits: &Binary, origin: Point, light_on_dark: bool) -> Vec<Candidate> {
     let mask = Mask::of(bits);
     let Some(module) = mask.module_size() else {
         return Vec::new();
@@ -59,21 +58,14 @@ struct Mask {
 }
 
 impl Mask {
-    fn of(bits: &BitMatrix) -> Mask {
-        let (width, height) = (bits.getWidth() as usize, bits.getHeight() as usize);
-        let words_per_row = width.div_ceil(WORD);
-        let mut words = Vec::with_capacity(words_per_row * height);
-        for y in 0..height {
-            words.extend_from_slice(&bits.getRow(y as u32).getBitArray()[..words_per_row]);
-        }
-        let mut mask = Mask {
+    fn of(bits: &Binary) -> Mask {
+        let (width, height) = (bits.width(), bits.height());
+        Mask {
             width,
             height,
-            words_per_row,
-            words,
-        };
-        mask.clear_past_row_ends();
-        mask
+            words_per_row: width.div_ceil(WORD),
+            words: bits.words().to_vec(),
+        }
     }
 
     /// A mask of `width`×`height` with nothing set.

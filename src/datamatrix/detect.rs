@@ -7,8 +7,8 @@
 use super::edge::{EdgeTracer, History};
 use super::line::{RegressionLine, intersect, normalized};
 use super::symbol::size_for;
+use crate::binarize::Binary;
 use crate::geometry::{Homography, Point};
-use rxing::common::BitMatrix;
 
 /// A symbol outline found in a frame.
 #[derive(Clone, Debug)]
@@ -19,7 +19,7 @@ pub struct Candidate {
     pub rows: usize,
     pub cols: usize,
     /// The detector's own module sample, used when the measured grid cannot be read.
-    pub bits: Option<BitMatrix>,
+    pub bits: Option<Binary>,
     /// Found in the inverted binary image: light modules on a dark ground.
     pub light_on_dark: bool,
 }
@@ -29,13 +29,13 @@ pub struct Candidate {
 /// parallel lines a minimum symbol apart across the whole image, otherwise only the lines
 /// through its centre.
 pub fn candidates(
-    bits: &BitMatrix,
+    bits: &Binary,
     origin: Point,
     thorough: bool,
     light_on_dark: bool,
 ) -> Vec<Candidate> {
-    let (width, height) = (bits.getWidth() as i32, bits.getHeight() as i32);
-    let history = thorough.then(|| History::new(width as usize, height as usize));
+    let (width, height) = (bits.width() as i32, bits.height() as i32);
+    let mut history = thorough.then(|| History::new(width as usize, height as usize));
     let mut lines: [RegressionLine; 4] = Default::default();
     let mut found = Vec::new();
     let (cx, cy) = (width / 2, height / 2);
@@ -45,8 +45,8 @@ pub fn candidates(
             (cx - cx * dx + MIN_SYMBOL_PIXELS / 2 * dx) as f64 + 0.5,
             (cy - cy * dy + MIN_SYMBOL_PIXELS / 2 * dy) as f64 + 0.5,
         );
-        if let Some(history) = &history {
-            history.clear();
+        if let Some(history) = &mut history {
+            history.restart();
         }
         for i in 1.. {
             let direction = Point::new(dx as f64, dy as f64);
@@ -89,7 +89,7 @@ fn is_size(rows: i32, cols: i32) -> bool {
 fn outline_at(
     start: &EdgeTracer,
     lines: &mut [RegressionLine; 4],
-    bits: &BitMatrix,
+    bits: &Binary,
     light_on_dark: bool,
 ) -> Option<Candidate> {
     macro_rules! check {
@@ -222,7 +222,7 @@ fn outline_at(
 
 /// The binary image's pixel at each module centre of the outline `corners` (top-left first,
 /// clockwise): the detector's own reading of the modules. None when a centre falls outside.
-fn sample(bits: &BitMatrix, corners: &[Point; 4], rows: usize, cols: usize) -> Option<BitMatrix> {
+fn sample(bits: &Binary, corners: &[Point; 4], rows: usize, cols: usize) -> Option<Binary> {
     let (w, h) = (cols as f64, rows as f64);
     let square = [
         Point::new(0.0, 0.0),
@@ -231,16 +231,16 @@ fn sample(bits: &BitMatrix, corners: &[Point; 4], rows: usize, cols: usize) -> O
         Point::new(0.0, h),
     ];
     let to_image = Homography::fit(&square, corners)?;
-    let mut modules = BitMatrix::new(cols as u32, rows as u32).ok()?;
-    let (width, height) = (bits.getWidth() as f64, bits.getHeight() as f64);
+    let mut modules = Binary::empty(cols, rows);
+    let (width, height) = (bits.width() as f64, bits.height() as f64);
     for row in 0..rows {
         for col in 0..cols {
             let p = to_image.map(Point::new(col as f64 + 0.5, row as f64 + 0.5));
             if !(0.0 <= p.x && p.x < width && 0.0 <= p.y && p.y < height) {
                 return None;
             }
-            if bits.get(p.x as u32, p.y as u32) {
-                modules.set(col as u32, row as u32);
+            if bits.get(p.x as usize, p.y as usize) {
+                modules.set(col, row);
             }
         }
     }
@@ -265,7 +265,7 @@ mod tests {
             .map(|(x, y)| to_image.map(Point::new(x, y)));
         let binaries = Binaries::local(&frame);
         let light_on_dark = spec.light_on_dark;
-        let bits = binaries.bit_matrix(frame.rect(), light_on_dark, &[]);
+        let bits = binaries.crop(frame.rect(), light_on_dark, &[]);
         let found = candidates(&bits, Point::default(), true, light_on_dark);
         (found, corners, (size.rows, size.cols))
     }
@@ -330,8 +330,8 @@ mod tests {
     #[test]
     fn texture_without_a_finder_gives_no_outline() {
         // A checkerboard of 4-pixel cells: edges everywhere, no solid L.
-        let (w, h) = (200u32, 160u32);
-        let mut bits = BitMatrix::new(w, h).unwrap();
+        let (w, h) = (200, 160);
+        let mut bits = Binary::empty(w, h);
         for y in 0..h {
             for x in 0..w {
                 if (x / 4 + y / 4) % 2 == 0 {

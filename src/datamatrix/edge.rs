@@ -4,8 +4,8 @@
 //! zxing-cpp's Data Matrix `EdgeTracer`.
 
 use super::line::{RegressionLine, bresenham_direction, dot, normalized};
+use crate::binarize::Binary;
 use crate::geometry::Point;
-use rxing::common::BitMatrix;
 use std::cell::Cell;
 
 /// How a step along an edge ended.
@@ -21,10 +21,12 @@ enum StepResult {
 
 /// Which pixels a thorough trace already passed along, and in which state of its outline
 /// (left side, bottom, right side): a later scan line that meets them stops there instead of
-/// tracing the same outline again.
+/// tracing the same outline again. Each scan direction starts afresh: its marks are offset by
+/// a base of its own, so that the marks of the direction before need no clearing.
 pub(super) struct History {
     width: usize,
     cells: Vec<Cell<u8>>,
+    base: u8,
 }
 
 impl History {
@@ -32,11 +34,13 @@ impl History {
         History {
             width,
             cells: vec![Cell::new(0); width * height],
+            base: 0,
         }
     }
 
-    pub fn clear(&self) {
-        self.cells.iter().for_each(|c| c.set(0));
+    /// Forgets the marks made so far (up to 63 times; states are 1–3).
+    pub fn restart(&mut self) {
+        self.base += 4;
     }
 }
 
@@ -61,7 +65,7 @@ fn neg(d: Point) -> Point {
 /// A position and a direction in a binary image (`true` = dark).
 #[derive(Clone, Copy)]
 pub(super) struct EdgeTracer<'a> {
-    image: &'a BitMatrix,
+    image: &'a Binary,
     width: f64,
     height: f64,
     pub p: Point,
@@ -73,15 +77,15 @@ pub(super) struct EdgeTracer<'a> {
 
 impl<'a> EdgeTracer<'a> {
     pub fn new(
-        image: &'a BitMatrix,
+        image: &'a Binary,
         p: Point,
         d: Point,
         history: Option<&'a History>,
     ) -> EdgeTracer<'a> {
         EdgeTracer {
             image,
-            width: image.getWidth() as f64,
-            height: image.getHeight() as f64,
+            width: image.width() as f64,
+            height: image.height() as f64,
             p,
             d: bresenham_direction(d),
             history,
@@ -96,7 +100,7 @@ impl<'a> EdgeTracer<'a> {
     /// The pixel at `p`: `None` outside the image.
     fn test_at(&self, p: Point) -> Option<bool> {
         self.is_in(p)
-            .then(|| self.image.get(p.x as u32, p.y as u32))
+            .then(|| self.image.get(p.x as usize, p.y as usize))
     }
 
     fn black_at(&self, p: Point) -> bool {
@@ -176,10 +180,11 @@ impl<'a> EdgeTracer<'a> {
                             if let (Some(history), 1) = (self.history, max_step_size) {
                                 let cell = &history.cells
                                     [self.p.y as usize * history.width + self.p.x as usize];
-                                if cell.get() == self.state {
+                                let mark = history.base + self.state;
+                                if cell.get() == mark {
                                     return StepResult::ClosedEnd;
                                 }
-                                cell.set(self.state);
+                                cell.set(mark);
                             }
                             return StepResult::Found;
                         }
@@ -355,40 +360,16 @@ impl<'a> EdgeTracer<'a> {
             return false;
         }
         let (dx, dy) = (self.d.x as i64, self.d.y as i64);
-        let (mut x, mut y) = (self.p.x as i64, self.p.y as i64);
-        let (w, h) = (self.width as i64, self.height as i64);
-        let towards = |d: i64, at: i64, size: i64| match d.signum() {
-            1 => size - 1 - at,
-            -1 => at,
-            _ => i64::MAX,
+        let to_next_edge = |p: Point| {
+            self.image
+                .steps_to_change(p.x as usize, p.y as usize, dx, dy) as f64
         };
-        let mut to_border = towards(dx, x, w).min(towards(dy, y, h));
-        let image = self.image;
-        // Steps to the next change of pixel value, or one past the border.
-        let mut to_next_edge = || {
-            let here = image.get(x as u32, y as u32);
-            let mut steps = 0;
-            loop {
-                steps += 1;
-                if steps > to_border {
-                    break;
-                }
-                if image.get((x + steps * dx) as u32, (y + steps * dy) as u32) != here {
-                    break;
-                }
-            }
-            (x, y) = (x + steps * dx, y + steps * dy);
-            to_border -= steps;
-            steps
-        };
-        let steps = to_next_edge();
-        if !self.step(steps as f64) {
+        if !self.step(to_next_edge(self.p)) {
             return false;
         }
         if self.white_at(self.p) {
             return true;
         }
-        let steps = to_next_edge();
-        self.step(steps as f64)
+        self.step(to_next_edge(self.p))
     }
 }

@@ -17,10 +17,10 @@ pub mod symbol;
 pub use detect::Candidate;
 pub use read::{Sampling, SymbolRead, decode_grid, read_candidate};
 
+use crate::binarize::Binary;
 use crate::frame::Frame;
 use crate::geometry::{Homography, Point};
 use crate::reader::{Located, Symbology};
-use rxing::common::BitMatrix;
 
 /// The Data Matrix symbology, as the reader searches for it.
 pub struct DataMatrix;
@@ -31,7 +31,7 @@ impl Symbology for DataMatrix {
 
     fn trace(
         &self,
-        bits: &BitMatrix,
+        bits: &Binary,
         origin: Point,
         thorough: bool,
         light_on_dark: bool,
@@ -39,7 +39,7 @@ impl Symbology for DataMatrix {
         detect::candidates(bits, origin, thorough, light_on_dark)
     }
 
-    fn blobs(&self, bits: &BitMatrix, origin: Point, light_on_dark: bool) -> Vec<Candidate> {
+    fn blobs(&self, bits: &Binary, origin: Point, light_on_dark: bool) -> Vec<Candidate> {
         blob::candidates(bits, origin, light_on_dark)
     }
 

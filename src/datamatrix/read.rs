@@ -106,7 +106,7 @@ pub fn read_candidate(frame: &Frame, candidate: &Candidate) -> Option<SymbolRead
     let bits = candidate.bits.as_ref()?;
     let module_dark = |r: usize, c: usize| {
         let (or, oc) = observed(mirrored, rows, cols, r, c);
-        bits.get(oc as u32, or as u32)
+        bits.get(oc, or)
     };
     let decoded = decode_modules(size, module_dark, mirrored).ok()?;
     Some(SymbolRead {
