@@ -7,7 +7,7 @@ mod common;
 use criterion::{Criterion, criterion_group, criterion_main};
 use std::hint::black_box;
 use verigrade::binarize::Binary;
-use verigrade::datamatrix::detect::candidates;
+use verigrade::datamatrix::detect::trace;
 use verigrade::datamatrix::grid;
 use verigrade::datamatrix::symbol::size_for;
 use verigrade::datamatrix::{Candidate, decode_grid};
@@ -26,10 +26,14 @@ fn bench_stages(c: &mut Criterion) {
         .iter()
         .flat_map(|&w| [(w, false), (w, true)])
         .find_map(|(w, thorough)| {
-            candidates(&binary.crop(w, false, &[]), w.origin(), thorough, false)
-                .into_iter()
-                .next()
-                .map(|c| (w, thorough, c))
+            trace(
+                &binary.crop(w, false, &[]),
+                w.origin(),
+                thorough,
+                false,
+                &mut Some,
+            )
+            .map(|c| (w, thorough, c))
         })
         .expect("a proposal holds the symbol");
     let size = size_for(candidate.rows, candidate.cols).expect("an ECC200 size");
@@ -51,12 +55,19 @@ fn bench_stages(c: &mut Criterion) {
     });
     group.bench_function("trace", |b| {
         b.iter(|| {
-            candidates(
+            // Every outline the window's trace finds.
+            let mut found = 0;
+            trace::<()>(
                 &binary.crop(window, false, &[]),
                 Point::default(),
                 thorough,
                 false,
-            )
+                &mut |_| {
+                    found += 1;
+                    None
+                },
+            );
+            found
         })
     });
     group.bench_function("grid", |b| {

@@ -56,16 +56,18 @@ pub trait Symbology {
     /// A symbol read.
     type Read: Located;
 
-    /// The outlines traced in `bits` (a symbol's modules set, its pixel (0, 0) at `origin` in
-    /// the frame): along the lines through its centre, or with `thorough` along parallel
-    /// lines across all of it.
-    fn trace(
+    /// Traces outlines in `bits` (a symbol's modules set, its pixel (0, 0) at `origin` in the
+    /// frame): along the lines through its centre, or with `thorough` along parallel lines
+    /// across all of it. Each is handed to `found` as it is traced, and the trace stops at
+    /// the first for which `found` returns something (the first that reads).
+    fn trace<T>(
         &self,
         bits: &Binary,
         origin: Point,
         thorough: bool,
         light_on_dark: bool,
-    ) -> Vec<Self::Candidate>;
+        found: &mut dyn FnMut(Self::Candidate) -> Option<T>,
+    ) -> Option<T>;
 
     /// The outlines of blobs in `bits` with a symbol's shape: a symbol whose finder the tracer
     /// cannot follow. None, for a symbology without such a search.
@@ -441,10 +443,9 @@ fn trace_window<F: Symbology>(
     cleared.sort_unstable();
     polarities.iter().find_map(|&light_on_dark| {
         let bits = binary.crop(window, light_on_dark, &cleared);
-        symbology
-            .trace(&bits, at, thorough, light_on_dark)
-            .iter()
-            .find_map(|candidate| symbology.read(frame, candidate))
+        symbology.trace(&bits, at, thorough, light_on_dark, &mut |candidate| {
+            symbology.read(frame, &candidate)
+        })
     })
 }
 
@@ -661,13 +662,14 @@ mod tests {
         type Candidate = Patch;
         type Read = Patch;
 
-        fn trace(
+        fn trace<T>(
             &self,
             bits: &Binary,
             origin: Point,
             _thorough: bool,
             light_on_dark: bool,
-        ) -> Vec<Patch> {
+            found: &mut dyn FnMut(Patch) -> Option<T>,
+        ) -> Option<T> {
             let (mut x0, mut y0, mut x1, mut y1) = (usize::MAX, usize::MAX, 0, 0);
             for y in 0..bits.height() {
                 for x in 0..bits.width() {
@@ -677,10 +679,10 @@ mod tests {
                 }
             }
             if x0 > x1 {
-                return Vec::new();
+                return None;
             }
             let corner = |x: usize, y: usize| origin + Point::new(x as f64, y as f64);
-            vec![Patch {
+            found(Patch {
                 corners: [
                     corner(x0, y0),
                     corner(x1, y0),
@@ -688,7 +690,7 @@ mod tests {
                     corner(x0, y1),
                 ],
                 light_on_dark,
-            }]
+            })
         }
 
         fn read(&self, _frame: &Frame, candidate: &Patch) -> Option<Patch> {

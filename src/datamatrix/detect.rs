@@ -24,20 +24,21 @@ pub struct Candidate {
     pub light_on_dark: bool,
 }
 
-/// Traces every symbol outline in a binary image whose top-left pixel is `origin` in the
-/// frame. Scan lines run across the image in each of the four directions; `thorough` scans
-/// parallel lines a minimum symbol apart across the whole image, otherwise only the lines
-/// through its centre.
-pub fn candidates(
+/// Traces the symbol outlines in a binary image whose top-left pixel is `origin` in the
+/// frame, handing each to `found` as it is traced, until `found` returns something. Scan
+/// lines run across the image in each of the four directions; `thorough` scans parallel lines
+/// a minimum symbol apart across the whole image, otherwise only the lines through its
+/// centre. Stopping at the first outline that reads spares the scan lines after it.
+pub fn trace<T>(
     bits: &Binary,
     origin: Point,
     thorough: bool,
     light_on_dark: bool,
-) -> Vec<Candidate> {
+    found: &mut dyn FnMut(Candidate) -> Option<T>,
+) -> Option<T> {
     let (width, height) = (bits.width() as i32, bits.height() as i32);
     let mut history = thorough.then(|| History::new(width as usize, height as usize));
     let mut lines: [RegressionLine; 4] = Default::default();
-    let mut found = Vec::new();
     let (cx, cy) = (width / 2, height / 2);
     for (dx, dy) in [(-1, 0), (1, 0), (0, -1), (0, 1)] {
         // From the image's border opposite the direction, half a minimum symbol in.
@@ -58,10 +59,13 @@ pub fn candidates(
             }
             while tracer.move_to_next_white_after_black() {
                 if let Some(candidate) = outline_at(&tracer, &mut lines, bits, light_on_dark) {
-                    found.push(Candidate {
+                    let candidate = Candidate {
                         corners: candidate.corners.map(|p| origin + p),
                         ..candidate
-                    });
+                    };
+                    if let Some(result) = found(candidate) {
+                        return Some(result);
+                    }
                 }
             }
             if !thorough {
@@ -69,7 +73,7 @@ pub fn candidates(
             }
         }
     }
-    found
+    None
 }
 
 /// The smallest symbol worth a scan line: 8 modules of 2 pixels.
@@ -252,6 +256,21 @@ mod tests {
     use super::*;
     use crate::binarize::Binaries;
     use crate::synth::{GenSpec, render};
+
+    /// Every outline [`trace`] finds.
+    fn candidates(
+        bits: &Binary,
+        origin: Point,
+        thorough: bool,
+        light_on_dark: bool,
+    ) -> Vec<Candidate> {
+        let mut all = Vec::new();
+        trace::<()>(bits, origin, thorough, light_on_dark, &mut |c| {
+            all.push(c);
+            None
+        });
+        all
+    }
 
     /// Renders `spec`, traces its local binarisation thoroughly and returns the candidates
     /// with the symbol's true outer corners (module (0, 0), (cols, 0), (cols, rows),

@@ -29,14 +29,15 @@ impl Symbology for DataMatrix {
     type Candidate = Candidate;
     type Read = SymbolRead;
 
-    fn trace(
+    fn trace<T>(
         &self,
         bits: &Binary,
         origin: Point,
         thorough: bool,
         light_on_dark: bool,
-    ) -> Vec<Candidate> {
-        detect::candidates(bits, origin, thorough, light_on_dark)
+        found: &mut dyn FnMut(Candidate) -> Option<T>,
+    ) -> Option<T> {
+        detect::trace(bits, origin, thorough, light_on_dark, found)
     }
 
     fn blobs(&self, bits: &Binary, origin: Point, light_on_dark: bool) -> Vec<Candidate> {
