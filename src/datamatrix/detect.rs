@@ -3,6 +3,10 @@
 //! Data Matrix detector ([`super::edge`] follows the edges, [`super::line`] fits them). A
 //! candidate is four outer corners and a module count; the grid stage ([`super::grid`]) turns
 //! it into measured module centres.
+//!
+//! The algorithm is zxing-cpp's (`core/src/datamatrix/DMDetector.cpp`, copyright Axel
+//! Waggershauser, Apache License 2.0), rewritten here; its alignment-pattern and timing-track
+//! corrections of the sample are left out, as the grid stage measures the clock tracks itself.
 
 use super::edge::{EdgeTracer, History};
 use super::line::{RegressionLine, intersect, normalized};

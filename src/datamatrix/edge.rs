@@ -1,7 +1,9 @@
 //! The edge tracer: a cursor that follows the border between dark and light pixels of a binary
 //! image, a pixel at a time along a solid edge (the finder L) or gap to gap along a dotted one
 //! (a clock track), collecting the border points into a [`RegressionLine`]. The scheme of
-//! zxing-cpp's Data Matrix `EdgeTracer`.
+//! zxing-cpp's Data Matrix `EdgeTracer` (`core/src/datamatrix/DMDetector.cpp`, copyright Axel
+//! Waggershauser, Apache License 2.0), rewritten here. Where zxing-cpp asserts that a trace
+//! makes progress, it ends here: no input can make it loop.
 
 use super::line::{RegressionLine, bresenham_direction, dot, normalized};
 use crate::binarize::Binary;

@@ -1,6 +1,8 @@
 //! A straight edge of a symbol fitted to the pixels the outline tracer ([`super::edge`]) passed,
 //! and the module count read off a clock track's gaps. The scheme of zxing-cpp's
-//! `RegressionLine` and `DMRegressionLine`.
+//! `RegressionLine` and `DMRegressionLine` (`core/src/RegressionLine.h`,
+//! `core/src/datamatrix/DMDetector.cpp`, copyright Axel Waggershauser, Apache License 2.0),
+//! rewritten here.
 
 use crate::geometry::Point;
 
