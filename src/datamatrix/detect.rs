@@ -181,8 +181,9 @@ fn outline_at(
     br = intersect(line_b, line_r);
 
     // Each clock track has one light gap per two modules.
+    // A count no symbol has (two near-parallel sides meet far off) is no count.
     let split = |modules: f64| {
-        if modules.is_normal() {
+        if modules.is_normal() && modules.abs() <= 144.0 {
             let whole = modules.round();
             (whole as i32, (modules - whole).abs())
         } else {

@@ -266,12 +266,15 @@ impl<'a> EdgeTracer<'a> {
         finish_line: &RegressionLine,
         min_dist: f64,
     ) -> bool {
+        // Longer than an edge across the image: a trace cycling among a few pixels, each gap
+        // raising its step limit.
+        let longest = 2 * (self.width + self.height) as usize;
         line.set_direction_inward(d_edge);
         let (mut gaps, mut steps, max_steps_per_gap) = (0, 0, max_step_size);
         let mut last_p = Point::default();
         loop {
             // Lack of progress would loop for ever.
-            if self.p == std::mem::replace(&mut last_p, self.p) {
+            if self.p == std::mem::replace(&mut last_p, self.p) || steps as usize > longest {
                 return false;
             }
             if steps > (if gaps == 0 { 2 } else { gaps + 1 }) * max_steps_per_gap {

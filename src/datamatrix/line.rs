@@ -45,7 +45,8 @@ impl Default for RegressionLine {
 /// towards `inward`; and whether the fit turned less than 60° from `inward`.
 fn fit(points: &[Point], inward: Point) -> (f64, f64, f64, bool) {
     let n = points.len() as f64;
-    let mean = points.iter().fold(Point::default(), |sum, &p| sum + p) * (1.0 / n);
+    let sum = points.iter().fold(Point::default(), |sum, &p| sum + p);
+    let mean = Point::new(sum.x / n, sum.y / n);
     let (mut xx, mut yy, mut xy) = (0.0, 0.0, 0.0);
     for &p in points {
         let d = p - mean;
@@ -115,7 +116,8 @@ impl RegressionLine {
 
     pub fn centroid(&self) -> Point {
         let sum = self.points.iter().fold(Point::default(), |s, &p| s + p);
-        sum * (1.0 / self.points.len() as f64)
+        let n = self.points.len() as f64;
+        Point::new(sum.x / n, sum.y / n)
     }
 
     pub fn reset(&mut self) {
