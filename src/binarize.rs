@@ -4,7 +4,7 @@
 //! symbology's tracer follows the result; its grid stage goes back to the grey pixels.
 
 use crate::frame::Frame;
-use crate::geometry::Rect;
+use crate::geometry::{Point, Rect};
 use std::cell::OnceCell;
 
 /// Side of the square tiles over which the binariser measures local brightness.
@@ -149,6 +149,19 @@ impl Binary {
         &self.words[y * self.words_per_row..(y + 1) * self.words_per_row]
     }
 
+    /// The pixel holding the point `p`, `None` outside the image. A cast truncates, which is
+    /// the floor from zero up; without SSE4.1 `floor` is a call.
+    #[inline]
+    pub fn pixel(&self, p: Point) -> Option<bool> {
+        let inside =
+            0.0 <= p.x && p.x < self.width as f64 && 0.0 <= p.y && p.y < self.height as f64;
+        inside.then(|| self.get(p.x as usize, p.y as usize))
+    }
+
+    pub(crate) fn row_mut(&mut self, y: usize) -> &mut [usize] {
+        &mut self.words[y * self.words_per_row..(y + 1) * self.words_per_row]
+    }
+
     /// Inlined: the tracer reads a pixel at a time.
     #[inline]
     pub fn get(&self, x: usize, y: usize) -> bool {
@@ -225,11 +238,6 @@ impl Binary {
 
     pub fn set(&mut self, x: usize, y: usize) {
         self.words[y * self.words_per_row + x / WORD] |= 1 << (x % WORD);
-    }
-
-    /// The packed words, row after row; the bits past a row's end are unset.
-    pub(crate) fn words(&self) -> &[usize] {
-        &self.words
     }
 
     /// `rect` of the image, dark and light swapped when `invert`, with the `cleared` runs (in

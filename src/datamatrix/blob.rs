@@ -30,7 +30,7 @@ const MAX_BLOBS: usize = 4;
 /// tracer takes them), found from its blobs; `origin` is where its pixel (0, 0) is in the
 /// frame. Only blobs with the shape of a Data Matrix are returned.
 pub fn candidates(bits: &Binary, origin: Point, light_on_dark: bool) -> Vec<Candidate> {
-    let mask = Mask::of(bits);
+    let mask = Mask(bits);
     let Some(module) = mask.module_size() else {
         return Vec::new();
     };
@@ -46,77 +46,41 @@ pub fn candidates(bits: &Binary, origin: Point, light_on_dark: bool) -> Vec<Cand
         .collect()
 }
 
-/// The window as one bit per pixel, set where it is dark in the symbol's polarity, packed in
-/// words as the binary image is: runs, transitions and dilation are found a word at a time,
-/// so that a window of text or artwork, where no symbol is found, costs little.
-struct Mask {
-    width: usize,
-    height: usize,
-    words_per_row: usize,
-    /// Row by row; the bits past a row's end are unset.
-    words: Vec<usize>,
-}
+/// The window's binary image as the blob search reads it, set where it is dark in the
+/// symbol's polarity: runs, transitions and dilation are found a word at a time, so that a
+/// window of text or artwork, where no symbol is found, costs little.
+struct Mask<'a>(&'a Binary);
 
-impl Mask {
-    fn of(bits: &Binary) -> Mask {
-        let (width, height) = (bits.width(), bits.height());
-        Mask {
-            width,
-            height,
-            words_per_row: width.div_ceil(WORD),
-            words: bits.words().to_vec(),
-        }
-    }
-
-    /// A mask of `width`×`height` with nothing set.
-    fn empty(width: usize, height: usize) -> Mask {
-        let words_per_row = width.div_ceil(WORD);
-        Mask {
-            width,
-            height,
-            words_per_row,
-            words: vec![0; words_per_row * height],
-        }
-    }
-
-    fn clear_past_row_ends(&mut self) {
-        let used = self.width % WORD;
-        if used == 0 {
-            return;
-        }
-        let last = self.words_per_row - 1;
-        for row in self.words.chunks_exact_mut(self.words_per_row) {
-            row[last] &= (1 << used) - 1;
-        }
-    }
-
+impl Mask<'_> {
     fn row(&self, y: usize) -> &[usize] {
-        &self.words[y * self.words_per_row..(y + 1) * self.words_per_row]
-    }
-
-    fn row_mut(&mut self, y: usize) -> &mut [usize] {
-        &mut self.words[y * self.words_per_row..(y + 1) * self.words_per_row]
+        self.0.row(y)
     }
 
     fn get(&self, x: usize, y: usize) -> bool {
-        self.row(y)[x / WORD] >> (x % WORD) & 1 == 1
+        self.0.get(x, y)
     }
 
     /// The mask with every pixel within `reach` (a square) of a set one set: each row's runs
     /// widened by `reach` on both sides, then each row the union of the widened rows within
     /// `reach` above and below it.
-    fn dilated(&self, reach: usize) -> Mask {
-        let mut widened = Mask::empty(self.width, self.height);
-        for y in 0..self.height {
+    fn dilated(&self, reach: usize) -> Binary {
+        let (width, height) = (self.0.width(), self.0.height());
+        let mut widened = Binary::empty(width, height);
+        for y in 0..height {
             let row = widened.row_mut(y);
             for (x0, x1) in set_runs(self.row(y)) {
                 set_range(row, x0.saturating_sub(reach), x1 + reach);
             }
+            // Widened past the row's end: those bits must stay unset.
+            if width % WORD != 0
+                && let Some(last) = row.last_mut()
+            {
+                *last &= (1 << (width % WORD)) - 1;
+            }
         }
-        widened.clear_past_row_ends();
-        let mut joined = Mask::empty(self.width, self.height);
-        for y in 0..self.height {
-            let near = y.saturating_sub(reach)..(y + reach + 1).min(self.height);
+        let mut joined = Binary::empty(width, height);
+        for y in 0..height {
+            let near = y.saturating_sub(reach)..(y + reach + 1).min(height);
             let out = joined.row_mut(y);
             for source in near {
                 for (o, &w) in out.iter_mut().zip(widened.row(source)) {
@@ -228,19 +192,14 @@ impl Mask {
     }
 
     fn at(&self, p: Point) -> bool {
-        // A cast truncates, which is the floor from zero up; without SSE4.1 `floor` is a call.
-        if !(p.x >= 0.0 && p.y >= 0.0) {
-            return false;
-        }
-        let (x, y) = (p.x as usize, p.y as usize);
-        x < self.width && y < self.height && self.get(x, y)
+        self.0.pixel(p) == Some(true)
     }
 
     /// The module size: the commonest run length (two pixels or longer) along rows and
     /// columns, averaged over dark and light runs so that print growth cancels out. Half of
     /// a symbol's runs are one module long, a quarter two.
     fn module_size(&self) -> Option<f64> {
-        let (w, h) = (self.width, self.height);
+        let (w, h) = (self.0.width(), self.0.height());
         let longest = w.max(h) + 1;
         let mut histograms = [vec![0usize; longest + 2], vec![0usize; longest + 2]];
         // A run is counted where it ends inside the line, at a change of colour; the last run
@@ -420,12 +379,12 @@ fn side_axes(a: Point, b: Point) -> (Point, Point) {
 
 /// The runs of set pixels in `joined`, row by row, and for each the group it belongs to (the
 /// index of the group's first run): a run joins every run it touches in the row above.
-fn grouped_runs(joined: &Mask) -> (Vec<Run>, Vec<usize>) {
+fn grouped_runs(joined: &Binary) -> (Vec<Run>, Vec<usize>) {
     let mut runs: Vec<Run> = Vec::new();
     // Union–find over runs; a group's root is its first run in raster order.
     let mut parent: Vec<usize> = Vec::new();
     let mut above = 0..0;
-    for y in 0..joined.height {
+    for y in 0..joined.height() {
         let first_in_row = runs.len();
         let mut overlap = above.start;
         for (x0, x1) in set_runs(joined.row(y)) {
@@ -572,21 +531,22 @@ fn min_area_rectangle(hull: &[Point]) -> Option<[Point; 4]> {
 mod tests {
     use super::*;
 
-    /// A mask of `w`×`h` with the given rectangles (x, y, width, height) dark.
-    fn mask_with(w: usize, h: usize, rects: &[(usize, usize, usize, usize)]) -> Mask {
-        let mut mask = Mask::empty(w, h);
+    /// An image of `w`×`h` with the given rectangles (x, y, width, height) dark.
+    fn mask_with(w: usize, h: usize, rects: &[(usize, usize, usize, usize)]) -> Binary {
+        let mut image = Binary::empty(w, h);
         for &(x0, y0, rw, rh) in rects {
             for y in y0..y0 + rh {
-                set_range(mask.row_mut(y), x0, x0 + rw);
+                set_range(image.row_mut(y), x0, x0 + rw);
             }
         }
-        mask
+        image
     }
 
     #[test]
     fn blobs_join_across_gaps_up_to_twice_their_reach() {
         // Two bars 4 pixels apart: one blob at reach 2, two at reach 1.
-        let mask = mask_with(30, 10, &[(2, 2, 10, 5), (16, 2, 6, 5)]);
+        let image = mask_with(30, 10, &[(2, 2, 10, 5), (16, 2, 6, 5)]);
+        let mask = Mask(&image);
         assert_eq!(mask.blobs(2).len(), 1);
         let apart = mask.blobs(1);
         assert_eq!(apart.len(), 2);
@@ -605,7 +565,8 @@ mod tests {
     #[test]
     fn a_u_shape_is_one_blob_though_its_legs_start_apart() {
         // Legs meet only at the bottom row: the runs of the upper rows are joined late.
-        let mask = mask_with(20, 12, &[(1, 1, 2, 10), (15, 1, 2, 10), (1, 10, 16, 1)]);
+        let image = mask_with(20, 12, &[(1, 1, 2, 10), (15, 1, 2, 10), (1, 10, 16, 1)]);
+        let mask = Mask(&image);
         let blobs = mask.blobs(0);
         assert_eq!(blobs.len(), 1);
         assert_eq!(blobs[0].len(), 4 * 10);
@@ -616,7 +577,8 @@ mod tests {
         // A pixel at a word's edge and one near the row's end, which the dilation must not
         // spread past.
         let (w, h) = (70, 9);
-        let mask = mask_with(w, h, &[(63, 2, 1, 1), (68, 6, 1, 1)]);
+        let image = mask_with(w, h, &[(63, 2, 1, 1), (68, 6, 1, 1)]);
+        let mask = Mask(&image);
         let grown = mask.dilated(2);
         for y in 0..h {
             for x in 0..w {
@@ -626,7 +588,7 @@ mod tests {
             }
         }
         let past_end = |row: &[usize]| row[1] >> (w - WORD);
-        assert!(grown.words.chunks_exact(2).all(|row| past_end(row) == 0));
+        assert!((0..h).all(|y| past_end(grown.row(y)) == 0));
     }
 
     #[test]
@@ -638,13 +600,15 @@ mod tests {
             .map(|(r, c)| (c * 5, r * 5, 5, 5))
             .chain([(1, 1, 1, 1)])
             .collect();
-        let mask = mask_with(80, 80, &squares);
+        let image = mask_with(80, 80, &squares);
+        let mask = Mask(&image);
         assert_eq!(mask.module_size(), Some(5.0));
     }
 
     #[test]
     fn dark_pixels_of_a_run_across_words() {
-        let mask = mask_with(200, 1, &[(60, 0, 10, 1), (130, 0, 3, 1)]);
+        let image = mask_with(200, 1, &[(60, 0, 10, 1), (130, 0, 3, 1)]);
+        let mask = Mask(&image);
         let run = |x0, x1| Run { y: 0, x0, x1 };
         assert_eq!(mask.dark_in(&run(0, 200)), (13, Some((60, 132))));
         assert_eq!(mask.dark_in(&run(62, 131)), (9, Some((62, 130))));

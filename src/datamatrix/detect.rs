@@ -241,14 +241,10 @@ fn sample(bits: &Binary, corners: &[Point; 4], rows: usize, cols: usize) -> Opti
     ];
     let to_image = Homography::fit(&square, corners)?;
     let mut modules = Binary::empty(cols, rows);
-    let (width, height) = (bits.width() as f64, bits.height() as f64);
     for row in 0..rows {
         for col in 0..cols {
             let p = to_image.map(Point::new(col as f64 + 0.5, row as f64 + 0.5));
-            if !(0.0 <= p.x && p.x < width && 0.0 <= p.y && p.y < height) {
-                return None;
-            }
-            if bits.get(p.x as usize, p.y as usize) {
+            if bits.pixel(p)? {
                 modules.set(col, row);
             }
         }

@@ -99,7 +99,8 @@ impl<'a> EdgeTracer<'a> {
         0.0 <= p.x && p.x < self.width && 0.0 <= p.y && p.y < self.height
     }
 
-    /// The pixel at `p`: `None` outside the image.
+    /// The pixel at `p`: `None` outside the image. As [`Binary::pixel`], with the image's
+    /// size kept as floating point: this is the tracer's inner loop.
     fn test_at(&self, p: Point) -> Option<bool> {
         self.is_in(p)
             .then(|| self.image.get(p.x as usize, p.y as usize))

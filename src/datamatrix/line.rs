@@ -61,11 +61,12 @@ fn fit(points: &[Point], inward: Point) -> (f64, f64, f64, bool) {
         let l = (xx * xx + xy * xy).sqrt();
         (xy / l, -xx / l)
     };
-    let normal = if a.is_nan() { inward } else { Point::new(a, b) };
-    if dot(inward, normal) < 0.0 {
+    // As `RegressionLine::normal` sees it: no fit (NaN), the inward direction.
+    let normal_of = |a: f64, b: f64| if a.is_nan() { inward } else { Point::new(a, b) };
+    if dot(inward, normal_of(a, b)) < 0.0 {
         (a, b) = (-a, -b);
     }
-    let normal = if a.is_nan() { inward } else { Point::new(a, b) };
+    let normal = normal_of(a, b);
     (a, b, dot(normal, mean), dot(inward, normal) > 0.5)
 }
 
