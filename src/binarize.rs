@@ -50,27 +50,20 @@ impl Binary {
 
     /// [`Binary::of`], or with `invert` [`Binary::of_light`], from the frame's `tiles`.
     fn local(frame: &Frame, tiles: &Tiles, invert: bool) -> Binary {
-        let (tiles_x, tiles_y) = (tiles.across, tiles.down);
-        let black_points = tiles.black_points(invert);
+        let thresholds = tiles.thresholds(&tiles.black_points(invert));
         Binary::thresholded(frame, invert, |y, threshold| {
             if y % TILE != 0 {
                 return;
             }
             let ty = y / TILE;
-            let y0 = ty.saturating_sub(2).min(tiles_y.saturating_sub(5));
-            let y1 = (y0 + 5).min(tiles_y);
-            for (tx, tile_threshold) in threshold.chunks_mut(TILE).enumerate() {
-                let x0 = tx.saturating_sub(2).min(tiles_x.saturating_sub(5));
-                let x1 = (x0 + 5).min(tiles_x);
-                let sum: u32 = (y0..y1)
-                    .map(|yy| {
-                        black_points[yy * tiles_x + x0..yy * tiles_x + x1]
-                            .iter()
-                            .sum::<u32>()
-                    })
-                    .sum();
-                // A mean of black points, each at most 255.
-                tile_threshold.fill((sum / ((y1 - y0) * (x1 - x0)) as u32) as u8);
+            let tile_row = &thresholds[ty * tiles.across..(ty + 1) * tiles.across];
+            for (pixels, &t) in threshold.chunks_mut(TILE).zip(tile_row) {
+                // Assigned as an array where the tile is whole: a fill is a call.
+                if let Some(tile) = pixels.first_chunk_mut::<TILE>() {
+                    *tile = [t; TILE];
+                } else {
+                    pixels.fill(t);
+                }
             }
         })
     }
@@ -502,35 +495,86 @@ impl Tiles {
             flat_range: flat_range(frame),
         };
         // Per pixel column over the tile's rows, element-wise so that it vectorises; reduced
-        // per tile afterwards.
-        let mut min = vec![u8::MAX; w];
-        let mut max = vec![0u8; w];
-        let mut sum = vec![0u16; w];
+        // per tile afterwards, a tile's eight columns at a time. The columns past the frame's
+        // edge, in its last tile, stay at values that change no reduction.
+        let mut min = vec![u8::MAX; across * TILE];
+        let mut max = vec![0u8; across * TILE];
+        let mut sum = vec![0u16; across * TILE];
         for ty in 0..down {
-            min.fill(u8::MAX);
-            max.fill(0);
-            sum.fill(0);
+            min[..w].fill(u8::MAX);
+            max[..w].fill(0);
+            sum[..w].fill(0);
             let rows = ty * TILE..((ty + 1) * TILE).min(h);
             let tile_rows = rows.len();
             for y in rows {
                 let row = frame.row(y);
-                for (((lo, hi), total), &p) in min.iter_mut().zip(&mut max).zip(&mut sum).zip(row) {
+                let (lo, hi, total) = (&mut min[..w], &mut max[..w], &mut sum[..w]);
+                for (((lo, hi), total), &p) in lo.iter_mut().zip(hi).zip(total).zip(row) {
                     *lo = (*lo).min(p);
                     *hi = (*hi).max(p);
                     *total += p as u16;
                 }
             }
-            for tx in 0..across {
-                let columns = tx * TILE..((tx + 1) * TILE).min(w);
-                let n = (tile_rows * columns.len()) as u32;
+            let columns = min
+                .chunks_exact(TILE)
+                .zip(max.chunks_exact(TILE))
+                .zip(sum.chunks_exact(TILE));
+            for (tx, ((lo, hi), total)) in columns.enumerate() {
                 let t = ty * across + tx;
-                tiles.min[t] = min[columns.clone()].iter().copied().min().unwrap_or(0);
-                tiles.max[t] = max[columns.clone()].iter().copied().max().unwrap_or(0);
-                tiles.sum[t] = sum[columns].iter().map(|&s| s as u32).sum::<u32>();
-                tiles.pixels[t] = n;
+                tiles.min[t] = lo.iter().fold(u8::MAX, |a, &b| a.min(b));
+                tiles.max[t] = hi.iter().fold(0, |a, &b| a.max(b));
+                tiles.sum[t] = total.iter().map(|&s| s as u32).sum::<u32>();
+                tiles.pixels[t] = (tile_rows * (w - tx * TILE).min(TILE)) as u32;
             }
         }
         tiles
+    }
+
+    /// The threshold of every tile's pixels: the mean of the `black_points` of the 5×5 tiles
+    /// around it, the 5×5 moved inside the frame at its border (zxing's hybrid binariser).
+    /// Summed across through each row's running totals, then down five rows at a time.
+    fn thresholds(&self, black_points: &[u32]) -> Vec<u8> {
+        let (across, down) = (self.across, self.down);
+        let window = |i: usize, n: usize| {
+            let start = i.saturating_sub(2).min(n.saturating_sub(5));
+            start..(start + 5).min(n)
+        };
+        let mut across_sums = vec![0u32; across * down];
+        let mut running = vec![0u32; across + 1];
+        for (sums, points) in across_sums
+            .chunks_exact_mut(across)
+            .zip(black_points.chunks_exact(across))
+        {
+            for (tx, &p) in points.iter().enumerate() {
+                running[tx + 1] = running[tx] + p;
+            }
+            for (tx, s) in sums.iter_mut().enumerate() {
+                let span = window(tx, across);
+                *s = running[span.end] - running[span.start];
+            }
+        }
+        let mut thresholds = vec![0u8; across * down];
+        let mut column = vec![0u32; across];
+        for (ty, out) in thresholds.chunks_exact_mut(across).enumerate() {
+            let rows = window(ty, down);
+            column.fill(0);
+            for sums in across_sums[rows.start * across..rows.end * across].chunks_exact(across) {
+                for (c, &s) in column.iter_mut().zip(sums) {
+                    *c += s;
+                }
+            }
+            for (tx, (t, &total)) in out.iter_mut().zip(&column).enumerate() {
+                // A mean of black points, each at most 255; most tiles have all 25 (a
+                // division by a constant is a multiplication).
+                let tiles = (rows.len() * window(tx, across).len()) as u32;
+                *t = if tiles == 25 {
+                    total / 25
+                } else {
+                    total / tiles
+                } as u8;
+            }
+        }
+        thresholds
     }
 
     /// Black point of every tile: its mean grey, or for a flat tile just below its minimum
@@ -587,9 +631,19 @@ impl Tiles {
 /// the first row of every tile row.
 fn flat_range(frame: &Frame) -> u8 {
     let mut histogram = [0usize; 256];
+    let mut differences = vec![0u8; frame.width().saturating_sub(1)];
     for y in (0..frame.height()).step_by(TILE) {
-        for pair in frame.row(y).windows(2) {
-            histogram[pair[0].abs_diff(pair[1]) as usize] += 1;
+        let row = frame.row(y);
+        // Element-wise first, so that it vectorises.
+        for ((d, &a), &b) in differences
+            .iter_mut()
+            .zip(row)
+            .zip(row.get(1..).unwrap_or_default())
+        {
+            *d = a.abs_diff(b);
+        }
+        for &d in &differences {
+            histogram[d as usize] += 1;
         }
     }
     let pairs: usize = histogram.iter().sum();
@@ -659,6 +713,39 @@ mod tests {
             })
             .collect();
         Frame::from_owned(w, h, w, pixels).unwrap()
+    }
+
+    #[test]
+    fn tile_thresholds_are_the_mean_black_point_of_the_five_by_five_tiles_around() {
+        // Tile grids smaller than, equal to and larger than the 5×5.
+        for (w, h) in [(203, 77), (40, 40), (17, 9)] {
+            let frame =
+                Frame::from_owned(w, h, w, (0..w * h).map(|i| (i * 37 % 251) as u8).collect())
+                    .unwrap();
+            let tiles = Tiles::of(&frame);
+            let black_points = &tiles.black_points(false);
+            let thresholds = tiles.thresholds(black_points);
+            let (across, down) = (tiles.across, tiles.down);
+            for ty in 0..down {
+                for tx in 0..across {
+                    // The 5×5 around the tile, moved inside the grid, written out directly.
+                    let span = |i: usize, n: usize| {
+                        let start = i.saturating_sub(2).min(n.saturating_sub(5));
+                        start..(start + 5).min(n)
+                    };
+                    let (rows, columns) = (span(ty, down), span(tx, across));
+                    let n = (rows.len() * columns.len()) as u32;
+                    let sum: u32 = rows
+                        .flat_map(|y| columns.clone().map(move |x| black_points[y * across + x]))
+                        .sum();
+                    assert_eq!(
+                        thresholds[ty * across + tx],
+                        (sum / n) as u8,
+                        "{w}x{h} ({tx},{ty})"
+                    );
+                }
+            }
+        }
     }
 
     #[test]
