@@ -123,7 +123,6 @@ impl<'a> Frame<'a> {
         // each block's columns are added up.
         let mut columns = vec![0u16; w * factor];
         let mut pixels = Vec::with_capacity(w * h);
-        let area = (factor * factor) as u32;
         for y in 0..h {
             columns.fill(0);
             for row in y * factor..(y + 1) * factor {
@@ -131,10 +130,15 @@ impl<'a> Frame<'a> {
                     *total += p as u16;
                 }
             }
-            pixels.extend(columns.chunks_exact(factor).map(|block| {
-                let sum: u32 = block.iter().map(|&c| c as u32).sum();
-                ((sum + area / 2) / area) as u8
-            }));
+            // The reader's factor with its block's size known, so that the sum unrolls and
+            // the division is a multiplication.
+            match factor {
+                3 => block_means::<3>(&columns, &mut pixels),
+                _ => pixels.extend(columns.chunks_exact(factor).map(|block| {
+                    let sum: u32 = block.iter().map(|&c| c as u32).sum();
+                    rounded_mean(sum, factor)
+                })),
+            }
         }
         Frame::from_owned(w, h, w, pixels).ok()
     }
@@ -261,6 +265,23 @@ impl Frame<'static> {
             pixels: Cow::Owned(grey.into_raw()),
         }
     }
+}
+
+/// The means of `F`×`F` blocks from their columns' totals (`F` totals a block), appended to
+/// `pixels`.
+fn block_means<const F: usize>(columns: &[u16], pixels: &mut Vec<u8>) {
+    let (blocks, _) = columns.as_chunks::<F>();
+    pixels.extend(blocks.iter().map(|block| {
+        let sum: u32 = block.iter().map(|&c| c as u32).sum();
+        rounded_mean(sum, F)
+    }));
+}
+
+/// The mean of a `factor`×`factor` block whose greys total `sum`, rounded to nearest.
+#[inline]
+fn rounded_mean(sum: u32, factor: usize) -> u8 {
+    let area = (factor * factor) as u32;
+    ((sum + area / 2) / area) as u8
 }
 
 #[cfg(test)]
