@@ -48,7 +48,22 @@ impl History {
 
 /// The pixel centre of the pixel holding `p`.
 fn centered(p: Point) -> Point {
-    Point::new(p.x.floor() + 0.5, p.y.floor() + 0.5)
+    Point::new(floor(p.x) + 0.5, floor(p.y) + 0.5)
+}
+
+/// `x.floor()` for any coordinate in or near an image, through a truncating cast: without
+/// SSE4.1, `floor` is a call, and this is on the tracer's every step.
+fn floor(x: f64) -> f64 {
+    // Beyond 2^53 every double is whole; NaN stays NaN.
+    if x.is_nan() || x.abs() >= 9.0e15 {
+        return x.floor();
+    }
+    let truncated = x as i64 as f64;
+    if truncated > x {
+        truncated - 1.0
+    } else {
+        truncated
+    }
 }
 
 /// `d` reduced to its larger component.
@@ -102,8 +117,9 @@ impl<'a> EdgeTracer<'a> {
     /// The pixel at `p`: `None` outside the image. As [`Binary::pixel`], with the image's
     /// size kept as floating point: this is the tracer's inner loop.
     fn test_at(&self, p: Point) -> Option<bool> {
+        // Cast through i32, which is cheaper than to usize and exact inside any image.
         self.is_in(p)
-            .then(|| self.image.get(p.x as usize, p.y as usize))
+            .then(|| self.image.get(p.x as i32 as usize, p.y as i32 as usize))
     }
 
     fn black_at(&self, p: Point) -> bool {
@@ -162,9 +178,18 @@ impl<'a> EdgeTracer<'a> {
         };
         for breadth in 1..=breadths {
             for step in 1..=max_step_size {
-                for i in 0..=2 * (step / 4 + 1) * breadth {
+                // The fan of the breadth before was searched and held no dark pixel: only
+                // its widening is new.
+                let fan = 2 * (step / 4 + 1);
+                let searched = if breadth == 1 {
+                    0
+                } else {
+                    fan * (breadth - 1) + 1
+                };
+                let ahead = self.p + self.d * step as f64;
+                for i in searched..=fan * breadth {
                     let side = if i & 1 == 1 { (i + 1) / 2 } else { -i / 2 };
-                    let mut p_edge = self.p + self.d * step as f64 + d_edge * side as f64;
+                    let mut p_edge = ahead + d_edge * side as f64;
                     if !self.black_at(p_edge + d_edge) {
                         continue;
                     }
@@ -174,15 +199,19 @@ impl<'a> EdgeTracer<'a> {
                             break;
                         }
                         if self.white_at(p_edge) {
-                            let next = centered(p_edge);
+                            // Inside the image, where the floor is a truncation.
+                            let next = Point::new(
+                                (p_edge.x as i32) as f64 + 0.5,
+                                (p_edge.y as i32) as f64 + 0.5,
+                            );
                             // No progress would trace the same pixel for ever.
                             if next == self.p {
                                 return StepResult::ClosedEnd;
                             }
                             self.p = next;
                             if let (Some(history), 1) = (self.history, max_step_size) {
-                                let cell = &history.cells
-                                    [self.p.y as usize * history.width + self.p.x as usize];
+                                let (x, y) = (self.p.x as i32 as usize, self.p.y as i32 as usize);
+                                let cell = &history.cells[y * history.width + x];
                                 let mark = history.base + self.state;
                                 if cell.get() == mark {
                                     return StepResult::ClosedEnd;
