@@ -6,6 +6,7 @@
 use crate::frame::Frame;
 use crate::geometry::{Point, Rect};
 use std::cell::OnceCell;
+use std::ops::Range;
 
 /// Side of the square tiles over which the binariser measures local brightness.
 const TILE: usize = 8;
@@ -539,6 +540,7 @@ impl Tiles {
             let start = i.saturating_sub(2).min(n.saturating_sub(5));
             start..(start + 5).min(n)
         };
+        let spans: Vec<Range<usize>> = (0..across).map(|tx| window(tx, across)).collect();
         let mut across_sums = vec![0u32; across * down];
         let mut running = vec![0u32; across + 1];
         for (sums, points) in across_sums
@@ -548,8 +550,7 @@ impl Tiles {
             for (tx, &p) in points.iter().enumerate() {
                 running[tx + 1] = running[tx] + p;
             }
-            for (tx, s) in sums.iter_mut().enumerate() {
-                let span = window(tx, across);
+            for (s, span) in sums.iter_mut().zip(&spans) {
                 *s = running[span.end] - running[span.start];
             }
         }
@@ -563,10 +564,10 @@ impl Tiles {
                     *c += s;
                 }
             }
-            for (tx, (t, &total)) in out.iter_mut().zip(&column).enumerate() {
+            for ((t, &total), span) in out.iter_mut().zip(&column).zip(&spans) {
                 // A mean of black points, each at most 255; most tiles have all 25 (a
                 // division by a constant is a multiplication).
-                let tiles = (rows.len() * window(tx, across).len()) as u32;
+                let tiles = (rows.len() * span.len()) as u32;
                 *t = if tiles == 25 {
                     total / 25
                 } else {
@@ -587,10 +588,16 @@ impl Tiles {
             .iter()
             .zip(&self.pixels)
             .map(|(&sum, &n)| {
-                if invert {
-                    (u8::MAX as u32 * n - sum) / n
+                let total = if invert {
+                    u8::MAX as u32 * n - sum
                 } else {
-                    sum / n
+                    sum
+                };
+                // A whole tile's division is a shift.
+                if n == (TILE * TILE) as u32 {
+                    total / (TILE * TILE) as u32
+                } else {
+                    total / n
                 }
             })
             .collect();
