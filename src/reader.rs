@@ -161,7 +161,8 @@ pub fn read_symbology<F: Symbology>(
                 &locate::proposals(binary.dark(), false),
                 &efforts,
                 options,
-                &[],
+                FIRST_SYMBOL_DEAR_WINDOWS,
+                &Known::default(),
             );
             if let Some(read) = found.into_iter().next() {
                 return vec![read.mapped(&shift(window.origin()))];
@@ -201,12 +202,15 @@ fn read_coarse<F: Symbology>(
         return Vec::new();
     };
     let scale = COARSE as f64;
-    let known_outlines: Vec<[Point; 4]> = known
-        .iter()
-        .map(|r| r.corners().map(|p| p * (1.0 / scale)))
-        .collect();
+    let mut shrunk = Known::default();
+    for read in known {
+        shrunk.add(
+            read.corners().map(|p| p * (1.0 / scale)),
+            read.light_on_dark(),
+        );
+    }
     let back = Homography::from_matrix([scale, 0.0, 0.0, 0.0, scale, 0.0, 0.0, 0.0, 1.0]);
-    read_at_scale(symbology, &reduced, options, Some(&known_outlines))
+    read_at_scale(symbology, &reduced, options, Some(&shrunk))
         .into_iter()
         .map(|r| symbology.remeasured(frame, r, &back))
         .collect()
@@ -227,8 +231,37 @@ const DEAR_WINDOWS: usize = 16;
 /// windows searched, most symbol-like first (with four symbol cores proposed, they and the
 /// most symbol-like group). Every read at a dearer effort in the robustness matrix came from
 /// the first five windows, and an unprinted pack spent half its time on the windows after
-/// them.
+/// them. Five too on the shrunk frame once symbols were read at full size: it is searched for
+/// a symbol of large modules beside them (a case label's code), and its other windows hold
+/// the print of the packs already read.
 const FIRST_SYMBOL_DEAR_WINDOWS: usize = 5;
+
+/// The symbols a search has read: their outlines (in the frame searched), which are not read
+/// again, and their polarities.
+#[derive(Clone, Default)]
+struct Known {
+    outlines: Vec<[Point; 4]>,
+    /// Whether any is dark-on-light, and whether any is light-on-dark.
+    polarities: [bool; 2],
+}
+
+impl Known {
+    fn add(&mut self, outline: [Point; 4], light_on_dark: bool) {
+        self.outlines.push(outline);
+        self.polarities[usize::from(light_on_dark)] = true;
+    }
+
+    /// The polarities the dearer efforts look for: the one every symbol read so far shares,
+    /// both while none is read. A case's packs are printed alike, and a symbol of the other
+    /// polarity among them still reads at the cheapest effort, which looks for both.
+    fn dear_polarities(&self) -> &'static [bool] {
+        match self.polarities {
+            [true, false] => &[false],
+            [false, true] => &[true],
+            _ => &BOTH_POLARITIES,
+        }
+    }
+}
 
 /// How hard a window is searched. Every window is tried at one effort before any is tried
 /// at the next: the symbol's own window usually reads at the cheapest, and a large window of
@@ -248,8 +281,10 @@ enum Effort {
 
 /// Reads the symbols traced in `windows` of the binary image at each of `efforts` in turn,
 /// stopping at the first unless `options.all_symbols`, and at the cheapest effort once the
-/// `options.expected` symbols are read. The `known` outlines (symbols read before, in this
-/// frame's pixels) are not read again, and count towards the expected.
+/// `options.expected` symbols are read; at efforts dearer than the cheapest, at most
+/// `dear_limit` windows. The `known` symbols (read before, in this frame's pixels) are not
+/// read again, and count towards the expected.
+#[allow(clippy::too_many_arguments)]
 fn read_windows<F: Symbology>(
     symbology: &F,
     frame: &Frame,
@@ -257,10 +292,11 @@ fn read_windows<F: Symbology>(
     windows: &[Rect],
     efforts: &[Effort],
     options: &ReadOptions,
-    known: &[[Point; 4]],
+    dear_limit: usize,
+    known: &Known,
 ) -> Vec<F::Read> {
     let mut reads: Vec<F::Read> = Vec::new();
-    let mut outlines: Vec<[Point; 4]> = known.to_vec();
+    let mut known = known.clone();
     // A core window can be its whole group's as well: each window is searched once.
     let repeated: Vec<bool> = (0..windows.len())
         .map(|i| windows[..i].contains(&windows[i]))
@@ -286,17 +322,12 @@ fn read_windows<F: Symbology>(
             }
         }
     };
-    for outline in known {
+    for outline in &known.outlines {
         cover(&mut covered, &mut largest, outline);
     }
-    let dear_limit = if options.all_symbols {
-        DEAR_WINDOWS
-    } else {
-        FIRST_SYMBOL_DEAR_WINDOWS
-    };
     for &effort in efforts {
         let cheapest = matches!(effort, Effort::CentreLines);
-        if !cheapest && options.expected.is_some_and(|n| outlines.len() >= n) {
+        if !cheapest && options.expected.is_some_and(|n| known.outlines.len() >= n) {
             break;
         }
         let mut dear_windows = 0;
@@ -330,9 +361,13 @@ fn read_windows<F: Symbology>(
             // A window goes on being searched at this effort, what it read erased, while it
             // reads more: two packs side by side in one core window. Its next symbols are
             // looked for in the polarity of the first, as packs of one case are printed alike.
-            let mut polarities: &[bool] = &BOTH_POLARITIES;
+            let mut polarities: &[bool] = if cheapest {
+                &BOTH_POLARITIES
+            } else {
+                known.dear_polarities()
+            };
             loop {
-                let erased = &outlines[..];
+                let erased = &known.outlines[..];
                 let found = match effort {
                     Effort::CentreLines | Effort::AllLines => trace_window(
                         symbology,
@@ -381,7 +416,7 @@ fn read_windows<F: Symbology>(
                 let Some(symbol) = found else { break };
                 // Windows overlap (a symbol's core and its whole group): one symbol, one read.
                 let centre = centroid(&symbol.corners());
-                if outlines.iter().any(|o| inside(o, centre)) {
+                if known.outlines.iter().any(|o| inside(o, centre)) {
                     break;
                 }
                 polarities = if symbol.light_on_dark() {
@@ -390,7 +425,7 @@ fn read_windows<F: Symbology>(
                     &[false]
                 };
                 cover(&mut covered, &mut largest, &symbol.corners());
-                outlines.push(symbol.corners());
+                known.add(symbol.corners(), symbol.light_on_dark());
                 reads.push(symbol);
                 if !options.all_symbols {
                     return reads;
@@ -535,16 +570,22 @@ fn read_magnified<F: Symbology>(
 }
 
 /// Reads the regions of `frame` that look like a symbol. On a `coarse` pass, the symbols read
-/// at full size (their outlines in this frame's pixels) are not read again; otherwise a frame
+/// at full size (in this frame's pixels) are not read again; otherwise a frame
 /// where none reads is also traced through its centre at a global threshold, Otsu's and then
 /// the valley by the ground's peak ([`Binaries::valley`]).
 fn read_at_scale<F: Symbology>(
     symbology: &F,
     frame: &Frame,
     options: &ReadOptions,
-    coarse: Option<&[[Point; 4]]>,
+    coarse: Option<&Known>,
 ) -> Vec<F::Read> {
     let binary = Binaries::local(frame);
+    let dear_limit = match coarse {
+        Some(known) if !known.outlines.is_empty() => FIRST_SYMBOL_DEAR_WINDOWS,
+        _ if options.all_symbols => DEAR_WINDOWS,
+        _ => FIRST_SYMBOL_DEAR_WINDOWS,
+    };
+    let nothing_known = Known::default();
     // The regions that look like a symbol: tracing a small region is cheap, and its centre
     // lines cross the symbol.
     let efforts = [
@@ -561,7 +602,8 @@ fn read_at_scale<F: Symbology>(
         &proposals,
         &efforts,
         options,
-        coarse.unwrap_or_default(),
+        dear_limit,
+        coarse.unwrap_or(&nothing_known),
     );
     if reads.is_empty() && coarse.is_none() && frame.width() * frame.height() <= WHOLE_FRAME_AREA {
         // A small frame where no region read is searched whole at every effort: a lab scan
@@ -574,7 +616,8 @@ fn read_at_scale<F: Symbology>(
             &[frame.rect()],
             &efforts,
             options,
-            &[],
+            dear_limit,
+            &nothing_known,
         );
     }
     if reads.is_empty() && coarse.is_none() {

@@ -5,8 +5,8 @@ mod cli;
 
 use cli::verigrade;
 use verigrade::geometry::Point;
-use verigrade::synth::{CrowdSpec, render_crowd};
-use verigrade::{ReadOptions, read};
+use verigrade::synth::{CrowdSpec, GenSpec, render, render_crowd};
+use verigrade::{Frame, ReadOptions, read};
 
 #[test]
 fn every_pack_of_a_case_is_read_at_its_printed_corners() {
@@ -113,4 +113,54 @@ fn grade_expect_count_fails_a_frame_that_holds_another_number() {
         serde_json::json!(["the frame holds 12 symbols, the line expects 13"])
     );
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn a_light_on_dark_symbol_beside_dark_packs_is_read_with_them() {
+    // The dearer efforts look only for the polarity a frame's symbols share; a symbol of the
+    // other polarity among them must still be read. Six dark packs on the left, a
+    // light-on-dark symbol on its own ground on the right.
+    let packs = CrowdSpec {
+        count: 6,
+        canvas: (1200, 900),
+        size: Some("22x22".into()),
+        module_px: 6.0,
+        seed: 3,
+        ..CrowdSpec::default()
+    };
+    let crowd = render_crowd(&packs).expect("crowd renders");
+    let label = render(&GenSpec {
+        text: "LIGHT-ON-DARK-LABEL".into(),
+        module_px: 6.0,
+        light_on_dark: true,
+        canvas: Some((400, 900)),
+        ..GenSpec::default()
+    })
+    .expect("symbol renders");
+    let (w, h) = (1600usize, 900usize);
+    let mut pixels = Vec::with_capacity(w * h);
+    for y in 0..h as u32 {
+        pixels.extend((0..1200).map(|x| crowd.image.get_pixel(x, y).0[0]));
+        pixels.extend((0..400).map(|x| label.image.get_pixel(x, y).0[0]));
+    }
+    let frame = Frame::from_owned(w, h, w, pixels).expect("pixels fill the frame");
+    let reads = read(&frame, &ReadOptions::default());
+    let mut texts: Vec<&str> = reads.iter().map(|r| r.decoded.text.as_str()).collect();
+    texts.sort_unstable();
+    let mut expected: Vec<&str> = crowd
+        .truth
+        .symbols
+        .iter()
+        .map(|s| s.text.as_str())
+        .collect();
+    expected.push("LIGHT-ON-DARK-LABEL");
+    expected.sort_unstable();
+    assert_eq!(texts, expected);
+    let light = reads
+        .iter()
+        .find(|r| r.decoded.text == "LIGHT-ON-DARK-LABEL");
+    assert!(
+        light.is_some_and(|r| r.grid.light_on_dark),
+        "read as light-on-dark"
+    );
 }
