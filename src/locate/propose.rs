@@ -80,24 +80,34 @@ fn window(binary: &Binary, [x0, y0, x1, y1]: [usize; 4], margin: usize) -> Rect 
 fn textured_blocks(binary: &Binary, blocks_x: usize, blocks_y: usize) -> Vec<bool> {
     let mut horizontal = vec![0u32; blocks_x * blocks_y];
     let mut vertical = vec![0u32; blocks_x * blocks_y];
+    // Per word of a row, the transitions of each block's lane summed over the block's rows
+    // so far, a lane's count in its own bits (at most 16 rows of 16).
+    let words = binary.width().div_ceil(WORD);
+    let (mut across_sums, mut down_sums) = (vec![0usize; words], vec![0usize; words]);
     for y in 0..binary.height() {
         let row = binary.row(y);
         let below = binary.row((y + 1).min(binary.height() - 1));
-        let counts = y / BLOCK * blocks_x;
         for (i, &word) in row.iter().enumerate() {
             // Bit x set where pixel x differs from pixel x + 1.
             let next = row.get(i + 1).copied().unwrap_or(0);
-            let across = word ^ (word >> 1 | next << (WORD - 1));
-            let down = word ^ below[i];
+            across_sums[i] += lane_counts(word ^ (word >> 1 | next << (WORD - 1)));
+            down_sums[i] += lane_counts(word ^ below[i]);
+        }
+        if y % BLOCK != BLOCK - 1 && y + 1 != binary.height() {
+            continue;
+        }
+        let counts = y / BLOCK * blocks_x;
+        for (i, (across, down)) in across_sums.iter_mut().zip(&mut down_sums).enumerate() {
             for lane in 0..WORD / BLOCK {
                 let bx = (i * WORD) / BLOCK + lane;
                 if bx >= blocks_x {
                     break;
                 }
-                let mask = ((1usize << BLOCK) - 1) << (lane * BLOCK);
-                horizontal[counts + bx] += (across & mask).count_ones();
-                vertical[counts + bx] += (down & mask).count_ones();
+                let lane_count = |sums: usize| ((sums >> (lane * BLOCK)) & LANE) as u32;
+                horizontal[counts + bx] = lane_count(*across);
+                vertical[counts + bx] = lane_count(*down);
             }
+            (*across, *down) = (0, 0);
         }
     }
     horizontal
@@ -167,6 +177,19 @@ impl Blocks {
 
 /// Side of the blocks whose texture [`proposals`] measures.
 const BLOCK: usize = 16;
+
+/// The low [`BLOCK`] bits: one lane of a word.
+const LANE: usize = (1 << BLOCK) - 1;
+
+/// The number of set bits in each [`BLOCK`]-bit lane of `x`, in that lane (the bit-parallel
+/// population count stopped at lanes of 16; without a popcount instruction in the baseline
+/// target, a count per lane costs as much as this does for the whole word).
+fn lane_counts(x: usize) -> usize {
+    let pairs = x - ((x >> 1) & (usize::MAX / 3));
+    let nibbles = (pairs & (usize::MAX / 5)) + ((pairs >> 2) & (usize::MAX / 5));
+    let bytes = (nibbles + (nibbles >> 4)) & (usize::MAX / 17);
+    (bytes + (bytes >> 8)) & (usize::MAX / 257)
+}
 /// Transitions along each axis that make a block textured: a 5–9 px/module symbol gives
 /// 14–25 in a 16×16 block, a line of text or the edge of a shape far fewer along one axis.
 const MIN_TRANSITIONS: u32 = 8;
@@ -186,6 +209,26 @@ const CORE_MARGIN_BLOCKS: usize = 3;
 mod tests {
     use super::*;
     use crate::frame::Frame;
+
+    #[test]
+    fn lane_counts_are_each_lanes_population_count() {
+        let mut x = 0x9e37_79b9_7f4a_7c15usize;
+        for _ in 0..1000 {
+            x = x
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            for word in [x, x & x >> 7, usize::MAX, 0] {
+                let counts = lane_counts(word);
+                for lane in 0..WORD / BLOCK {
+                    let mask = LANE << (lane * BLOCK);
+                    assert_eq!(
+                        counts >> (lane * BLOCK) & LANE,
+                        (word & mask).count_ones() as usize
+                    );
+                }
+            }
+        }
+    }
 
     #[test]
     fn proposals_find_a_textured_square_and_skip_flat_ground() {
