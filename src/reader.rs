@@ -493,7 +493,16 @@ fn quiet_zone_runs(corners: [Point; 4], window: Rect) -> impl Iterator<Item = Ru
     let (top, bottom) = grown
         .iter()
         .fold((f64::MAX, f64::MIN), |(t, b), p| (t.min(p.y), b.max(p.y)));
-    let rows = (top.max(0.0) as usize).min(h)..(bottom.ceil().max(0.0) as usize).min(h);
+    let (left, right) = grown
+        .iter()
+        .fold((f64::MAX, f64::MIN), |(l, r), p| (l.min(p.x), r.max(p.x)));
+    // A symbol beside the window, not only above or below it, leaves no row to clear.
+    let beside = right < 0.0 || left > w as f64;
+    let rows = if beside {
+        0..0
+    } else {
+        (top.max(0.0) as usize).min(h)..(bottom.ceil().max(0.0) as usize).min(h)
+    };
     rows.filter_map(move |y| {
         // The outline is convex: each row of pixel centres crosses it in one span.
         let yc = y as f64 + 0.5;
