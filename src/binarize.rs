@@ -536,6 +536,9 @@ impl Tiles {
     /// Summed across through each row's running totals, then down five rows at a time.
     fn thresholds(&self, black_points: &[u32]) -> Vec<u8> {
         let (across, down) = (self.across, self.down);
+        if across == 0 || down == 0 {
+            return Vec::new();
+        }
         let window = |i: usize, n: usize| {
             let start = i.saturating_sub(2).min(n.saturating_sub(5));
             start..(start + 5).min(n)
@@ -751,6 +754,16 @@ mod tests {
                         "{w}x{h} ({tx},{ty})"
                     );
                 }
+            }
+        }
+    }
+
+    #[test]
+    fn an_image_with_no_pixels_binarises_to_no_pixels() {
+        for (w, h) in [(0, 5), (5, 0), (0, 0)] {
+            let frame = Frame::from_image(image::DynamicImage::new_luma8(w, h));
+            for binary in [Binary::of(&frame), Binary::of_light(&frame)] {
+                assert_eq!((binary.width(), binary.height()), (w as usize, h as usize));
             }
         }
     }
