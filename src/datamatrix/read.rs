@@ -79,6 +79,13 @@ fn observed(
     }
 }
 
+/// A grid measured with fewer of its clock tracks' edges where the outline predicts them is
+/// not a symbol's (an outline traced round text or artwork), and its decode (two samplings,
+/// each through Reed–Solomon) is spared; the detector's own sample is still tried. Every grid
+/// read in both seeds of the robustness matrix found at least 0.59 of them; nine in ten of the
+/// grids that did not read, and 175 of 180 on unprinted packs, found fewer than half.
+const MIN_CLOCK_EDGES_FOUND: f64 = 0.5;
+
 /// Reads one candidate: the sizes its module counts allow (as printed, or mirrored), the
 /// measured grid with a global then a local threshold, then the detector's own sample.
 pub fn read_candidate(frame: &Frame, candidate: &Candidate) -> Option<SymbolRead> {
@@ -90,7 +97,9 @@ pub fn read_candidate(frame: &Frame, candidate: &Candidate) -> Option<SymbolRead
         let Some(grid) = grid::fit(frame, candidate, size, mirrored) else {
             continue;
         };
-        if let Some((decoded, sampling)) = decode_grid(frame, &grid, size, mirrored) {
+        if grid.clock_edges_found >= MIN_CLOCK_EDGES_FOUND
+            && let Some((decoded, sampling)) = decode_grid(frame, &grid, size, mirrored)
+        {
             return Some(SymbolRead {
                 size,
                 grid,
