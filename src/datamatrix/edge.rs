@@ -48,22 +48,7 @@ impl History {
 
 /// The pixel centre of the pixel holding `p`.
 fn centered(p: Point) -> Point {
-    Point::new(floor(p.x) + 0.5, floor(p.y) + 0.5)
-}
-
-/// `x.floor()` for any coordinate in or near an image, through a truncating cast: without
-/// SSE4.1, `floor` is a call, and this is on the tracer's every step.
-fn floor(x: f64) -> f64 {
-    // Beyond 2^53 every double is whole; NaN stays NaN.
-    if x.is_nan() || x.abs() >= 9.0e15 {
-        return x.floor();
-    }
-    let truncated = x as i64 as f64;
-    if truncated > x {
-        truncated - 1.0
-    } else {
-        truncated
-    }
+    Point::new(p.x.floor() + 0.5, p.y.floor() + 0.5)
 }
 
 /// `d` reduced to its larger component.

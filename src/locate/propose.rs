@@ -190,6 +190,7 @@ fn lane_counts(x: usize) -> usize {
     let bytes = (nibbles + (nibbles >> 4)) & (usize::MAX / 17);
     (bytes + (bytes >> 8)) & (usize::MAX / 257)
 }
+
 /// Transitions along each axis that make a block textured: a 5–9 px/module symbol gives
 /// 14–25 in a 16×16 block, a line of text or the edge of a shape far fewer along one axis.
 const MIN_TRANSITIONS: u32 = 8;
