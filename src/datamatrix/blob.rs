@@ -35,9 +35,9 @@ pub fn candidates(bits: &Binary, origin: Point, light_on_dark: bool) -> Vec<Cand
         return Vec::new();
     };
     mask.blobs((module / 2.0).ceil() as usize)
-        .into_iter()
+        .iter()
         .take(MAX_BLOBS)
-        .flat_map(|outline| mask.candidates(&convex_hull(outline), module))
+        .flat_map(|rows| mask.candidates(&hull_of_rows(rows), module))
         .map(|candidate| Candidate {
             corners: candidate.corners.map(|p| p + origin),
             light_on_dark,
@@ -150,21 +150,24 @@ impl Mask<'_> {
             .map(|i| {
                 let (along, inward) = axes(i);
                 let length = corners[i].distance(corners[(i + 1) % 4]);
-                // Per pixel along the side, how far in its first dark pixel is.
-                let mut depths: Vec<f64> = (0..length as usize)
-                    .map(|s| {
-                        let start = corners[i] + along * (s as f64 + 0.5);
-                        (0..(deepest * 2.0) as usize)
-                            .map(|d| d as f64 / 2.0)
-                            .find(|&d| self.at(start + inward * (d + 0.25)))
-                            .unwrap_or(deepest)
-                    })
-                    .collect();
                 let supported = (EDGE_SUPPORT_MODULES * module) as usize;
-                if depths.len() <= supported {
+                if length as usize <= supported {
                     return 0.0;
                 }
-                *depths.select_nth_unstable_by(supported, f64::total_cmp).1
+                // The side moves in to the depth (in half-pixel steps) by which more than
+                // `supported` of the pixels along it have met a dark pixel below them.
+                // Searched a depth at a time over the pixels that have not, so that a side
+                // along the symbol's edge stops at the first.
+                let mut open: Vec<Point> = (0..length as usize)
+                    .map(|s| corners[i] + along * (s as f64 + 0.5))
+                    .collect();
+                for depth in (0..(deepest * 2.0) as usize).map(|d| d as f64 / 2.0) {
+                    open.retain(|&start| !self.at(start + inward * (depth + 0.25)));
+                    if length as usize - open.len() > supported {
+                        return depth;
+                    }
+                }
+                deepest
             })
             .collect();
         std::array::from_fn(|i| {
@@ -258,9 +261,8 @@ impl Mask<'_> {
     }
 
     /// The groups of dark pixels joined across light gaps of up to `2 * reach` pixels, most
-    /// dark pixels first, each as its outline points (pixel corners at each row's first and
-    /// last dark pixel).
-    fn blobs(&self, reach: usize) -> Vec<Vec<Point>> {
+    /// dark pixels first, each as its rows' spans of dark pixels (top to bottom).
+    fn blobs(&self, reach: usize) -> Vec<Vec<RowSpan>> {
         let (runs, group) = grouped_runs(&self.dilated(reach));
         // Dark pixels per group, groups in order of their first pixel.
         let mut dark_pixels = vec![0usize; runs.len()];
@@ -277,33 +279,28 @@ impl Mask<'_> {
         for (slot, &(_, chosen)) in sizes.iter().enumerate() {
             slot_of_root[chosen] = Some(slot);
         }
-        // Outline points, one pass over the runs (row by row) for all chosen groups.
-        let mut outlines: Vec<Vec<Point>> = vec![Vec::new(); sizes.len()];
-        let mut first_last: Vec<Option<(usize, usize)>> = vec![None; sizes.len()];
+        // Spans, one pass over the runs (row by row) for all chosen groups.
+        let mut spans: Vec<Vec<RowSpan>> = vec![Vec::new(); sizes.len()];
         for (i, run) in runs.iter().enumerate() {
-            if let Some(k) = slot_of_root[group[i]] {
-                // A run can hold no dark pixel: joined from the rows above and below.
-                if let (_, Some((first, last))) = self.dark_in(run) {
-                    let span = first_last[k].get_or_insert((first, last));
-                    *span = (span.0.min(first), span.1.max(last));
+            let Some(k) = slot_of_root[group[i]] else {
+                continue;
+            };
+            // A run can hold no dark pixel: joined from the rows above and below.
+            let (_, Some((first, last))) = self.dark_in(run) else {
+                continue;
+            };
+            match spans[k].last_mut() {
+                Some(span) if span.y == run.y => {
+                    (span.left, span.right) = (span.left.min(first), span.right.max(last + 1));
                 }
-            }
-            if runs.get(i + 1).is_none_or(|next| next.y != run.y) {
-                for (k, span) in first_last.iter_mut().enumerate() {
-                    if let Some((first, last)) = span.take() {
-                        let (left, right) = (first as f64, (last + 1) as f64);
-                        let (top, bottom) = (run.y as f64, (run.y + 1) as f64);
-                        outlines[k].extend([
-                            Point::new(left, top),
-                            Point::new(left, bottom),
-                            Point::new(right, top),
-                            Point::new(right, bottom),
-                        ]);
-                    }
-                }
+                _ => spans[k].push(RowSpan {
+                    y: run.y,
+                    left: first,
+                    right: last + 1,
+                }),
             }
         }
-        outlines
+        spans
     }
 
     /// Samples along the side from `a` to `b`, `inset` pixels inside the outline (which runs
@@ -458,29 +455,90 @@ fn root(parent: &mut [usize], mut i: usize) -> usize {
     i
 }
 
-/// Andrew's monotone chain: the hull's corners in counter-clockwise order (as seen with y
-/// up; clockwise on screen).
-fn convex_hull(mut points: Vec<Point>) -> Vec<Point> {
-    points.sort_by(|a, b| a.x.total_cmp(&b.x).then(a.y.total_cmp(&b.y)));
-    points.dedup_by(|a, b| a.x == b.x && a.y == b.y);
+/// The dark pixels of one row of a blob: pixel edges from its first dark pixel's left to its
+/// last one's right.
+#[derive(Clone, Copy, Debug)]
+struct RowSpan {
+    y: usize,
+    left: usize,
+    right: usize,
+}
+
+/// The convex hull of the pixels of `rows` (top to bottom), corners in counter-clockwise order
+/// as seen with y up (clockwise on screen), starting at the leftmost (topmost of those).
+///
+/// Andrew's monotone chain, over the points sorted by row rather than by column: only each
+/// pixel-row edge's two extremes can be corners, and the rows come in order, so nothing is
+/// sorted. Sorted that way the chain comes out the other way round, and it is turned to the
+/// order above, on which the rectangle fit's tie between equal areas depends.
+fn hull_of_rows(rows: &[RowSpan]) -> Vec<Point> {
+    // Each edge between pixel rows, top to bottom, with the extremes of the rows above and
+    // below it.
+    let mut points: Vec<Point> = Vec::with_capacity(2 * rows.len() + 2);
+    let mut edge = |y: usize, left: usize, right: usize| {
+        let (y, left, right) = (y as f64, left as f64, right as f64);
+        points.push(Point::new(left, y));
+        points.push(Point::new(right, y));
+    };
+    for (i, row) in rows.iter().enumerate() {
+        // The edge above this row, shared with the row before when that one is adjacent.
+        match i.checked_sub(1).map(|k| rows[k]) {
+            Some(above) if above.y + 1 == row.y => {
+                edge(row.y, row.left.min(above.left), row.right.max(above.right))
+            }
+            Some(above) => {
+                edge(above.y + 1, above.left, above.right);
+                edge(row.y, row.left, row.right);
+            }
+            None => edge(row.y, row.left, row.right),
+        }
+    }
+    if let Some(last) = rows.last() {
+        edge(last.y + 1, last.left, last.right);
+    }
+    let mut hull = monotone_chain(&points);
+    let twice_area: f64 = (0..hull.len())
+        .map(|i| {
+            let (a, b) = (hull[i], hull[(i + 1) % hull.len()]);
+            a.x * b.y - b.x * a.y
+        })
+        .sum();
+    if twice_area < 0.0 {
+        hull.reverse();
+    }
+    let first = (0..hull.len()).min_by(|&a, &b| {
+        let (a, b) = (hull[a], hull[b]);
+        a.x.total_cmp(&b.x).then(a.y.total_cmp(&b.y))
+    });
+    if let Some(first) = first {
+        hull.rotate_left(first);
+    }
+    hull
+}
+
+/// Andrew's monotone chain over `points` sorted along one axis (ties by the other): the
+/// hull's corners, with no point on a side between them.
+fn monotone_chain(points: &[Point]) -> Vec<Point> {
     if points.len() < 3 {
-        return points;
+        return points.to_vec();
     }
     let cross =
         |o: Point, a: Point, b: Point| (a.x - o.x) * (b.y - o.y) - (a.y - o.y) * (b.x - o.x);
     let mut hull: Vec<Point> = Vec::with_capacity(points.len() + 1);
-    for pass in [
-        &points[..],
-        &points.iter().rev().copied().collect::<Vec<_>>()[..],
-    ] {
+    for forward in [true, false] {
         let start = hull.len();
-        for &p in pass {
+        let mut add = |p: Point| {
             while hull.len() >= start + 2
                 && cross(hull[hull.len() - 2], hull[hull.len() - 1], p) <= 0.0
             {
                 hull.pop();
             }
             hull.push(p);
+        };
+        if forward {
+            points.iter().copied().for_each(&mut add);
+        } else {
+            points.iter().rev().copied().for_each(&mut add);
         }
         hull.pop();
     }
@@ -550,16 +608,18 @@ mod tests {
         assert_eq!(mask.blobs(2).len(), 1);
         let apart = mask.blobs(1);
         assert_eq!(apart.len(), 2);
-        // Most dark pixels first; outline points at the rows' first and last dark pixels.
-        let xs = |outline: &[Point]| {
-            let (lo, hi) = outline.iter().fold((f64::MAX, f64::MIN), |(lo, hi), p| {
-                (lo.min(p.x), hi.max(p.x))
-            });
+        // Most dark pixels first; spans from the rows' first dark pixel to past their last.
+        let xs = |rows: &[RowSpan]| {
+            let lo = rows.iter().map(|r| r.left).min();
+            let hi = rows.iter().map(|r| r.right).max();
             (lo, hi)
         };
-        assert_eq!(xs(&apart[0]), (2.0, 12.0));
-        assert_eq!(xs(&apart[1]), (16.0, 22.0));
-        assert_eq!(apart[0].len(), 4 * 5);
+        assert_eq!(xs(&apart[0]), (Some(2), Some(12)));
+        assert_eq!(xs(&apart[1]), (Some(16), Some(22)));
+        assert_eq!(
+            apart[0].iter().map(|r| r.y).collect::<Vec<_>>(),
+            [2, 3, 4, 5, 6]
+        );
     }
 
     #[test]
@@ -569,7 +629,7 @@ mod tests {
         let mask = Mask(&image);
         let blobs = mask.blobs(0);
         assert_eq!(blobs.len(), 1);
-        assert_eq!(blobs[0].len(), 4 * 10);
+        assert_eq!(blobs[0].len(), 10);
     }
 
     #[test]
@@ -617,6 +677,51 @@ mod tests {
             set_runs(mask.row(0)).collect::<Vec<_>>(),
             [(60, 70), (130, 133)]
         );
+    }
+
+    /// The convex hull of any points, sorted by column: the reference for [`hull_of_rows`].
+    fn convex_hull(mut points: Vec<Point>) -> Vec<Point> {
+        points.sort_by(|a, b| a.x.total_cmp(&b.x).then(a.y.total_cmp(&b.y)));
+        points.dedup_by(|a, b| a.x == b.x && a.y == b.y);
+        monotone_chain(&points)
+    }
+
+    #[test]
+    fn hull_of_rows_is_the_hull_of_every_pixel_corner_in_the_same_order() {
+        // Blobs of random rows (some rows skipped, as a run joined by dilation alone leaves
+        // them), against the hull of all four corners of every row's span sorted by column.
+        let mut state = 0x2545_f491u32;
+        let mut next = |n: u32| {
+            state ^= state << 13;
+            state ^= state >> 17;
+            state ^= state << 5;
+            (state % n) as usize
+        };
+        for _ in 0..500 {
+            let mut rows = Vec::new();
+            let mut y = next(5);
+            for _ in 0..1 + next(30) {
+                let left = next(40);
+                rows.push(RowSpan {
+                    y,
+                    left,
+                    right: left + 1 + next(40),
+                });
+                y += 1 + usize::from(next(6) == 0) * next(3);
+            }
+            let corners: Vec<Point> = rows
+                .iter()
+                .flat_map(|r| {
+                    let (l, rt, t) = (r.left as f64, r.right as f64, r.y as f64);
+                    [(l, t), (l, t + 1.0), (rt, t), (rt, t + 1.0)]
+                })
+                .map(|(x, y)| Point::new(x, y))
+                .collect();
+            let expected = convex_hull(corners);
+            let hull = hull_of_rows(&rows);
+            let pairs = |h: &[Point]| h.iter().map(|p| (p.x, p.y)).collect::<Vec<_>>();
+            assert_eq!(pairs(&hull), pairs(&expected), "{rows:?}");
+        }
     }
 
     #[test]

@@ -132,6 +132,12 @@ fn outline_at(
     t.update_direction_from_origin(tl);
     let up = t.back();
     check!(t.trace_corner(t.left(), &mut bl));
+    // The finder's leg is 8 modules or longer: a shorter one (a letter's stroke) is not worth
+    // tracing the bottom of.
+    let len_l = tl.distance(bl) - 1.0;
+    if len_l < 8.0 {
+        return None;
+    }
 
     // The bottom, rightwards.
     t.state = 2;
@@ -140,9 +146,8 @@ fn outline_at(
     let right = t.front();
     check!(t.trace_corner(t.left(), &mut br));
 
-    let len_l = tl.distance(bl) - 1.0;
     let len_b = bl.distance(br) - 1.0;
-    check!(len_l >= 8.0 && len_b >= 10.0 && len_b >= len_l / 4.0 && len_b <= len_l * 18.0);
+    check!(len_b >= 10.0 && len_b >= len_l / 4.0 && len_b <= len_l * 18.0);
 
     // A plausible L: the top's clock track half way (the bottom has at least 10 modules),
     // the right side's up to it, then the rest of the top across the right side.
