@@ -315,6 +315,27 @@ fn tight_crops_read() {
                 ..base()
             },
         ),
+        // Seed 1's s0100, which zxing-cpp read and verigrade did not: lone noise pixels in
+        // the cropped quiet zone, joined to the blob, tilted its hull's smallest rectangle
+        // off the symbol's long sides.
+        (
+            "8x64 light on dark at 0.70/0.55, 10 px/module, blurred, cropped 0.5 modules out"
+                .into(),
+            GenSpec {
+                text: "001001ZSGFKVX-1YHYD1/MH".into(),
+                size: Some("8x64".into()),
+                module_px: 10.0,
+                light: 0.7,
+                dark: 0.55,
+                rotation_deg: 273.7,
+                blur: 1.5,
+                noise: 5.4,
+                light_on_dark: true,
+                crop: Some(0.5),
+                seed: 100,
+                ..base()
+            },
+        ),
     ];
     assert_all_read(&cases);
 }

@@ -22,6 +22,11 @@ const MIN_L_DARKNESS: f64 = 0.7;
 /// track's dark modules give half its length, the L all of it.
 const EDGE_SUPPORT_MODULES: f64 = 2.5;
 
+/// Module size (pixels) from which lone pixels are dropped before blobs are formed: noise in
+/// the quiet zone, joined to the blob across its gaps, tilts the hull of a long thin symbol
+/// off its sides. Smaller modules can leave a lone pixel of their own on a low-contrast print.
+const MIN_DESPECKLED_MODULE: f64 = 4.0;
+
 /// Blobs tried per window, largest first: on a carton, text and artwork near the symbol
 /// make blobs of their own.
 const MAX_BLOBS: usize = 4;
@@ -30,10 +35,12 @@ const MAX_BLOBS: usize = 4;
 /// tracer takes them), found from its blobs; `origin` is where its pixel (0, 0) is in the
 /// frame. Only blobs with the shape of a Data Matrix are returned.
 pub fn candidates(bits: &Binary, origin: Point, light_on_dark: bool) -> Vec<Candidate> {
-    let mask = Mask(bits);
-    let Some(module) = mask.module_size() else {
+    let Some(module) = Mask(bits).module_size() else {
         return Vec::new();
     };
+    // Modules of four pixels or more have no lone pixels of their own: those are noise.
+    let despeckled = (module >= MIN_DESPECKLED_MODULE).then(|| despeckled(bits));
+    let mask = Mask(despeckled.as_ref().unwrap_or(bits));
     mask.blobs((module / 2.0).ceil() as usize)
         .iter()
         .take(MAX_BLOBS)
@@ -44,6 +51,30 @@ pub fn candidates(bits: &Binary, origin: Point, light_on_dark: bool) -> Vec<Cand
             ..candidate
         })
         .collect()
+}
+
+/// `bits` without its lone set pixels (none of the four beside them set).
+fn despeckled(bits: &Binary) -> Binary {
+    let (width, height) = (bits.width(), bits.height());
+    let mut out = Binary::empty(width, height);
+    let none = vec![0usize; width.div_ceil(WORD)];
+    for y in 0..height {
+        let row = bits.row(y);
+        let above = if y > 0 { bits.row(y - 1) } else { &none };
+        let below = if y + 1 < height {
+            bits.row(y + 1)
+        } else {
+            &none
+        };
+        for (i, out) in out.row_mut(y).iter_mut().enumerate() {
+            let word = row[i];
+            // The pixels beside each bit, across the words' boundaries.
+            let left = word << 1 | i.checked_sub(1).map_or(0, |k| row[k] >> (WORD - 1));
+            let right = word >> 1 | row.get(i + 1).map_or(0, |&next| next << (WORD - 1));
+            *out = word & (left | right | above[i] | below[i]);
+        }
+    }
+    out
 }
 
 /// The window's binary image as the blob search reads it, set where it is dark in the
@@ -630,6 +661,31 @@ mod tests {
         let blobs = mask.blobs(0);
         assert_eq!(blobs.len(), 1);
         assert_eq!(blobs[0].len(), 10);
+    }
+
+    #[test]
+    fn despeckling_drops_lone_pixels_only() {
+        // Lone pixels (one at a word's last bit, one at the next word's first) and pairs that
+        // touch across a word boundary, down a column and along a row's end.
+        let (w, h) = (70, 6);
+        let image = mask_with(
+            w,
+            h,
+            &[
+                (63, 0, 1, 1),
+                (64, 2, 1, 1),
+                (63, 4, 2, 1),
+                (10, 1, 1, 2),
+                (68, 5, 2, 1),
+            ],
+        );
+        let kept = despeckled(&image);
+        for y in 0..h {
+            for x in 0..w {
+                let lone = (x, y) == (63, 0) || (x, y) == (64, 2);
+                assert_eq!(kept.get(x, y), image.get(x, y) && !lone, "({x}, {y})");
+            }
+        }
     }
 
     #[test]
