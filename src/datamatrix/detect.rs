@@ -132,8 +132,8 @@ fn outline_at(
     t.update_direction_from_origin(tl);
     let up = t.back();
     check!(t.trace_corner(t.left(), &mut bl));
-    // The finder's leg is 8 modules or longer: a shorter one (a letter's stroke) is not worth
-    // tracing the bottom of.
+    // A leg shorter than 8 pixels (a letter's stroke) fails the L's check below whatever the
+    // bottom: not worth tracing it.
     let len_l = tl.distance(bl) - 1.0;
     if len_l < 8.0 {
         return None;
