@@ -181,7 +181,44 @@ pub fn read_symbology<F: Symbology>(
     }
     let coarse = read_coarse(symbology, frame, options, &reads);
     reads.extend(coarse);
+    if reads.is_empty() && frame.width() * frame.height() <= WHOLE_FRAME_AREA {
+        reads = read_tiles_shifted(symbology, frame, options);
+    }
     reads
+}
+
+/// How far [`read_tiles_shifted`] moves a frame: half the binariser's tile.
+const TILE_SHIFT: usize = 4;
+
+/// Reads a small frame (a lab scan, a crop round one symbol) in which nothing read, moved
+/// right and down by [`TILE_SHIFT`] pixels (its first row and column repeated into the
+/// margin), and measures what it finds in the frame's own pixels. The binariser's tiles then
+/// fall across the symbol otherwise: a low-contrast symbol beside dark print, whose local
+/// threshold the print pulls down, reads at some tile positions and not at others.
+fn read_tiles_shifted<F: Symbology>(
+    symbology: &F,
+    frame: &Frame,
+    options: &ReadOptions,
+) -> Vec<F::Read> {
+    let (w, h) = (frame.width(), frame.height());
+    if w == 0 || h == 0 {
+        return Vec::new();
+    }
+    let (sw, sh) = (w + TILE_SHIFT, h + TILE_SHIFT);
+    let mut pixels = vec![0u8; sw * sh];
+    for (y, out) in pixels.chunks_exact_mut(sw).enumerate() {
+        let row = frame.row(y.saturating_sub(TILE_SHIFT));
+        out[..TILE_SHIFT].fill(row[0]);
+        out[TILE_SHIFT..].copy_from_slice(row);
+    }
+    let Ok(shifted) = Frame::from_owned(sw, sh, sw, pixels) else {
+        return Vec::new();
+    };
+    let back = shift(Point::new(-(TILE_SHIFT as f64), -(TILE_SHIFT as f64)));
+    read_at_scale(symbology, &shifted, options, None)
+        .into_iter()
+        .map(|r| symbology.remeasured(frame, r, &back))
+        .collect()
 }
 
 /// The factor by which [`read_coarse`] shrinks a frame: 30 px modules become 10 px, which the

@@ -452,6 +452,30 @@ fn light_on_dark_symbols_on_flat_dark_ground_read() {
     assert_all_read(&cases);
 }
 
+/// Seed 2's s0465, which zxing-cpp read and verigrade did not: a 16x48 at 2.5 px/module,
+/// 0.60/0.30, its 1-module quiet zone beside the carton's black print. Whether the local
+/// binarisation lets its finder be traced depends on where the 8-pixel tiles fall (moved 3–7
+/// pixels right, the frame read); a small frame where nothing read is read again moved half
+/// a tile.
+#[test]
+fn a_low_contrast_symbol_beside_dark_print_reads_with_the_tiles_moved() {
+    assert_all_read(&[on_carton(GenSpec {
+        text: "00465LRJC59WWKVKXGN0R-UODY8Z-H405IUB".into(),
+        size: Some("16x48".into()),
+        module_px: 2.5,
+        quiet_zone: 1.0,
+        light: 0.60,
+        dark: 0.30,
+        rotation_deg: 236.8,
+        blur: 0.48,
+        noise: 5.4,
+        canvas: Some((154, 177)),
+        offset: (-5.0, -7.0),
+        seed: 465,
+        ..base()
+    })]);
+}
+
 #[test]
 fn small_low_contrast_symbols_on_a_carton_read_as_blobs_of_the_local_binarisation() {
     // 3–4 px/module at 0.80/0.50 and 0.70/0.55 on a carton: the outline tracer follows no
