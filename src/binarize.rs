@@ -9,7 +9,7 @@ use std::cell::OnceCell;
 use std::ops::Range;
 
 /// Side of the square tiles over which the binariser measures local brightness.
-const TILE: usize = 8;
+pub(crate) const TILE: usize = 8;
 /// Tiles whose grey range is at most this are treated as flat background (zxing's value)…
 const MIN_TILE_RANGE: u8 = 24;
 /// …or at most this multiple of the median grey difference between neighbouring pixels: on a

@@ -3,7 +3,7 @@
 //! dark-on-light and light-on-dark symbols. What knows a symbology's shape (its tracer, its
 //! blobs, how an outline is read) stands behind [`Symbology`]; [`read`] searches for Data Matrix.
 
-use crate::binarize::{Binaries, Binary, Run};
+use crate::binarize::{self, Binaries, Binary, Run};
 use crate::datamatrix::{DataMatrix, SymbolRead};
 use crate::frame::Frame;
 use crate::geometry::{Homography, Point, Rect, centroid};
@@ -188,7 +188,7 @@ pub fn read_symbology<F: Symbology>(
 }
 
 /// How far [`read_tiles_shifted`] moves a frame: half the binariser's tile.
-const TILE_SHIFT: usize = 4;
+const TILE_SHIFT: usize = binarize::TILE / 2;
 
 /// Reads a small frame (a lab scan, a crop round one symbol) in which nothing read, moved
 /// right and down by [`TILE_SHIFT`] pixels (its first row and column repeated into the

@@ -528,13 +528,7 @@ fn hull_of_rows(rows: &[RowSpan]) -> Vec<Point> {
         edge(last.y + 1, last.left, last.right);
     }
     let mut hull = monotone_chain(&points);
-    let twice_area: f64 = (0..hull.len())
-        .map(|i| {
-            let (a, b) = (hull[i], hull[(i + 1) % hull.len()]);
-            a.x * b.y - b.x * a.y
-        })
-        .sum();
-    if twice_area < 0.0 {
+    if twice_signed_area(&hull) < 0.0 {
         hull.reverse();
     }
     let first = (0..hull.len()).min_by(|&a, &b| {
@@ -603,17 +597,21 @@ fn min_area_rectangle(hull: &[Point]) -> Option<[Point; 4]> {
         }
     }
     let (_, mut corners) = best?;
-    // Shoelace with y down: positive for clockwise on screen.
-    let twice_area: f64 = (0..4)
-        .map(|i| {
-            let (a, b) = (corners[i], corners[(i + 1) % 4]);
-            a.x * b.y - b.x * a.y
-        })
-        .sum();
-    if twice_area < 0.0 {
+    if twice_signed_area(&corners) < 0.0 {
         corners.reverse();
     }
     Some(corners)
+}
+
+/// Twice the signed area of a polygon (shoelace), which with y down is positive for corners
+/// in clockwise order on screen.
+fn twice_signed_area(polygon: &[Point]) -> f64 {
+    (0..polygon.len())
+        .map(|i| {
+            let (a, b) = (polygon[i], polygon[(i + 1) % polygon.len()]);
+            a.x * b.y - b.x * a.y
+        })
+        .sum()
 }
 
 #[cfg(test)]
