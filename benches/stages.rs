@@ -15,6 +15,7 @@ use verigrade::geometry::Point;
 use verigrade::grade::grade;
 use verigrade::locate::proposals;
 use verigrade::profile::Profile;
+use verigrade::reader::ScanLines;
 use verigrade::{ReadOptions, read};
 
 fn bench_stages(c: &mut Criterion) {
@@ -22,18 +23,18 @@ fn bench_stages(c: &mut Criterion) {
     let binary = Binary::of(&frame);
     let windows = proposals(&binary, false);
     // The region and outline the reader uses for this frame.
-    let (window, thorough, candidate): (_, _, Candidate) = windows
+    let (window, lines, candidate): (_, _, Candidate) = windows
         .iter()
-        .flat_map(|&w| [(w, false), (w, true)])
-        .find_map(|(w, thorough)| {
+        .flat_map(|&w| [(w, ScanLines::Centre), (w, ScanLines::All)])
+        .find_map(|(w, lines)| {
             trace(
                 &binary.crop(w, false, &[]),
                 w.origin(),
-                thorough,
+                lines,
                 false,
                 &mut Some,
             )
-            .map(|c| (w, thorough, c))
+            .map(|c| (w, lines, c))
         })
         .expect("a proposal holds the symbol");
     let size = size_for(candidate.rows, candidate.cols).expect("an ECC200 size");
@@ -60,7 +61,7 @@ fn bench_stages(c: &mut Criterion) {
             trace::<()>(
                 &binary.crop(window, false, &[]),
                 Point::default(),
-                thorough,
+                lines,
                 false,
                 &mut |_| {
                     found += 1;

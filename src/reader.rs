@@ -57,14 +57,13 @@ pub trait Symbology {
     type Read: Located;
 
     /// Traces outlines in `bits` (a symbol's modules set, its pixel (0, 0) at `origin` in the
-    /// frame): along the lines through its centre, or with `thorough` along parallel lines
-    /// across all of it. Each is handed to `found` as it is traced, and the trace stops at
-    /// the first for which `found` returns something (the first that reads).
+    /// frame) along the `lines` asked for. Each is handed to `found` as it is traced, and the
+    /// trace stops at the first for which `found` returns something (the first that reads).
     fn trace<T>(
         &self,
         bits: &Binary,
         origin: Point,
-        thorough: bool,
+        lines: ScanLines,
         light_on_dark: bool,
         found: &mut dyn FnMut(Self::Candidate) -> Option<T>,
     ) -> Option<T>;
@@ -85,6 +84,18 @@ pub trait Symbology {
         let _ = frame;
         small.mapped(to_frame)
     }
+}
+
+/// The scan lines a trace follows across an image, in each of the four directions.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ScanLines {
+    /// The line through the image's centre.
+    Centre,
+    /// Parallel lines across all of it, the centre's first.
+    All,
+    /// All but the centre's: the same pixels were just traced along the centre lines, and
+    /// nothing those lines met read.
+    OffCentre,
 }
 
 /// What the search needs to know of a symbol read, whatever its symbology.
@@ -346,6 +357,10 @@ fn read_windows<F: Symbology>(
     let mut covered = vec![0usize; windows.len()];
     // The largest symbol read in each window (pixels of its bounding box).
     let mut largest = vec![0usize; windows.len()];
+    // Per window, the last trace along its centre lines that read nothing: how many symbols
+    // were erased for it, and in which polarities. Traced across all its lines with the same,
+    // those lines would meet the same outlines again.
+    let mut centre_traced: Vec<Option<(usize, &[bool])>> = vec![None; windows.len()];
     let cover = |covered: &mut [usize], largest: &mut [usize], outline: &[Point; 4]| {
         let centre = centroid(outline);
         let grown = with_quiet_zone(outline);
@@ -406,31 +421,54 @@ fn read_windows<F: Symbology>(
             loop {
                 let erased = &known.outlines[..];
                 let found = match effort {
-                    Effort::CentreLines | Effort::AllLines => trace_window(
+                    Effort::CentreLines => trace_window(
                         symbology,
                         frame,
                         binary,
                         window,
                         Point::default(),
-                        matches!(effort, Effort::AllLines),
+                        ScanLines::Centre,
                         erased,
                         polarities,
                     ),
+                    Effort::AllLines => {
+                        let same_as_centre = centre_traced[i].is_some_and(|(n, traced)| {
+                            n == erased.len() && polarities.iter().all(|p| traced.contains(p))
+                        });
+                        let lines = if same_as_centre {
+                            ScanLines::OffCentre
+                        } else {
+                            ScanLines::All
+                        };
+                        trace_window(
+                            symbology,
+                            frame,
+                            binary,
+                            window,
+                            Point::default(),
+                            lines,
+                            erased,
+                            polarities,
+                        )
+                    }
                     Effort::GlobalThreshold => {
                         let global =
                             globals[i].get_or_insert_with(|| Binaries::global(&frame.view(window)));
-                        [false, true].into_iter().find_map(|thorough| {
-                            trace_window(
-                                symbology,
-                                frame,
-                                global,
-                                global.dark().rect(),
-                                window.origin(),
-                                thorough,
-                                erased,
-                                polarities,
-                            )
-                        })
+                        // Across all lines but the centre's, once those have read nothing.
+                        [ScanLines::Centre, ScanLines::OffCentre]
+                            .into_iter()
+                            .find_map(|lines| {
+                                trace_window(
+                                    symbology,
+                                    frame,
+                                    global,
+                                    global.dark().rect(),
+                                    window.origin(),
+                                    lines,
+                                    erased,
+                                    polarities,
+                                )
+                            })
                     }
                     Effort::Blob => {
                         let global =
@@ -450,7 +488,12 @@ fn read_windows<F: Symbology>(
                         })
                     }
                 };
-                let Some(symbol) = found else { break };
+                let Some(symbol) = found else {
+                    if cheapest {
+                        centre_traced[i] = Some((erased.len(), polarities));
+                    }
+                    break;
+                };
                 // Windows overlap (a symbol's core and its whole group): one symbol, one read.
                 let centre = centroid(&symbol.corners());
                 if known.outlines.iter().any(|o| inside(o, centre)) {
@@ -503,7 +546,7 @@ fn trace_window<F: Symbology>(
     binary: &Binaries,
     window: Rect,
     origin: Point,
-    thorough: bool,
+    lines: ScanLines,
     erased: &[[Point; 4]],
     polarities: &[bool],
 ) -> Option<F::Read> {
@@ -515,7 +558,7 @@ fn trace_window<F: Symbology>(
     cleared.sort_unstable();
     polarities.iter().find_map(|&light_on_dark| {
         let bits = binary.crop(window, light_on_dark, &cleared);
-        symbology.trace(&bits, at, thorough, light_on_dark, &mut |candidate| {
+        symbology.trace(&bits, at, lines, light_on_dark, &mut |candidate| {
             symbology.read(frame, &candidate)
         })
     })
@@ -682,7 +725,7 @@ fn read_at_scale<F: Symbology>(
                         &threshold(frame),
                         frame.rect(),
                         Point::default(),
-                        false,
+                        ScanLines::Centre,
                         &[],
                         &BOTH_POLARITIES,
                     )
@@ -755,7 +798,7 @@ mod tests {
             &self,
             bits: &Binary,
             origin: Point,
-            _thorough: bool,
+            _lines: ScanLines,
             light_on_dark: bool,
             found: &mut dyn FnMut(Patch) -> Option<T>,
         ) -> Option<T> {

@@ -13,6 +13,7 @@ use super::line::{RegressionLine, intersect, normalized};
 use super::symbol::size_for;
 use crate::binarize::Binary;
 use crate::geometry::{Homography, Point};
+use crate::reader::ScanLines;
 
 /// A symbol outline found in a frame.
 #[derive(Clone, Debug)]
@@ -30,19 +31,20 @@ pub struct Candidate {
 
 /// Traces the symbol outlines in a binary image whose top-left pixel is `origin` in the
 /// frame, handing each to `found` as it is traced, until `found` returns something. Scan
-/// lines run across the image in each of the four directions; `thorough` scans parallel lines
-/// a minimum symbol apart across the whole image, otherwise only the lines through its
-/// centre. Stopping at the first outline that reads spares the scan lines after it.
+/// lines run across the image in each of the four directions: the `lines` through its centre,
+/// or parallel lines a minimum symbol apart across all of it. Stopping at the first outline
+/// that reads spares the scan lines after it.
 pub fn trace<T>(
     bits: &Binary,
     origin: Point,
-    thorough: bool,
+    lines: ScanLines,
     light_on_dark: bool,
     found: &mut dyn FnMut(Candidate) -> Option<T>,
 ) -> Option<T> {
     let (width, height) = (bits.width() as i32, bits.height() as i32);
+    let thorough = lines != ScanLines::Centre;
     let mut history = thorough.then(|| History::new(width as usize, height as usize));
-    let mut lines: [RegressionLine; 4] = Default::default();
+    let mut sides: [RegressionLine; 4] = Default::default();
     let (cx, cy) = (width / 2, height / 2);
     for (dx, dy) in [(-1, 0), (1, 0), (0, -1), (0, 1)] {
         // From the image's border opposite the direction, half a minimum symbol in.
@@ -61,8 +63,11 @@ pub fn trace<T>(
             if !tracer.is_in(tracer.p) {
                 break;
             }
+            if offset == 0 && lines == ScanLines::OffCentre {
+                continue;
+            }
             while tracer.move_to_next_white_after_black() {
-                if let Some(candidate) = outline_at(&tracer, &mut lines, bits, light_on_dark) {
+                if let Some(candidate) = outline_at(&tracer, &mut sides, bits, light_on_dark) {
                     let candidate = Candidate {
                         corners: candidate.corners.map(|p| origin + p),
                         ..candidate
@@ -267,11 +272,11 @@ mod tests {
     fn candidates(
         bits: &Binary,
         origin: Point,
-        thorough: bool,
+        lines: ScanLines,
         light_on_dark: bool,
     ) -> Vec<Candidate> {
         let mut all = Vec::new();
-        trace::<()>(bits, origin, thorough, light_on_dark, &mut |c| {
+        trace::<()>(bits, origin, lines, light_on_dark, &mut |c| {
             all.push(c);
             None
         });
@@ -291,7 +296,7 @@ mod tests {
         let binaries = Binaries::local(&frame);
         let light_on_dark = spec.light_on_dark;
         let bits = binaries.crop(frame.rect(), light_on_dark, &[]);
-        let found = candidates(&bits, Point::default(), true, light_on_dark);
+        let found = candidates(&bits, Point::default(), ScanLines::All, light_on_dark);
         (found, corners, (size.rows, size.cols))
     }
 
@@ -364,6 +369,6 @@ mod tests {
                 }
             }
         }
-        assert!(candidates(&bits, Point::default(), true, false).is_empty());
+        assert!(candidates(&bits, Point::default(), ScanLines::All, false).is_empty());
     }
 }

@@ -20,7 +20,7 @@ pub use read::{Sampling, SymbolRead, decode_grid, read_candidate};
 use crate::binarize::Binary;
 use crate::frame::Frame;
 use crate::geometry::{Homography, Point};
-use crate::reader::{Located, Symbology};
+use crate::reader::{Located, ScanLines, Symbology};
 
 /// The Data Matrix symbology, as the reader searches for it.
 pub struct DataMatrix;
@@ -33,11 +33,11 @@ impl Symbology for DataMatrix {
         &self,
         bits: &Binary,
         origin: Point,
-        thorough: bool,
+        lines: ScanLines,
         light_on_dark: bool,
         found: &mut dyn FnMut(Candidate) -> Option<T>,
     ) -> Option<T> {
-        detect::trace(bits, origin, thorough, light_on_dark, found)
+        detect::trace(bits, origin, lines, light_on_dark, found)
     }
 
     fn blobs(&self, bits: &Binary, origin: Point, light_on_dark: bool) -> Vec<Candidate> {
