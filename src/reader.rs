@@ -172,7 +172,10 @@ pub fn read_symbology<F: Symbology>(
                 &locate::proposals(binary.dark(), false),
                 &efforts,
                 options,
-                FIRST_SYMBOL_DEAR_WINDOWS,
+                DearWindows {
+                    traced: FIRST_SYMBOL_DEAR_WINDOWS,
+                    blob: BLOB_WINDOWS,
+                },
                 &Known::default(),
             );
             if let Some(read) = found.into_iter().next() {
@@ -180,7 +183,8 @@ pub fn read_symbology<F: Symbology>(
             }
         }
     }
-    let mut reads = read_at_scale(symbology, frame, options, None);
+    let small = frame.width() * frame.height() <= WHOLE_FRAME_AREA;
+    let mut reads = read_at_scale(symbology, frame, options, None, small);
     if !reads.is_empty() && !options.all_symbols {
         return reads;
     }
@@ -190,9 +194,9 @@ pub fn read_symbology<F: Symbology>(
         }
         return reads;
     }
-    let coarse = read_coarse(symbology, frame, options, &reads);
+    let coarse = read_coarse(symbology, frame, options, &reads, !small);
     reads.extend(coarse);
-    if reads.is_empty() && frame.width() * frame.height() <= WHOLE_FRAME_AREA {
+    if reads.is_empty() && small {
         reads = read_tiles_shifted(symbology, frame, options);
     }
     reads
@@ -226,7 +230,7 @@ fn read_tiles_shifted<F: Symbology>(
         return Vec::new();
     };
     let back = shift(Point::new(-(TILE_SHIFT as f64), -(TILE_SHIFT as f64)));
-    read_at_scale(symbology, &shifted, options, None)
+    read_at_scale(symbology, &shifted, options, None, true)
         .into_iter()
         .map(|r| symbology.remeasured(frame, r, &back))
         .collect()
@@ -240,11 +244,16 @@ const COARSE: usize = 3;
 /// binariser's 8-pixel tiles to threshold well (a lab scan at 20–30 px/module, a case label's
 /// code beside its packs). The `known` symbols are not read again. A whole-frame scan at full
 /// size finds fewer of them, at many times the cost on every frame, empty ones included.
+/// With `whole_frame` (a frame larger than a lab scan) and nothing `known`, the shrunk frame
+/// is also traced whole at a global threshold: the symbols that trace reads there have
+/// modules of 15–30 px, 5–10 px shrunk, and through the full-size frame's centre it crosses
+/// every line of its print.
 fn read_coarse<F: Symbology>(
     symbology: &F,
     frame: &Frame,
     options: &ReadOptions,
     known: &[F::Read],
+    whole_frame: bool,
 ) -> Vec<F::Read> {
     let Some(reduced) = frame.reduced(COARSE) else {
         return Vec::new();
@@ -258,15 +267,37 @@ fn read_coarse<F: Symbology>(
         );
     }
     let back = Homography::from_matrix([scale, 0.0, 0.0, 0.0, scale, 0.0, 0.0, 0.0, 1.0]);
-    read_at_scale(symbology, &reduced, options, Some(&shrunk))
-        .into_iter()
-        .map(|r| symbology.remeasured(frame, r, &back))
-        .collect()
+    read_at_scale(
+        symbology,
+        &reduced,
+        options,
+        Some(&shrunk),
+        whole_frame && known.is_empty(),
+    )
+    .into_iter()
+    .map(|r| symbology.remeasured(frame, r, &back))
+    .collect()
 }
 
 /// Windows searched for a blob, most symbol-like first: the effort is for a damaged symbol
 /// in its own window, and costs a frame without any symbol most.
 const BLOB_WINDOWS: usize = 4;
+
+/// [`BLOB_WINDOWS`] on the shrunk frame: only its first, most symbol-like window. A symbol of
+/// modules large enough to need the shrunk frame is the largest texture there, and every
+/// blob read on it in the robustness matrix came from its first window; the windows after it
+/// hold print, a blob search of which cost an unprinted pack a tenth of its time.
+const COARSE_BLOB_WINDOWS: usize = 1;
+
+/// How many windows the efforts dearer than the centre lines search.
+#[derive(Clone, Copy)]
+struct DearWindows {
+    /// At the dearer tracing efforts: the most symbol-like of those that the symbols read so
+    /// far do not explain.
+    traced: usize,
+    /// At the blob search: the first windows proposed.
+    blob: usize,
+}
 
 /// Windows searched at any effort dearer than the centre lines: the most symbol-like of those
 /// that the symbols read so far do not explain. Those efforts are for a damaged or hard symbol
@@ -329,8 +360,8 @@ enum Effort {
 
 /// Reads the symbols traced in `windows` of the binary image at each of `efforts` in turn,
 /// stopping at the first unless `options.all_symbols`, and at the cheapest effort once the
-/// `options.expected` symbols are read; at efforts dearer than the cheapest, at most
-/// `dear_limit` windows. The `known` symbols (read before, in this frame's pixels) are not
+/// `options.expected` symbols are read; at efforts dearer than the cheapest, only the `dear`
+/// windows. The `known` symbols (read before, in this frame's pixels) are not
 /// read again, and count towards the expected.
 #[allow(clippy::too_many_arguments)]
 fn read_windows<F: Symbology>(
@@ -340,7 +371,7 @@ fn read_windows<F: Symbology>(
     windows: &[Rect],
     efforts: &[Effort],
     options: &ReadOptions,
-    dear_limit: usize,
+    dear: DearWindows,
     known: &Known,
 ) -> Vec<F::Read> {
     let mut reads: Vec<F::Read> = Vec::new();
@@ -400,12 +431,12 @@ fn read_windows<F: Symbology>(
             if repeated[i]
                 || explained
                 || dearer
-                || (matches!(effort, Effort::Blob) && i >= BLOB_WINDOWS)
+                || (matches!(effort, Effort::Blob) && i >= dear.blob)
             {
                 continue;
             }
             if !cheapest {
-                if dear_windows == dear_limit {
+                if dear_windows == dear.traced {
                     break;
                 }
                 dear_windows += 1;
@@ -650,7 +681,7 @@ fn read_magnified<F: Symbology>(
         let Ok(magnified) = Frame::from_owned(bw, bh, bw, pixels) else {
             continue;
         };
-        let reads = read_at_scale(symbology, &magnified, options, None);
+        let reads = read_at_scale(symbology, &magnified, options, None, true);
         if !reads.is_empty() {
             return reads.into_iter().map(|r| r.mapped(&back)).collect();
         }
@@ -659,21 +690,28 @@ fn read_magnified<F: Symbology>(
 }
 
 /// Reads the regions of `frame` that look like a symbol. On a `coarse` pass, the symbols read
-/// at full size (in this frame's pixels) are not read again; otherwise a frame
-/// where none reads is also traced through its centre at a global threshold, Otsu's and then
+/// at full size (in this frame's pixels) are not read again. With `whole_frame`, a frame where
+/// no region reads is also traced through its centre at a global threshold, Otsu's and then
 /// the valley by the ground's peak ([`Binaries::valley`]).
 fn read_at_scale<F: Symbology>(
     symbology: &F,
     frame: &Frame,
     options: &ReadOptions,
     coarse: Option<&Known>,
+    whole_frame: bool,
 ) -> Vec<F::Read> {
     let binary = Binaries::local(frame);
-    let dear_limit = match coarse {
+    let traced = match coarse {
         Some(known) if !known.outlines.is_empty() => FIRST_SYMBOL_DEAR_WINDOWS,
         _ if options.all_symbols => DEAR_WINDOWS,
         _ => FIRST_SYMBOL_DEAR_WINDOWS,
     };
+    let blob = if coarse.is_some() {
+        COARSE_BLOB_WINDOWS
+    } else {
+        BLOB_WINDOWS
+    };
+    let dear = DearWindows { traced, blob };
     let nothing_known = Known::default();
     // The regions that look like a symbol: tracing a small region is cheap, and its centre
     // lines cross the symbol.
@@ -691,7 +729,7 @@ fn read_at_scale<F: Symbology>(
         &proposals,
         &efforts,
         options,
-        dear_limit,
+        dear,
         coarse.unwrap_or(&nothing_known),
     );
     if reads.is_empty() && coarse.is_none() && frame.width() * frame.height() <= WHOLE_FRAME_AREA {
@@ -705,11 +743,11 @@ fn read_at_scale<F: Symbology>(
             &[frame.rect()],
             &efforts,
             options,
-            dear_limit,
+            dear,
             &nothing_known,
         );
     }
-    if reads.is_empty() && coarse.is_none() {
+    if reads.is_empty() && whole_frame {
         // The frame thresholded as a whole, traced through its centre: a lab scan of a
         // low-contrast symbol whose modules are larger than the binariser's tiles, so that
         // the local threshold sees flat ground inside them and no region looks textured.
