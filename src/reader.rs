@@ -414,6 +414,10 @@ fn read_windows<F: Symbology>(
             break;
         }
         let mut dear_windows = 0;
+        // The windows traced across all their lines at this effort so far. The local
+        // binarisation is the frame's, so a later window's pixels inside them were traced
+        // already: they are left out (a text group holding the cores searched before it).
+        let mut all_lines_traced: Vec<Rect> = Vec::new();
         for (i, &window) in windows.iter().enumerate() {
             let area = window.width * window.height;
             let explained = 2 * covered[i] >= area;
@@ -460,12 +464,19 @@ fn read_windows<F: Symbology>(
                         Point::default(),
                         ScanLines::Centre,
                         erased,
+                        &[],
                         polarities,
                     ),
                     Effort::AllLines => {
-                        let same_as_centre = centre_traced[i].is_some_and(|(n, traced)| {
-                            n == erased.len() && polarities.iter().all(|p| traced.contains(p))
-                        });
+                        let traced_before: Vec<Rect> = all_lines_traced
+                            .iter()
+                            .filter(|r| r.relative_to(window).is_some())
+                            .copied()
+                            .collect();
+                        let same_as_centre = traced_before.is_empty()
+                            && centre_traced[i].is_some_and(|(n, traced)| {
+                                n == erased.len() && polarities.iter().all(|p| traced.contains(p))
+                            });
                         let lines = if same_as_centre {
                             ScanLines::OffCentre
                         } else {
@@ -479,6 +490,7 @@ fn read_windows<F: Symbology>(
                             Point::default(),
                             lines,
                             erased,
+                            &traced_before,
                             polarities,
                         )
                     }
@@ -497,6 +509,7 @@ fn read_windows<F: Symbology>(
                                     window.origin(),
                                     lines,
                                     erased,
+                                    &[],
                                     polarities,
                                 )
                             })
@@ -545,6 +558,9 @@ fn read_windows<F: Symbology>(
                     break;
                 }
             }
+            if matches!(effort, Effort::AllLines) {
+                all_lines_traced.push(window);
+            }
         }
     }
     reads
@@ -568,8 +584,9 @@ fn with_quiet_zone(outline: &[Point; 4]) -> [Point; 4] {
 }
 
 /// Traces `window` of `binary`, whose pixel (0, 0) is at `origin` in the frame, in each of
-/// `polarities` (light-on-dark or not) in turn, with the `erased` symbols (frame pixels)
-/// cleared first, and reads the first candidate that decodes.
+/// `polarities` (light-on-dark or not) in turn, with the `erased` symbols (frame pixels) and
+/// the parts of it inside the `searched` rectangles (`binary`'s pixels) cleared first, and
+/// reads the first candidate that decodes.
 #[allow(clippy::too_many_arguments)]
 fn trace_window<F: Symbology>(
     symbology: &F,
@@ -579,6 +596,7 @@ fn trace_window<F: Symbology>(
     origin: Point,
     lines: ScanLines,
     erased: &[[Point; 4]],
+    searched: &[Rect],
     polarities: &[bool],
 ) -> Option<F::Read> {
     let at = origin + window.origin();
@@ -586,6 +604,13 @@ fn trace_window<F: Symbology>(
         .iter()
         .flat_map(|outline| quiet_zone_runs(outline.map(|p| p - at), window))
         .collect();
+    for part in searched.iter().filter_map(|r| r.relative_to(window)) {
+        cleared.extend((part.y..part.y + part.height).map(|y| Run {
+            y,
+            x0: part.x,
+            x1: part.x + part.width,
+        }));
+    }
     cleared.sort_unstable();
     polarities.iter().find_map(|&light_on_dark| {
         let bits = binary.crop(window, light_on_dark, &cleared);
@@ -765,6 +790,7 @@ fn read_at_scale<F: Symbology>(
                         Point::default(),
                         ScanLines::Centre,
                         &[],
+                        &[],
                         &BOTH_POLARITIES,
                     )
                 }),
@@ -869,10 +895,9 @@ mod tests {
         }
     }
 
-    #[test]
-    fn another_symbology_is_searched_through_the_same_windows_and_mapped_to_the_frame() {
-        // A checkerboard of 6-pixel cells (a 2-D symbol's texture) over x 102..192, y 60..150
-        // on a flat light ground.
+    /// A checkerboard of 6-pixel cells (a 2-D symbol's texture) over x 102..192, y 60..150
+    /// on a flat light ground, 320×240.
+    fn checkerboard_patch() -> Frame<'static> {
         let (w, h) = (320, 240);
         let pixels = (0..w * h)
             .map(|i| {
@@ -885,7 +910,43 @@ mod tests {
                 }
             })
             .collect();
-        let frame = Frame::from_owned(w, h, w, pixels).expect("pixels fill the frame");
+        Frame::from_owned(w, h, w, pixels).expect("pixels fill the frame")
+    }
+
+    #[test]
+    fn what_a_window_traced_before_holds_is_not_traced_again() {
+        let frame = checkerboard_patch();
+        let binary = Binaries::local(&frame);
+        let window = frame.rect();
+        let trace = |searched: &[Rect]| {
+            let polarities = [false];
+            trace_window(
+                &Patches,
+                &frame,
+                &binary,
+                window,
+                Point::default(),
+                ScanLines::All,
+                &[],
+                searched,
+                &polarities,
+            )
+            .map(|patch| patch.corners())
+        };
+        let whole = trace(&[]).expect("the patch is traced");
+        assert_eq!((whole[0].x, whole[0].y), (102.0, 60.0));
+        // A window searched before holds the patch's left half: only its right half is left.
+        let right_half = trace(&[Rect::new(0, 0, 150, 240)]).expect("the rest is traced");
+        assert_eq!((right_half[0].x, right_half[0].y), (150.0, 60.0));
+        assert_eq!((right_half[2].x, right_half[2].y), (192.0, 150.0));
+        // One that holds all of it leaves nothing.
+        assert!(trace(&[Rect::new(90, 50, 120, 120)]).is_none());
+    }
+
+    #[test]
+    fn another_symbology_is_searched_through_the_same_windows_and_mapped_to_the_frame() {
+        let frame = checkerboard_patch();
+        let (w, h) = (frame.width(), frame.height());
         // Read inside a region of interest: the patch is found in the region's view and
         // reported in the frame's pixels.
         let options = ReadOptions {
