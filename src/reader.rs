@@ -303,16 +303,18 @@ struct DearWindows {
 /// that the symbols read so far do not explain. Those efforts are for a damaged or hard symbol
 /// in its own window, which ranks among the first; spent on every window of text and artwork
 /// in a case of packs, they made a frame without any symbol cost several times a full one.
-/// Sixteen when every symbol is wanted.
+/// Sixteen when every symbol is wanted, at full size.
 const DEAR_WINDOWS: usize = 16;
 
 /// [`DEAR_WINDOWS`] when only the first symbol is wanted (the line's one pack): the first five
 /// windows searched, most symbol-like first (with four symbol cores proposed, they and the
 /// most symbol-like group). Every read at a dearer effort in the robustness matrix came from
 /// the first five windows, and an unprinted pack spent half its time on the windows after
-/// them. Five too on the shrunk frame once symbols were read at full size: it is searched for
-/// a symbol of large modules beside them (a case label's code), and its other windows hold
-/// the print of the packs already read.
+/// them. Five too on the shrunk frame, whatever is wanted: it is searched for a symbol of
+/// large modules, the largest texture there (a lab scan's, a case label's beside the packs
+/// read at full size), and its other windows hold print (in a case, every pack's); a frame
+/// larger than a lab scan is then traced whole there, at a global threshold. Sixteen there
+/// made an unprinted case of packs cost more than a full one.
 const FIRST_SYMBOL_DEAR_WINDOWS: usize = 5;
 
 /// The symbols a search has read: their outlines (in the frame searched), which are not read
@@ -726,10 +728,10 @@ fn read_at_scale<F: Symbology>(
     whole_frame: bool,
 ) -> Vec<F::Read> {
     let binary = Binaries::local(frame);
-    let traced = match coarse {
-        Some(known) if !known.outlines.is_empty() => FIRST_SYMBOL_DEAR_WINDOWS,
-        _ if options.all_symbols => DEAR_WINDOWS,
-        _ => FIRST_SYMBOL_DEAR_WINDOWS,
+    let traced = if options.all_symbols && coarse.is_none() {
+        DEAR_WINDOWS
+    } else {
+        FIRST_SYMBOL_DEAR_WINDOWS
     };
     let blob = if coarse.is_some() {
         COARSE_BLOB_WINDOWS
