@@ -289,6 +289,14 @@ const BLOB_WINDOWS: usize = 4;
 /// hold print, a blob search of which cost an unprinted pack a tenth of its time.
 const COARSE_BLOB_WINDOWS: usize = 1;
 
+/// In a frame larger than a lab scan, a window of more than a quarter of it is not traced at
+/// the dearer efforts: it is the frame's print grouped into one region (a carton's text and
+/// artwork), whose symbol-like parts are proposed on their own before it. Every symbol the
+/// robustness matrix read on such a window at those efforts is read without them (at the
+/// cheapest effort, or on the shrunk frame), and tracing one cost an unprinted pack a sixth
+/// of its time.
+const WHOLE_PRINT_SHARE: usize = 4;
+
 /// How many windows the efforts dearer than the centre lines search.
 #[derive(Clone, Copy)]
 struct DearWindows {
@@ -434,9 +442,14 @@ fn read_windows<F: Symbology>(
                     Effort::AllLines => !few_symbols,
                     Effort::GlobalThreshold | Effort::Blob => true,
                 };
+            let frame_area = frame.width() * frame.height();
+            let whole_print = matches!(effort, Effort::AllLines | Effort::GlobalThreshold)
+                && frame_area > WHOLE_FRAME_AREA
+                && WHOLE_PRINT_SHARE * area > frame_area;
             if repeated[i]
                 || explained
                 || dearer
+                || whole_print
                 || (matches!(effort, Effort::Blob) && i >= dear.blob)
             {
                 continue;
