@@ -183,7 +183,7 @@ pub fn read_symbology<F: Symbology>(
             }
         }
     }
-    let small = frame.width() * frame.height() <= WHOLE_FRAME_AREA;
+    let small = lab_scan_sized(frame);
     let mut reads = read_at_scale(symbology, frame, options, None, small);
     if !reads.is_empty() && !options.all_symbols {
         return reads;
@@ -442,10 +442,9 @@ fn read_windows<F: Symbology>(
                     Effort::AllLines => !few_symbols,
                     Effort::GlobalThreshold | Effort::Blob => true,
                 };
-            let frame_area = frame.width() * frame.height();
             let whole_print = matches!(effort, Effort::AllLines | Effort::GlobalThreshold)
-                && frame_area > WHOLE_FRAME_AREA
-                && WHOLE_PRINT_SHARE * area > frame_area;
+                && !lab_scan_sized(frame)
+                && WHOLE_PRINT_SHARE * area > frame.width() * frame.height();
             if repeated[i]
                 || explained
                 || dearer
@@ -772,7 +771,7 @@ fn read_at_scale<F: Symbology>(
         dear,
         coarse.unwrap_or(&nothing_known),
     );
-    if reads.is_empty() && coarse.is_none() && frame.width() * frame.height() <= WHOLE_FRAME_AREA {
+    if reads.is_empty() && coarse.is_none() && lab_scan_sized(frame) {
         // A small frame where no region read is searched whole at every effort: a lab scan
         // or a crop around one symbol too short for the proposals' blocks (an 8-module-high
         // rectangle at 3 px/module is 24 px), at little cost.
@@ -817,6 +816,11 @@ fn read_at_scale<F: Symbology>(
 /// Frames of at most this many pixels (a lab scan, a crop around one symbol) are searched
 /// whole at every effort when no region of them reads.
 const WHOLE_FRAME_AREA: usize = 640 * 480;
+
+/// Whether `frame` is no larger than a lab scan ([`WHOLE_FRAME_AREA`]).
+fn lab_scan_sized(frame: &Frame) -> bool {
+    frame.width() * frame.height() <= WHOLE_FRAME_AREA
+}
 
 /// Whether `p` lies inside the convex quadrilateral `q`.
 fn inside(q: &[Point; 4], p: Point) -> bool {
